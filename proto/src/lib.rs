@@ -1,0 +1,18 @@
+//! The sqlited gRPC contract, generated from `proto/sqlited/v1/*.proto`.
+//!
+//! Layout:
+//! - `sqlited/v1/values.proto`: `Value`, `Statement`, `Column`, `Row` — the data model.
+//! - `sqlited/v1/database.proto`: the `Database` service (Execute, Query, ExecuteBatch).
+//! - [`v1`]: the generated messages, `database_client` and `database_server`.
+//! - [`FILE_DESCRIPTOR_SET`]: the encoded descriptors, for gRPC server reflection.
+
+/// Package `sqlited.v1`.
+pub mod v1 {
+    #![allow(missing_docs, clippy::all)]
+    tonic::include_proto!("sqlited.v1");
+}
+
+/// The encoded `FileDescriptorSet` of every sqlited proto file.
+pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("sqlited_descriptor");
+
+pub use prost_types::NullValue;

@@ -1,0 +1,325 @@
+//! One database: a writer fed by a queue, a deadpool of readers, and the routing between
+//! them.
+//!
+//! Reads run on readers in parallel. Writes queue for the one writer, which group-commits
+//! them. A statement is routed by what SQLite says of it: an unknown `Execute` goes to the
+//! writer (which runs anything), an unknown `Query` to a reader, which hands a writing
+//! statement back so it runs on the writer.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use deadpool::managed::PoolError;
+use sqlited_proto::v1::{ExecuteResponse, Statement};
+use tokio::sync::{mpsc, oneshot};
+
+use super::routes::{Route, Routes};
+use super::rows::QueryRows;
+use crate::error::{Error, Result};
+use crate::worker::connection::{ConnectionSettings, Synchronous};
+use crate::worker::manager::{WorkerManager, WorkerPool};
+use crate::worker::thread::ThreadOptions;
+use crate::worker::{Job, Rejected, Role, StreamLimits, Task, Worker};
+
+/// Result messages a query may have in flight between its worker and its client.
+const QUERY_CHANNEL: usize = 2;
+
+/// How every database of a server is run; set from the command line.
+#[derive(Debug, Clone)]
+pub struct DatabaseOptions {
+    /// Reader connections per database.
+    pub readers: usize,
+    /// Read requests that may wait for a reader, per database, before RESOURCE_EXHAUSTED.
+    pub read_queue_depth: usize,
+    /// Write requests that may wait for the writer, per database, before RESOURCE_EXHAUSTED.
+    pub write_queue_depth: usize,
+    /// The most write requests one group commit takes.
+    pub max_group: usize,
+    /// `PRAGMA synchronous` of the writer.
+    pub synchronous: Synchronous,
+    /// How long SQLite waits on a lock before SQLITE_BUSY.
+    pub busy_timeout: Duration,
+    /// Prepared statements cached per connection.
+    pub statement_cache: usize,
+    /// How query results are cut into messages.
+    pub stream: StreamLimits,
+}
+
+/// One open database.
+pub struct Database {
+    name: String,
+    readers: WorkerPool,
+    /// Read requests waiting for or holding a reader.
+    pending_reads: Arc<AtomicUsize>,
+    writer_manager: WorkerManager,
+    /// The writer; replaced when it dies, taken at close. A std lock: held to clone the Arc.
+    writer: RwLock<Option<Arc<dyn Worker>>>,
+    /// Serialises replacing a dead writer.
+    writer_restart: tokio::sync::Mutex<()>,
+    routes: Routes,
+    options: DatabaseOptions,
+}
+
+impl Database {
+    /// Opens the database file `path` (creating it), starting its writer now and its readers
+    /// as they are needed.
+    pub async fn open(name: &str, path: PathBuf, options: DatabaseOptions) -> Result<Self> {
+        let settings = Arc::new(ConnectionSettings {
+            path,
+            synchronous: options.synchronous,
+            busy_timeout: options.busy_timeout,
+            statement_cache: options.statement_cache,
+        });
+        let writer_manager = WorkerManager::new(
+            Role::Writer,
+            Arc::clone(&settings),
+            ThreadOptions {
+                queue_depth: options.write_queue_depth,
+                max_group: options.max_group,
+            },
+        );
+        // The writer opens first: it creates the file and turns on WAL mode for the readers.
+        let writer: Arc<dyn Worker> = writer_manager.start().await?;
+        let reader_manager = WorkerManager::new(
+            Role::Reader,
+            settings,
+            ThreadOptions {
+                queue_depth: 2,
+                max_group: 1,
+            },
+        );
+        let readers = WorkerPool::builder(reader_manager)
+            .max_size(options.readers.max(1))
+            .build()
+            .map_err(|err| Error::Internal(format!("cannot build the reader pool: {err}")))?;
+        Ok(Self {
+            name: name.to_string(),
+            readers,
+            pending_reads: Arc::new(AtomicUsize::new(0)),
+            writer_manager,
+            writer: RwLock::new(Some(writer)),
+            writer_restart: tokio::sync::Mutex::new(()),
+            routes: Routes::new(4096),
+            options,
+        })
+    }
+
+    /// The database's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Runs one statement, on a reader if it is known to be read-only, else on the writer.
+    pub async fn execute(&self, statement: Statement) -> Result<ExecuteResponse> {
+        if self.routes.get(&statement.sql) == Some(Route::Read) {
+            let (reply, answer) = oneshot::channel();
+            self.submit_read(Job::Execute { statement, reply }).await?;
+            return Ok(receive(answer).await?.response);
+        }
+        let sql = statement.sql.clone();
+        let (reply, answer) = oneshot::channel();
+        self.submit_write(Job::Execute { statement, reply }).await?;
+        let outcome = receive(answer).await?;
+        if outcome.read_only {
+            self.routes.learn(&sql, Route::Read);
+        }
+        Ok(outcome.response)
+    }
+
+    /// Runs `statements` in one transaction on the writer: all or nothing.
+    pub async fn execute_batch(&self, statements: Vec<Statement>) -> Result<Vec<ExecuteResponse>> {
+        let (reply, answer) = oneshot::channel();
+        self.submit_write(Job::Batch { statements, reply }).await?;
+        receive(answer).await
+    }
+
+    /// Runs one statement and streams its result messages.
+    pub async fn query(&self, statement: Statement) -> Result<QueryRows> {
+        let route = self.routes.get(&statement.sql);
+        if route == Some(Route::Write) {
+            return self.query_on_writer(statement).await;
+        }
+        // Kept only while the route is unknown, to send the statement on if it writes.
+        let retry = route.is_none().then(|| statement.clone());
+        let (sink, mut rest) = mpsc::channel(QUERY_CHANNEL);
+        let limits = self.options.stream;
+        self.submit_read(Job::Query {
+            statement,
+            limits,
+            sink,
+        })
+        .await?;
+        match rest.recv().await {
+            Some(Err(Error::NeedsWriter)) => {
+                let statement = retry.ok_or_else(|| {
+                    Error::Internal("a statement known to read was refused by a reader".into())
+                })?;
+                self.routes.learn(&statement.sql, Route::Write);
+                self.query_on_writer(statement).await
+            }
+            Some(first) => {
+                if let Some(statement) = retry {
+                    self.routes.learn(&statement.sql, Route::Read);
+                }
+                Ok(QueryRows::new(first, rest))
+            }
+            None => Err(worker_lost()),
+        }
+    }
+
+    async fn query_on_writer(&self, statement: Statement) -> Result<QueryRows> {
+        let (sink, mut rest) = mpsc::channel(QUERY_CHANNEL);
+        let limits = self.options.stream;
+        self.submit_write(Job::Query {
+            statement,
+            limits,
+            sink,
+        })
+        .await?;
+        match rest.recv().await {
+            Some(first) => Ok(QueryRows::new(first, rest)),
+            None => Err(worker_lost()),
+        }
+    }
+
+    /// Hands `job` to a reader from the pool; the reader goes back to the pool when the job
+    /// is done, not when this returns.
+    async fn submit_read(&self, job: Job) -> Result<()> {
+        let limit = self.options.readers + self.options.read_queue_depth;
+        let pending = PendingRead::enter(&self.pending_reads);
+        if pending.count > limit {
+            return Err(Error::ResourceExhausted {
+                message: format!(
+                    "database {:?} has {} read requests waiting; retry shortly, or raise \
+                     --read-queue-depth / --readers",
+                    self.name, self.options.read_queue_depth
+                ),
+                retryable: true,
+            });
+        }
+        let reader = self.readers.get().await.map_err(pool_error)?;
+        let worker = Arc::clone(&*reader);
+        let task = Task {
+            job,
+            lease: Some(Box::new((reader, pending))),
+        };
+        worker.submit(task).map_err(|_| worker_lost())
+    }
+
+    /// Queues `job` for the writer, replacing the writer first if it has died.
+    async fn submit_write(&self, job: Job) -> Result<()> {
+        let mut task = Task::new(job);
+        for _ in 0..3 {
+            let writer = self.writer().await?;
+            match writer.submit(task) {
+                Ok(()) => return Ok(()),
+                Err((Rejected::Full, _)) => {
+                    return Err(Error::ResourceExhausted {
+                        message: format!(
+                            "the write queue of database {:?} is full ({} requests); retry \
+                             shortly, or raise --write-queue-depth",
+                            self.name, self.options.write_queue_depth
+                        ),
+                        retryable: true,
+                    });
+                }
+                // The writer died between the liveness check and the send: the next round
+                // starts a new one.
+                Err((Rejected::Stopped, returned)) => task = returned,
+            }
+        }
+        Err(worker_lost())
+    }
+
+    /// The live writer, restarted if it died.
+    async fn writer(&self) -> Result<Arc<dyn Worker>> {
+        if let Some(writer) = self.current_writer()?
+            && writer.is_alive()
+        {
+            return Ok(writer);
+        }
+        let _restart = self.writer_restart.lock().await;
+        if let Some(writer) = self.current_writer()?
+            && writer.is_alive()
+        {
+            return Ok(writer);
+        }
+        tracing::warn!(database = %self.name, "the writer died; starting a new one");
+        let writer: Arc<dyn Worker> = self.writer_manager.start().await?;
+        let mut slot = self.writer.write().expect("writer slot poisoned");
+        if slot.is_none() {
+            return Err(shutting_down());
+        }
+        *slot = Some(Arc::clone(&writer));
+        Ok(writer)
+    }
+
+    fn current_writer(&self) -> Result<Option<Arc<dyn Worker>>> {
+        let slot = self.writer.read().expect("writer slot poisoned");
+        match &*slot {
+            Some(writer) => Ok(Some(Arc::clone(writer))),
+            None => Err(shutting_down()),
+        }
+    }
+
+    /// Stops the readers, then the writer, which checkpoints the WAL as it closes.
+    pub async fn close(&self) {
+        let readers = self.readers.clone();
+        let writer = self.writer.write().expect("writer slot poisoned").take();
+        // Dropping workers joins their threads: keep that off the async runtime.
+        let _ = tokio::task::spawn_blocking(move || {
+            readers.close();
+            drop(writer);
+        })
+        .await;
+    }
+}
+
+/// Counts a read request from its arrival until its reader is free again.
+struct PendingRead {
+    counter: Arc<AtomicUsize>,
+    count: usize,
+}
+
+impl PendingRead {
+    fn enter(counter: &Arc<AtomicUsize>) -> Self {
+        let count = counter.fetch_add(1, Ordering::AcqRel) + 1;
+        Self {
+            counter: Arc::clone(counter),
+            count,
+        }
+    }
+}
+
+impl Drop for PendingRead {
+    fn drop(&mut self) {
+        self.counter.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// Waits for a worker's answer.
+async fn receive<T>(answer: oneshot::Receiver<Result<T>>) -> Result<T> {
+    answer.await.unwrap_or_else(|_| Err(worker_lost()))
+}
+
+fn worker_lost() -> Error {
+    Error::Unavailable(
+        "the worker running this request stopped before answering; a write may or may not \
+         have committed; retry"
+            .into(),
+    )
+}
+
+fn shutting_down() -> Error {
+    Error::Unavailable("the server is shutting down; retry on another instance or later".into())
+}
+
+fn pool_error(err: PoolError<Error>) -> Error {
+    match err {
+        PoolError::Backend(err) => err,
+        PoolError::Closed => shutting_down(),
+        other => Error::Unavailable(format!("no reader available: {other}; retry")),
+    }
+}

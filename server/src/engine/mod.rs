@@ -1,0 +1,84 @@
+//! Databases and their read and write paths; knows nothing of gRPC.
+//!
+//! Layout:
+//! - [`Engine`] (this file): the registry of open databases in the data directory.
+//! - [`name`]: what a database name may be, and the file it names.
+//! - [`database`]: one database: its writer, its reader pool, routing between them.
+//! - [`routes`]: which SQL texts read and which write, learned from SQLite.
+//! - [`rows`]: the stream of a query's result messages.
+
+pub mod database;
+pub mod name;
+pub mod routes;
+pub mod rows;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::OnceCell;
+
+pub use database::{Database, DatabaseOptions};
+
+use crate::error::{Error, Result};
+
+/// Every database of one data directory, opened on first use.
+pub struct Engine {
+    data_dir: PathBuf,
+    /// Whether a database that does not exist yet is created on first use.
+    create: bool,
+    options: DatabaseOptions,
+    /// One cell per name, so two first requests for the same database open it once. A
+    /// std mutex: it is held only to look up or insert a cell, never across an await.
+    databases: Mutex<HashMap<String, Arc<OnceCell<Arc<Database>>>>>,
+}
+
+impl Engine {
+    /// An engine over `data_dir`, which must exist.
+    pub fn new(data_dir: PathBuf, create: bool, options: DatabaseOptions) -> Self {
+        Self {
+            data_dir,
+            create,
+            options,
+            databases: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The database called `name`, opening (and, if allowed, creating) it on first use.
+    pub async fn database(&self, name: &str) -> Result<Arc<Database>> {
+        name::validate(name)?;
+        let cell = {
+            let mut databases = self.databases.lock().expect("database registry poisoned");
+            if let Some(db) = databases.get(name).and_then(|cell| cell.get()) {
+                return Ok(Arc::clone(db));
+            }
+            Arc::clone(databases.entry(name.to_string()).or_default())
+        };
+        let db = cell
+            .get_or_try_init(|| async {
+                let path = name::path(&self.data_dir, name);
+                if !self.create && !path.exists() {
+                    return Err(Error::DatabaseNotFound { name: name.into() });
+                }
+                let db = Database::open(name, path, self.options.clone()).await?;
+                tracing::info!(database = name, "database opened");
+                Ok::<_, Error>(Arc::new(db))
+            })
+            .await?;
+        Ok(Arc::clone(db))
+    }
+
+    /// Closes every database: waits for their workers to finish, checkpoints each WAL.
+    pub async fn close(&self) {
+        let cells: Vec<_> = {
+            let mut databases = self.databases.lock().expect("database registry poisoned");
+            databases.drain().collect()
+        };
+        for (name, cell) in cells {
+            if let Some(db) = cell.get() {
+                db.close().await;
+                tracing::info!(database = %name, "database closed");
+            }
+        }
+    }
+}

@@ -1,0 +1,212 @@
+//! The one error type of the server, and its mapping to `tonic::Status` with the standard
+//! rich error model (ErrorInfo, BadRequest, RetryInfo).
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use tonic::{Code, Status};
+use tonic_types::{ErrorDetails, StatusExt};
+
+use crate::sql::codes;
+
+/// The `domain` of every ErrorInfo the server sends.
+pub const ERROR_DOMAIN: &str = "sqlited";
+
+/// How long a client should wait before retrying a request refused for load.
+const RETRY_AFTER: Duration = Duration::from_millis(50);
+
+/// `Result` with the server's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong serving a request.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum Error {
+    /// A request field is missing or malformed; `field` is its path in the request.
+    #[error("{message}")]
+    InvalidArgument {
+        /// Path of the field at fault, e.g. `statement.params[2]`.
+        field: String,
+        /// What is wrong and what to send instead.
+        message: String,
+    },
+
+    /// The named database does not exist and the server may not create it.
+    #[error("database {name:?} does not exist and this server does not create databases (--no-create)")]
+    DatabaseNotFound {
+        /// The name asked for.
+        name: String,
+    },
+
+    /// SQLite refused or failed the statement.
+    #[error("{message}")]
+    Sqlite {
+        /// SQLite's extended result code.
+        code: i32,
+        /// SQLite's message, sometimes with our advice appended.
+        message: String,
+        /// The request field the statement came from, when there are several.
+        field: Option<String>,
+    },
+
+    /// A bound was reached; the request may succeed later or with smaller input.
+    #[error("{message}")]
+    ResourceExhausted {
+        /// Which bound, and the flag that sets it.
+        message: String,
+        /// Whether the same request may succeed later (load) or never will (size).
+        retryable: bool,
+    },
+
+    /// The server cannot serve the request now (worker gone, shutting down).
+    #[error("{0}")]
+    Unavailable(String),
+
+    /// A fault of the server, not of the request.
+    #[error("internal error: {0}")]
+    Internal(String),
+
+    /// Not an error a client sees: a reader found a statement that writes, and the database
+    /// sends it to its writer instead.
+    #[error("the statement writes, so it must run on the writer")]
+    NeedsWriter,
+}
+
+impl Error {
+    /// An [`Error::InvalidArgument`] for `field`.
+    pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::InvalidArgument {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+
+    /// Places this error in the request field `prefix` (e.g. `statements[3]`), so a client
+    /// of a batch learns which statement failed.
+    pub fn within(self, prefix: &str) -> Self {
+        match self {
+            Self::InvalidArgument { field, message } => Self::InvalidArgument {
+                field: join_field(prefix, &field),
+                message: format!("{prefix}: {message}"),
+            },
+            Self::Sqlite {
+                code,
+                message,
+                field,
+            } => Self::Sqlite {
+                code,
+                message: format!("{prefix}: {message}"),
+                field: Some(join_field(prefix, field.as_deref().unwrap_or(""))),
+            },
+            other => other,
+        }
+    }
+
+    /// The gRPC code this error maps to.
+    pub fn code(&self) -> Code {
+        match self {
+            Self::InvalidArgument { .. } => Code::InvalidArgument,
+            Self::DatabaseNotFound { .. } => Code::NotFound,
+            Self::Sqlite { code, .. } => codes::grpc_code(*code),
+            Self::ResourceExhausted { .. } => Code::ResourceExhausted,
+            Self::Unavailable(_) => Code::Unavailable,
+            Self::Internal(_) | Self::NeedsWriter => Code::Internal,
+        }
+    }
+
+    fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Self::Sqlite { code, .. } if codes::is_transient(*code) => Some(RETRY_AFTER),
+            Self::ResourceExhausted {
+                retryable: true, ..
+            }
+            | Self::Unavailable(_) => Some(RETRY_AFTER),
+            _ => None,
+        }
+    }
+
+    fn reason(&self) -> String {
+        match self {
+            Self::InvalidArgument { .. } => "INVALID_ARGUMENT".into(),
+            Self::DatabaseNotFound { .. } => "DATABASE_NOT_FOUND".into(),
+            Self::Sqlite { code, .. } => codes::name(*code),
+            Self::ResourceExhausted { .. } => "LIMIT_EXCEEDED".into(),
+            Self::Unavailable(_) => "UNAVAILABLE".into(),
+            Self::Internal(_) | Self::NeedsWriter => "INTERNAL".into(),
+        }
+    }
+}
+
+/// `statements[3]` + `statement.sql` → `statements[3].sql`: inside a batch the statement
+/// is the element itself.
+fn join_field(prefix: &str, field: &str) -> String {
+    let field = field.strip_prefix("statement").unwrap_or(field);
+    let field = field.strip_prefix('.').unwrap_or(field);
+    if field.is_empty() {
+        prefix.to_string()
+    } else {
+        format!("{prefix}.{field}")
+    }
+}
+
+impl From<rusqlite::Error> for Error {
+    fn from(err: rusqlite::Error) -> Self {
+        match err {
+            rusqlite::Error::SqliteFailure(e, message) => Self::Sqlite {
+                code: e.extended_code,
+                message: message.unwrap_or_else(|| e.to_string()),
+                field: None,
+            },
+            rusqlite::Error::MultipleStatement => Self::invalid(
+                "statement.sql",
+                "the SQL text holds more than one statement; send one statement per request \
+                 (ExecuteBatch runs several in one transaction)",
+            ),
+            rusqlite::Error::InvalidParameterCount(given, expected) => Self::invalid(
+                "statement.params",
+                format!("the statement has {expected} parameters but {given} values were given"),
+            ),
+            rusqlite::Error::NulError(_) => Self::invalid(
+                "statement.sql",
+                "the SQL text contains a NUL character",
+            ),
+            rusqlite::Error::SqlInputError {
+                error, msg, offset, ..
+            } => Self::Sqlite {
+                code: error.extended_code,
+                message: format!("{msg} (at byte {offset} of the SQL text)"),
+                field: Some("statement.sql".into()),
+            },
+            other => Self::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<Error> for Status {
+    fn from(err: Error) -> Self {
+        let code = err.code();
+        let mut metadata = HashMap::new();
+        if let Error::Sqlite { code, .. } = &err {
+            metadata.insert("sqlite_code".to_string(), code.to_string());
+        }
+        let retry = err.retry_after();
+        metadata.insert("retryable".to_string(), retry.is_some().to_string());
+        let mut details = ErrorDetails::with_error_info(err.reason(), ERROR_DOMAIN, metadata);
+        if let Some(delay) = retry {
+            details.set_retry_info(Some(delay));
+        }
+        match &err {
+            Error::InvalidArgument { field, message } => {
+                details.add_bad_request_violation(field.clone(), message.clone());
+            }
+            Error::Sqlite {
+                field: Some(field),
+                message,
+                ..
+            } => {
+                details.add_bad_request_violation(field.clone(), message.clone());
+            }
+            _ => {}
+        }
+        Status::with_error_details(code, err.to_string(), details)
+    }
+}

@@ -1,0 +1,27 @@
+//! sqlited: SQLite databases on the network, over gRPC.
+//!
+//! A request travels: service (validate) → [`engine::Engine`] (which database) →
+//! [`engine::Database`] (read or write) → a worker's SQLite connection → rows stream back
+//! through a bounded channel.
+//!
+//! Layout:
+//! - `main.rs`: parse the config, start tracing, bind, run until a signal.
+//! - [`config`]: flags and `SQLITED_*` environment variables → one [`config::Config`].
+//! - [`server`]: the tonic router, serving, graceful shutdown.
+//! - [`service`]: one file per gRPC service; thin: validate, call the engine, map errors.
+//! - [`engine`]: the registry of databases, routing, the reader pool and the writer queue.
+//! - [`worker`]: workers owning one connection each: thread workers, the deadpool manager,
+//!   the executor and the writer's group commit.
+//! - [`sql`]: values, parameter binding and result codes between proto and rusqlite.
+//! - [`error`]: the one error type and its mapping to `tonic::Status`.
+
+pub mod config;
+pub mod engine;
+pub mod error;
+pub mod server;
+pub mod service;
+pub mod sql;
+pub mod worker;
+
+pub use config::Config;
+pub use error::{Error, Result};

@@ -1,0 +1,63 @@
+//! Builds the tonic router over an [`Engine`], serves it, and shuts down gracefully: stop
+//! accepting, let in-flight requests finish (bounded by the grace period), then close every
+//! database so each WAL is checkpointed.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use sqlited_proto::v1::database_server::DatabaseServer;
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+
+use crate::config::Config;
+use crate::engine::Engine;
+use crate::error::{Error, Result};
+use crate::service::database::{DatabaseService, RequestLimits};
+
+/// Serves `config` on `listener` until `shutdown` completes, then drains and closes.
+pub async fn run(config: Config, listener: TcpListener, shutdown: impl Future<Output = ()>) -> Result<()> {
+    std::fs::create_dir_all(&config.data_dir).map_err(|err| {
+        Error::Internal(format!(
+            "cannot create the data directory {}: {err}",
+            config.data_dir.display()
+        ))
+    })?;
+    let engine = Arc::new(Engine::new(
+        config.data_dir.clone(),
+        !config.no_create,
+        config.database_options(),
+    ));
+    let service = DatabaseService::new(
+        Arc::clone(&engine),
+        RequestLimits {
+            max_batch_statements: config.max_batch_statements,
+        },
+    );
+    let database = DatabaseServer::new(service)
+        .max_decoding_message_size(config.max_message_bytes)
+        .max_encoding_message_size(config.max_message_bytes);
+
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let serve = tonic::transport::Server::builder()
+        .add_service(database)
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async {
+            let _ = stop_rx.await;
+        });
+    tokio::pin!(serve);
+    let grace = config.shutdown_grace();
+    let signalled_then_grace = async {
+        shutdown.await;
+        tracing::info!(grace_secs = grace.as_secs(), "shutting down: draining in-flight requests");
+        let _ = stop_tx.send(());
+        tokio::time::sleep(grace).await;
+    };
+    let served = tokio::select! {
+        served = &mut serve => served,
+        () = signalled_then_grace => {
+            tracing::warn!("in-flight requests did not finish within the grace period; cancelling them");
+            Ok(())
+        }
+    };
+    engine.close().await;
+    served.map_err(|err| Error::Unavailable(format!("the gRPC server failed: {err}")))
+}

@@ -1,0 +1,22 @@
+//! gRPC services: thin layers that validate a request, call the engine and map errors.
+//!
+//! Layout:
+//! - [`database`]: `sqlited.v1.Database` (Execute, Query, ExecuteBatch).
+//! - [`response_rows`]: a query's result stream as tonic sends it, with its log line.
+
+pub mod database;
+pub mod response_rows;
+
+/// The first keyword of `sql` in capitals (`SELECT`, `INSERT`, …), for logs.
+pub fn statement_kind(sql: &str) -> String {
+    let mut rest = sql.trim_start();
+    while let Some(after) = rest.strip_prefix("--").or_else(|| rest.strip_prefix("/*")) {
+        let end = if rest.starts_with("--") { "\n" } else { "*/" };
+        rest = after.split_once(end).map_or("", |(_, tail)| tail).trim_start();
+    }
+    rest.chars()
+        .take_while(char::is_ascii_alphabetic)
+        .take(16)
+        .collect::<String>()
+        .to_ascii_uppercase()
+}

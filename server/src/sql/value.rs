@@ -1,0 +1,57 @@
+//! `sqlited.v1.Value` to and from SQLite values, and the size estimate used to cut result
+//! batches.
+
+use rusqlite::types::{ToSql, ToSqlOutput, ValueRef};
+use sqlited_proto::v1::{Value, value::Kind};
+
+use crate::error::{Error, Result};
+
+/// Binds a proto [`Value`] without copying it.
+pub struct Param<'a>(pub &'a Value);
+
+impl ToSql for Param<'_> {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        let value = match &self.0.kind {
+            None | Some(Kind::Null(_)) => ValueRef::Null,
+            Some(Kind::Integer(i)) => ValueRef::Integer(*i),
+            Some(Kind::Real(r)) => ValueRef::Real(*r),
+            Some(Kind::Text(t)) => ValueRef::Text(t.as_bytes()),
+            Some(Kind::Blob(b)) => ValueRef::Blob(b),
+        };
+        Ok(ToSqlOutput::Borrowed(value))
+    }
+}
+
+/// The proto value of column `column` of a result row.
+pub fn from_sqlite(value: ValueRef<'_>, column: &str) -> Result<Value> {
+    let kind = match value {
+        ValueRef::Null => None,
+        ValueRef::Integer(i) => Some(Kind::Integer(i)),
+        ValueRef::Real(r) => Some(Kind::Real(r)),
+        ValueRef::Text(bytes) => match std::str::from_utf8(bytes) {
+            Ok(text) => Some(Kind::Text(text.to_owned())),
+            Err(_) => {
+                return Err(Error::invalid(
+                    "statement.sql",
+                    format!(
+                        "column {column:?} holds TEXT that is not valid UTF-8; \
+                         select CAST({column} AS BLOB) to read its bytes"
+                    ),
+                ));
+            }
+        },
+        ValueRef::Blob(bytes) => Some(Kind::Blob(bytes.to_vec())),
+    };
+    Ok(Value { kind })
+}
+
+/// About how many bytes `value` takes on the wire: exact enough to keep messages under
+/// their byte bound, cheap enough to run on every value.
+pub fn wire_size(value: &Value) -> usize {
+    match &value.kind {
+        None | Some(Kind::Null(_)) => 2,
+        Some(Kind::Integer(_)) | Some(Kind::Real(_)) => 11,
+        Some(Kind::Text(t)) => t.len() + 6,
+        Some(Kind::Blob(b)) => b.len() + 6,
+    }
+}

@@ -1,0 +1,188 @@
+//! Opening a worker's SQLite connection: WAL mode, pragmas, the statement cache, and an
+//! authorizer that keeps transaction control in the server's hands.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use rusqlite::hooks::{AuthAction, AuthContext, Authorization};
+use rusqlite::{CachedStatement, Connection, OpenFlags};
+
+use super::Role;
+use crate::error::{Error, Result};
+
+/// `PRAGMA synchronous` for the writer: how hard a COMMIT waits for the disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Synchronous {
+    /// No fsync: fast, and a power loss can lose or corrupt recent transactions.
+    Off,
+    /// In WAL mode: durable against a crash of sqlited, but a power loss may lose the last
+    /// transactions (never corrupts).
+    Normal,
+    /// fsync on every commit: an acknowledged write survives power loss (the default).
+    Full,
+    /// Like full, and also syncs the directory after the WAL is reset.
+    Extra,
+}
+
+impl Synchronous {
+    fn pragma(self) -> &'static str {
+        match self {
+            Synchronous::Off => "OFF",
+            Synchronous::Normal => "NORMAL",
+            Synchronous::Full => "FULL",
+            Synchronous::Extra => "EXTRA",
+        }
+    }
+}
+
+/// How every connection of a database is opened.
+#[derive(Debug, Clone)]
+pub struct ConnectionSettings {
+    /// The database file.
+    pub path: PathBuf,
+    /// `PRAGMA synchronous` of the writer.
+    pub synchronous: Synchronous,
+    /// How long SQLite retries a locked database before answering SQLITE_BUSY.
+    pub busy_timeout: Duration,
+    /// Prepared statements kept per connection.
+    pub statement_cache: usize,
+}
+
+/// Lets the server's own transaction statements through the authorizer, and remembers why
+/// a client's statement was refused.
+#[derive(Debug, Default)]
+struct Gate {
+    internal: AtomicBool,
+    refused_transaction_control: AtomicBool,
+}
+
+/// An open connection with its role.
+pub struct Sqlite {
+    conn: Connection,
+    gate: Arc<Gate>,
+    role: Role,
+}
+
+impl Sqlite {
+    /// Opens the connection for `role`. The writer creates the file and turns on WAL mode;
+    /// readers open read-only, so they cannot write by any route.
+    pub fn open(settings: &ConnectionSettings, role: Role) -> Result<Self> {
+        let base = OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI;
+        let flags = match role {
+            Role::Writer => base | OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE,
+            Role::Reader => base | OpenFlags::SQLITE_OPEN_READ_ONLY,
+        };
+        let conn = Connection::open_with_flags(&settings.path, flags)?;
+        conn.busy_timeout(settings.busy_timeout)?;
+        conn.set_prepared_statement_cache_capacity(settings.statement_cache);
+        if role == Role::Writer {
+            let mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |row| row.get(0))?;
+            if !mode.eq_ignore_ascii_case("wal") {
+                return Err(Error::Internal(format!(
+                    "{} could not be put in WAL mode (journal_mode is {mode})",
+                    settings.path.display()
+                )));
+            }
+            conn.execute_batch(&format!("PRAGMA synchronous={}", settings.synchronous.pragma()))?;
+        }
+        conn.execute_batch("PRAGMA foreign_keys=ON")?;
+
+        let gate = Arc::new(Gate::default());
+        let hook_gate = Arc::clone(&gate);
+        conn.authorizer(Some(move |ctx: AuthContext<'_>| authorize(&hook_gate, ctx)))?;
+        Ok(Self { conn, gate, role })
+    }
+
+    /// The role this connection was opened for.
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
+    /// The rusqlite connection.
+    pub fn conn(&self) -> &Connection {
+        &self.conn
+    }
+
+    /// Runs the server's own transaction statements (BEGIN, SAVEPOINT, COMMIT, …), which the
+    /// authorizer refuses to clients.
+    pub fn internal(&self, sql: &str) -> Result<()> {
+        self.gate.internal.store(true, Ordering::Relaxed);
+        let result = self.conn.execute_batch(sql);
+        self.gate.internal.store(false, Ordering::Relaxed);
+        Ok(result?)
+    }
+
+    /// Prepares (or takes from the cache) one client statement.
+    pub fn prepare(&self, sql: &str) -> Result<CachedStatement<'_>> {
+        if is_blank(sql) {
+            return Err(Error::invalid(
+                "statement.sql",
+                "the SQL text holds no statement (it is empty or only comments)",
+            ));
+        }
+        self.gate.refused_transaction_control.store(false, Ordering::Relaxed);
+        self.conn.prepare_cached(sql).map_err(|err| {
+            if self.gate.refused_transaction_control.load(Ordering::Relaxed) {
+                Error::invalid(
+                    "statement.sql",
+                    "transaction control (BEGIN, COMMIT, ROLLBACK, SAVEPOINT, RELEASE) is not \
+                     allowed in a statement: every request is its own transaction; use \
+                     ExecuteBatch to run several statements atomically",
+                )
+            } else {
+                Error::from(err)
+            }
+        })
+    }
+
+    /// Closes the connection; the writer first checkpoints the WAL into the database file.
+    pub fn close(self) {
+        if self.role == Role::Writer
+            && let Err(err) = self.conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")
+        {
+            tracing::warn!(error = %err, "WAL checkpoint at close failed");
+        }
+        if let Err((_, err)) = self.conn.close() {
+            tracing::warn!(error = %err, "closing a connection failed");
+        }
+    }
+}
+
+/// Whether `sql` holds nothing but white space, comments and semicolons.
+fn is_blank(mut sql: &str) -> bool {
+    loop {
+        sql = sql.trim_start_matches(|c: char| c.is_whitespace() || c == ';');
+        if let Some(rest) = sql.strip_prefix("--") {
+            sql = rest.split_once('\n').map_or("", |(_, after)| after);
+        } else if let Some(rest) = sql.strip_prefix("/*") {
+            sql = rest.split_once("*/").map_or("", |(_, after)| after);
+        } else {
+            return sql.is_empty();
+        }
+    }
+}
+
+fn authorize(gate: &Gate, ctx: AuthContext<'_>) -> Authorization {
+    match ctx.action {
+        AuthAction::Transaction { .. } | AuthAction::Savepoint { .. }
+            if !gate.internal.load(Ordering::Relaxed) =>
+        {
+            gate.refused_transaction_control.store(true, Ordering::Relaxed);
+            Authorization::Deny
+        }
+        _ => Authorization::Allow,
+    }
+}
+
+/// Hands the executor a fixed set of connections in tests.
+#[cfg(test)]
+pub fn test_settings(dir: &std::path::Path) -> ConnectionSettings {
+    ConnectionSettings {
+        path: dir.join("test.db"),
+        synchronous: Synchronous::Full,
+        busy_timeout: Duration::from_secs(5),
+        statement_cache: 64,
+    }
+}

@@ -1,0 +1,176 @@
+//! Running one statement, one batch or one query against a worker's connection.
+//!
+//! Transactions are the caller's business: a reader runs each statement on its own, the
+//! writer wraps them in its group commit.
+
+use std::sync::mpsc::Receiver;
+
+use rusqlite::ffi;
+use sqlited_proto::v1::{Column, ExecuteResponse, QueryResponse, Row, Statement};
+use tokio::sync::mpsc;
+
+use super::connection::Sqlite;
+use super::{Job, Outcome, Role, StreamLimits, Task};
+use crate::error::{Error, Result};
+use crate::sql::bind::bind;
+use crate::sql::value::{from_sqlite, wire_size};
+
+/// Serves a reader: one task at a time, until every sender is gone.
+pub fn serve_reader(db: &Sqlite, tasks: Receiver<Task>) {
+    for Task { job, lease } in tasks {
+        match job {
+            Job::Execute { statement, reply } => {
+                let _ = reply.send(execute(db, &statement));
+            }
+            Job::Query {
+                statement,
+                limits,
+                sink,
+            } => {
+                let last = stream_query(db, &statement, limits, &sink);
+                finish_query(&sink, last);
+            }
+            Job::Batch { reply, .. } => {
+                let _ = reply.send(Err(Error::NeedsWriter));
+            }
+        }
+        drop(lease);
+    }
+}
+
+/// Runs one statement and reads past any rows it returns.
+pub fn execute(db: &Sqlite, statement: &Statement) -> Result<Outcome> {
+    let before = total_changes(db);
+    let mut stmt = db.prepare(&statement.sql)?;
+    let read_only = stmt.readonly();
+    if !read_only && db.role() == Role::Reader {
+        return Err(Error::NeedsWriter);
+    }
+    bind(&mut stmt, &statement.params, &statement.named_params)?;
+    let mut rows = stmt.raw_query();
+    while rows.next()?.is_some() {}
+    drop(rows);
+    Ok(Outcome {
+        response: summary(db, before),
+        read_only,
+    })
+}
+
+/// Runs `statements` in order, stopping at the first error, which names its statement.
+pub fn execute_all(db: &Sqlite, statements: &[Statement]) -> Result<Vec<ExecuteResponse>> {
+    statements
+        .iter()
+        .enumerate()
+        .map(|(i, statement)| {
+            execute(db, statement)
+                .map(|outcome| outcome.response)
+                .map_err(|err| err.within(&format!("statements[{i}]")))
+        })
+        .collect()
+}
+
+/// Streams a query's rows to `sink` in messages cut by `limits`, and returns the last message
+/// (remaining rows and the summary) unsent, so the writer can commit before sending it.
+/// `Ok(None)` means the client went away.
+pub fn stream_query(
+    db: &Sqlite,
+    statement: &Statement,
+    limits: StreamLimits,
+    sink: &mpsc::Sender<Result<QueryResponse>>,
+) -> Result<Option<QueryResponse>> {
+    let before = total_changes(db);
+    let mut stmt = db.prepare(&statement.sql)?;
+    let read_only = stmt.readonly();
+    if !read_only && db.role() == Role::Reader {
+        return Err(Error::NeedsWriter);
+    }
+    bind(&mut stmt, &statement.params, &statement.named_params)?;
+    let columns: Vec<Column> = stmt
+        .columns()
+        .iter()
+        .map(|c| Column {
+            name: c.name().to_string(),
+            decl_type: c.decl_type().unwrap_or_default().to_string(),
+        })
+        .collect();
+    let names: Vec<String> = columns.iter().map(|c| c.name.clone()).collect();
+    let mut message = QueryResponse {
+        columns,
+        ..Default::default()
+    };
+    let mut bytes = 0;
+    let mut rows = stmt.raw_query();
+    while let Some(row) = rows.next()? {
+        let mut values = Vec::with_capacity(names.len());
+        let mut row_bytes = 4;
+        for (i, name) in names.iter().enumerate() {
+            let value = from_sqlite(row.get_ref(i)?, name)?;
+            row_bytes += wire_size(&value);
+            values.push(value);
+        }
+        if row_bytes > limits.max_message_bytes {
+            return Err(Error::ResourceExhausted {
+                message: format!(
+                    "a result row takes {row_bytes} bytes, more than one message may carry \
+                     (--max-message-bytes {}); select fewer or smaller columns",
+                    limits.max_message_bytes
+                ),
+                retryable: false,
+            });
+        }
+        if !message.rows.is_empty() && bytes + row_bytes > limits.bytes_per_message {
+            if sink.blocking_send(Ok(std::mem::take(&mut message))).is_err() {
+                return Ok(None);
+            }
+            bytes = 0;
+        }
+        message.rows.push(Row { values });
+        bytes += row_bytes;
+        if message.rows.len() >= limits.rows_per_message {
+            if sink.blocking_send(Ok(std::mem::take(&mut message))).is_err() {
+                return Ok(None);
+            }
+            bytes = 0;
+        }
+    }
+    drop(rows);
+    message.summary = Some(if read_only {
+        ExecuteResponse::default()
+    } else {
+        summary(db, before)
+    });
+    Ok(Some(message))
+}
+
+/// Sends the end of a query: its last message, or its error.
+pub fn finish_query(sink: &mpsc::Sender<Result<QueryResponse>>, last: Result<Option<QueryResponse>>) {
+    match last {
+        Ok(Some(message)) => {
+            let _ = sink.blocking_send(Ok(message));
+        }
+        Ok(None) => {}
+        Err(err) => {
+            let _ = sink.blocking_send(Err(err));
+        }
+    }
+}
+
+fn total_changes(db: &Sqlite) -> i64 {
+    // SAFETY: the handle is valid while `db` lives, and this call only reads a counter.
+    unsafe { ffi::sqlite3_total_changes64(db.conn().handle()) }
+}
+
+/// What the statement just run changed. `changes()` keeps the count of the last
+/// INSERT/UPDATE/DELETE, so a statement that changed nothing (CREATE, a SELECT) reports 0.
+fn summary(db: &Sqlite, total_before: i64) -> ExecuteResponse {
+    if total_changes(db) == total_before {
+        return ExecuteResponse {
+            rows_affected: 0,
+            last_insert_rowid: db.conn().last_insert_rowid(),
+        };
+    }
+    ExecuteResponse {
+        rows_affected: db.conn().changes(),
+        last_insert_rowid: db.conn().last_insert_rowid(),
+    }
+}

@@ -1,0 +1,194 @@
+//! The writer's loop. It takes every write waiting in its queue, runs them in one
+//! transaction, each request inside its own SAVEPOINT, and answers them all after one COMMIT:
+//! one fsync for the whole group, and a request that fails rolls back alone.
+//!
+//! Nothing waits for a group to fill: a lone write runs as soon as it arrives.
+
+use std::collections::VecDeque;
+use std::sync::mpsc::Receiver;
+
+use sqlited_proto::v1::ExecuteResponse;
+
+use super::connection::Sqlite;
+use super::executor;
+use super::{Job, Outcome, Task};
+use crate::error::Result;
+
+/// Serves the writer until every sender is gone. At most `max_group` requests share one
+/// transaction.
+pub fn serve(db: &Sqlite, tasks: Receiver<Task>, max_group: usize) {
+    while let Ok(first) = tasks.recv() {
+        let mut group = vec![first];
+        while group.len() < max_group {
+            match tasks.try_recv() {
+                Ok(task) => group.push(task),
+                Err(_) => break,
+            }
+        }
+        run_group(db, group);
+    }
+}
+
+/// Runs one group. A query (`INSERT … RETURNING`) streams rows, so it runs in a transaction
+/// of its own between the writes before and after it.
+fn run_group(db: &Sqlite, group: Vec<Task>) {
+    let size = group.len();
+    let mut writes = VecDeque::with_capacity(size);
+    for task in group {
+        if matches!(task.job, Job::Query { .. }) {
+            commit_writes(db, std::mem::take(&mut writes));
+            run_query(db, task);
+        } else {
+            writes.push_back(task);
+        }
+    }
+    commit_writes(db, writes);
+    tracing::trace!(size, "group committed");
+}
+
+/// A write's result, held until its transaction commits.
+enum Answer {
+    Execute(Result<Outcome>),
+    Batch(Result<Vec<ExecuteResponse>>),
+}
+
+impl Answer {
+    fn is_ok(&self) -> bool {
+        match self {
+            Answer::Execute(r) => r.is_ok(),
+            Answer::Batch(r) => r.is_ok(),
+        }
+    }
+}
+
+fn commit_writes(db: &Sqlite, mut queue: VecDeque<Task>) {
+    while !queue.is_empty() {
+        if let Err(err) = db.internal("BEGIN IMMEDIATE") {
+            for task in queue {
+                deliver_error(task, err.clone());
+            }
+            return;
+        }
+        let savepoints = queue.len() > 1;
+        let mut done: Vec<(Task, Answer)> = Vec::with_capacity(queue.len());
+        let mut lost = false;
+        while let Some(task) = queue.pop_front() {
+            let answer = run_write(db, &task.job, savepoints);
+            if db.conn().is_autocommit() {
+                // The statement ended the transaction itself (INSERT OR ROLLBACK, a full
+                // disk): the requests before it in this transaction are undone and were never
+                // acknowledged, so they run again in a new one.
+                deliver(task, answer);
+                for (earlier, _) in std::mem::take(&mut done).into_iter().rev() {
+                    queue.push_front(earlier);
+                }
+                lost = true;
+                break;
+            }
+            done.push((task, answer));
+        }
+        if lost {
+            continue;
+        }
+        let end = if done.iter().any(|(_, answer)| answer.is_ok()) {
+            "COMMIT"
+        } else {
+            "ROLLBACK"
+        };
+        match db.internal(end) {
+            Ok(()) => done.into_iter().for_each(|(task, answer)| deliver(task, answer)),
+            Err(err) => {
+                tracing::error!(error = %err, "group commit failed; every request in it fails");
+                if !db.conn().is_autocommit() {
+                    let _ = db.internal("ROLLBACK");
+                }
+                for (task, _) in done {
+                    deliver_error(task, err.clone());
+                }
+            }
+        }
+    }
+}
+
+/// Runs one write inside the open transaction. A batch always gets a savepoint, so it is all
+/// or nothing; a lone statement needs none, since the transaction is its own.
+fn run_write(db: &Sqlite, job: &Job, savepoints: bool) -> Answer {
+    match job {
+        Job::Execute { statement, .. } => {
+            Answer::Execute(in_savepoint(db, savepoints, || executor::execute(db, statement)))
+        }
+        Job::Batch { statements, .. } => {
+            Answer::Batch(in_savepoint(db, true, || executor::execute_all(db, statements)))
+        }
+        Job::Query { .. } => unreachable!("queries run on their own"),
+    }
+}
+
+fn in_savepoint<T>(db: &Sqlite, savepoint: bool, work: impl FnOnce() -> Result<T>) -> Result<T> {
+    if !savepoint {
+        return work();
+    }
+    db.internal("SAVEPOINT request")?;
+    let result = work();
+    if !db.conn().is_autocommit() {
+        let undo = if result.is_err() {
+            "ROLLBACK TO request; RELEASE request"
+        } else {
+            "RELEASE request"
+        };
+        if let Err(err) = db.internal(undo) {
+            tracing::error!(error = %err, "ending a request's savepoint failed");
+        }
+    }
+    result
+}
+
+fn run_query(db: &Sqlite, task: Task) {
+    let Task { job, lease } = task;
+    let Job::Query {
+        statement,
+        limits,
+        sink,
+    } = job
+    else {
+        unreachable!("run_query takes queries");
+    };
+    let last = match db.internal("BEGIN IMMEDIATE") {
+        Err(err) => Err(err),
+        Ok(()) => match executor::stream_query(db, &statement, limits, &sink) {
+            Ok(Some(message)) => db.internal("COMMIT").map(|()| Some(message)),
+            other => other,
+        },
+    };
+    if !db.conn().is_autocommit() {
+        let _ = db.internal("ROLLBACK");
+    }
+    executor::finish_query(&sink, last);
+    drop(lease);
+}
+
+fn deliver(task: Task, answer: Answer) {
+    match (task.job, answer) {
+        (Job::Execute { reply, .. }, Answer::Execute(result)) => {
+            let _ = reply.send(result);
+        }
+        (Job::Batch { reply, .. }, Answer::Batch(result)) => {
+            let _ = reply.send(result);
+        }
+        _ => unreachable!("answers match their jobs"),
+    }
+}
+
+fn deliver_error(task: Task, err: crate::error::Error) {
+    match task.job {
+        Job::Execute { reply, .. } => {
+            let _ = reply.send(Err(err));
+        }
+        Job::Batch { reply, .. } => {
+            let _ = reply.send(Err(err));
+        }
+        Job::Query { sink, .. } => {
+            let _ = sink.blocking_send(Err(err));
+        }
+    }
+}

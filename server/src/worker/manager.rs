@@ -1,0 +1,62 @@
+//! The deadpool `Manager` over workers: it creates a worker for a role and, before a pooled
+//! worker is handed out again, checks that it is still alive; a dead one is replaced.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use deadpool::managed::{self, Metrics, RecycleError, RecycleResult};
+
+use super::connection::ConnectionSettings;
+use super::thread::{ThreadOptions, ThreadWorker};
+use super::{Role, Worker};
+use crate::error::Error;
+
+/// Numbers workers across the whole server, for logs.
+static NEXT_WORKER_ID: AtomicU64 = AtomicU64::new(1);
+
+/// Creates and checks the workers of one database for one role.
+pub struct WorkerManager {
+    role: Role,
+    settings: Arc<ConnectionSettings>,
+    options: ThreadOptions,
+}
+
+/// A pool of reader workers.
+pub type WorkerPool = managed::Pool<WorkerManager>;
+
+impl WorkerManager {
+    /// A manager of `role` workers on the database `settings.path`.
+    pub fn new(role: Role, settings: Arc<ConnectionSettings>, options: ThreadOptions) -> Self {
+        Self {
+            role,
+            settings,
+            options,
+        }
+    }
+
+    /// Starts one worker.
+    pub async fn start(&self) -> Result<Arc<dyn Worker>, Error> {
+        let id = NEXT_WORKER_ID.fetch_add(1, Ordering::Relaxed);
+        let worker = ThreadWorker::spawn(id, self.role, Arc::clone(&self.settings), self.options).await?;
+        tracing::debug!(worker = id, role = %self.role, path = %self.settings.path.display(), "worker started");
+        Ok(Arc::new(worker))
+    }
+}
+
+impl managed::Manager for WorkerManager {
+    type Type = Arc<dyn Worker>;
+    type Error = Error;
+
+    async fn create(&self) -> Result<Self::Type, Self::Error> {
+        self.start().await
+    }
+
+    async fn recycle(&self, worker: &mut Self::Type, _: &Metrics) -> RecycleResult<Self::Error> {
+        if worker.is_alive() {
+            Ok(())
+        } else {
+            tracing::warn!(worker = worker.id(), role = %self.role, "worker died; replacing it");
+            Err(RecycleError::message("worker stopped"))
+        }
+    }
+}

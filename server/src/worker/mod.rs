@@ -1,0 +1,122 @@
+//! Workers: each owns one SQLite connection and runs the tasks handed to it, one at a time.
+//!
+//! The rest of the server sees only the [`Worker`] interface, so a worker may live on a
+//! dedicated OS thread ([`thread`]) or, later, in a child process. A deadpool
+//! [`manager::WorkerManager`] creates, health-checks and replaces them.
+//!
+//! Layout:
+//! - [`connection`]: opening a connection for a role (pragmas, authorizer) and closing it.
+//! - [`executor`]: running one task against a connection: execute, query, batch.
+//! - [`group_commit`]: the writer's loop: many pending writes, one transaction, one fsync.
+//! - [`thread`]: the worker on a dedicated OS thread.
+//! - [`manager`]: the deadpool `Manager` over workers.
+
+pub mod connection;
+pub mod executor;
+pub mod group_commit;
+pub mod manager;
+pub mod thread;
+
+use std::any::Any;
+use std::fmt;
+
+use sqlited_proto::v1::{ExecuteResponse, QueryResponse, Statement};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::error::Result;
+
+/// What a worker's connection is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// A read-only connection; a statement that writes is handed back with `NeedsWriter`.
+    Reader,
+    /// The one connection of a database that writes; it group-commits.
+    Writer,
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Role::Reader => "reader",
+            Role::Writer => "writer",
+        })
+    }
+}
+
+/// How result rows are cut into messages.
+#[derive(Debug, Clone, Copy)]
+pub struct StreamLimits {
+    /// At most this many rows in one message.
+    pub rows_per_message: usize,
+    /// A message is sent once its rows reach about this many bytes.
+    pub bytes_per_message: usize,
+    /// A single row larger than this is refused: no message could carry it.
+    pub max_message_bytes: usize,
+}
+
+/// The result of one executed statement.
+#[derive(Debug, Clone, Default)]
+pub struct Outcome {
+    /// What the client is told.
+    pub response: ExecuteResponse,
+    /// Whether the statement was read-only; the database remembers it to route the same SQL
+    /// to a reader next time.
+    pub read_only: bool,
+}
+
+/// One unit of work for a worker, with the channel its answer goes back on.
+pub enum Job {
+    /// Run one statement; rows it returns are discarded.
+    Execute {
+        statement: Statement,
+        reply: oneshot::Sender<Result<Outcome>>,
+    },
+    /// Run statements in one transaction, all or nothing.
+    Batch {
+        statements: Vec<Statement>,
+        reply: oneshot::Sender<Result<Vec<ExecuteResponse>>>,
+    },
+    /// Run one statement and stream its rows. The worker blocks when `sink` is full, so a
+    /// slow client slows only its own statement. The stream ends when the worker drops `sink`.
+    Query {
+        statement: Statement,
+        limits: StreamLimits,
+        sink: mpsc::Sender<Result<QueryResponse>>,
+    },
+}
+
+/// A job and what must stay alive while it runs.
+pub struct Task {
+    /// The work.
+    pub job: Job,
+    /// Dropped by the worker after the job is done: for a pooled reader, its pool object, so
+    /// the reader goes back to the pool only once it is really free.
+    pub lease: Option<Box<dyn Any + Send>>,
+}
+
+impl Task {
+    /// A task with nothing to keep alive.
+    pub fn new(job: Job) -> Self {
+        Self { job, lease: None }
+    }
+}
+
+/// Why a worker did not take a task.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rejected {
+    /// Its queue is full.
+    Full,
+    /// It has stopped (crashed or closed).
+    Stopped,
+}
+
+/// One SQLite connection that runs tasks, wherever it lives.
+pub trait Worker: Send + Sync {
+    /// A number naming this worker in logs.
+    fn id(&self) -> u64;
+    /// Hands `task` to the worker without waiting; the answer comes on the task's channel.
+    /// A refused task comes back with the reason.
+    fn submit(&self, task: Task) -> std::result::Result<(), (Rejected, Task)>;
+    /// Whether the worker still runs tasks.
+    fn is_alive(&self) -> bool;
+}

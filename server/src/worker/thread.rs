@@ -1,0 +1,123 @@
+//! A worker on a dedicated OS thread: the thread owns the connection, so blocking SQLite
+//! calls never run on the async runtime, and a request costs one channel hop each way.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{SyncSender, TrySendError, sync_channel};
+use std::thread::JoinHandle;
+
+use tokio::sync::oneshot;
+
+use super::connection::{ConnectionSettings, Sqlite};
+use super::{Rejected, Role, Task, Worker, executor, group_commit};
+use crate::error::{Error, Result};
+
+/// How a thread worker takes work.
+#[derive(Debug, Clone, Copy)]
+pub struct ThreadOptions {
+    /// Tasks that may wait in the worker's queue.
+    pub queue_depth: usize,
+    /// For the writer: the most requests one group commit takes.
+    pub max_group: usize,
+}
+
+/// A worker whose connection lives on its own OS thread.
+pub struct ThreadWorker {
+    id: u64,
+    /// `None` only while dropping: dropping the sender ends the thread's loop.
+    sender: Option<SyncSender<Task>>,
+    /// Cleared by the thread when it ends, however it ends.
+    alive: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+/// Clears `alive` when the worker thread ends, even by a panic.
+struct AliveGuard(Arc<AtomicBool>);
+
+impl Drop for AliveGuard {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
+    }
+}
+
+impl ThreadWorker {
+    /// Starts the thread and waits until its connection is open.
+    pub async fn spawn(
+        id: u64,
+        role: Role,
+        settings: Arc<ConnectionSettings>,
+        options: ThreadOptions,
+    ) -> Result<Self> {
+        let (sender, tasks) = sync_channel::<Task>(options.queue_depth);
+        let (opened, opened_rx) = oneshot::channel::<Result<()>>();
+        let alive = Arc::new(AtomicBool::new(true));
+        let guard = AliveGuard(Arc::clone(&alive));
+        let thread = std::thread::Builder::new()
+            .name(format!("sqlited-{role}-{id}"))
+            .spawn(move || {
+                let _guard = guard;
+                let db = match Sqlite::open(&settings, role) {
+                    Ok(db) => {
+                        let _ = opened.send(Ok(()));
+                        db
+                    }
+                    Err(err) => {
+                        let _ = opened.send(Err(err));
+                        return;
+                    }
+                };
+                match role {
+                    Role::Reader => executor::serve_reader(&db, tasks),
+                    Role::Writer => group_commit::serve(&db, tasks, options.max_group),
+                }
+                db.close();
+                tracing::debug!(worker = id, %role, "worker stopped");
+            })
+            .map_err(|err| Error::Unavailable(format!("cannot start a worker thread: {err}")))?;
+        let worker = Self {
+            id,
+            sender: Some(sender),
+            alive,
+            thread: Some(thread),
+        };
+        match opened_rx.await {
+            Ok(Ok(())) => Ok(worker),
+            Ok(Err(err)) => Err(err),
+            Err(_) => Err(Error::Internal("a worker thread died while opening its connection".into())),
+        }
+    }
+}
+
+impl Worker for ThreadWorker {
+    fn id(&self) -> u64 {
+        self.id
+    }
+
+    fn submit(&self, task: Task) -> std::result::Result<(), (Rejected, Task)> {
+        let Some(sender) = &self.sender else {
+            return Err((Rejected::Stopped, task));
+        };
+        match sender.try_send(task) {
+            Ok(()) => Ok(()),
+            Err(TrySendError::Full(task)) => Err((Rejected::Full, task)),
+            Err(TrySendError::Disconnected(task)) => Err((Rejected::Stopped, task)),
+        }
+    }
+
+    fn is_alive(&self) -> bool {
+        self.alive.load(Ordering::Acquire)
+    }
+}
+
+impl Drop for ThreadWorker {
+    /// Ends the thread's loop and waits for it to close its connection, unless this is the
+    /// worker's own thread (a pooled reader is returned from inside its last task).
+    fn drop(&mut self) {
+        self.sender.take();
+        if let Some(thread) = self.thread.take()
+            && thread.thread().id() != std::thread::current().id()
+        {
+            let _ = thread.join();
+        }
+    }
+}
