@@ -10,7 +10,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     unsafe { std::env::set_var("PROTOC", protoc) };
 
     let out_dir = PathBuf::from(std::env::var("OUT_DIR")?);
-    let protos = [PathBuf::from("sqlited/v1/values.proto"), PathBuf::from("sqlited/v1/database.proto")];
+    let protos = [
+        PathBuf::from("sqlited/v1/values.proto"),
+        PathBuf::from("sqlited/v1/database.proto"),
+    ];
     for proto in &protos {
         println!("cargo:rerun-if-changed={}", proto.display());
     }

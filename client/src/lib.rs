@@ -1,0 +1,33 @@
+//! Typed client for sqlited: SQLite databases on the network.
+//!
+//! Two faces over one gRPC channel:
+//! - async: [`Client::connect`] → [`Client::database`] → [`Database`] with `execute`,
+//!   `query` (a stream of [`Row`]s), `query_all`, `execute_batch`, `execute_many`;
+//! - blocking, DB-API-like, for threaded programs: [`blocking::connect`] →
+//!   [`blocking::Connection`] (`Send + Sync + Clone`) → [`blocking::Cursor`] with `execute`,
+//!   `executemany`, `fetchone`, `fetchmany`, `fetchall`, `description`, `rowcount`,
+//!   `lastrowid`.
+//!
+//! Layout:
+//! - [`client`]: the async `Client`, `Database` and `Rows`.
+//! - [`blocking`]: `Connection` (a runtime plus the async handle) and `Cursor`.
+//! - [`value`]: `Value`, `ToValue`, `FromValue`.
+//! - [`row`]: `Row`, `Column`, `RowIndex`.
+//! - [`params`]: `Params`, [`params!`] and [`named_params!`].
+//! - [`error`]: `Error` with its PEP 249 [`ErrorKind`].
+
+pub mod blocking;
+pub mod client;
+pub mod error;
+pub mod params;
+pub mod row;
+pub mod value;
+
+pub use client::{Client, ClientOptions, Database, ExecuteResult, Rows};
+pub use error::{Error, ErrorKind, Result};
+pub use params::Params;
+pub use row::{Column, Row, RowIndex};
+pub use value::{FromValue, ToValue, Value};
+
+/// The generated protocol types, for what this crate does not wrap.
+pub use sqlited_proto as proto;

@@ -31,7 +31,9 @@ pub enum Error {
     },
 
     /// The named database does not exist and the server may not create it.
-    #[error("database {name:?} does not exist and this server does not create databases (--no-create)")]
+    #[error(
+        "database {name:?} does not exist and this server does not create databases (--no-create)"
+    )]
     DatabaseNotFound {
         /// The name asked for.
         name: String,
@@ -165,10 +167,9 @@ impl From<rusqlite::Error> for Error {
                 "statement.params",
                 format!("the statement has {expected} parameters but {given} values were given"),
             ),
-            rusqlite::Error::NulError(_) => Self::invalid(
-                "statement.sql",
-                "the SQL text contains a NUL character",
-            ),
+            rusqlite::Error::NulError(_) => {
+                Self::invalid("statement.sql", "the SQL text contains a NUL character")
+            }
             rusqlite::Error::SqlInputError {
                 error, msg, offset, ..
             } => Self::Sqlite {

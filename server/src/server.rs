@@ -15,7 +15,11 @@ use crate::error::{Error, Result};
 use crate::service::database::{DatabaseService, RequestLimits};
 
 /// Serves `config` on `listener` until `shutdown` completes, then drains and closes.
-pub async fn run(config: Config, listener: TcpListener, shutdown: impl Future<Output = ()>) -> Result<()> {
+pub async fn run(
+    config: Config,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()>,
+) -> Result<()> {
     std::fs::create_dir_all(&config.data_dir).map_err(|err| {
         Error::Internal(format!(
             "cannot create the data directory {}: {err}",
@@ -47,7 +51,10 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: impl Future<Ou
     let grace = config.shutdown_grace();
     let signalled_then_grace = async {
         shutdown.await;
-        tracing::info!(grace_secs = grace.as_secs(), "shutting down: draining in-flight requests");
+        tracing::info!(
+            grace_secs = grace.as_secs(),
+            "shutting down: draining in-flight requests"
+        );
         let _ = stop_tx.send(());
         tokio::time::sleep(grace).await;
     };

@@ -1,0 +1,12 @@
+//! Integration tests: each starts the real `sqlited` binary on a free port with a temporary
+//! data directory and talks to it with the real client.
+
+mod batch;
+mod cursor;
+mod errors;
+mod harness;
+mod lifecycle;
+mod params;
+mod streaming;
+mod threads;
+mod values;

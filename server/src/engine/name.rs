@@ -12,7 +12,9 @@ pub const MAX_LEN: usize = 64;
 pub fn validate(name: &str) -> Result<()> {
     let ok = !name.is_empty()
         && name.len() <= MAX_LEN
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
     if ok {
         Ok(())
     } else {
@@ -40,7 +42,16 @@ mod test {
         for good in ["app", "A-b_9", &"x".repeat(64)] {
             assert!(validate(good).is_ok(), "{good}");
         }
-        for bad in ["", "../etc", "a/b", "a.db", "a b", "é", &"x".repeat(65), "a\0"] {
+        for bad in [
+            "",
+            "../etc",
+            "a/b",
+            "a.db",
+            "a b",
+            "é",
+            &"x".repeat(65),
+            "a\0",
+        ] {
             assert!(validate(bad).is_err(), "{bad:?}");
         }
     }

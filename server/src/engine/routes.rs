@@ -32,7 +32,11 @@ impl Routes {
 
     /// The route learned for `sql`, if any.
     pub fn get(&self, sql: &str) -> Option<Route> {
-        self.known.lock().expect("routes poisoned").get(sql).copied()
+        self.known
+            .lock()
+            .expect("routes poisoned")
+            .get(sql)
+            .copied()
     }
 
     /// Remembers that `sql` takes `route`.

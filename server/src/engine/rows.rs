@@ -18,7 +18,10 @@ pub struct QueryRows {
 }
 
 impl QueryRows {
-    pub(crate) fn new(first: Result<QueryResponse>, rest: mpsc::Receiver<Result<QueryResponse>>) -> Self {
+    pub(crate) fn new(
+        first: Result<QueryResponse>,
+        rest: mpsc::Receiver<Result<QueryResponse>>,
+    ) -> Self {
         Self {
             first: Some(first),
             rest,

@@ -37,11 +37,20 @@ impl DatabaseService {
 }
 
 fn require_statement(statement: Option<Statement>) -> Result<Statement> {
-    statement.ok_or_else(|| Error::invalid("statement", "the request has no statement; set statement.sql"))
+    statement.ok_or_else(|| {
+        Error::invalid(
+            "statement",
+            "the request has no statement; set statement.sql",
+        )
+    })
 }
 
 /// Logs the end of a unary call and turns its error into a status.
-fn finish<T>(result: Result<T>, started: Instant, rows_affected: impl Fn(&T) -> u64) -> Result<Response<T>, Status> {
+fn finish<T>(
+    result: Result<T>,
+    started: Instant,
+    rows_affected: impl Fn(&T) -> u64,
+) -> Result<Response<T>, Status> {
     let elapsed_us = started.elapsed().as_micros() as u64;
     match result {
         Ok(response) => {
@@ -57,10 +66,17 @@ fn finish<T>(result: Result<T>, started: Instant, rows_affected: impl Fn(&T) -> 
 
 #[tonic::async_trait]
 impl DatabaseRpc for DatabaseService {
-    async fn execute(&self, request: Request<ExecuteRequest>) -> Result<Response<ExecuteResponse>, Status> {
+    async fn execute(
+        &self,
+        request: Request<ExecuteRequest>,
+    ) -> Result<Response<ExecuteResponse>, Status> {
         let started = Instant::now();
         let request = request.into_inner();
-        let kind = request.statement.as_ref().map(|s| statement_kind(&s.sql)).unwrap_or_default();
+        let kind = request
+            .statement
+            .as_ref()
+            .map(|s| statement_kind(&s.sql))
+            .unwrap_or_default();
         let span = info_span!("Execute", database = %request.database, kind = %kind);
         let result = async {
             let statement = require_statement(request.statement)?;
@@ -75,10 +91,17 @@ impl DatabaseRpc for DatabaseService {
 
     type QueryStream = ResponseRows;
 
-    async fn query(&self, request: Request<QueryRequest>) -> Result<Response<Self::QueryStream>, Status> {
+    async fn query(
+        &self,
+        request: Request<QueryRequest>,
+    ) -> Result<Response<Self::QueryStream>, Status> {
         let started = Instant::now();
         let request = request.into_inner();
-        let kind = request.statement.as_ref().map(|s| statement_kind(&s.sql)).unwrap_or_default();
+        let kind = request
+            .statement
+            .as_ref()
+            .map(|s| statement_kind(&s.sql))
+            .unwrap_or_default();
         let span = info_span!("Query", database = %request.database, kind = %kind);
         let result = async {
             let statement = require_statement(request.statement)?;
@@ -126,7 +149,9 @@ impl DatabaseRpc for DatabaseService {
         .instrument(span.clone())
         .await;
         let _entered = span.enter();
-        finish(result, started, |r| r.results.iter().map(|x| x.rows_affected).sum())
+        finish(result, started, |r| {
+            r.results.iter().map(|x| x.rows_affected).sum()
+        })
     }
 }
 

@@ -12,7 +12,10 @@ pub fn statement_kind(sql: &str) -> String {
     let mut rest = sql.trim_start();
     while let Some(after) = rest.strip_prefix("--").or_else(|| rest.strip_prefix("/*")) {
         let end = if rest.starts_with("--") { "\n" } else { "*/" };
-        rest = after.split_once(end).map_or("", |(_, tail)| tail).trim_start();
+        rest = after
+            .split_once(end)
+            .map_or("", |(_, tail)| tail)
+            .trim_start();
     }
     rest.chars()
         .take_while(char::is_ascii_alphabetic)

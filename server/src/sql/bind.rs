@@ -14,7 +14,11 @@ use crate::error::{Error, Result};
 
 /// Binds `params` and `named` to every parameter of `stmt`; every parameter needs exactly one
 /// value and every value needs a parameter.
-pub fn bind(stmt: &mut Statement<'_>, params: &[Value], named: &HashMap<String, Value>) -> Result<()> {
+pub fn bind(
+    stmt: &mut Statement<'_>,
+    params: &[Value],
+    named: &HashMap<String, Value>,
+) -> Result<()> {
     let count = stmt.parameter_count();
     if params.len() > count {
         return Err(Error::invalid(
@@ -43,7 +47,9 @@ pub fn bind(stmt: &mut Statement<'_>, params: &[Value], named: &HashMap<String, 
                 let value = named.get(key).ok_or_else(|| {
                     Error::invalid(
                         format!("statement.named_params[{key:?}]"),
-                        format!("no value for the named parameter {name}; set named_params[{key:?}]"),
+                        format!(
+                            "no value for the named parameter {name}; set named_params[{key:?}]"
+                        ),
                     )
                 })?;
                 named_used += 1;
@@ -89,9 +95,9 @@ fn positional_count(stmt: &Statement<'_>) -> usize {
 }
 
 fn has_named(stmt: &Statement<'_>, key: &str) -> bool {
-    [':', '@', '$'].iter().any(|sigil| {
-        matches!(stmt.parameter_index(&format!("{sigil}{key}")), Ok(Some(_)))
-    })
+    [':', '@', '$']
+        .iter()
+        .any(|sigil| matches!(stmt.parameter_index(&format!("{sigil}{key}")), Ok(Some(_))))
 }
 
 #[cfg(test)]
@@ -109,8 +115,10 @@ mod test {
     fn run(sql: &str, params: &[Value], named: &[(&str, Value)]) -> Result<Vec<i64>> {
         let conn = Connection::open_in_memory()?;
         let mut stmt = conn.prepare(sql)?;
-        let named: HashMap<String, Value> =
-            named.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
+        let named: HashMap<String, Value> = named
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect();
         bind(&mut stmt, params, &named)?;
         let mut rows = stmt.raw_query();
         let row = rows.next()?.expect("one row");
@@ -126,10 +134,17 @@ mod test {
         assert_eq!(run("SELECT ?, ?", &[int(1), int(2)], &[])?, vec![1, 2]);
         assert_eq!(run("SELECT ?2, ?1", &[int(1), int(2)], &[])?, vec![2, 1]);
         assert_eq!(
-            run("SELECT :a, @b, $c, :a", &[], &[("a", int(1)), ("b", int(2)), ("c", int(3))])?,
+            run(
+                "SELECT :a, @b, $c, :a",
+                &[],
+                &[("a", int(1)), ("b", int(2)), ("c", int(3))]
+            )?,
             vec![1, 2, 3, 1]
         );
-        assert_eq!(run("SELECT ?, :x", &[int(7)], &[("x", int(8))])?, vec![7, 8]);
+        assert_eq!(
+            run("SELECT ?, :x", &[int(7)], &[("x", int(8))])?,
+            vec![7, 8]
+        );
         Ok(())
     }
 
@@ -139,13 +154,25 @@ mod test {
             Err(Error::InvalidArgument { field, .. }) => field,
             other => panic!("expected InvalidArgument, got {other:?}"),
         };
-        assert_eq!(field(run("SELECT ?, ?", &[int(1)], &[])), "statement.params");
-        assert_eq!(field(run("SELECT ?", &[int(1), int(2)], &[])), "statement.params");
-        assert_eq!(field(run("SELECT :a", &[], &[])), "statement.named_params[\"a\"]");
+        assert_eq!(
+            field(run("SELECT ?, ?", &[int(1)], &[])),
+            "statement.params"
+        );
+        assert_eq!(
+            field(run("SELECT ?", &[int(1), int(2)], &[])),
+            "statement.params"
+        );
+        assert_eq!(
+            field(run("SELECT :a", &[], &[])),
+            "statement.named_params[\"a\"]"
+        );
         assert_eq!(
             field(run("SELECT :a", &[], &[("a", int(1)), ("zz", int(2))])),
             "statement.named_params[\"zz\"]"
         );
-        assert_eq!(field(run("SELECT :a", &[int(1)], &[])), "statement.params[0]");
+        assert_eq!(
+            field(run("SELECT :a", &[int(1)], &[])),
+            "statement.params[0]"
+        );
     }
 }

@@ -71,7 +71,9 @@ impl Sqlite {
     pub fn open(settings: &ConnectionSettings, role: Role) -> Result<Self> {
         let base = OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI;
         let flags = match role {
-            Role::Writer => base | OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE,
+            Role::Writer => {
+                base | OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE
+            }
             Role::Reader => base | OpenFlags::SQLITE_OPEN_READ_ONLY,
         };
         let conn = Connection::open_with_flags(&settings.path, flags)?;
@@ -85,7 +87,10 @@ impl Sqlite {
                     settings.path.display()
                 )));
             }
-            conn.execute_batch(&format!("PRAGMA synchronous={}", settings.synchronous.pragma()))?;
+            conn.execute_batch(&format!(
+                "PRAGMA synchronous={}",
+                settings.synchronous.pragma()
+            ))?;
         }
         conn.execute_batch("PRAGMA foreign_keys=ON")?;
 
@@ -122,9 +127,15 @@ impl Sqlite {
                 "the SQL text holds no statement (it is empty or only comments)",
             ));
         }
-        self.gate.refused_transaction_control.store(false, Ordering::Relaxed);
+        self.gate
+            .refused_transaction_control
+            .store(false, Ordering::Relaxed);
         self.conn.prepare_cached(sql).map_err(|err| {
-            if self.gate.refused_transaction_control.load(Ordering::Relaxed) {
+            if self
+                .gate
+                .refused_transaction_control
+                .load(Ordering::Relaxed)
+            {
                 Error::invalid(
                     "statement.sql",
                     "transaction control (BEGIN, COMMIT, ROLLBACK, SAVEPOINT, RELEASE) is not \
@@ -169,7 +180,8 @@ fn authorize(gate: &Gate, ctx: AuthContext<'_>) -> Authorization {
         AuthAction::Transaction { .. } | AuthAction::Savepoint { .. }
             if !gate.internal.load(Ordering::Relaxed) =>
         {
-            gate.refused_transaction_control.store(true, Ordering::Relaxed);
+            gate.refused_transaction_control
+                .store(true, Ordering::Relaxed);
             Authorization::Deny
         }
         _ => Authorization::Allow,

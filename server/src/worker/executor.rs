@@ -119,7 +119,10 @@ pub fn stream_query(
             });
         }
         if !message.rows.is_empty() && bytes + row_bytes > limits.bytes_per_message {
-            if sink.blocking_send(Ok(std::mem::take(&mut message))).is_err() {
+            if sink
+                .blocking_send(Ok(std::mem::take(&mut message)))
+                .is_err()
+            {
                 return Ok(None);
             }
             bytes = 0;
@@ -127,7 +130,10 @@ pub fn stream_query(
         message.rows.push(Row { values });
         bytes += row_bytes;
         if message.rows.len() >= limits.rows_per_message {
-            if sink.blocking_send(Ok(std::mem::take(&mut message))).is_err() {
+            if sink
+                .blocking_send(Ok(std::mem::take(&mut message)))
+                .is_err()
+            {
                 return Ok(None);
             }
             bytes = 0;
@@ -143,7 +149,10 @@ pub fn stream_query(
 }
 
 /// Sends the end of a query: its last message, or its error.
-pub fn finish_query(sink: &mpsc::Sender<Result<QueryResponse>>, last: Result<Option<QueryResponse>>) {
+pub fn finish_query(
+    sink: &mpsc::Sender<Result<QueryResponse>>,
+    last: Result<Option<QueryResponse>>,
+) {
     match last {
         Ok(Some(message)) => {
             let _ = sink.blocking_send(Ok(message));

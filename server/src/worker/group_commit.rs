@@ -96,7 +96,9 @@ fn commit_writes(db: &Sqlite, mut queue: VecDeque<Task>) {
             "ROLLBACK"
         };
         match db.internal(end) {
-            Ok(()) => done.into_iter().for_each(|(task, answer)| deliver(task, answer)),
+            Ok(()) => done
+                .into_iter()
+                .for_each(|(task, answer)| deliver(task, answer)),
             Err(err) => {
                 tracing::error!(error = %err, "group commit failed; every request in it fails");
                 if !db.conn().is_autocommit() {
@@ -114,12 +116,12 @@ fn commit_writes(db: &Sqlite, mut queue: VecDeque<Task>) {
 /// or nothing; a lone statement needs none, since the transaction is its own.
 fn run_write(db: &Sqlite, job: &Job, savepoints: bool) -> Answer {
     match job {
-        Job::Execute { statement, .. } => {
-            Answer::Execute(in_savepoint(db, savepoints, || executor::execute(db, statement)))
-        }
-        Job::Batch { statements, .. } => {
-            Answer::Batch(in_savepoint(db, true, || executor::execute_all(db, statements)))
-        }
+        Job::Execute { statement, .. } => Answer::Execute(in_savepoint(db, savepoints, || {
+            executor::execute(db, statement)
+        })),
+        Job::Batch { statements, .. } => Answer::Batch(in_savepoint(db, true, || {
+            executor::execute_all(db, statements)
+        })),
         Job::Query { .. } => unreachable!("queries run on their own"),
     }
 }

@@ -37,7 +37,8 @@ impl WorkerManager {
     /// Starts one worker.
     pub async fn start(&self) -> Result<Arc<dyn Worker>, Error> {
         let id = NEXT_WORKER_ID.fetch_add(1, Ordering::Relaxed);
-        let worker = ThreadWorker::spawn(id, self.role, Arc::clone(&self.settings), self.options).await?;
+        let worker =
+            ThreadWorker::spawn(id, self.role, Arc::clone(&self.settings), self.options).await?;
         tracing::debug!(worker = id, role = %self.role, path = %self.settings.path.display(), "worker started");
         Ok(Arc::new(worker))
     }

@@ -116,6 +116,8 @@ pub trait Worker: Send + Sync {
     fn id(&self) -> u64;
     /// Hands `task` to the worker without waiting; the answer comes on the task's channel.
     /// A refused task comes back with the reason.
+    // The task travels back by value so a retry needs no allocation.
+    #[allow(clippy::result_large_err)]
     fn submit(&self, task: Task) -> std::result::Result<(), (Rejected, Task)>;
     /// Whether the worker still runs tasks.
     fn is_alive(&self) -> bool;

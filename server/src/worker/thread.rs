@@ -83,7 +83,9 @@ impl ThreadWorker {
         match opened_rx.await {
             Ok(Ok(())) => Ok(worker),
             Ok(Err(err)) => Err(err),
-            Err(_) => Err(Error::Internal("a worker thread died while opening its connection".into())),
+            Err(_) => Err(Error::Internal(
+                "a worker thread died while opening its connection".into(),
+            )),
         }
     }
 }
@@ -93,6 +95,7 @@ impl Worker for ThreadWorker {
         self.id
     }
 
+    #[allow(clippy::result_large_err)]
     fn submit(&self, task: Task) -> std::result::Result<(), (Rejected, Task)> {
         let Some(sender) = &self.sender else {
             return Err((Rejected::Stopped, task));

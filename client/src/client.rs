@@ -1,0 +1,270 @@
+//! The async client: [`Client`] holds one HTTP/2 channel; [`Database`] runs SQL against one
+//! database over it; [`Rows`] streams a query's rows.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlited_proto::v1::database_client::DatabaseClient;
+use sqlited_proto::v1::{self as proto, ExecuteBatchRequest, ExecuteRequest, QueryRequest};
+use tonic::Streaming;
+use tonic::transport::{Channel, Endpoint};
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::params::Params;
+use crate::row::{Column, Row};
+
+/// How the client connects.
+#[derive(Debug, Clone)]
+pub struct ClientOptions {
+    /// The largest response message accepted, in bytes (the server's own bound is
+    /// `--max-message-bytes`, 16 MiB by default).
+    pub max_message_bytes: usize,
+    /// How long establishing the connection may take.
+    pub connect_timeout: Duration,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        Self {
+            max_message_bytes: 64 << 20,
+            connect_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// A connection to one sqlited server. Cheap to clone; clones share the HTTP/2 connection.
+#[derive(Debug, Clone)]
+pub struct Client {
+    rpc: DatabaseClient<Channel>,
+}
+
+impl Client {
+    /// Connects to the server at `url`, e.g. `http://127.0.0.1:50051`.
+    ///
+    /// # Errors
+    /// `InterfaceError` for a malformed URL, `OperationalError` when the server cannot be
+    /// reached.
+    pub async fn connect(url: &str) -> Result<Self> {
+        Self::connect_with(url, ClientOptions::default()).await
+    }
+
+    /// Connects with explicit [`ClientOptions`].
+    pub async fn connect_with(url: &str, options: ClientOptions) -> Result<Self> {
+        let endpoint = Endpoint::from_shared(url.to_string())
+            .map_err(|err| {
+                Error::new(
+                    ErrorKind::Interface,
+                    format!("invalid server URL {url:?}: {err}"),
+                )
+            })?
+            .connect_timeout(options.connect_timeout)
+            .tcp_nodelay(true);
+        let channel = endpoint.connect().await?;
+        let rpc = DatabaseClient::new(channel)
+            .max_decoding_message_size(options.max_message_bytes)
+            .max_encoding_message_size(usize::MAX);
+        Ok(Self { rpc })
+    }
+
+    /// A handle on the database `name` (created by the server on first use unless it runs
+    /// with `--no-create`).
+    pub fn database(&self, name: &str) -> Database {
+        Database {
+            rpc: self.rpc.clone(),
+            name: name.into(),
+        }
+    }
+}
+
+/// What a statement changed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ExecuteResult {
+    /// Rows inserted, updated or deleted.
+    pub rows_affected: u64,
+    /// The rowid of the row an INSERT added (0 when the statement inserted none).
+    pub last_insert_rowid: i64,
+}
+
+impl From<proto::ExecuteResponse> for ExecuteResult {
+    fn from(response: proto::ExecuteResponse) -> Self {
+        Self {
+            rows_affected: response.rows_affected,
+            last_insert_rowid: response.last_insert_rowid,
+        }
+    }
+}
+
+/// One database of a server. Cheap to clone; `Send + Sync`.
+#[derive(Debug, Clone)]
+pub struct Database {
+    rpc: DatabaseClient<Channel>,
+    name: Arc<str>,
+}
+
+impl Database {
+    /// The database's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Runs one statement and reports what it changed; rows it returns are discarded.
+    ///
+    /// # Errors
+    /// `ProgrammingError` for bad SQL or parameters, `IntegrityError` for a constraint, and
+    /// the others as [`ErrorKind`] describes.
+    pub async fn execute(&self, sql: &str, params: impl Into<Params>) -> Result<ExecuteResult> {
+        let request = ExecuteRequest {
+            database: self.name.to_string(),
+            statement: Some(params.into().into_statement(sql)),
+        };
+        let response = self.rpc.clone().execute(request).await?;
+        Ok(response.into_inner().into())
+    }
+
+    /// Runs one statement and streams its rows.
+    pub async fn query(&self, sql: &str, params: impl Into<Params>) -> Result<Rows> {
+        let request = QueryRequest {
+            database: self.name.to_string(),
+            statement: Some(params.into().into_statement(sql)),
+        };
+        let stream = self.rpc.clone().query(request).await?.into_inner();
+        Rows::start(stream).await
+    }
+
+    /// Runs one statement and collects every row.
+    pub async fn query_all(&self, sql: &str, params: impl Into<Params>) -> Result<Vec<Row>> {
+        let mut rows = self.query(sql, params).await?;
+        let mut all = Vec::new();
+        while let Some(row) = rows.next().await? {
+            all.push(row);
+        }
+        Ok(all)
+    }
+
+    /// Runs one statement that must return exactly one row.
+    ///
+    /// # Errors
+    /// `ProgrammingError` if it returns no row or more than one.
+    pub async fn query_one(&self, sql: &str, params: impl Into<Params>) -> Result<Row> {
+        let mut rows = self.query_all(sql, params).await?;
+        match rows.len() {
+            1 => Ok(rows.remove(0)),
+            n => Err(Error::new(
+                ErrorKind::Programming,
+                format!("the query returned {n} rows where exactly one was expected"),
+            )),
+        }
+    }
+
+    /// Runs one statement that returns at most one row.
+    pub async fn query_opt(&self, sql: &str, params: impl Into<Params>) -> Result<Option<Row>> {
+        let mut rows = self.query_all(sql, params).await?;
+        match rows.len() {
+            0 => Ok(None),
+            1 => Ok(Some(rows.remove(0))),
+            n => Err(Error::new(
+                ErrorKind::Programming,
+                format!("the query returned {n} rows where at most one was expected"),
+            )),
+        }
+    }
+
+    /// Runs several statements in one transaction: all take effect or none does. The error
+    /// of a failing statement names it (`statements[i]`).
+    pub async fn execute_batch<I, S, P>(&self, statements: I) -> Result<Vec<ExecuteResult>>
+    where
+        I: IntoIterator<Item = (S, P)>,
+        S: AsRef<str>,
+        P: Into<Params>,
+    {
+        let statements = statements
+            .into_iter()
+            .map(|(sql, params)| params.into().into_statement(sql.as_ref()))
+            .collect();
+        let request = ExecuteBatchRequest {
+            database: self.name.to_string(),
+            statements,
+        };
+        let response = self.rpc.clone().execute_batch(request).await?.into_inner();
+        Ok(response.results.into_iter().map(Into::into).collect())
+    }
+
+    /// Runs `sql` once per parameter set, all in one transaction (prepared once on the
+    /// server).
+    pub async fn execute_many<I, P>(&self, sql: &str, param_sets: I) -> Result<Vec<ExecuteResult>>
+    where
+        I: IntoIterator<Item = P>,
+        P: Into<Params>,
+    {
+        self.execute_batch(param_sets.into_iter().map(|params| (sql, params)))
+            .await
+    }
+}
+
+/// A query's rows, fetched from the server as they are read.
+#[derive(Debug)]
+pub struct Rows {
+    columns: Arc<[Column]>,
+    stream: Streaming<proto::QueryResponse>,
+    buffered: VecDeque<proto::Row>,
+    summary: Option<ExecuteResult>,
+    done: bool,
+}
+
+impl Rows {
+    /// Reads the first message, which carries the columns (and any error SQLite raised
+    /// before the first row).
+    async fn start(mut stream: Streaming<proto::QueryResponse>) -> Result<Self> {
+        let first = stream.message().await?.ok_or_else(|| {
+            Error::new(
+                ErrorKind::Internal,
+                "the server ended the query without a result",
+            )
+        })?;
+        let columns: Arc<[Column]> = first.columns.into_iter().map(Column::from_proto).collect();
+        let mut rows = Self {
+            columns,
+            stream,
+            buffered: first.rows.into(),
+            summary: None,
+            done: false,
+        };
+        if let Some(summary) = first.summary {
+            rows.summary = Some(summary.into());
+        }
+        Ok(rows)
+    }
+
+    /// The result columns (empty for a statement that returns no rows).
+    pub fn columns(&self) -> &[Column] {
+        &self.columns
+    }
+
+    /// What the statement changed; known once the last row has been read.
+    pub fn summary(&self) -> Option<ExecuteResult> {
+        self.summary
+    }
+
+    /// The next row, or `None` after the last.
+    pub async fn next(&mut self) -> Result<Option<Row>> {
+        loop {
+            if let Some(row) = self.buffered.pop_front() {
+                let values = row.values.into_iter().map(Into::into).collect();
+                return Ok(Some(Row::new(Arc::clone(&self.columns), values)));
+            }
+            if self.done {
+                return Ok(None);
+            }
+            match self.stream.message().await? {
+                Some(message) => {
+                    self.buffered.extend(message.rows);
+                    if let Some(summary) = message.summary {
+                        self.summary = Some(summary.into());
+                    }
+                }
+                None => self.done = true,
+            }
+        }
+    }
+}

@@ -1,0 +1,204 @@
+//! The client's one error type: opaque, with a PEP 249-shaped [`ErrorKind`] and the details
+//! the server sent (SQLite result code, the field at fault, whether a retry can help).
+
+use std::fmt;
+use std::time::Duration;
+
+use tonic::Code;
+use tonic_types::StatusExt;
+
+/// `Result` with the client's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// The PEP 249 class of an error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorKind {
+    /// Misuse of the client itself: a bad URL, a closed connection.
+    Interface,
+    /// Not the SQL's fault: the server is unreachable, busy, shutting down, or a bound was
+    /// reached; often worth a retry.
+    Operational,
+    /// A constraint refused the change (UNIQUE, NOT NULL, CHECK, FOREIGN KEY).
+    Integrity,
+    /// The SQL or its parameters are wrong: syntax, unknown table, parameter count.
+    Programming,
+    /// A value does not fit: wrong type for a STRICT column, too big, a failed conversion.
+    Data,
+    /// The server does not offer what was asked.
+    NotSupported,
+    /// A fault inside the server or the client.
+    Internal,
+}
+
+impl ErrorKind {
+    /// The PEP 249 class name, e.g. `IntegrityError`.
+    pub fn name(self) -> &'static str {
+        match self {
+            ErrorKind::Interface => "InterfaceError",
+            ErrorKind::Operational => "OperationalError",
+            ErrorKind::Integrity => "IntegrityError",
+            ErrorKind::Programming => "ProgrammingError",
+            ErrorKind::Data => "DataError",
+            ErrorKind::NotSupported => "NotSupportedError",
+            ErrorKind::Internal => "InternalError",
+        }
+    }
+
+    /// Whether PEP 249 files this kind under `DatabaseError` (all but `InterfaceError`).
+    pub fn is_database_error(self) -> bool {
+        self != ErrorKind::Interface
+    }
+}
+
+/// An error from sqlited or from the client.
+#[derive(Debug, Clone)]
+pub struct Error {
+    kind: ErrorKind,
+    message: String,
+    status: Option<Code>,
+    reason: Option<String>,
+    sqlite_code: Option<i32>,
+    field: Option<String>,
+    retry_after: Option<Duration>,
+}
+
+impl Error {
+    /// An error of `kind` raised by the client itself.
+    pub(crate) fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        Self {
+            kind,
+            message: message.into(),
+            status: None,
+            reason: None,
+            sqlite_code: None,
+            field: None,
+            retry_after: None,
+        }
+    }
+
+    /// The error for using a closed connection.
+    pub(crate) fn closed() -> Self {
+        Self::new(ErrorKind::Interface, "the connection is closed")
+    }
+
+    /// The PEP 249 class.
+    pub fn kind(&self) -> ErrorKind {
+        self.kind
+    }
+
+    /// The message, as the server or client wrote it.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// The gRPC status code, when the error came from a call.
+    pub fn status_code(&self) -> Option<Code> {
+        self.status
+    }
+
+    /// The server's machine-readable reason, e.g. `SQLITE_CONSTRAINT_UNIQUE`.
+    pub fn reason(&self) -> Option<&str> {
+        self.reason.as_deref()
+    }
+
+    /// SQLite's extended result code, when SQLite raised the error.
+    pub fn sqlite_code(&self) -> Option<i32> {
+        self.sqlite_code
+    }
+
+    /// The request field at fault, e.g. `statement.params` or `statements[2].sql`.
+    pub fn field(&self) -> Option<&str> {
+        self.field.as_deref()
+    }
+
+    /// Whether the same request may succeed if sent again later.
+    pub fn is_retryable(&self) -> bool {
+        self.retry_after.is_some()
+    }
+
+    /// How long the server suggests waiting before a retry.
+    pub fn retry_after(&self) -> Option<Duration> {
+        self.retry_after
+    }
+
+    /// Whether the error is the use of a closed connection.
+    pub fn is_closed(&self) -> bool {
+        self.kind == ErrorKind::Interface && self.message == "the connection is closed"
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.kind.name(), self.message)?;
+        if let Some(reason) = &self.reason {
+            write!(f, " ({reason})")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Error {}
+
+impl From<tonic::Status> for Error {
+    fn from(status: tonic::Status) -> Self {
+        let details = status.get_error_details();
+        let info = details.error_info();
+        let reason = info.map(|i| i.reason.clone());
+        let sqlite_code = info
+            .and_then(|i| i.metadata.get("sqlite_code"))
+            .and_then(|c| c.parse().ok());
+        let field = details
+            .bad_request()
+            .and_then(|b| b.field_violations.first())
+            .map(|v| v.field.clone());
+        let mut retry_after = details
+            .retry_info()
+            .map(|r| r.retry_delay.unwrap_or_default());
+        if retry_after.is_none() && info.is_none() && status.code() == Code::Unavailable {
+            // Unavailable without details comes from the transport: the server is unreachable.
+            retry_after = Some(Duration::from_millis(100));
+        }
+        let kind = kind_of(status.code(), reason.as_deref());
+        Self {
+            kind,
+            message: status.message().to_string(),
+            status: Some(status.code()),
+            reason,
+            sqlite_code,
+            field,
+            retry_after,
+        }
+    }
+}
+
+impl From<tonic::transport::Error> for Error {
+    fn from(err: tonic::transport::Error) -> Self {
+        let mut message = err.to_string();
+        let mut source = std::error::Error::source(&err);
+        while let Some(cause) = source {
+            message = format!("{message}: {cause}");
+            source = cause.source();
+        }
+        Self::new(
+            ErrorKind::Operational,
+            format!("cannot reach the server: {message}"),
+        )
+    }
+}
+
+fn kind_of(code: Code, reason: Option<&str>) -> ErrorKind {
+    let reason = reason.unwrap_or_default();
+    match code {
+        Code::InvalidArgument => match reason {
+            "SQLITE_MISMATCH" | "SQLITE_TOOBIG" | "SQLITE_CONSTRAINT_DATATYPE" => ErrorKind::Data,
+            _ => ErrorKind::Programming,
+        },
+        Code::AlreadyExists => ErrorKind::Integrity,
+        Code::FailedPrecondition if reason.starts_with("SQLITE_CONSTRAINT") => ErrorKind::Integrity,
+        Code::OutOfRange => ErrorKind::Data,
+        Code::PermissionDenied => ErrorKind::Programming,
+        Code::Unimplemented => ErrorKind::NotSupported,
+        Code::Internal | Code::Unknown | Code::DataLoss => ErrorKind::Internal,
+        _ => ErrorKind::Operational,
+    }
+}

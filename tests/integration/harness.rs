@@ -1,0 +1,137 @@
+//! Starting and stopping a real `sqlited` process for a test.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use tempfile::TempDir;
+
+/// How long a server may take to start or stop before the test fails.
+const BOUND: Duration = Duration::from_secs(60);
+
+/// A running `sqlited`, killed when dropped.
+pub struct Server {
+    child: Child,
+    pub addr: SocketAddr,
+    pub data_dir: PathBuf,
+    _temp: Option<TempDir>,
+}
+
+impl Server {
+    /// A server on a fresh temporary data directory.
+    pub fn start() -> Self {
+        Self::start_with(&[])
+    }
+
+    /// A server on a fresh temporary data directory with extra flags.
+    pub fn start_with(args: &[&str]) -> Self {
+        let temp = tempfile::tempdir().expect("temp dir");
+        let mut server = Self::start_in(temp.path(), args);
+        server._temp = Some(temp);
+        server
+    }
+
+    /// A server on `data_dir` (kept after the server stops), with extra flags.
+    pub fn start_in(data_dir: &Path, args: &[&str]) -> Self {
+        let log = File::options()
+            .create(true)
+            .append(true)
+            .open(data_dir.join("server.log"))
+            .expect("server log");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_sqlited"))
+            .arg("--listen")
+            .arg("127.0.0.1:0")
+            .arg("--data-dir")
+            .arg(data_dir)
+            .args(args)
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(log)
+            .spawn()
+            .expect("start sqlited");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if let Some(addr) = line.strip_prefix("sqlited listening on ") {
+                    let _ = tx.send(addr.trim().to_string());
+                }
+            }
+        });
+        let addr = match rx.recv_timeout(BOUND) {
+            Ok(addr) => addr.parse().expect("listen address"),
+            Err(_) => {
+                let _ = child.kill();
+                panic!(
+                    "sqlited did not report its address within {BOUND:?}; log:\n{}",
+                    std::fs::read_to_string(data_dir.join("server.log")).unwrap_or_default()
+                );
+            }
+        };
+        Self {
+            child,
+            addr,
+            data_dir: data_dir.to_path_buf(),
+            _temp: None,
+        }
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// `http://127.0.0.1:PORT/<database>`, for the blocking client.
+    pub fn db_url(&self, database: &str) -> String {
+        format!("http://{}/{database}", self.addr)
+    }
+
+    /// The async client's handle on `database`.
+    pub async fn database(&self, database: &str) -> sqlited_client::Database {
+        sqlited_client::Client::connect(&self.url())
+            .await
+            .expect("connect")
+            .database(database)
+    }
+
+    /// Sends SIGTERM and waits (bounded) for the process to exit.
+    pub fn terminate(&mut self) -> ExitStatus {
+        let pid = self.child.id() as libc::pid_t;
+        // SAFETY: signalling our own child process.
+        unsafe { libc::kill(pid, libc::SIGTERM) };
+        self.wait_exit()
+    }
+
+    /// Waits (bounded) for the process to exit.
+    pub fn wait_exit(&mut self) -> ExitStatus {
+        let deadline = Instant::now() + BOUND;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "sqlited did not exit within {BOUND:?}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// The server's log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.data_dir.join("server.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
