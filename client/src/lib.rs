@@ -31,3 +31,8 @@ pub use value::{FromValue, ToValue, Value};
 
 /// The generated protocol types, for what this crate does not wrap.
 pub use sqlited_proto as proto;
+
+/// The README's examples, compiled as doctests so they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeDoctests;
