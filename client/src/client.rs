@@ -13,6 +13,7 @@ use tonic::transport::{Channel, Endpoint};
 use crate::error::{Error, ErrorKind, Result};
 use crate::params::Params;
 use crate::row::{Column, Row};
+use crate::transaction::{Transaction, TransactionOptions};
 
 /// How the client connects.
 #[derive(Debug, Clone)]
@@ -73,6 +74,7 @@ impl Client {
         Database {
             rpc: self.rpc.clone(),
             name: name.into(),
+            transaction_id: None,
         }
     }
 }
@@ -96,16 +98,83 @@ impl From<proto::ExecuteResponse> for ExecuteResult {
 }
 
 /// One database of a server. Cheap to clone; `Send + Sync`.
+///
+/// A handle got from [`Transaction`](crate::Transaction) (by `Deref`) runs everything inside
+/// that transaction.
 #[derive(Debug, Clone)]
 pub struct Database {
     rpc: DatabaseClient<Channel>,
     name: Arc<str>,
+    transaction_id: Option<Arc<str>>,
 }
 
 impl Database {
     /// The database's name.
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// The transaction this handle runs in, if any.
+    pub fn transaction_id(&self) -> Option<&str> {
+        self.transaction_id.as_deref()
+    }
+
+    fn tx(&self) -> String {
+        self.transaction_id
+            .as_deref()
+            .unwrap_or_default()
+            .to_string()
+    }
+
+    /// Begins a transaction with the default options: a write transaction with the
+    /// server's default lease. See [`begin_with`](Self::begin_with).
+    pub async fn begin(&self) -> Result<Transaction> {
+        self.begin_with(TransactionOptions::default()).await
+    }
+
+    /// Begins a transaction. A write transaction holds the database's writer until it ends
+    /// (other writes wait); a read-only one reads one snapshot and holds up nobody. Either
+    /// is rolled back by the server if idle longer than its lease.
+    ///
+    /// # Errors
+    /// `OperationalError` with `RESOURCE_EXHAUSTED` when too many transactions are open.
+    pub async fn begin_with(&self, options: TransactionOptions) -> Result<Transaction> {
+        if self.transaction_id.is_some() {
+            return Err(Error::new(
+                ErrorKind::Programming,
+                "this handle is already inside a transaction; SQLite has no nested transactions",
+            ));
+        }
+        let request = proto::BeginRequest {
+            database: self.name.to_string(),
+            mode: options.mode as i32,
+            read_only: options.read_only,
+            lease_ms: options
+                .lease
+                .map_or(0, |l| u32::try_from(l.as_millis()).unwrap_or(u32::MAX)),
+        };
+        let response = self.rpc.clone().begin(request).await?.into_inner();
+        let db = Database {
+            rpc: self.rpc.clone(),
+            name: Arc::clone(&self.name),
+            transaction_id: Some(response.transaction_id.into()),
+        };
+        Ok(Transaction::new(
+            db,
+            Duration::from_millis(u64::from(response.lease_ms)),
+        ))
+    }
+
+    pub(crate) async fn end(&self, commit: bool) -> Result<()> {
+        let transaction_id = self.tx();
+        let mut rpc = self.rpc.clone();
+        if commit {
+            rpc.commit(proto::CommitRequest { transaction_id }).await?;
+        } else {
+            rpc.rollback(proto::RollbackRequest { transaction_id })
+                .await?;
+        }
+        Ok(())
     }
 
     /// Runs one statement and reports what it changed; rows it returns are discarded.
@@ -117,6 +186,7 @@ impl Database {
         let request = ExecuteRequest {
             database: self.name.to_string(),
             statement: Some(params.into().into_statement(sql)),
+            transaction_id: self.tx(),
         };
         let response = self.rpc.clone().execute(request).await?;
         Ok(response.into_inner().into())
@@ -127,6 +197,7 @@ impl Database {
         let request = QueryRequest {
             database: self.name.to_string(),
             statement: Some(params.into().into_statement(sql)),
+            transaction_id: self.tx(),
         };
         let stream = self.rpc.clone().query(request).await?.into_inner();
         Rows::start(stream).await
@@ -185,6 +256,7 @@ impl Database {
         let request = ExecuteBatchRequest {
             database: self.name.to_string(),
             statements,
+            transaction_id: self.tx(),
         };
         let response = self.rpc.clone().execute_batch(request).await?.into_inner();
         Ok(response.results.into_iter().map(Into::into).collect())

@@ -13,6 +13,7 @@
 //! - [`blocking`]: `Connection` (a runtime plus the async handle) and `Cursor`.
 //! - [`value`]: `Value`, `ToValue`, `FromValue`.
 //! - [`row`]: `Row`, `Column`, `RowIndex`.
+//! - [`transaction`]: `Transaction` (rolls back on drop), `TransactionOptions`.
 //! - [`params`]: `Params`, [`params!`] and [`named_params!`].
 //! - [`error`]: `Error` with its PEP 249 [`ErrorKind`].
 
@@ -21,12 +22,14 @@ pub mod client;
 pub mod error;
 pub mod params;
 pub mod row;
+pub mod transaction;
 pub mod value;
 
 pub use client::{Client, ClientOptions, Database, ExecuteResult, Rows};
 pub use error::{Error, ErrorKind, Result};
 pub use params::Params;
 pub use row::{Column, Row, RowIndex};
+pub use transaction::{Transaction, TransactionMode, TransactionOptions};
 pub use value::{FromValue, ToValue, Value};
 
 /// The generated protocol types, for what this crate does not wrap.

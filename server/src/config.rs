@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use clap::Parser;
 
-use crate::engine::DatabaseOptions;
+use crate::engine::{DatabaseOptions, TransactionOptions};
 use crate::worker::StreamLimits;
 use crate::worker::connection::Synchronous;
 
@@ -78,6 +78,57 @@ pub struct Config {
     #[arg(long, env = "SQLITED_MAX_BATCH_STATEMENTS", default_value_t = 100_000)]
     pub max_batch_statements: usize,
 
+    /// Milliseconds a request may run before its statement is interrupted (DEADLINE_EXCEEDED);
+    /// a shorter gRPC deadline of the call wins. 0: no server-side limit.
+    #[arg(long, env = "SQLITED_STATEMENT_TIMEOUT_MS", default_value_t = 30_000)]
+    pub statement_timeout_ms: u64,
+
+    /// The idle lease of a transaction, in milliseconds, unless the client asks for another:
+    /// idle longer, it is rolled back and the writer is free again.
+    #[arg(long, env = "SQLITED_TRANSACTION_LEASE_MS", default_value_t = 30_000)]
+    pub transaction_lease_ms: u64,
+
+    /// The longest idle lease a client may ask for, in milliseconds.
+    #[arg(
+        long,
+        env = "SQLITED_MAX_TRANSACTION_LEASE_MS",
+        default_value_t = 300_000
+    )]
+    pub max_transaction_lease_ms: u64,
+
+    /// Open transactions on the whole server; more are refused with RESOURCE_EXHAUSTED.
+    #[arg(long, env = "SQLITED_MAX_TRANSACTIONS", default_value_t = 1024)]
+    pub max_transactions: usize,
+
+    /// Open transactions per database; more are refused with RESOURCE_EXHAUSTED.
+    #[arg(
+        long,
+        env = "SQLITED_MAX_TRANSACTIONS_PER_DATABASE",
+        default_value_t = 256
+    )]
+    pub max_transactions_per_database: usize,
+
+    /// The longest SQL text accepted, in bytes.
+    #[arg(long, env = "SQLITED_MAX_SQL_BYTES", default_value_t = 1 << 20)]
+    pub max_sql_bytes: usize,
+
+    /// The most parameter values in one statement.
+    #[arg(long, env = "SQLITED_MAX_PARAMS", default_value_t = 32_766)]
+    pub max_params: usize,
+
+    /// The most rows one Query may return; past it the query fails with RESOURCE_EXHAUSTED
+    /// (never a silent truncation). 0: no cap.
+    #[arg(long, env = "SQLITED_MAX_ROWS_PER_QUERY", default_value_t = 0)]
+    pub max_rows_per_query: u64,
+
+    /// Concurrent requests served per client connection; more wait their turn.
+    #[arg(
+        long,
+        env = "SQLITED_MAX_CONCURRENT_REQUESTS_PER_CONNECTION",
+        default_value_t = 1024
+    )]
+    pub max_concurrent_requests_per_connection: usize,
+
     /// Seconds a shutdown (SIGTERM, SIGINT) waits for in-flight requests before it cancels
     /// them.
     #[arg(long, env = "SQLITED_SHUTDOWN_GRACE_SECS", default_value_t = 30)]
@@ -104,8 +155,26 @@ impl Config {
                 bytes_per_message: self.bytes_per_message.max(1),
                 // Room for the message's own framing around the rows.
                 max_message_bytes: self.max_message_bytes.saturating_sub(1024).max(1024),
+                max_rows: self.max_rows_per_query,
             },
         }
+    }
+
+    /// Bounds and defaults of interactive transactions.
+    pub fn transaction_options(&self) -> TransactionOptions {
+        TransactionOptions {
+            default_lease: Duration::from_millis(self.transaction_lease_ms.max(1)),
+            max_lease: Duration::from_millis(
+                self.max_transaction_lease_ms.max(self.transaction_lease_ms),
+            ),
+            max_open: self.max_transactions,
+            max_open_per_database: self.max_transactions_per_database,
+        }
+    }
+
+    /// The server's own limit on a request's run time.
+    pub fn statement_timeout(&self) -> Option<Duration> {
+        (self.statement_timeout_ms > 0).then(|| Duration::from_millis(self.statement_timeout_ms))
     }
 
     /// How long a shutdown waits for in-flight requests.

@@ -63,6 +63,33 @@ pub enum Error {
     #[error("{0}")]
     Unavailable(String),
 
+    /// The request ran past its deadline and was stopped.
+    #[error("{0}")]
+    DeadlineExceeded(String),
+
+    /// The client went away; the request was stopped.
+    #[error("{0}")]
+    Cancelled(String),
+
+    /// No transaction has this id.
+    #[error(
+        "no open transaction {id:?} on this server: it never existed, or it ended and was forgotten; begin a new one"
+    )]
+    NoSuchTransaction {
+        /// The id asked for.
+        id: String,
+    },
+
+    /// The transaction ended; `aborted` when the server or SQLite ended it rather than the
+    /// client (lease expired, rolled back by an error).
+    #[error("{message}")]
+    TransactionEnded {
+        /// How it ended and what to do.
+        message: String,
+        /// Whether it was ended for the client (ABORTED) rather than by it (FAILED_PRECONDITION).
+        aborted: bool,
+    },
+
     /// A fault of the server, not of the request.
     #[error("internal error: {0}")]
     Internal(String),
@@ -111,6 +138,11 @@ impl Error {
             Self::Sqlite { code, .. } => codes::grpc_code(*code),
             Self::ResourceExhausted { .. } => Code::ResourceExhausted,
             Self::Unavailable(_) => Code::Unavailable,
+            Self::DeadlineExceeded(_) => Code::DeadlineExceeded,
+            Self::Cancelled(_) => Code::Cancelled,
+            Self::NoSuchTransaction { .. } => Code::NotFound,
+            Self::TransactionEnded { aborted: true, .. } => Code::Aborted,
+            Self::TransactionEnded { aborted: false, .. } => Code::FailedPrecondition,
             Self::Internal(_) | Self::NeedsWriter => Code::Internal,
         }
     }
@@ -133,6 +165,11 @@ impl Error {
             Self::Sqlite { code, .. } => codes::name(*code),
             Self::ResourceExhausted { .. } => "LIMIT_EXCEEDED".into(),
             Self::Unavailable(_) => "UNAVAILABLE".into(),
+            Self::DeadlineExceeded(_) => "DEADLINE_EXCEEDED".into(),
+            Self::Cancelled(_) => "CANCELLED".into(),
+            Self::NoSuchTransaction { .. } => "TRANSACTION_NOT_FOUND".into(),
+            Self::TransactionEnded { aborted: true, .. } => "TRANSACTION_ABORTED".into(),
+            Self::TransactionEnded { aborted: false, .. } => "TRANSACTION_ENDED".into(),
             Self::Internal(_) | Self::NeedsWriter => "INTERNAL".into(),
         }
     }

@@ -30,11 +30,15 @@ pub async fn run(
         config.data_dir.clone(),
         !config.no_create,
         config.database_options(),
+        config.transaction_options(),
     ));
     let service = DatabaseService::new(
         Arc::clone(&engine),
         RequestLimits {
             max_batch_statements: config.max_batch_statements,
+            max_sql_bytes: config.max_sql_bytes,
+            max_params: config.max_params,
+            statement_timeout: config.statement_timeout(),
         },
     );
     let database = DatabaseServer::new(service)
@@ -43,6 +47,7 @@ pub async fn run(
 
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let serve = tonic::transport::Server::builder()
+        .concurrency_limit_per_connection(config.max_concurrent_requests_per_connection.max(1))
         .add_service(database)
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async {
             let _ = stop_rx.await;

@@ -185,6 +185,7 @@ async fn request_mistakes_are_invalid_arguments() {
         .execute(ExecuteRequest {
             database: "mistakes".into(),
             statement: None,
+            ..Default::default()
         })
         .await
         .unwrap_err();
@@ -197,6 +198,7 @@ async fn request_mistakes_are_invalid_arguments() {
                 sql: "SELECT 1".into(),
                 ..Default::default()
             }),
+            ..Default::default()
         })
         .await;
     assert!(status.is_ok());

@@ -46,6 +46,7 @@ async fn two_hundred_thousand_rows_stream_in_order() {
                 sql: "SELECT id, s FROM big".into(),
                 ..Default::default()
             }),
+            ..Default::default()
         })
         .await
         .unwrap()

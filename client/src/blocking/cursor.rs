@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use super::Shared;
-use crate::client::{ExecuteResult, Rows};
+use crate::client::{Database, ExecuteResult, Rows};
 use crate::error::{Error, ErrorKind, Result};
 use crate::params::Params;
 use crate::row::{Column, Row};
@@ -14,6 +14,8 @@ use crate::row::{Column, Row};
 /// A cursor is `Send`: give each thread its own (they share the connection).
 pub struct Cursor {
     shared: Arc<Shared>,
+    /// The transaction handle of a cursor made by a [`Transaction`](super::Transaction).
+    bound: Option<Database>,
     /// How many rows [`fetchmany(None)`](Self::fetchmany) fetches. Default 1.
     pub arraysize: usize,
     rows: Option<Rows>,
@@ -24,15 +26,23 @@ pub struct Cursor {
 }
 
 impl Cursor {
-    pub(super) fn new(shared: Arc<Shared>) -> Self {
+    pub(super) fn new(shared: Arc<Shared>, bound: Option<Database>) -> Self {
         Self {
             shared,
+            bound,
             arraysize: 1,
             rows: None,
             exhausted: false,
             rowcount: -1,
             lastrowid: None,
             closed: false,
+        }
+    }
+
+    fn db(&self) -> Result<Database> {
+        match &self.bound {
+            Some(db) => Ok(db.clone()),
+            None => self.shared.target(),
         }
     }
 
@@ -52,7 +62,7 @@ impl Cursor {
         self.rows = None;
         self.exhausted = false;
         self.rowcount = -1;
-        let db = self.shared.db.clone();
+        let db = self.db()?;
         let mut rows = self.shared.block_on(db.query(sql, params))??;
         if rows.columns().is_empty() {
             // No result set (INSERT, UPDATE, CREATE, …): read the summary now.
@@ -76,7 +86,7 @@ impl Cursor {
         self.rows = None;
         self.exhausted = true;
         self.rowcount = -1;
-        let db = self.shared.db.clone();
+        let db = self.db()?;
         let results = self.shared.block_on(db.execute_many(sql, param_sets))??;
         self.rowcount = results.iter().map(|r| r.rows_affected as i64).sum();
         if let Some(last) = results.iter().rev().find(|r| r.last_insert_rowid != 0) {

@@ -20,12 +20,14 @@
 //! ```
 
 mod cursor;
+mod transaction;
 
 use std::future::Future;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
 pub use cursor::Cursor;
+pub use transaction::Transaction;
 
 use crate::client::{Client, ClientOptions, Database, ExecuteResult};
 use crate::error::{Error, ErrorKind, Result};
@@ -60,6 +62,8 @@ pub fn connect_with(url: &str, options: ClientOptions) -> Result<Connection> {
         shared: Arc::new(Shared {
             db: client.database(database),
             closed: AtomicBool::new(false),
+            autocommit: AtomicBool::new(true),
+            current: Mutex::new(None),
             runtime,
         }),
     })
@@ -93,6 +97,12 @@ fn split_url(url: &str) -> Result<(&str, &str)> {
 struct Shared {
     db: Database,
     closed: AtomicBool,
+    /// DB-API autocommit: when false, the first statement opens a transaction that lasts
+    /// until `commit()` or `rollback()`.
+    autocommit: AtomicBool,
+    /// The implicit transaction of manual mode. A std mutex: statements of one manual
+    /// transaction run one after another anyway.
+    current: Mutex<Option<crate::Transaction>>,
     runtime: tokio::runtime::Runtime,
 }
 
@@ -107,6 +117,47 @@ impl Shared {
         }
         Ok(self.runtime.block_on(future))
     }
+
+    /// The handle statements run on: the plain database, or in manual mode the implicit
+    /// transaction, begun now if none is open.
+    fn target(&self) -> Result<Database> {
+        if self.autocommit.load(Ordering::Acquire) {
+            return Ok(self.db.clone());
+        }
+        let mut current = self.current.lock().expect("transaction slot poisoned");
+        if let Some(tx) = current.as_ref() {
+            return Ok(Database::clone(tx));
+        }
+        let tx = self.block_on(self.db.begin())??;
+        let db = Database::clone(&tx);
+        *current = Some(tx);
+        Ok(db)
+    }
+
+    /// Ends the implicit transaction, if one is open.
+    fn end_current(&self, commit: bool) -> Result<()> {
+        let tx = self
+            .current
+            .lock()
+            .expect("transaction slot poisoned")
+            .take();
+        match tx {
+            Some(tx) if commit => self.block_on(tx.commit())?,
+            Some(tx) => self.block_on(tx.rollback())?,
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        let tx = self.current.get_mut().map(Option::take).unwrap_or_default();
+        if let Some(tx) = tx
+            && tokio::runtime::Handle::try_current().is_err()
+        {
+            let _ = self.runtime.block_on(tx.rollback());
+        }
+    }
 }
 
 /// A blocking connection to one database. `Send + Sync + Clone`.
@@ -118,7 +169,55 @@ pub struct Connection {
 impl Connection {
     /// A new cursor.
     pub fn cursor(&self) -> Cursor {
-        Cursor::new(Arc::clone(&self.shared))
+        Cursor::new(Arc::clone(&self.shared), None)
+    }
+
+    /// Begins an explicit transaction, rusqlite-style: it rolls back when dropped, and
+    /// commits with [`Transaction::commit`]. It holds the database's writer until it ends.
+    ///
+    /// This is the way for threads sharing a connection: each gets its own transaction.
+    pub fn transaction(&self) -> Result<Transaction> {
+        self.transaction_with(crate::TransactionOptions::default())
+    }
+
+    /// Begins an explicit transaction with options (read-only, mode, lease).
+    pub fn transaction_with(&self, options: crate::TransactionOptions) -> Result<Transaction> {
+        let tx = self.shared.block_on(self.shared.db.begin_with(options))??;
+        Ok(Transaction::new(Arc::clone(&self.shared), tx))
+    }
+
+    /// Whether every statement commits on its own (the default). See
+    /// [`set_autocommit`](Self::set_autocommit).
+    pub fn autocommit(&self) -> bool {
+        self.shared.autocommit.load(Ordering::Acquire)
+    }
+
+    /// DB-API manual mode: with `false`, the first statement opens a transaction, as Python's
+    /// sqlite3 does, and it lasts until [`commit`](Self::commit) or
+    /// [`rollback`](Self::rollback). The transaction belongs to the connection, so every clone
+    /// and thread shares it, and it holds the database's writer; for one transaction per
+    /// thread use [`transaction`](Self::transaction). Turning autocommit back on commits an
+    /// open transaction.
+    ///
+    /// Autocommit is the default because a connection is shared by threads: one transaction
+    /// spanning all of them would serialise them on the writer.
+    pub fn set_autocommit(&self, autocommit: bool) -> Result<()> {
+        if autocommit {
+            self.shared.end_current(true)?;
+        }
+        self.shared.autocommit.store(autocommit, Ordering::Release);
+        Ok(())
+    }
+
+    /// Commits the implicit transaction of manual mode; does nothing in autocommit mode or
+    /// when none is open.
+    pub fn commit(&self) -> Result<()> {
+        self.shared.end_current(true)
+    }
+
+    /// Rolls back the implicit transaction of manual mode; does nothing when none is open.
+    pub fn rollback(&self) -> Result<()> {
+        self.shared.end_current(false)
     }
 
     /// Runs one statement on a new cursor and returns it, like `sqlite3.Connection.execute`.
@@ -147,25 +246,25 @@ impl Connection {
         P: Into<Params>,
     {
         self.shared
-            .block_on(self.shared.db.execute_batch(statements))?
+            .block_on(self.shared.target()?.execute_batch(statements))?
     }
 
     /// Runs a query and returns all its rows.
     pub fn query(&self, sql: &str, params: impl Into<Params>) -> Result<Vec<Row>> {
         self.shared
-            .block_on(self.shared.db.query_all(sql, params))?
+            .block_on(self.shared.target()?.query_all(sql, params))?
     }
 
     /// Runs a query that returns exactly one row.
     pub fn query_one(&self, sql: &str, params: impl Into<Params>) -> Result<Row> {
         self.shared
-            .block_on(self.shared.db.query_one(sql, params))?
+            .block_on(self.shared.target()?.query_one(sql, params))?
     }
 
     /// Runs a query that returns at most one row.
     pub fn query_opt(&self, sql: &str, params: impl Into<Params>) -> Result<Option<Row>> {
         self.shared
-            .block_on(self.shared.db.query_opt(sql, params))?
+            .block_on(self.shared.target()?.query_opt(sql, params))?
     }
 
     /// The async handle on the same database, for code that has a runtime of its own.
@@ -175,6 +274,7 @@ impl Connection {
 
     /// Closes the connection for every clone; later calls fail with an `InterfaceError`.
     pub fn close(&self) {
+        let _ = self.shared.end_current(false);
         self.shared.closed.store(true, Ordering::Release);
     }
 

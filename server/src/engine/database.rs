@@ -18,9 +18,11 @@ use tokio::sync::{mpsc, oneshot};
 use super::routes::{Route, Routes};
 use super::rows::QueryRows;
 use crate::error::{Error, Result};
+use crate::worker::cancel::CancelToken;
 use crate::worker::connection::{ConnectionSettings, Synchronous};
 use crate::worker::manager::{WorkerManager, WorkerPool};
 use crate::worker::thread::ThreadOptions;
+use crate::worker::transaction::TxSession;
 use crate::worker::{Job, Rejected, Role, StreamLimits, Task, Worker};
 
 /// Result messages a query may have in flight between its worker and its client.
@@ -112,16 +114,22 @@ impl Database {
     }
 
     /// Runs one statement, on a reader if it is known to be read-only, else on the writer.
-    pub async fn execute(&self, statement: Statement) -> Result<ExecuteResponse> {
+    pub async fn execute(
+        &self,
+        statement: Statement,
+        cancel: &Arc<CancelToken>,
+    ) -> Result<ExecuteResponse> {
         if self.routes.get(&statement.sql) == Some(Route::Read) {
             let (reply, answer) = oneshot::channel();
-            self.submit_read(Job::Execute { statement, reply }).await?;
-            return Ok(receive(answer).await?.response);
+            self.submit_read(Job::Execute { statement, reply }, cancel)
+                .await?;
+            return Ok(receive(answer, cancel).await?.response);
         }
         let sql = statement.sql.clone();
         let (reply, answer) = oneshot::channel();
-        self.submit_write(Job::Execute { statement, reply }).await?;
-        let outcome = receive(answer).await?;
+        self.submit_write(Job::Execute { statement, reply }, cancel)
+            .await?;
+        let outcome = receive(answer, cancel).await?;
         if outcome.read_only {
             self.routes.learn(&sql, Route::Read);
         }
@@ -129,35 +137,44 @@ impl Database {
     }
 
     /// Runs `statements` in one transaction on the writer: all or nothing.
-    pub async fn execute_batch(&self, statements: Vec<Statement>) -> Result<Vec<ExecuteResponse>> {
+    pub async fn execute_batch(
+        &self,
+        statements: Vec<Statement>,
+        cancel: &Arc<CancelToken>,
+    ) -> Result<Vec<ExecuteResponse>> {
         let (reply, answer) = oneshot::channel();
-        self.submit_write(Job::Batch { statements, reply }).await?;
-        receive(answer).await
+        self.submit_write(Job::Batch { statements, reply }, cancel)
+            .await?;
+        receive(answer, cancel).await
     }
 
     /// Runs one statement and streams its result messages.
-    pub async fn query(&self, statement: Statement) -> Result<QueryRows> {
+    pub async fn query(
+        &self,
+        statement: Statement,
+        cancel: &Arc<CancelToken>,
+    ) -> Result<QueryRows> {
         let route = self.routes.get(&statement.sql);
         if route == Some(Route::Write) {
-            return self.query_on_writer(statement).await;
+            return self.query_on_writer(statement, cancel).await;
         }
         // Kept only while the route is unknown, to send the statement on if it writes.
         let retry = route.is_none().then(|| statement.clone());
         let (sink, mut rest) = mpsc::channel(QUERY_CHANNEL);
         let limits = self.options.stream;
-        self.submit_read(Job::Query {
+        let job = Job::Query {
             statement,
             limits,
             sink,
-        })
-        .await?;
-        match rest.recv().await {
+        };
+        self.submit_read(job, cancel).await?;
+        match cancel.wait(rest.recv()).await {
             Some(Err(Error::NeedsWriter)) => {
                 let statement = retry.ok_or_else(|| {
                     Error::Internal("a statement known to read was refused by a reader".into())
                 })?;
                 self.routes.learn(&statement.sql, Route::Write);
-                self.query_on_writer(statement).await
+                self.query_on_writer(statement, cancel).await
             }
             Some(first) => {
                 if let Some(statement) = retry {
@@ -169,24 +186,41 @@ impl Database {
         }
     }
 
-    async fn query_on_writer(&self, statement: Statement) -> Result<QueryRows> {
+    async fn query_on_writer(
+        &self,
+        statement: Statement,
+        cancel: &Arc<CancelToken>,
+    ) -> Result<QueryRows> {
         let (sink, mut rest) = mpsc::channel(QUERY_CHANNEL);
         let limits = self.options.stream;
-        self.submit_write(Job::Query {
+        let job = Job::Query {
             statement,
             limits,
             sink,
-        })
-        .await?;
-        match rest.recv().await {
+        };
+        self.submit_write(job, cancel).await?;
+        match cancel.wait(rest.recv()).await {
             Some(first) => Ok(QueryRows::new(first, rest)),
             None => Err(worker_lost()),
         }
     }
 
+    /// Starts an interactive transaction: on the writer, or on a reader (pinned until the
+    /// transaction ends) when `read_only`. Returns once the session is queued; its `started`
+    /// channel says when BEGIN ran.
+    pub async fn start_transaction(&self, session: TxSession, read_only: bool) -> Result<()> {
+        let cancel = Arc::clone(&session.cancel);
+        let job = Job::Transaction(session);
+        if read_only {
+            self.submit_read(job, &cancel).await
+        } else {
+            self.submit_write(job, &cancel).await
+        }
+    }
+
     /// Hands `job` to a reader from the pool; the reader goes back to the pool when the job
     /// is done, not when this returns.
-    async fn submit_read(&self, job: Job) -> Result<()> {
+    async fn submit_read(&self, job: Job, cancel: &Arc<CancelToken>) -> Result<()> {
         let limit = self.options.readers + self.options.read_queue_depth;
         let pending = PendingRead::enter(&self.pending_reads);
         if pending.count > limit {
@@ -199,18 +233,25 @@ impl Database {
                 retryable: true,
             });
         }
-        let reader = self.readers.get().await.map_err(pool_error)?;
+        let reader = match cancel
+            .wait(async { Some(self.readers.get().await.map_err(pool_error)) })
+            .await
+        {
+            Some(reader) => reader?,
+            None => return Err(worker_lost()),
+        };
         let worker = Arc::clone(&*reader);
         let task = Task {
             job,
             lease: Some(Box::new((reader, pending))),
+            cancel: Arc::clone(cancel),
         };
         worker.submit(task).map_err(|_| worker_lost())
     }
 
     /// Queues `job` for the writer, replacing the writer first if it has died.
-    async fn submit_write(&self, job: Job) -> Result<()> {
-        let mut task = Task::new(job);
+    async fn submit_write(&self, job: Job, cancel: &Arc<CancelToken>) -> Result<()> {
+        let mut task = Task::new(job, Arc::clone(cancel));
         for _ in 0..3 {
             let writer = self.writer().await?;
             match writer.submit(task) {
@@ -299,9 +340,12 @@ impl Drop for PendingRead {
     }
 }
 
-/// Waits for a worker's answer.
-async fn receive<T>(answer: oneshot::Receiver<Result<T>>) -> Result<T> {
-    answer.await.unwrap_or_else(|_| Err(worker_lost()))
+/// Waits for a worker's answer, not past the request's deadline.
+async fn receive<T>(answer: oneshot::Receiver<Result<T>>, cancel: &CancelToken) -> Result<T> {
+    cancel
+        .wait(async { answer.await.ok() })
+        .await
+        .unwrap_or_else(|| Err(worker_lost()))
 }
 
 fn worker_lost() -> Error {

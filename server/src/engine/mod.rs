@@ -6,11 +6,13 @@
 //! - [`database`]: one database: its writer, its reader pool, routing between them.
 //! - [`routes`]: which SQL texts read and which write, learned from SQLite.
 //! - [`rows`]: the stream of a query's result messages.
+//! - [`transactions`]: interactive transactions: ids, leases, bounds.
 
 pub mod database;
 pub mod name;
 pub mod routes;
 pub mod rows;
+pub mod transactions;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -19,6 +21,7 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::OnceCell;
 
 pub use database::{Database, DatabaseOptions};
+pub use transactions::{TransactionOptions, Transactions};
 
 use crate::error::{Error, Result};
 
@@ -31,17 +34,35 @@ pub struct Engine {
     /// One cell per name, so two first requests for the same database open it once. A
     /// std mutex: it is held only to look up or insert a cell, never across an await.
     databases: Mutex<HashMap<String, Arc<OnceCell<Arc<Database>>>>>,
+    /// Open interactive transactions.
+    transactions: Transactions,
 }
 
 impl Engine {
     /// An engine over `data_dir`, which must exist.
-    pub fn new(data_dir: PathBuf, create: bool, options: DatabaseOptions) -> Self {
+    pub fn new(
+        data_dir: PathBuf,
+        create: bool,
+        options: DatabaseOptions,
+        transactions: TransactionOptions,
+    ) -> Self {
         Self {
             data_dir,
             create,
             options,
             databases: Mutex::new(HashMap::new()),
+            transactions: Transactions::new(transactions),
         }
+    }
+
+    /// The registry of interactive transactions.
+    pub fn transactions(&self) -> &Transactions {
+        &self.transactions
+    }
+
+    /// How databases are run (stream limits and the like).
+    pub fn options(&self) -> &DatabaseOptions {
+        &self.options
     }
 
     /// The database called `name`, opening (and, if allowed, creating) it on first use.
@@ -70,6 +91,8 @@ impl Engine {
 
     /// Closes every database: waits for their workers to finish, checkpoints each WAL.
     pub async fn close(&self) {
+        // First end every transaction, so no worker waits on one while closing.
+        self.transactions.close_all();
         let cells: Vec<_> = {
             let mut databases = self.databases.lock().expect("database registry poisoned");
             databases.drain().collect()

@@ -1,26 +1,36 @@
-//! `sqlited.v1.Database`: Execute, Query and ExecuteBatch.
+//! `sqlited.v1.Database`: Execute, Query, ExecuteBatch, and the transaction RPCs.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
+use sqlited_proto::v1::begin_request::Mode;
 use sqlited_proto::v1::database_server::Database as DatabaseRpc;
 use sqlited_proto::v1::{
-    ExecuteBatchRequest, ExecuteBatchResponse, ExecuteRequest, ExecuteResponse, QueryRequest,
-    Statement,
+    BeginRequest, BeginResponse, CommitRequest, CommitResponse, ExecuteBatchRequest,
+    ExecuteBatchResponse, ExecuteRequest, ExecuteResponse, QueryRequest, RollbackRequest,
+    RollbackResponse, Statement,
 };
 use tonic::{Request, Response, Status};
 use tracing::{Instrument, info_span};
 
+use super::context::Context;
 use super::response_rows::ResponseRows;
 use super::statement_kind;
 use crate::engine::Engine;
 use crate::error::{Error, Result};
+use crate::worker::transaction::TxMode;
 
 /// Bounds on what one request may ask.
 #[derive(Debug, Clone, Copy)]
 pub struct RequestLimits {
     /// The most statements in one ExecuteBatch.
     pub max_batch_statements: usize,
+    /// The longest SQL text, in bytes.
+    pub max_sql_bytes: usize,
+    /// The most parameter values in one statement.
+    pub max_params: usize,
+    /// The server's limit on a request's run time.
+    pub statement_timeout: Option<Duration>,
 }
 
 /// The `Database` service over an [`Engine`].
@@ -34,27 +44,59 @@ impl DatabaseService {
     pub fn new(engine: Arc<Engine>, limits: RequestLimits) -> Self {
         Self { engine, limits }
     }
-}
 
-fn require_statement(statement: Option<Statement>) -> Result<Statement> {
-    statement.ok_or_else(|| {
-        Error::invalid(
-            "statement",
-            "the request has no statement; set statement.sql",
-        )
-    })
+    fn context<T>(&self, request: &Request<T>) -> Context {
+        Context::new(request.metadata(), self.limits.statement_timeout)
+    }
+
+    /// Checks one statement against the request bounds.
+    fn check(&self, statement: &Statement, field: &str) -> Result<()> {
+        if statement.sql.len() > self.limits.max_sql_bytes {
+            return Err(Error::invalid(
+                format!("{field}.sql"),
+                format!(
+                    "the SQL text is {} bytes, more than this server takes (--max-sql-bytes {})",
+                    statement.sql.len(),
+                    self.limits.max_sql_bytes
+                ),
+            ));
+        }
+        let params = statement.params.len() + statement.named_params.len();
+        if params > self.limits.max_params {
+            return Err(Error::invalid(
+                format!("{field}.params"),
+                format!(
+                    "the statement has {params} parameter values, more than this server takes \
+                     (--max-params {})",
+                    self.limits.max_params
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    fn statement(&self, statement: Option<Statement>) -> Result<Statement> {
+        let statement = statement.ok_or_else(|| {
+            Error::invalid(
+                "statement",
+                "the request has no statement; set statement.sql",
+            )
+        })?;
+        self.check(&statement, "statement")?;
+        Ok(statement)
+    }
 }
 
 /// Logs the end of a unary call and turns its error into a status.
 fn finish<T>(
     result: Result<T>,
     started: Instant,
-    rows_affected: impl Fn(&T) -> u64,
+    rows: impl Fn(&T) -> u64,
 ) -> Result<Response<T>, Status> {
     let elapsed_us = started.elapsed().as_micros() as u64;
     match result {
         Ok(response) => {
-            tracing::debug!(rows = rows_affected(&response), elapsed_us, "ok");
+            tracing::debug!(rows = rows(&response), elapsed_us, "ok");
             Ok(Response::new(response))
         }
         Err(err) => {
@@ -64,6 +106,13 @@ fn finish<T>(
     }
 }
 
+fn kind_of(statement: &Option<Statement>) -> String {
+    statement
+        .as_ref()
+        .map(|s| statement_kind(&s.sql))
+        .unwrap_or_default()
+}
+
 #[tonic::async_trait]
 impl DatabaseRpc for DatabaseService {
     async fn execute(
@@ -71,20 +120,25 @@ impl DatabaseRpc for DatabaseService {
         request: Request<ExecuteRequest>,
     ) -> Result<Response<ExecuteResponse>, Status> {
         let started = Instant::now();
+        let ctx = self.context(&request);
         let request = request.into_inner();
-        let kind = request
-            .statement
-            .as_ref()
-            .map(|s| statement_kind(&s.sql))
-            .unwrap_or_default();
-        let span = info_span!("Execute", database = %request.database, kind = %kind);
+        let span = info_span!("Execute", database = %request.database, kind = %kind_of(&request.statement),
+            tx = !request.transaction_id.is_empty());
         let result = async {
-            let statement = require_statement(request.statement)?;
+            let statement = self.statement(request.statement)?;
+            if !request.transaction_id.is_empty() {
+                let tx = self
+                    .engine
+                    .transactions()
+                    .get(&request.transaction_id, &request.database)?;
+                return tx.execute(statement, &ctx.cancel).await;
+            }
             let db = self.engine.database(&request.database).await?;
-            db.execute(statement).await
+            db.execute(statement, &ctx.cancel).await
         }
         .instrument(span.clone())
         .await;
+        ctx.guard.disarm();
         let _entered = span.enter();
         finish(result, started, |r| r.rows_affected)
     }
@@ -96,23 +150,32 @@ impl DatabaseRpc for DatabaseService {
         request: Request<QueryRequest>,
     ) -> Result<Response<Self::QueryStream>, Status> {
         let started = Instant::now();
+        let ctx = self.context(&request);
         let request = request.into_inner();
-        let kind = request
-            .statement
-            .as_ref()
-            .map(|s| statement_kind(&s.sql))
-            .unwrap_or_default();
-        let span = info_span!("Query", database = %request.database, kind = %kind);
+        let span = info_span!("Query", database = %request.database, kind = %kind_of(&request.statement),
+            tx = !request.transaction_id.is_empty());
         let result = async {
-            let statement = require_statement(request.statement)?;
+            let statement = self.statement(request.statement)?;
+            if !request.transaction_id.is_empty() {
+                let tx = self
+                    .engine
+                    .transactions()
+                    .get(&request.transaction_id, &request.database)?;
+                return tx
+                    .query(statement, self.engine.options().stream, &ctx.cancel)
+                    .await;
+            }
             let db = self.engine.database(&request.database).await?;
-            db.query(statement).await
+            db.query(statement, &ctx.cancel).await
         }
         .instrument(span.clone())
         .await;
         match result {
-            Ok(rows) => Ok(Response::new(ResponseRows::new(rows, span, started))),
+            Ok(rows) => Ok(Response::new(ResponseRows::new(
+                rows, span, started, ctx.guard,
+            ))),
             Err(err) => {
+                ctx.guard.disarm();
                 tracing::info!(parent: &span, code = ?err.code(), error = %err, "failed");
                 Err(err.into())
             }
@@ -124,11 +187,12 @@ impl DatabaseRpc for DatabaseService {
         request: Request<ExecuteBatchRequest>,
     ) -> Result<Response<ExecuteBatchResponse>, Status> {
         let started = Instant::now();
+        let ctx = self.context(&request);
         let request = request.into_inner();
-        let span = info_span!("ExecuteBatch", database = %request.database, statements = request.statements.len());
+        let span = info_span!("ExecuteBatch", database = %request.database, statements = request.statements.len(),
+            tx = !request.transaction_id.is_empty());
         let limits = self.limits;
         let result = async {
-            let db = self.engine.database(&request.database).await?;
             if request.statements.len() > limits.max_batch_statements {
                 return Err(Error::invalid(
                     "statements",
@@ -140,18 +204,114 @@ impl DatabaseRpc for DatabaseService {
                     ),
                 ));
             }
+            for (i, statement) in request.statements.iter().enumerate() {
+                self.check(statement, &format!("statements[{i}]"))?;
+            }
+            if !request.transaction_id.is_empty() {
+                let tx = self
+                    .engine
+                    .transactions()
+                    .get(&request.transaction_id, &request.database)?;
+                let results = tx.execute_batch(request.statements, &ctx.cancel).await?;
+                return Ok(ExecuteBatchResponse { results });
+            }
+            let db = self.engine.database(&request.database).await?;
             if request.statements.is_empty() {
                 return Ok(ExecuteBatchResponse::default());
             }
-            let results = db.execute_batch(request.statements).await?;
+            let results = db.execute_batch(request.statements, &ctx.cancel).await?;
             Ok(ExecuteBatchResponse { results })
         }
         .instrument(span.clone())
         .await;
+        ctx.guard.disarm();
         let _entered = span.enter();
         finish(result, started, |r| {
             r.results.iter().map(|x| x.rows_affected).sum()
         })
+    }
+
+    async fn begin(
+        &self,
+        request: Request<BeginRequest>,
+    ) -> Result<Response<BeginResponse>, Status> {
+        let started = Instant::now();
+        let ctx = self.context(&request);
+        let request = request.into_inner();
+        let span = info_span!("Begin", database = %request.database, read_only = request.read_only);
+        let result = async {
+            let mode = match Mode::try_from(request.mode) {
+                Ok(Mode::Deferred) => TxMode::Deferred,
+                Ok(Mode::Immediate) => TxMode::Immediate,
+                Ok(Mode::Exclusive) => TxMode::Exclusive,
+                Err(_) => {
+                    return Err(Error::invalid(
+                        "mode",
+                        format!(
+                            "unknown mode {}; use DEFERRED, IMMEDIATE or EXCLUSIVE",
+                            request.mode
+                        ),
+                    ));
+                }
+            };
+            let lease =
+                (request.lease_ms > 0).then(|| Duration::from_millis(u64::from(request.lease_ms)));
+            let db = self.engine.database(&request.database).await?;
+            let (id, lease) = self
+                .engine
+                .transactions()
+                .begin(db, mode, request.read_only, lease, Arc::clone(&ctx.cancel))
+                .await?;
+            Ok(BeginResponse {
+                transaction_id: id,
+                lease_ms: u32::try_from(lease.as_millis()).unwrap_or(u32::MAX),
+            })
+        }
+        .instrument(span.clone())
+        .await;
+        ctx.guard.disarm();
+        let _entered = span.enter();
+        finish(result, started, |_| 0)
+    }
+
+    async fn commit(
+        &self,
+        request: Request<CommitRequest>,
+    ) -> Result<Response<CommitResponse>, Status> {
+        let started = Instant::now();
+        let ctx = self.context(&request);
+        let request = request.into_inner();
+        let span = info_span!("Commit", transaction = %request.transaction_id);
+        let result = self
+            .engine
+            .transactions()
+            .commit(&request.transaction_id, &ctx.cancel)
+            .instrument(span.clone())
+            .await
+            .map(|()| CommitResponse {});
+        ctx.guard.disarm();
+        let _entered = span.enter();
+        finish(result, started, |_| 0)
+    }
+
+    async fn rollback(
+        &self,
+        request: Request<RollbackRequest>,
+    ) -> Result<Response<RollbackResponse>, Status> {
+        let started = Instant::now();
+        let ctx = self.context(&request);
+        let request = request.into_inner();
+        let span = info_span!("Rollback", transaction = %request.transaction_id);
+        let result = self
+            .engine
+            .transactions()
+            .rollback(&request.transaction_id, &ctx.cancel)
+            .instrument(span.clone())
+            .await
+            .map(|()| RollbackResponse {});
+        ctx.guard.disarm();
+        let _entered = span.enter();
+        finish(result, started, |_| 0)
     }
 }
 

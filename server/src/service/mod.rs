@@ -1,9 +1,12 @@
 //! gRPC services: thin layers that validate a request, call the engine and map errors.
 //!
 //! Layout:
-//! - [`database`]: `sqlited.v1.Database` (Execute, Query, ExecuteBatch).
+//! - [`database`]: `sqlited.v1.Database` (Execute, Query, ExecuteBatch, Begin, Commit,
+//!   Rollback).
+//! - [`context`]: a request's deadline and the cancel token that carries it to SQLite.
 //! - [`response_rows`]: a query's result stream as tonic sends it, with its log line.
 
+pub mod context;
 pub mod database;
 pub mod response_rows;
 

@@ -11,6 +11,7 @@ use tonic::Status;
 use tracing::Span;
 
 use crate::engine::rows::QueryRows;
+use crate::worker::cancel::CancelOnDrop;
 
 /// The response stream of `Database.Query`.
 pub struct ResponseRows {
@@ -20,11 +21,13 @@ pub struct ResponseRows {
     rows: u64,
     failed: bool,
     ended: bool,
+    /// Stops the statement if the client drops the stream early.
+    guard: Option<CancelOnDrop>,
 }
 
 impl ResponseRows {
     /// Wraps `inner`, logging into `span`.
-    pub fn new(inner: QueryRows, span: Span, started: Instant) -> Self {
+    pub fn new(inner: QueryRows, span: Span, started: Instant, guard: CancelOnDrop) -> Self {
         Self {
             inner,
             span,
@@ -32,12 +35,18 @@ impl ResponseRows {
             rows: 0,
             failed: false,
             ended: false,
+            guard: Some(guard),
         }
     }
 
     fn log_end(&mut self, outcome: &str) {
         if !self.ended {
             self.ended = true;
+            if outcome != "client went away"
+                && let Some(guard) = self.guard.take()
+            {
+                guard.disarm();
+            }
             let elapsed_us = self.started.elapsed().as_micros() as u64;
             tracing::debug!(parent: &self.span, rows = self.rows, elapsed_us, outcome, "query ended");
         }

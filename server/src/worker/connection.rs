@@ -10,6 +10,7 @@ use rusqlite::hooks::{AuthAction, AuthContext, Authorization};
 use rusqlite::{CachedStatement, Connection, OpenFlags};
 
 use super::Role;
+use super::cancel::{CHECK_EVERY_OPS, CancelToken, Running};
 use crate::error::{Error, Result};
 
 /// `PRAGMA synchronous` for the writer: how hard a COMMIT waits for the disk.
@@ -63,6 +64,8 @@ pub struct Sqlite {
     conn: Connection,
     gate: Arc<Gate>,
     role: Role,
+    /// The token of the running task, checked by the progress handler.
+    running: Arc<Running>,
 }
 
 impl Sqlite {
@@ -97,7 +100,38 @@ impl Sqlite {
         let gate = Arc::new(Gate::default());
         let hook_gate = Arc::clone(&gate);
         conn.authorizer(Some(move |ctx: AuthContext<'_>| authorize(&hook_gate, ctx)))?;
-        Ok(Self { conn, gate, role })
+        let running = Arc::new(Running::default());
+        let handler_running = Arc::clone(&running);
+        conn.progress_handler(
+            CHECK_EVERY_OPS,
+            Some(move || handler_running.should_interrupt()),
+        )?;
+        Ok(Self {
+            conn,
+            gate,
+            role,
+            running,
+        })
+    }
+
+    /// Runs `work` as the task of `token`: refused at once if the token already says stop,
+    /// interrupted inside SQLite if it says so while running.
+    pub fn run_task<T>(
+        &self,
+        token: &Arc<CancelToken>,
+        work: impl FnOnce() -> Result<T>,
+    ) -> Result<T> {
+        if token.should_stop() {
+            return Err(token.explain(Error::Sqlite {
+                code: rusqlite::ffi::SQLITE_INTERRUPT,
+                message: "interrupted before it started".into(),
+                field: None,
+            }));
+        }
+        self.running.start(token);
+        let result = work();
+        self.running.clear();
+        result.map_err(|err| token.explain(err))
     }
 
     /// The role this connection was opened for.

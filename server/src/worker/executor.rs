@@ -17,22 +17,23 @@ use crate::sql::value::{from_sqlite, wire_size};
 
 /// Serves a reader: one task at a time, until every sender is gone.
 pub fn serve_reader(db: &Sqlite, tasks: Receiver<Task>) {
-    for Task { job, lease } in tasks {
+    for Task { job, lease, cancel } in tasks {
         match job {
             Job::Execute { statement, reply } => {
-                let _ = reply.send(execute(db, &statement));
+                let _ = reply.send(db.run_task(&cancel, || execute(db, &statement)));
             }
             Job::Query {
                 statement,
                 limits,
                 sink,
             } => {
-                let last = stream_query(db, &statement, limits, &sink);
+                let last = db.run_task(&cancel, || stream_query(db, &statement, limits, &sink));
                 finish_query(&sink, last);
             }
             Job::Batch { reply, .. } => {
                 let _ = reply.send(Err(Error::NeedsWriter));
             }
+            Job::Transaction(session) => super::transaction::serve(db, session),
         }
         drop(lease);
     }
@@ -99,8 +100,20 @@ pub fn stream_query(
         ..Default::default()
     };
     let mut bytes = 0;
+    let mut count: u64 = 0;
     let mut rows = stmt.raw_query();
     while let Some(row) = rows.next()? {
+        count += 1;
+        if limits.max_rows > 0 && count > limits.max_rows {
+            return Err(Error::ResourceExhausted {
+                message: format!(
+                    "the query returns more than {} rows (--max-rows-per-query); add a LIMIT, \
+                     or page through the result with WHERE on a key",
+                    limits.max_rows
+                ),
+                retryable: false,
+            });
+        }
         let mut values = Vec::with_capacity(names.len());
         let mut row_bytes = 4;
         for (i, name) in names.iter().enumerate() {

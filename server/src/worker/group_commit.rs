@@ -38,6 +38,13 @@ fn run_group(db: &Sqlite, group: Vec<Task>) {
         if matches!(task.job, Job::Query { .. }) {
             commit_writes(db, std::mem::take(&mut writes));
             run_query(db, task);
+        } else if matches!(task.job, Job::Transaction(_)) {
+            commit_writes(db, std::mem::take(&mut writes));
+            let Task { job, lease, .. } = task;
+            if let Job::Transaction(session) = job {
+                super::transaction::serve(db, session);
+            }
+            drop(lease);
         } else {
             writes.push_back(task);
         }
@@ -73,7 +80,7 @@ fn commit_writes(db: &Sqlite, mut queue: VecDeque<Task>) {
         let mut done: Vec<(Task, Answer)> = Vec::with_capacity(queue.len());
         let mut lost = false;
         while let Some(task) = queue.pop_front() {
-            let answer = run_write(db, &task.job, savepoints);
+            let answer = run_write(db, &task, savepoints);
             if db.conn().is_autocommit() {
                 // The statement ended the transaction itself (INSERT OR ROLLBACK, a full
                 // disk): the requests before it in this transaction are undone and were never
@@ -114,19 +121,26 @@ fn commit_writes(db: &Sqlite, mut queue: VecDeque<Task>) {
 
 /// Runs one write inside the open transaction. A batch always gets a savepoint, so it is all
 /// or nothing; a lone statement needs none, since the transaction is its own.
-fn run_write(db: &Sqlite, job: &Job, savepoints: bool) -> Answer {
-    match job {
+fn run_write(db: &Sqlite, task: &Task, savepoints: bool) -> Answer {
+    let cancel = &task.cancel;
+    match &task.job {
         Job::Execute { statement, .. } => Answer::Execute(in_savepoint(db, savepoints, || {
-            executor::execute(db, statement)
+            db.run_task(cancel, || executor::execute(db, statement))
         })),
         Job::Batch { statements, .. } => Answer::Batch(in_savepoint(db, true, || {
-            executor::execute_all(db, statements)
+            db.run_task(cancel, || executor::execute_all(db, statements))
         })),
-        Job::Query { .. } => unreachable!("queries run on their own"),
+        Job::Query { .. } | Job::Transaction(_) => {
+            unreachable!("queries and transactions run on their own")
+        }
     }
 }
 
-fn in_savepoint<T>(db: &Sqlite, savepoint: bool, work: impl FnOnce() -> Result<T>) -> Result<T> {
+pub(super) fn in_savepoint<T>(
+    db: &Sqlite,
+    savepoint: bool,
+    work: impl FnOnce() -> Result<T>,
+) -> Result<T> {
     if !savepoint {
         return work();
     }
@@ -146,7 +160,7 @@ fn in_savepoint<T>(db: &Sqlite, savepoint: bool, work: impl FnOnce() -> Result<T
 }
 
 fn run_query(db: &Sqlite, task: Task) {
-    let Task { job, lease } = task;
+    let Task { job, lease, cancel } = task;
     let Job::Query {
         statement,
         limits,
@@ -157,7 +171,9 @@ fn run_query(db: &Sqlite, task: Task) {
     };
     let last = match db.internal("BEGIN IMMEDIATE") {
         Err(err) => Err(err),
-        Ok(()) => match executor::stream_query(db, &statement, limits, &sink) {
+        Ok(()) => match db.run_task(&cancel, || {
+            executor::stream_query(db, &statement, limits, &sink)
+        }) {
             Ok(Some(message)) => db.internal("COMMIT").map(|()| Some(message)),
             other => other,
         },
@@ -182,15 +198,5 @@ fn deliver(task: Task, answer: Answer) {
 }
 
 fn deliver_error(task: Task, err: crate::error::Error) {
-    match task.job {
-        Job::Execute { reply, .. } => {
-            let _ = reply.send(Err(err));
-        }
-        Job::Batch { reply, .. } => {
-            let _ = reply.send(Err(err));
-        }
-        Job::Query { sink, .. } => {
-            let _ = sink.blocking_send(Err(err));
-        }
-    }
+    super::reply_error(task, err);
 }

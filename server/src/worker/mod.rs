@@ -8,22 +8,28 @@
 //! - [`connection`]: opening a connection for a role (pragmas, authorizer) and closing it.
 //! - [`executor`]: running one task against a connection: execute, query, batch.
 //! - [`group_commit`]: the writer's loop: many pending writes, one transaction, one fsync.
+//! - [`transaction`]: an interactive transaction pinned to one worker.
+//! - [`cancel`]: deadlines and cancellation that interrupt SQLite.
 //! - [`thread`]: the worker on a dedicated OS thread.
 //! - [`manager`]: the deadpool `Manager` over workers.
 
+pub mod cancel;
 pub mod connection;
 pub mod executor;
 pub mod group_commit;
 pub mod manager;
 pub mod thread;
+pub mod transaction;
 
 use std::any::Any;
 use std::fmt;
+use std::sync::Arc;
 
 use sqlited_proto::v1::{ExecuteResponse, QueryResponse, Statement};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::error::Result;
+use cancel::CancelToken;
 
 /// What a worker's connection is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,6 +58,8 @@ pub struct StreamLimits {
     pub bytes_per_message: usize,
     /// A single row larger than this is refused: no message could carry it.
     pub max_message_bytes: usize,
+    /// The most rows one query may return (0: no cap); past it the query fails.
+    pub max_rows: u64,
 }
 
 /// The result of one executed statement.
@@ -83,6 +91,26 @@ pub enum Job {
         limits: StreamLimits,
         sink: mpsc::Sender<Result<QueryResponse>>,
     },
+    /// Run an interactive transaction: the worker serves only it until it ends.
+    Transaction(transaction::TxSession),
+}
+
+/// Answers `task` with `err` without running it.
+pub fn reply_error(task: Task, err: crate::error::Error) {
+    match task.job {
+        Job::Execute { reply, .. } => {
+            let _ = reply.send(Err(err));
+        }
+        Job::Batch { reply, .. } => {
+            let _ = reply.send(Err(err));
+        }
+        Job::Query { sink, .. } => {
+            let _ = sink.try_send(Err(err));
+        }
+        Job::Transaction(session) => {
+            let _ = session.started.send(Err(err));
+        }
+    }
 }
 
 /// A job and what must stay alive while it runs.
@@ -92,12 +120,18 @@ pub struct Task {
     /// Dropped by the worker after the job is done: for a pooled reader, its pool object, so
     /// the reader goes back to the pool only once it is really free.
     pub lease: Option<Box<dyn Any + Send>>,
+    /// Stops the job when its deadline passes or its client goes away.
+    pub cancel: Arc<CancelToken>,
 }
 
 impl Task {
-    /// A task with nothing to keep alive.
-    pub fn new(job: Job) -> Self {
-        Self { job, lease: None }
+    /// A task with nothing to keep alive, stopped by `cancel`.
+    pub fn new(job: Job, cancel: Arc<CancelToken>) -> Self {
+        Self {
+            job,
+            lease: None,
+            cancel,
+        }
     }
 }
 

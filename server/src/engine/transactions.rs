@@ -1,0 +1,332 @@
+//! The registry of interactive transactions: ids, leases, bounds, and routing a request to
+//! the worker its transaction is pinned to.
+
+use std::collections::HashMap;
+use std::sync::mpsc::{SyncSender, TrySendError, sync_channel};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use sqlited_proto::v1::{ExecuteResponse, Statement};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
+
+use super::database::Database;
+use super::rows::QueryRows;
+use crate::error::{Error, Result};
+use crate::worker::cancel::CancelToken;
+use crate::worker::transaction::{TxCommand, TxMode, TxSession, TxState};
+use crate::worker::{Job, StreamLimits, Task};
+
+/// How long an ended transaction is remembered, so a late request learns how it ended.
+const REMEMBER_ENDED: Duration = Duration::from_secs(600);
+
+/// Commands that may wait for a transaction's worker.
+const COMMAND_QUEUE: usize = 16;
+
+/// Bounds and defaults of interactive transactions.
+#[derive(Debug, Clone)]
+pub struct TransactionOptions {
+    /// The idle lease of a transaction that does not ask for one.
+    pub default_lease: Duration,
+    /// The longest lease a client may ask for.
+    pub max_lease: Duration,
+    /// Open transactions on the whole server.
+    pub max_open: usize,
+    /// Open transactions per database.
+    pub max_open_per_database: usize,
+}
+
+/// One transaction as the registry knows it.
+pub struct Tx {
+    database: Arc<Database>,
+    commands: SyncSender<TxCommand>,
+    state: Arc<TxState>,
+}
+
+/// Every open (and recently ended) transaction of the server.
+pub struct Transactions {
+    options: TransactionOptions,
+    open: Arc<Semaphore>,
+    /// std mutexes: held for a map operation, never across an await.
+    per_database: Mutex<HashMap<String, Arc<Semaphore>>>,
+    entries: Mutex<HashMap<String, Arc<Tx>>>,
+}
+
+impl Transactions {
+    /// An empty registry.
+    pub fn new(options: TransactionOptions) -> Self {
+        Self {
+            open: Arc::new(Semaphore::new(options.max_open)),
+            options,
+            per_database: Mutex::new(HashMap::new()),
+            entries: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Begins a transaction on `database`; returns its id and lease once BEGIN has run.
+    pub async fn begin(
+        &self,
+        database: Arc<Database>,
+        mode: TxMode,
+        read_only: bool,
+        lease: Option<Duration>,
+        cancel: Arc<CancelToken>,
+    ) -> Result<(String, Duration)> {
+        let lease = match lease {
+            None => self.options.default_lease,
+            Some(lease) if lease > self.options.max_lease => {
+                return Err(Error::invalid(
+                    "lease_ms",
+                    format!(
+                        "a lease of {} ms is longer than this server allows \
+                         (--max-transaction-lease-ms {})",
+                        lease.as_millis(),
+                        self.options.max_lease.as_millis()
+                    ),
+                ));
+            }
+            Some(lease) => lease,
+        };
+        let permits = self.permits(database.name())?;
+        self.forget_old();
+
+        let id = new_id();
+        let state = TxState::new(id.clone(), lease);
+        let (commands, receiver) = sync_channel(COMMAND_QUEUE);
+        let (started, started_rx) = oneshot::channel();
+        let session = TxSession {
+            mode,
+            commands: receiver,
+            started,
+            state: Arc::clone(&state),
+            cancel: Arc::clone(&cancel),
+            permits: Box::new(permits),
+        };
+        database.start_transaction(session, read_only).await?;
+        match cancel.wait(async { started_rx.await.ok() }).await {
+            Some(Ok(())) => {}
+            Some(Err(err)) => return Err(err),
+            None => {
+                return Err(Error::Unavailable(
+                    "the worker stopped while beginning the transaction; retry".into(),
+                ));
+            }
+        }
+        let tx = Arc::new(Tx {
+            database,
+            commands,
+            state,
+        });
+        self.entries
+            .lock()
+            .expect("transactions poisoned")
+            .insert(id.clone(), tx);
+        tracing::debug!(transaction = %id, read_only, lease_ms = lease.as_millis() as u64, "transaction begun");
+        Ok((id, lease))
+    }
+
+    fn permits(&self, database: &str) -> Result<(OwnedSemaphorePermit, OwnedSemaphorePermit)> {
+        let busy = |scope: String, flag: &str, max: usize| Error::ResourceExhausted {
+            message: format!(
+                "{max} transactions are open {scope}, the most allowed ({flag}); commit or roll \
+                 back open transactions, or retry shortly"
+            ),
+            retryable: true,
+        };
+        let per_database = Arc::clone(
+            self.per_database
+                .lock()
+                .expect("transactions poisoned")
+                .entry(database.to_string())
+                .or_insert_with(|| Arc::new(Semaphore::new(self.options.max_open_per_database))),
+        );
+        let on_database = per_database.try_acquire_owned().map_err(|_| {
+            busy(
+                format!("on database {database:?}"),
+                "--max-transactions-per-database",
+                self.options.max_open_per_database,
+            )
+        })?;
+        let on_server = Arc::clone(&self.open).try_acquire_owned().map_err(|_| {
+            busy(
+                "on this server".into(),
+                "--max-transactions",
+                self.options.max_open,
+            )
+        })?;
+        Ok((on_server, on_database))
+    }
+
+    /// Drops what is known of transactions that ended long ago.
+    fn forget_old(&self) {
+        self.entries
+            .lock()
+            .expect("transactions poisoned")
+            .retain(|_, tx| tx.state.ended_for().is_none_or(|ago| ago < REMEMBER_ENDED));
+    }
+
+    /// The open transaction `id`, which must belong to `database`.
+    pub fn get(&self, id: &str, database: &str) -> Result<Arc<Tx>> {
+        let tx = self
+            .entries
+            .lock()
+            .expect("transactions poisoned")
+            .get(id)
+            .cloned()
+            .ok_or_else(|| Error::NoSuchTransaction { id: id.to_string() })?;
+        if tx.database.name() != database {
+            return Err(Error::invalid(
+                "transaction_id",
+                format!(
+                    "transaction {id} belongs to database {:?}, not {database:?}",
+                    tx.database.name()
+                ),
+            ));
+        }
+        Ok(tx)
+    }
+
+    fn get_any(&self, id: &str) -> Result<Arc<Tx>> {
+        self.entries
+            .lock()
+            .expect("transactions poisoned")
+            .get(id)
+            .cloned()
+            .ok_or_else(|| Error::NoSuchTransaction { id: id.to_string() })
+    }
+
+    /// Commits transaction `id`.
+    pub async fn commit(&self, id: &str, cancel: &Arc<CancelToken>) -> Result<()> {
+        let tx = self.get_any(id)?;
+        let (reply, answer) = oneshot::channel();
+        tx.send(TxCommand::Commit(reply))?;
+        tx.receive(answer, cancel).await
+    }
+
+    /// Rolls transaction `id` back.
+    pub async fn rollback(&self, id: &str, cancel: &Arc<CancelToken>) -> Result<()> {
+        let tx = self.get_any(id)?;
+        let (reply, answer) = oneshot::channel();
+        tx.send(TxCommand::Rollback(reply))?;
+        tx.receive(answer, cancel).await
+    }
+
+    /// Forgets every transaction: their workers roll them back and move on. For shutdown.
+    pub fn close_all(&self) {
+        let entries: Vec<_> = self
+            .entries
+            .lock()
+            .expect("transactions poisoned")
+            .drain()
+            .collect();
+        let open = entries
+            .iter()
+            .filter(|(_, tx)| tx.state.ended_error().is_none())
+            .count();
+        if open > 0 {
+            tracing::info!(open, "rolling back open transactions");
+        }
+    }
+}
+
+impl Tx {
+    fn send(&self, command: TxCommand) -> Result<()> {
+        if let Some(err) = self.state.ended_error() {
+            return Err(err);
+        }
+        match self.commands.try_send(command) {
+            Ok(()) => Ok(()),
+            Err(TrySendError::Full(_)) => Err(Error::ResourceExhausted {
+                message: format!(
+                    "{COMMAND_QUEUE} requests are already waiting in this transaction; wait for \
+                     their answers first"
+                ),
+                retryable: true,
+            }),
+            Err(TrySendError::Disconnected(_)) => Err(self.ended()),
+        }
+    }
+
+    fn ended(&self) -> Error {
+        self.state.ended_error().unwrap_or_else(|| {
+            Error::Unavailable("the transaction's worker stopped; the transaction is lost".into())
+        })
+    }
+
+    async fn receive<T>(
+        &self,
+        answer: oneshot::Receiver<Result<T>>,
+        cancel: &CancelToken,
+    ) -> Result<T> {
+        cancel
+            .wait(async { answer.await.ok() })
+            .await
+            .unwrap_or_else(|| Err(self.ended()))
+    }
+
+    fn run(&self, job: Job, cancel: &Arc<CancelToken>) -> Result<()> {
+        self.send(TxCommand::Run(Task::new(job, Arc::clone(cancel))))
+    }
+
+    /// Runs one statement inside the transaction.
+    pub async fn execute(
+        &self,
+        statement: Statement,
+        cancel: &Arc<CancelToken>,
+    ) -> Result<ExecuteResponse> {
+        let (reply, answer) = oneshot::channel();
+        self.run(Job::Execute { statement, reply }, cancel)?;
+        Ok(self.receive(answer, cancel).await?.response)
+    }
+
+    /// Runs statements inside the transaction, all or nothing.
+    pub async fn execute_batch(
+        &self,
+        statements: Vec<Statement>,
+        cancel: &Arc<CancelToken>,
+    ) -> Result<Vec<ExecuteResponse>> {
+        let (reply, answer) = oneshot::channel();
+        self.run(Job::Batch { statements, reply }, cancel)?;
+        self.receive(answer, cancel).await
+    }
+
+    /// Runs a query inside the transaction.
+    pub async fn query(
+        &self,
+        statement: Statement,
+        limits: StreamLimits,
+        cancel: &Arc<CancelToken>,
+    ) -> Result<QueryRows> {
+        let (sink, mut rest) = mpsc::channel(2);
+        self.run(
+            Job::Query {
+                statement,
+                limits,
+                sink,
+            },
+            cancel,
+        )?;
+        match cancel.wait(rest.recv()).await {
+            Some(first) => Ok(QueryRows::new(first, rest)),
+            None => Err(self.ended()),
+        }
+    }
+}
+
+/// A fresh transaction id: 128 random bits in hex.
+fn new_id() -> String {
+    use std::collections::hash_map::RandomState;
+    use std::hash::{BuildHasher, Hasher};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    // RandomState is seeded from the OS's randomness once per process and per instance; the
+    // counter makes every id distinct even if two seeds collided.
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let mut parts = [0u64; 2];
+    for (i, part) in parts.iter_mut().enumerate() {
+        let mut hasher = RandomState::new().build_hasher();
+        hasher.write_u64(n);
+        hasher.write_usize(i);
+        *part = hasher.finish();
+    }
+    format!("{:016x}{:016x}", parts[0], parts[1])
+}

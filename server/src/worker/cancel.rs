@@ -1,0 +1,160 @@
+//! Stopping a statement inside SQLite: each task carries a [`CancelToken`] with its
+//! deadline; the connection's progress handler checks the token of the task it is running,
+//! every few thousand VM steps, and interrupts the statement when the deadline has passed or
+//! the client went away.
+//!
+//! A token belongs to one task, so cancelling a finished request can never stop the next one.
+
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::error::{Error, Result};
+
+/// VM steps between two checks of the running task's token.
+pub const CHECK_EVERY_OPS: i32 = 4000;
+
+/// Whether a task should stop, and until when it may run.
+#[derive(Debug, Default)]
+pub struct CancelToken {
+    cancelled: AtomicBool,
+    deadline: Option<Instant>,
+    /// The timeout the deadline came from, for the error message.
+    timeout: Option<Duration>,
+}
+
+impl CancelToken {
+    /// A token for a task that must finish within `timeout` (if any).
+    pub fn new(timeout: Option<Duration>) -> Arc<Self> {
+        Arc::new(Self {
+            cancelled: AtomicBool::new(false),
+            deadline: timeout.map(|t| Instant::now() + t),
+            timeout,
+        })
+    }
+
+    /// A token with no deadline.
+    pub fn none() -> Arc<Self> {
+        Arc::new(Self::default())
+    }
+
+    /// Asks the task to stop: its client is gone.
+    pub fn cancel(&self) {
+        self.cancelled.store(true, Ordering::Release);
+    }
+
+    /// Whether the task should stop now.
+    pub fn should_stop(&self) -> bool {
+        self.cancelled.load(Ordering::Acquire) || self.deadline.is_some_and(|d| Instant::now() >= d)
+    }
+
+    /// Time left before the deadline, if there is one.
+    pub fn remaining(&self) -> Option<Duration> {
+        self.deadline
+            .map(|d| d.saturating_duration_since(Instant::now()))
+    }
+
+    /// The error for a request whose deadline passed while it waited.
+    pub fn deadline_error(&self) -> Error {
+        Error::DeadlineExceeded(format!(
+            "the request ran past its deadline ({} ms: the call's own deadline or the server's \
+             --statement-timeout-ms) and was stopped; a write that was already committing may \
+             still have taken effect",
+            self.timeout.unwrap_or_default().as_millis()
+        ))
+    }
+
+    /// Awaits a worker's answer (`None`: the worker dropped the channel), but not past the
+    /// deadline; the worker stops the task by itself then, and gets a short grace to answer
+    /// with what really happened.
+    pub async fn wait<T>(
+        &self,
+        answer: impl Future<Output = Option<Result<T>>>,
+    ) -> Option<Result<T>> {
+        const GRACE: Duration = Duration::from_millis(100);
+        let Some(left) = self.remaining() else {
+            return answer.await;
+        };
+        let mut answer = std::pin::pin!(answer);
+        if let Ok(answered) = tokio::time::timeout(left, &mut answer).await {
+            return answered;
+        }
+        match tokio::time::timeout(GRACE, &mut answer).await {
+            Ok(answered) => answered,
+            Err(_) => Some(Err(self.deadline_error())),
+        }
+    }
+
+    /// The error for a statement SQLite interrupted on this token's behalf; other errors
+    /// pass through.
+    pub fn explain(&self, err: Error) -> Error {
+        let interrupted = matches!(&err, Error::Sqlite { code, .. } if code & 0xff == rusqlite::ffi::SQLITE_INTERRUPT);
+        if !interrupted {
+            return err;
+        }
+        if self.cancelled.load(Ordering::Acquire) {
+            return Error::Cancelled("the client went away; the statement was stopped".into());
+        }
+        match self.timeout {
+            Some(timeout) => Error::DeadlineExceeded(format!(
+                "the request ran past its deadline ({} ms: the call's own deadline or the \
+                 server's --statement-timeout-ms) and its statement was stopped; nothing it \
+                 wrote was kept",
+                timeout.as_millis()
+            )),
+            None => err,
+        }
+    }
+}
+
+/// Cancels its token when dropped before [`disarm`](Self::disarm): a request future dropped
+/// by tonic (client gone, connection closed) stops its statement.
+pub struct CancelOnDrop(Option<Arc<CancelToken>>);
+
+impl CancelOnDrop {
+    /// Guards `token`.
+    pub fn new(token: &Arc<CancelToken>) -> Self {
+        Self(Some(Arc::clone(token)))
+    }
+
+    /// The request finished: nothing to cancel.
+    pub fn disarm(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        if let Some(token) = self.0.take() {
+            token.cancel();
+        }
+    }
+}
+
+/// The token of the task a connection is running, read by its progress handler. A std
+/// mutex: taken by the worker thread at task boundaries and by the handler, never contended
+/// by anyone else.
+#[derive(Debug, Default)]
+pub struct Running(Mutex<Option<Arc<CancelToken>>>);
+
+impl Running {
+    /// Marks `token` as the running task's.
+    pub fn start(&self, token: &Arc<CancelToken>) {
+        *self.0.lock().expect("running token poisoned") = Some(Arc::clone(token));
+    }
+
+    /// No task is running.
+    pub fn clear(&self) {
+        *self.0.lock().expect("running token poisoned") = None;
+    }
+
+    /// Whether the running statement should be interrupted.
+    pub fn should_interrupt(&self) -> bool {
+        self.0
+            .lock()
+            .expect("running token poisoned")
+            .as_ref()
+            .is_some_and(|token| token.should_stop())
+    }
+}

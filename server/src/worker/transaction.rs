@@ -1,0 +1,295 @@
+//! An interactive transaction on a worker: the worker runs BEGIN, then only this
+//! transaction's commands until COMMIT, ROLLBACK, or its idle lease runs out. On the writer,
+//! other writes wait in the queue meanwhile — never longer than one lease.
+
+use std::any::Any;
+use std::sync::Arc;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::time::{Duration, Instant};
+
+use rusqlite::ffi;
+use tokio::sync::oneshot;
+
+use super::cancel::CancelToken;
+use super::connection::Sqlite;
+use super::group_commit::in_savepoint;
+use super::{Job, Role, Task, executor};
+use crate::error::{Error, Result};
+
+/// How BEGIN takes its locks (on the writer; a read-only transaction is always deferred).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TxMode {
+    Deferred,
+    Immediate,
+    Exclusive,
+}
+
+/// Where a transaction is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum TxStatus {
+    Starting = 0,
+    Open = 1,
+    Committed = 2,
+    RolledBack = 3,
+    Expired = 4,
+    Aborted = 5,
+}
+
+/// A transaction's status, shared by its worker and the registry.
+#[derive(Debug)]
+pub struct TxState {
+    id: String,
+    status: AtomicU8,
+    /// Milliseconds since the process's first transaction when it ended (0: not ended).
+    ended_ms: AtomicU64,
+    lease: Duration,
+}
+
+fn clock() -> &'static Instant {
+    static START: OnceLock<Instant> = OnceLock::new();
+    START.get_or_init(Instant::now)
+}
+
+impl TxState {
+    /// The state of a transaction `id` about to start.
+    pub fn new(id: String, lease: Duration) -> Arc<Self> {
+        clock();
+        Arc::new(Self {
+            id,
+            status: AtomicU8::new(TxStatus::Starting as u8),
+            ended_ms: AtomicU64::new(0),
+            lease,
+        })
+    }
+
+    /// The current status.
+    pub fn status(&self) -> TxStatus {
+        match self.status.load(Ordering::Acquire) {
+            0 => TxStatus::Starting,
+            1 => TxStatus::Open,
+            2 => TxStatus::Committed,
+            3 => TxStatus::RolledBack,
+            4 => TxStatus::Expired,
+            _ => TxStatus::Aborted,
+        }
+    }
+
+    fn set(&self, status: TxStatus) {
+        if !matches!(status, TxStatus::Starting | TxStatus::Open) {
+            let now = clock().elapsed().as_millis() as u64;
+            self.ended_ms.store(now.max(1), Ordering::Release);
+        }
+        self.status.store(status as u8, Ordering::Release);
+    }
+
+    /// How long ago the transaction ended, if it has.
+    pub fn ended_for(&self) -> Option<Duration> {
+        match self.ended_ms.load(Ordering::Acquire) {
+            0 => None,
+            ms => Some(clock().elapsed().saturating_sub(Duration::from_millis(ms))),
+        }
+    }
+
+    /// The error for a request that reaches this transaction after it ended; `None` while
+    /// it is open.
+    pub fn ended_error(&self) -> Option<Error> {
+        let id = &self.id;
+        let (message, aborted) = match self.status() {
+            TxStatus::Starting | TxStatus::Open => return None,
+            TxStatus::Committed => (format!("transaction {id} was already committed"), false),
+            TxStatus::RolledBack => (format!("transaction {id} was already rolled back"), false),
+            TxStatus::Expired => (
+                format!(
+                    "transaction {id} expired: it was idle longer than its lease ({} ms) and was \
+                     rolled back; begin a new transaction (and ask for a longer lease_ms if needed)",
+                    self.lease.as_millis()
+                ),
+                true,
+            ),
+            TxStatus::Aborted => (
+                format!(
+                    "transaction {id} was rolled back by SQLite after an error, an interrupted \
+                     statement or a failed commit; nothing in it was kept; begin a new one"
+                ),
+                true,
+            ),
+        };
+        Some(Error::TransactionEnded { message, aborted })
+    }
+}
+
+/// What a client sends into an open transaction.
+pub enum TxCommand {
+    /// Run a statement, query or batch inside the transaction.
+    Run(Task),
+    /// COMMIT and end.
+    Commit(oneshot::Sender<Result<()>>),
+    /// ROLLBACK and end.
+    Rollback(oneshot::Sender<Result<()>>),
+}
+
+/// Everything a worker needs to run one transaction.
+pub struct TxSession {
+    pub mode: TxMode,
+    pub commands: Receiver<TxCommand>,
+    /// Answered once BEGIN has run (or failed).
+    pub started: oneshot::Sender<Result<()>>,
+    pub state: Arc<TxState>,
+    /// Stops the session before BEGIN if the Begin request gave up waiting.
+    pub cancel: Arc<CancelToken>,
+    /// Released when the session ends: the open-transaction permits.
+    pub permits: Box<dyn Any + Send>,
+}
+
+/// Runs one transaction to its end.
+pub fn serve(db: &Sqlite, session: TxSession) {
+    let TxSession {
+        mode,
+        commands,
+        started,
+        state,
+        cancel,
+        permits,
+    } = session;
+    let begun = db.run_task(&cancel, || begin(db, mode));
+    if let Err(err) = begun {
+        state.set(TxStatus::Aborted);
+        let _ = started.send(Err(err));
+        return;
+    }
+    state.set(TxStatus::Open);
+    if started.send(Ok(())).is_err() {
+        // The Begin request is gone: nobody knows this transaction's id.
+        let _ = db.internal("ROLLBACK");
+        state.set(TxStatus::RolledBack);
+        return;
+    }
+    loop {
+        match commands.recv_timeout(state.lease) {
+            Ok(TxCommand::Run(task)) => {
+                run(db, task);
+                if db.conn().is_autocommit() {
+                    state.set(TxStatus::Aborted);
+                    break;
+                }
+            }
+            Ok(TxCommand::Commit(reply)) => match db.internal("COMMIT") {
+                Ok(()) => {
+                    state.set(TxStatus::Committed);
+                    let _ = reply.send(Ok(()));
+                    break;
+                }
+                Err(err) => {
+                    let ended = db.conn().is_autocommit();
+                    let _ = reply.send(Err(err));
+                    if ended {
+                        state.set(TxStatus::Aborted);
+                        break;
+                    }
+                }
+            },
+            Ok(TxCommand::Rollback(reply)) => {
+                let result = db.internal("ROLLBACK");
+                state.set(TxStatus::RolledBack);
+                let _ = reply.send(result);
+                break;
+            }
+            Err(RecvTimeoutError::Timeout) => {
+                tracing::warn!(transaction = %state.id, lease_ms = state.lease.as_millis() as u64,
+                    "transaction idle past its lease; rolling it back");
+                let _ = db.internal("ROLLBACK");
+                state.set(TxStatus::Expired);
+                break;
+            }
+            Err(RecvTimeoutError::Disconnected) => {
+                // The registry dropped it: the server is shutting down.
+                let _ = db.internal("ROLLBACK");
+                state.set(TxStatus::RolledBack);
+                break;
+            }
+        }
+    }
+    if !db.conn().is_autocommit() {
+        let _ = db.internal("ROLLBACK");
+    }
+    // Commands that arrived after the end learn how it ended.
+    while let Ok(command) = commands.try_recv() {
+        refuse(command, &state);
+    }
+    drop(permits);
+}
+
+fn begin(db: &Sqlite, mode: TxMode) -> Result<()> {
+    let sql = match (db.role(), mode) {
+        (Role::Reader, _) | (Role::Writer, TxMode::Deferred) => "BEGIN DEFERRED",
+        (Role::Writer, TxMode::Immediate) => "BEGIN IMMEDIATE",
+        (Role::Writer, TxMode::Exclusive) => "BEGIN EXCLUSIVE",
+    };
+    db.internal(sql)?;
+    if db.role() == Role::Reader {
+        // Read now, so the snapshot is taken at BEGIN rather than at the first statement.
+        db.conn()
+            .query_row("SELECT count(*) FROM sqlite_schema", [], |_| Ok(()))?;
+    }
+    Ok(())
+}
+
+fn read_only_refusal(err: Error) -> Error {
+    match err {
+        Error::NeedsWriter => Error::Sqlite {
+            code: ffi::SQLITE_READONLY,
+            message: "this transaction is read-only and the statement writes; begin a \
+                      transaction without read_only to write"
+                .into(),
+            field: Some("statement.sql".into()),
+        },
+        other => other,
+    }
+}
+
+fn run(db: &Sqlite, task: Task) {
+    let Task { job, lease, cancel } = task;
+    match job {
+        Job::Execute { statement, reply } => {
+            let result = db.run_task(&cancel, || executor::execute(db, &statement));
+            let _ = reply.send(result.map_err(read_only_refusal));
+        }
+        Job::Batch { statements, reply } => {
+            let result = in_savepoint(db, true, || {
+                db.run_task(&cancel, || executor::execute_all(db, &statements))
+            });
+            let _ = reply.send(result.map_err(read_only_refusal));
+        }
+        Job::Query {
+            statement,
+            limits,
+            sink,
+        } => {
+            let last = db.run_task(&cancel, || {
+                executor::stream_query(db, &statement, limits, &sink)
+            });
+            executor::finish_query(&sink, last.map_err(read_only_refusal));
+        }
+        Job::Transaction(session) => {
+            let _ = session.started.send(Err(Error::Internal(
+                "a transaction cannot start inside another".into(),
+            )));
+        }
+    }
+    drop(lease);
+}
+
+fn refuse(command: TxCommand, state: &TxState) {
+    let err = state
+        .ended_error()
+        .unwrap_or_else(|| Error::Internal("transaction ended".into()));
+    match command {
+        TxCommand::Run(task) => super::reply_error(task, err),
+        TxCommand::Commit(reply) | TxCommand::Rollback(reply) => {
+            let _ = reply.send(Err(err));
+        }
+    }
+}
