@@ -23,6 +23,9 @@ pub struct ClientOptions {
     pub max_message_bytes: usize,
     /// How long establishing the connection may take.
     pub connect_timeout: Duration,
+    /// The deadline of every request (sent as `grpc-timeout`; the server stops the statement
+    /// and answers DEADLINE_EXCEEDED when it passes). `None`: only the server's own limit.
+    pub request_timeout: Option<Duration>,
 }
 
 impl Default for ClientOptions {
@@ -30,6 +33,7 @@ impl Default for ClientOptions {
         Self {
             max_message_bytes: 64 << 20,
             connect_timeout: Duration::from_secs(10),
+            request_timeout: None,
         }
     }
 }
@@ -38,6 +42,7 @@ impl Default for ClientOptions {
 #[derive(Debug, Clone)]
 pub struct Client {
     rpc: DatabaseClient<Channel>,
+    timeout: Option<Duration>,
 }
 
 impl Client {
@@ -65,7 +70,10 @@ impl Client {
         let rpc = DatabaseClient::new(channel)
             .max_decoding_message_size(options.max_message_bytes)
             .max_encoding_message_size(usize::MAX);
-        Ok(Self { rpc })
+        Ok(Self {
+            rpc,
+            timeout: options.request_timeout,
+        })
     }
 
     /// A handle on the database `name` (created by the server on first use unless it runs
@@ -75,6 +83,7 @@ impl Client {
             rpc: self.rpc.clone(),
             name: name.into(),
             transaction_id: None,
+            timeout: self.timeout,
         }
     }
 }
@@ -106,6 +115,7 @@ pub struct Database {
     rpc: DatabaseClient<Channel>,
     name: Arc<str>,
     transaction_id: Option<Arc<str>>,
+    timeout: Option<Duration>,
 }
 
 impl Database {
@@ -117,6 +127,22 @@ impl Database {
     /// The transaction this handle runs in, if any.
     pub fn transaction_id(&self) -> Option<&str> {
         self.transaction_id.as_deref()
+    }
+
+    /// The same handle with another deadline for each request (`None`: none of its own).
+    pub fn with_timeout(&self, timeout: Option<Duration>) -> Database {
+        Database {
+            timeout,
+            ..self.clone()
+        }
+    }
+
+    fn request<T>(&self, message: T) -> tonic::Request<T> {
+        let mut request = tonic::Request::new(message);
+        if let Some(timeout) = self.timeout {
+            request.set_timeout(timeout);
+        }
+        request
     }
 
     fn tx(&self) -> String {
@@ -153,11 +179,17 @@ impl Database {
                 .lease
                 .map_or(0, |l| u32::try_from(l.as_millis()).unwrap_or(u32::MAX)),
         };
-        let response = self.rpc.clone().begin(request).await?.into_inner();
+        let response = self
+            .rpc
+            .clone()
+            .begin(self.request(request))
+            .await?
+            .into_inner();
         let db = Database {
             rpc: self.rpc.clone(),
             name: Arc::clone(&self.name),
             transaction_id: Some(response.transaction_id.into()),
+            timeout: self.timeout,
         };
         Ok(Transaction::new(
             db,
@@ -169,9 +201,10 @@ impl Database {
         let transaction_id = self.tx();
         let mut rpc = self.rpc.clone();
         if commit {
-            rpc.commit(proto::CommitRequest { transaction_id }).await?;
+            rpc.commit(self.request(proto::CommitRequest { transaction_id }))
+                .await?;
         } else {
-            rpc.rollback(proto::RollbackRequest { transaction_id })
+            rpc.rollback(self.request(proto::RollbackRequest { transaction_id }))
                 .await?;
         }
         Ok(())
@@ -188,7 +221,7 @@ impl Database {
             statement: Some(params.into().into_statement(sql)),
             transaction_id: self.tx(),
         };
-        let response = self.rpc.clone().execute(request).await?;
+        let response = self.rpc.clone().execute(self.request(request)).await?;
         Ok(response.into_inner().into())
     }
 
@@ -199,7 +232,12 @@ impl Database {
             statement: Some(params.into().into_statement(sql)),
             transaction_id: self.tx(),
         };
-        let stream = self.rpc.clone().query(request).await?.into_inner();
+        let stream = self
+            .rpc
+            .clone()
+            .query(self.request(request))
+            .await?
+            .into_inner();
         Rows::start(stream).await
     }
 
@@ -258,7 +296,12 @@ impl Database {
             statements,
             transaction_id: self.tx(),
         };
-        let response = self.rpc.clone().execute_batch(request).await?.into_inner();
+        let response = self
+            .rpc
+            .clone()
+            .execute_batch(self.request(request))
+            .await?
+            .into_inner();
         Ok(response.results.into_iter().map(Into::into).collect())
     }
 

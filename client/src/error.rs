@@ -141,6 +141,15 @@ impl std::error::Error for Error {}
 
 impl From<tonic::Status> for Error {
     fn from(status: tonic::Status) -> Self {
+        // tonic's own timer for the call's deadline answers CANCELLED "Timeout expired":
+        // that is a deadline exceeded, on this side of the wire.
+        let status = if status.code() == Code::Cancelled && status.message() == "Timeout expired" {
+            tonic::Status::deadline_exceeded(
+                "the call's deadline passed before the server answered",
+            )
+        } else {
+            status
+        };
         let details = status.get_error_details();
         let info = details.error_info();
         let reason = info.map(|i| i.reason.clone());

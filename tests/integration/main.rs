@@ -3,10 +3,12 @@
 
 mod batch;
 mod cursor;
+mod deadlines;
 mod errors;
 mod harness;
 mod lifecycle;
 mod params;
 mod streaming;
 mod threads;
+mod transactions;
 mod values;

@@ -19,20 +19,23 @@ pub struct Context {
 impl Context {
     /// The context of a request with `metadata`, under the server's `statement_timeout`.
     pub fn new(metadata: &MetadataMap, statement_timeout: Option<Duration>) -> Self {
-        let timeout = match (grpc_timeout(metadata).map(answer_before), statement_timeout) {
+        let call = grpc_timeout(metadata);
+        let timeout = match (call.map(stop_before), statement_timeout) {
             (Some(call), Some(server)) => Some(call.min(server)),
             (call, server) => call.or(server),
         };
-        let cancel = CancelToken::new(timeout);
+        let answer_within = call.map(|c| c.saturating_sub(Duration::from_millis(1)));
+        let cancel = CancelToken::new(timeout, answer_within);
         let guard = CancelOnDrop::new(&cancel);
         Self { cancel, guard }
     }
 }
 
-/// tonic answers CANCELLED by itself when a call's `grpc-timeout` runs out; finishing a
-/// little earlier lets the server answer DEADLINE_EXCEEDED with what really happened.
-fn answer_before(timeout: Duration) -> Duration {
-    let margin = (timeout / 50).max(Duration::from_millis(2));
+/// tonic answers CANCELLED by itself when a call's `grpc-timeout` runs out; stopping the
+/// statement a little earlier lets the server answer DEADLINE_EXCEEDED with what really
+/// happened.
+fn stop_before(timeout: Duration) -> Duration {
+    let margin = (timeout / 10).clamp(Duration::from_millis(10), Duration::from_millis(250));
     timeout.saturating_sub(margin)
 }
 

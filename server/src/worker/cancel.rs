@@ -22,15 +22,21 @@ pub struct CancelToken {
     deadline: Option<Instant>,
     /// The timeout the deadline came from, for the error message.
     timeout: Option<Duration>,
+    /// When the answer must be sent at the latest (the call's own gRPC deadline, a little
+    /// after `deadline`); past it the transport answers for us.
+    answer_by: Option<Instant>,
 }
 
 impl CancelToken {
-    /// A token for a task that must finish within `timeout` (if any).
-    pub fn new(timeout: Option<Duration>) -> Arc<Self> {
+    /// A token for a task that must stop within `timeout` (if any) and be answered within
+    /// `answer_within` (if any).
+    pub fn new(timeout: Option<Duration>, answer_within: Option<Duration>) -> Arc<Self> {
+        let now = Instant::now();
         Arc::new(Self {
             cancelled: AtomicBool::new(false),
-            deadline: timeout.map(|t| Instant::now() + t),
+            deadline: timeout.map(|t| now + t),
             timeout,
+            answer_by: answer_within.map(|t| now + t),
         })
     }
 
@@ -80,7 +86,11 @@ impl CancelToken {
         if let Ok(answered) = tokio::time::timeout(left, &mut answer).await {
             return answered;
         }
-        match tokio::time::timeout(GRACE, &mut answer).await {
+        let grace = match self.answer_by {
+            Some(by) => GRACE.min(by.saturating_duration_since(Instant::now())),
+            None => GRACE,
+        };
+        match tokio::time::timeout(grace, &mut answer).await {
             Ok(answered) => answered,
             Err(_) => Some(Err(self.deadline_error())),
         }
