@@ -48,6 +48,7 @@ pub async fn run(
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let serve = tonic::transport::Server::builder()
         .concurrency_limit_per_connection(config.max_concurrent_requests_per_connection.max(1))
+        .layer(crate::service::oversize::layer())
         .add_service(database)
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async {
             let _ = stop_rx.await;

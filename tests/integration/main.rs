@@ -7,6 +7,7 @@ mod deadlines;
 mod errors;
 mod harness;
 mod lifecycle;
+mod limits;
 mod params;
 mod streaming;
 mod threads;

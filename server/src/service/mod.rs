@@ -4,10 +4,12 @@
 //! - [`database`]: `sqlited.v1.Database` (Execute, Query, ExecuteBatch, Begin, Commit,
 //!   Rollback).
 //! - [`context`]: a request's deadline and the cancel token that carries it to SQLite.
+//! - [`oversize`]: oversized requests answered RESOURCE_EXHAUSTED.
 //! - [`response_rows`]: a query's result stream as tonic sends it, with its log line.
 
 pub mod context;
 pub mod database;
+pub mod oversize;
 pub mod response_rows;
 
 /// The first keyword of `sql` in capitals (`SELECT`, `INSERT`, …), for logs.

@@ -1,0 +1,91 @@
+//! Every bound answers with a clear status naming its flag; nothing is silently truncated.
+
+use sqlited_client::{ErrorKind, Value, params};
+use tonic::Code;
+
+use crate::harness::Server;
+
+#[tokio::test]
+async fn a_64_mib_request_is_resource_exhausted() {
+    let server = Server::start();
+    let db = server.database("huge").await;
+    let err = db
+        .execute("SELECT length(?)", vec![Value::Blob(vec![7; 64 << 20])])
+        .await
+        .unwrap_err();
+    assert_eq!(err.status_code(), Some(Code::ResourceExhausted), "{err}");
+    assert!(err.message().contains("--max-message-bytes"), "{err}");
+    db.execute("SELECT 1", ()).await.unwrap();
+}
+
+#[tokio::test]
+async fn sql_length_parameter_count_and_rows_per_query_are_bounded() {
+    let server = Server::start_with(&[
+        "--max-sql-bytes",
+        "1000",
+        "--max-params",
+        "5",
+        "--max-rows-per-query",
+        "100",
+    ]);
+    let db = server.database("bounded").await;
+    let long = format!("SELECT 1 {}", " ".repeat(1000));
+    let err = db.execute(&long, ()).await.unwrap_err();
+    assert_eq!(err.status_code(), Some(Code::InvalidArgument), "{err}");
+    assert!(err.message().contains("--max-sql-bytes"), "{err}");
+
+    let err = db
+        .query_all("SELECT ?, ?, ?, ?, ?, ?", params![1, 2, 3, 4, 5, 6])
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Programming, "{err}");
+    assert!(err.message().contains("--max-params"), "{err}");
+
+    let rows = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < ?) SELECT x FROM c";
+    assert_eq!(db.query_all(rows, params![100]).await.unwrap().len(), 100);
+    let err = db.query_all(rows, params![101]).await.unwrap_err();
+    assert_eq!(err.status_code(), Some(Code::ResourceExhausted), "{err}");
+    assert!(err.message().contains("--max-rows-per-query"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_write_queue_is_refused_with_a_retry_hint() {
+    // A queue of one, and a writer held by a transaction: of five writes, one waits in the
+    // queue (until its deadline) and the others are refused at once.
+    let server = Server::start_with(&["--write-queue-depth", "1"]);
+    let db = server.database("queue").await;
+    db.execute("CREATE TABLE t (x)", ()).await.unwrap();
+    let tx = db.begin().await.unwrap();
+    let short = db.with_timeout(Some(std::time::Duration::from_secs(1)));
+    let writes: Vec<_> = (0..5)
+        .map(|i| {
+            let db = short.clone();
+            tokio::spawn(async move { db.execute("INSERT INTO t VALUES (?)", params![i]).await })
+        })
+        .collect();
+    let mut refused = 0;
+    for write in writes {
+        let err = write.await.unwrap().unwrap_err();
+        match err.status_code() {
+            Some(Code::ResourceExhausted) => {
+                refused += 1;
+                assert!(err.is_retryable(), "{err}");
+                assert!(err.message().contains("--write-queue-depth"), "{err}");
+            }
+            Some(Code::DeadlineExceeded) => {}
+            _ => panic!("unexpected {err}"),
+        }
+    }
+    assert!(refused >= 3, "{refused} refused");
+    tx.rollback().await.unwrap();
+    let count: i64 = db
+        .query_one("SELECT count(*) FROM t", ())
+        .await
+        .unwrap()
+        .get(0)
+        .unwrap();
+    assert_eq!(
+        count, 0,
+        "a write stopped by its deadline while queued never ran"
+    );
+}
