@@ -14,6 +14,21 @@ use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::service::database::{DatabaseService, RequestLimits};
 
+/// Accepted connections with Nagle's algorithm off: a response must leave at once, not
+/// wait up to 40 ms for the client's delayed ACK.
+fn incoming(
+    listener: TcpListener,
+) -> impl tokio_stream::Stream<Item = std::io::Result<tokio::net::TcpStream>> {
+    use tokio_stream::StreamExt;
+    TcpListenerStream::new(listener).map(|stream| {
+        let stream = stream?;
+        if let Err(err) = stream.set_nodelay(true) {
+            tracing::warn!(error = %err, "cannot set TCP_NODELAY");
+        }
+        Ok(stream)
+    })
+}
+
 /// Serves `config` on `listener` until `shutdown` completes, then drains and closes.
 pub async fn run(
     config: Config,
@@ -50,7 +65,7 @@ pub async fn run(
         .concurrency_limit_per_connection(config.max_concurrent_requests_per_connection.max(1))
         .layer(crate::service::oversize::layer())
         .add_service(database)
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async {
+        .serve_with_incoming_shutdown(incoming(listener), async {
             let _ = stop_rx.await;
         });
     tokio::pin!(serve);
