@@ -48,6 +48,11 @@ pub struct Config {
     #[arg(long, env = "SQLITED_GROUP_COMMIT_MAX", default_value_t = 256)]
     pub group_commit_max: usize,
 
+    /// A group commit stops taking requests once they hold about this many bytes of SQL and
+    /// parameters (a single larger request still runs, alone).
+    #[arg(long, env = "SQLITED_GROUP_COMMIT_MAX_BYTES", default_value_t = 16 << 20)]
+    pub group_commit_max_bytes: usize,
+
     /// PRAGMA synchronous of each writer: full (an acknowledged write survives power loss),
     /// normal (survives a crash of sqlited, not always a power loss), extra, or off.
     #[arg(long, env = "SQLITED_SYNCHRONOUS", value_enum, default_value = "full")]
@@ -147,6 +152,7 @@ impl Config {
             read_queue_depth: self.read_queue_depth,
             write_queue_depth: self.write_queue_depth.max(1),
             max_group: self.group_commit_max.max(1),
+            max_group_bytes: self.group_commit_max_bytes.max(1),
             synchronous: self.synchronous,
             busy_timeout: Duration::from_millis(self.busy_timeout_ms),
             statement_cache: self.statement_cache,

@@ -28,6 +28,11 @@ async fn restart_keeps_data_and_sigterm_exits_cleanly() {
             server.log()
         );
         assert!(server.log().contains("stopped cleanly"));
+        assert!(
+            server.log().contains("group commit sizes"),
+            "{}",
+            server.log()
+        );
     }
     // A clean close checkpoints the WAL into the database file.
     let wal = dir.path().join("keep.db-wal");

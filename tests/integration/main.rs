@@ -4,6 +4,7 @@
 mod batch;
 mod cursor;
 mod deadlines;
+mod durability;
 mod errors;
 mod harness;
 mod lifecycle;

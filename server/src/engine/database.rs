@@ -39,6 +39,8 @@ pub struct DatabaseOptions {
     pub write_queue_depth: usize,
     /// The most write requests one group commit takes.
     pub max_group: usize,
+    /// A group commit stops taking requests past about this many bytes of statements.
+    pub max_group_bytes: usize,
     /// `PRAGMA synchronous` of the writer.
     pub synchronous: Synchronous,
     /// How long SQLite waits on a lock before SQLITE_BUSY.
@@ -80,6 +82,7 @@ impl Database {
             ThreadOptions {
                 queue_depth: options.write_queue_depth,
                 max_group: options.max_group,
+                max_group_bytes: options.max_group_bytes,
             },
         );
         // The writer opens first: it creates the file and turns on WAL mode for the readers.
@@ -90,6 +93,7 @@ impl Database {
             ThreadOptions {
                 queue_depth: 2,
                 max_group: 1,
+                max_group_bytes: 0,
             },
         );
         let readers = WorkerPool::builder(reader_manager)

@@ -13,19 +13,97 @@ use super::connection::Sqlite;
 use super::executor;
 use super::{Job, Outcome, Task};
 use crate::error::Result;
+use crate::sql::value::wire_size;
 
-/// Serves the writer until every sender is gone. At most `max_group` requests share one
-/// transaction.
-pub fn serve(db: &Sqlite, tasks: Receiver<Task>, max_group: usize) {
+/// Serves the writer until every sender is gone. At most `max_group` requests and about
+/// `max_bytes` of statements share one transaction.
+pub fn serve(db: &Sqlite, tasks: Receiver<Task>, max_group: usize, max_bytes: usize) {
+    let mut sizes = GroupSizes::default();
     while let Ok(first) = tasks.recv() {
+        let mut bytes = task_bytes(&first);
         let mut group = vec![first];
-        while group.len() < max_group {
+        while group.len() < max_group && bytes < max_bytes {
             match tasks.try_recv() {
-                Ok(task) => group.push(task),
+                Ok(task) => {
+                    bytes += task_bytes(&task);
+                    group.push(task);
+                }
                 Err(_) => break,
             }
         }
+        sizes.record(group.len());
         run_group(db, group);
+    }
+    sizes.log_summary();
+}
+
+/// About how many bytes of SQL and parameters a task carries.
+fn task_bytes(task: &Task) -> usize {
+    let statement = |s: &sqlited_proto::v1::Statement| {
+        s.sql.len()
+            + s.params
+                .iter()
+                .chain(s.named_params.values())
+                .map(wire_size)
+                .sum::<usize>()
+    };
+    match &task.job {
+        Job::Execute { statement: s, .. } | Job::Query { statement: s, .. } => statement(s),
+        Job::Batch { statements, .. } => statements.iter().map(statement).sum(),
+        Job::Transaction(_) => 0,
+    }
+}
+
+/// The distribution of group sizes, in power-of-two buckets, for the logs.
+#[derive(Default)]
+struct GroupSizes {
+    /// `buckets[k]` counts groups of 2^k to 2^(k+1)-1 requests.
+    buckets: [u64; 16],
+    groups: u64,
+    requests: u64,
+}
+
+impl GroupSizes {
+    /// Groups between two debug lines.
+    const LOG_EVERY: u64 = 10_000;
+
+    fn record(&mut self, size: usize) {
+        let bucket = (usize::BITS - 1 - size.max(1).leading_zeros()) as usize;
+        self.buckets[bucket.min(15)] += 1;
+        self.groups += 1;
+        self.requests += size as u64;
+        if self.groups.is_multiple_of(Self::LOG_EVERY) {
+            tracing::debug!(groups = self.groups, requests = self.requests, sizes = %self, "group commit sizes");
+        }
+    }
+
+    fn log_summary(&self) {
+        if self.groups > 0 {
+            tracing::info!(
+                groups = self.groups,
+                requests = self.requests,
+                mean = format!("{:.2}", self.requests as f64 / self.groups as f64),
+                sizes = %self,
+                "group commit sizes (requests per transaction: groups)"
+            );
+        }
+    }
+}
+
+impl std::fmt::Display for GroupSizes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut first = true;
+        for (k, count) in self.buckets.iter().enumerate().filter(|(_, c)| **c > 0) {
+            let (low, high) = (1u64 << k, (1u64 << (k + 1)) - 1);
+            let sep = if first { "" } else { " " };
+            first = false;
+            if low == high {
+                write!(f, "{sep}{low}:{count}")?;
+            } else {
+                write!(f, "{sep}{low}-{high}:{count}")?;
+            }
+        }
+        Ok(())
     }
 }
 
@@ -50,7 +128,7 @@ fn run_group(db: &Sqlite, group: Vec<Task>) {
         }
     }
     commit_writes(db, writes);
-    tracing::trace!(size, "group committed");
+    tracing::trace!(size, "group done");
 }
 
 /// A write's result, held until its transaction commits.
@@ -199,4 +277,19 @@ fn deliver(task: Task, answer: Answer) {
 
 fn deliver_error(task: Task, err: crate::error::Error) {
     super::reply_error(task, err);
+}
+
+#[cfg(test)]
+mod test {
+    use super::GroupSizes;
+
+    #[test]
+    fn group_sizes_fall_in_power_of_two_buckets() {
+        let mut sizes = GroupSizes::default();
+        for size in [1, 1, 2, 3, 4, 7, 8, 256] {
+            sizes.record(size);
+        }
+        assert_eq!(sizes.to_string(), "1:2 2-3:2 4-7:2 8-15:1 256-511:1");
+        assert_eq!((sizes.groups, sizes.requests), (8, 282));
+    }
 }

@@ -19,6 +19,8 @@ pub struct ThreadOptions {
     pub queue_depth: usize,
     /// For the writer: the most requests one group commit takes.
     pub max_group: usize,
+    /// For the writer: a group commit stops taking requests past about this many bytes.
+    pub max_group_bytes: usize,
 }
 
 /// A worker whose connection lives on its own OS thread.
@@ -68,7 +70,9 @@ impl ThreadWorker {
                 };
                 match role {
                     Role::Reader => executor::serve_reader(&db, tasks),
-                    Role::Writer => group_commit::serve(&db, tasks, options.max_group),
+                    Role::Writer => {
+                        group_commit::serve(&db, tasks, options.max_group, options.max_group_bytes)
+                    }
                 }
                 db.close();
                 tracing::debug!(worker = id, %role, "worker stopped");
