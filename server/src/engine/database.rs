@@ -1,5 +1,5 @@
-//! One database: a writer fed by a queue, a deadpool of readers, and the routing between
-//! them.
+//! One database: a writer fed by a queue, readers fed by another, a deadpool of readers for
+//! read-only transactions, and the routing between them.
 //!
 //! Reads run on readers in parallel. Writes queue for the one writer, which group-commits
 //! them. A statement is routed by what SQLite says of it: an unknown `Execute` goes to the
@@ -7,7 +7,6 @@
 //! statement back so it runs on the writer.
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -15,6 +14,7 @@ use deadpool::managed::PoolError;
 use sqlited_proto::v1::{ExecuteResponse, Statement};
 use tokio::sync::{mpsc, oneshot};
 
+use super::readers::Readers;
 use super::routes::{Route, Routes};
 use super::rows::QueryRows;
 use crate::error::{Error, Result};
@@ -54,9 +54,11 @@ pub struct DatabaseOptions {
 /// One open database.
 pub struct Database {
     name: String,
-    readers: WorkerPool,
-    /// Read requests waiting for or holding a reader.
-    pending_reads: Arc<AtomicUsize>,
+    /// Readers of single statements, sharing one queue.
+    readers: Readers,
+    /// Dedicated readers for read-only transactions, checked out for a transaction's life:
+    /// created on demand, checked before reuse, replaced when dead.
+    transaction_readers: WorkerPool,
     writer_manager: WorkerManager,
     /// The writer; replaced when it dies, taken at close. A std lock: held to clone the Arc.
     writer: RwLock<Option<Arc<dyn Worker>>>,
@@ -89,21 +91,36 @@ impl Database {
         let writer: Arc<dyn Worker> = writer_manager.start().await?;
         let reader_manager = WorkerManager::new(
             Role::Reader,
-            settings,
+            Arc::clone(&settings),
             ThreadOptions {
                 queue_depth: 2,
                 max_group: 1,
                 max_group_bytes: 0,
             },
         );
-        let readers = WorkerPool::builder(reader_manager)
+        let readers = Readers::start(
+            name,
+            WorkerManager::new(
+                Role::Reader,
+                Arc::clone(&settings),
+                ThreadOptions {
+                    queue_depth: 1,
+                    max_group: 1,
+                    max_group_bytes: 0,
+                },
+            ),
+            options.readers,
+            options.read_queue_depth,
+        )
+        .await?;
+        let transaction_readers = WorkerPool::builder(reader_manager)
             .max_size(options.readers.max(1))
             .build()
             .map_err(|err| Error::Internal(format!("cannot build the reader pool: {err}")))?;
         Ok(Self {
             name: name.to_string(),
             readers,
-            pending_reads: Arc::new(AtomicUsize::new(0)),
+            transaction_readers,
             writer_manager,
             writer: RwLock::new(Some(writer)),
             writer_restart: tokio::sync::Mutex::new(()),
@@ -216,29 +233,24 @@ impl Database {
         let cancel = Arc::clone(&session.cancel);
         let job = Job::Transaction(session);
         if read_only {
-            self.submit_read(job, &cancel).await
+            self.submit_pinned_read(job, &cancel).await
         } else {
             self.submit_write(job, &cancel).await
         }
     }
 
-    /// Hands `job` to a reader from the pool; the reader goes back to the pool when the job
-    /// is done, not when this returns.
+    /// Queues `job` for the next free reader.
     async fn submit_read(&self, job: Job, cancel: &Arc<CancelToken>) -> Result<()> {
-        let limit = self.options.readers + self.options.read_queue_depth;
-        let pending = PendingRead::enter(&self.pending_reads);
-        if pending.count > limit {
-            return Err(Error::ResourceExhausted {
-                message: format!(
-                    "database {:?} has {} read requests waiting; retry shortly, or raise \
-                     --read-queue-depth / --readers",
-                    self.name, self.options.read_queue_depth
-                ),
-                retryable: true,
-            });
-        }
+        self.readers
+            .submit(Task::new(job, Arc::clone(cancel)))
+            .await
+    }
+
+    /// Hands a read-only transaction to a dedicated reader from the pool; the reader goes
+    /// back to the pool when the transaction ends.
+    async fn submit_pinned_read(&self, job: Job, cancel: &Arc<CancelToken>) -> Result<()> {
         let reader = match cancel
-            .wait(async { Some(self.readers.get().await.map_err(pool_error)) })
+            .wait(async { Some(self.transaction_readers.get().await.map_err(pool_error)) })
             .await
         {
             Some(reader) => reader?,
@@ -247,7 +259,7 @@ impl Database {
         let worker = Arc::clone(&*reader);
         let task = Task {
             job,
-            lease: Some(Box::new((reader, pending))),
+            lease: Some(Box::new(reader)),
             cancel: Arc::clone(cancel),
         };
         worker.submit(task).map_err(|_| worker_lost())
@@ -311,36 +323,16 @@ impl Database {
 
     /// Stops the readers, then the writer, which checkpoints the WAL as it closes.
     pub async fn close(&self) {
-        let readers = self.readers.clone();
+        let single_readers = self.readers.close().await;
+        let readers = self.transaction_readers.clone();
         let writer = self.writer.write().expect("writer slot poisoned").take();
         // Dropping workers joins their threads: keep that off the async runtime.
         let _ = tokio::task::spawn_blocking(move || {
+            drop(single_readers);
             readers.close();
             drop(writer);
         })
         .await;
-    }
-}
-
-/// Counts a read request from its arrival until its reader is free again.
-struct PendingRead {
-    counter: Arc<AtomicUsize>,
-    count: usize,
-}
-
-impl PendingRead {
-    fn enter(counter: &Arc<AtomicUsize>) -> Self {
-        let count = counter.fetch_add(1, Ordering::AcqRel) + 1;
-        Self {
-            counter: Arc::clone(counter),
-            count,
-        }
-    }
-}
-
-impl Drop for PendingRead {
-    fn drop(&mut self) {
-        self.counter.fetch_sub(1, Ordering::AcqRel);
     }
 }
 

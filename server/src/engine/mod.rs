@@ -3,13 +3,15 @@
 //! Layout:
 //! - [`Engine`] (this file): the registry of open databases in the data directory.
 //! - [`name`]: what a database name may be, and the file it names.
-//! - [`database`]: one database: its writer, its reader pool, routing between them.
+//! - [`database`]: one database: its writer, its readers, routing between them.
+//! - [`readers`]: the readers sharing one queue of single reads.
 //! - [`routes`]: which SQL texts read and which write, learned from SQLite.
 //! - [`rows`]: the stream of a query's result messages.
 //! - [`transactions`]: interactive transactions: ids, leases, bounds.
 
 pub mod database;
 pub mod name;
+pub mod readers;
 pub mod routes;
 pub mod rows;
 pub mod transactions;

@@ -3,8 +3,6 @@
 //! Transactions are the caller's business: a reader runs each statement on its own, the
 //! writer wraps them in its group commit.
 
-use std::sync::mpsc::Receiver;
-
 use rusqlite::ffi;
 use sqlited_proto::v1::{Column, ExecuteResponse, QueryResponse, Row, Statement};
 use tokio::sync::mpsc;
@@ -15,9 +13,9 @@ use crate::error::{Error, Result};
 use crate::sql::bind::bind;
 use crate::sql::value::{from_sqlite, wire_size};
 
-/// Serves a reader: one task at a time, until every sender is gone.
-pub fn serve_reader(db: &Sqlite, tasks: Receiver<Task>) {
-    for Task { job, lease, cancel } in tasks {
+/// Serves a reader: one task at a time from `next`, until it has no more.
+pub fn serve_reader(db: &Sqlite, mut next: impl FnMut() -> Option<Task>) {
+    while let Some(Task { job, lease, cancel }) = next() {
         match job {
             Job::Execute { statement, reply } => {
                 let _ = reply.send(db.run_task(&cancel, || execute(db, &statement)));

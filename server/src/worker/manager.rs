@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use deadpool::managed::{self, Metrics, RecycleError, RecycleResult};
 
 use super::connection::ConnectionSettings;
-use super::thread::{ThreadOptions, ThreadWorker};
+use super::thread::{TaskSource, ThreadOptions, ThreadWorker};
 use super::{Role, Worker};
 use crate::error::Error;
 
@@ -19,6 +19,7 @@ pub struct WorkerManager {
     role: Role,
     settings: Arc<ConnectionSettings>,
     options: ThreadOptions,
+    source: TaskSource,
 }
 
 /// A pool of reader workers.
@@ -31,14 +32,27 @@ impl WorkerManager {
             role,
             settings,
             options,
+            source: TaskSource::Own,
         }
+    }
+
+    /// The same manager, for workers that take their tasks from `source`.
+    pub fn with_source(mut self, source: TaskSource) -> Self {
+        self.source = source;
+        self
     }
 
     /// Starts one worker.
     pub async fn start(&self) -> Result<Arc<dyn Worker>, Error> {
         let id = NEXT_WORKER_ID.fetch_add(1, Ordering::Relaxed);
-        let worker =
-            ThreadWorker::spawn(id, self.role, Arc::clone(&self.settings), self.options).await?;
+        let worker = ThreadWorker::spawn(
+            id,
+            self.role,
+            Arc::clone(&self.settings),
+            self.options,
+            self.source.clone(),
+        )
+        .await?;
         tracing::debug!(worker = id, role = %self.role, path = %self.settings.path.display(), "worker started");
         Ok(Arc::new(worker))
     }

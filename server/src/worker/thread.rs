@@ -33,13 +33,31 @@ pub struct ThreadWorker {
     thread: Option<JoinHandle<()>>,
 }
 
-/// Clears `alive` when the worker thread ends, even by a panic.
-struct AliveGuard(Arc<AtomicBool>);
+/// Clears `alive` (and raises `exited`, if given) when the worker thread ends, even by a
+/// panic.
+struct AliveGuard(Arc<AtomicBool>, Option<Arc<AtomicBool>>);
 
 impl Drop for AliveGuard {
     fn drop(&mut self) {
         self.0.store(false, Ordering::Release);
+        if let Some(exited) = &self.1 {
+            exited.store(true, Ordering::Release);
+        }
     }
+}
+
+/// Where a worker takes its tasks from.
+#[derive(Clone)]
+pub enum TaskSource {
+    /// Its own queue, filled through [`Worker::submit`].
+    Own,
+    /// A queue shared with the other readers of its database: whichever reader is free takes
+    /// the next task, so under load a reader goes from one task to the next without parking.
+    /// `exited` is raised when the worker ends, so the database can replace it.
+    Shared {
+        tasks: crossbeam_channel::Receiver<Task>,
+        exited: Arc<AtomicBool>,
+    },
 }
 
 impl ThreadWorker {
@@ -49,11 +67,16 @@ impl ThreadWorker {
         role: Role,
         settings: Arc<ConnectionSettings>,
         options: ThreadOptions,
+        source: TaskSource,
     ) -> Result<Self> {
         let (sender, tasks) = sync_channel::<Task>(options.queue_depth);
         let (opened, opened_rx) = oneshot::channel::<Result<()>>();
         let alive = Arc::new(AtomicBool::new(true));
-        let guard = AliveGuard(Arc::clone(&alive));
+        let exited = match &source {
+            TaskSource::Own => None,
+            TaskSource::Shared { exited, .. } => Some(Arc::clone(exited)),
+        };
+        let guard = AliveGuard(Arc::clone(&alive), exited);
         let thread = std::thread::Builder::new()
             .name(format!("sqlited-{role}-{id}"))
             .spawn(move || {
@@ -68,9 +91,14 @@ impl ThreadWorker {
                         return;
                     }
                 };
-                match role {
-                    Role::Reader => executor::serve_reader(&db, tasks),
-                    Role::Writer => {
+                match (role, source) {
+                    (Role::Reader, TaskSource::Shared { tasks: shared, .. }) => {
+                        executor::serve_reader(&db, || shared.recv().ok())
+                    }
+                    (Role::Reader, TaskSource::Own) => {
+                        executor::serve_reader(&db, || tasks.recv().ok())
+                    }
+                    (Role::Writer, _) => {
                         group_commit::serve(&db, tasks, options.max_group, options.max_group_bytes)
                     }
                 }
