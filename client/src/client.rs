@@ -88,6 +88,13 @@ impl Client {
     }
 }
 
+fn too_many_or_few(n: usize, expected: &str) -> Error {
+    Error::new(
+        ErrorKind::Programming,
+        format!("the query returned {n} rows where {expected} was expected"),
+    )
+}
+
 /// What a statement changed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ExecuteResult {
@@ -256,26 +263,26 @@ impl Database {
     /// # Errors
     /// `ProgrammingError` if it returns no row or more than one.
     pub async fn query_one(&self, sql: &str, params: impl Into<Params>) -> Result<Row> {
-        let mut rows = self.query_all(sql, params).await?;
-        match rows.len() {
-            1 => Ok(rows.remove(0)),
-            n => Err(Error::new(
-                ErrorKind::Programming,
-                format!("the query returned {n} rows where exactly one was expected"),
-            )),
-        }
+        self.at_most_one(sql, params, "exactly one")
+            .await?
+            .ok_or_else(|| too_many_or_few(0, "exactly one"))
     }
 
     /// Runs one statement that returns at most one row.
     pub async fn query_opt(&self, sql: &str, params: impl Into<Params>) -> Result<Option<Row>> {
+        self.at_most_one(sql, params, "at most one").await
+    }
+
+    async fn at_most_one(
+        &self,
+        sql: &str,
+        params: impl Into<Params>,
+        expected: &str,
+    ) -> Result<Option<Row>> {
         let mut rows = self.query_all(sql, params).await?;
         match rows.len() {
-            0 => Ok(None),
-            1 => Ok(Some(rows.remove(0))),
-            n => Err(Error::new(
-                ErrorKind::Programming,
-                format!("the query returned {n} rows where at most one was expected"),
-            )),
+            0 | 1 => Ok(rows.pop()),
+            n => Err(too_many_or_few(n, expected)),
         }
     }
 

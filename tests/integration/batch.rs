@@ -2,7 +2,7 @@
 
 use sqlited_client::{ErrorKind, Params, params};
 
-use crate::harness::Server;
+use crate::harness::{Server, scalar};
 
 #[tokio::test]
 async fn a_batch_commits_whole_or_not_at_all() {
@@ -65,12 +65,7 @@ async fn a_batch_commits_whole_or_not_at_all() {
         .await
         .unwrap_err();
     assert_eq!(err.field(), Some("statements[1].sql"), "{err}");
-    let count: i64 = db
-        .query_one("SELECT count(*) FROM acct", ())
-        .await
-        .unwrap()
-        .get(0)
-        .unwrap();
+    let count: i64 = scalar(&db, "SELECT count(*) FROM acct").await;
     assert_eq!(count, 2);
 }
 
@@ -90,12 +85,7 @@ async fn execute_many_inserts_every_row() {
         .unwrap();
     assert_eq!(results.len(), 5000);
     assert!(results.iter().all(|r| r.rows_affected == 1));
-    let sum: i64 = db
-        .query_one("SELECT sum(sq) FROM t", ())
-        .await
-        .unwrap()
-        .get(0)
-        .unwrap();
+    let sum: i64 = scalar(&db, "SELECT sum(sq) FROM t").await;
     assert_eq!(sum, (0..5000i64).map(|n| n * n).sum::<i64>());
 }
 
@@ -110,11 +100,6 @@ async fn a_batch_over_the_statement_bound_is_refused() {
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Programming, "{err}");
     assert!(err.message().contains("--max-batch-statements"), "{err}");
-    let count: i64 = db
-        .query_one("SELECT count(*) FROM t", ())
-        .await
-        .unwrap()
-        .get(0)
-        .unwrap();
+    let count: i64 = scalar(&db, "SELECT count(*) FROM t").await;
     assert_eq!(count, 0);
 }

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use sqlited_client::params;
 
-use crate::harness::Server;
+use crate::harness::{Server, scalar};
 
 const WRITERS: i64 = 64;
 const ROUNDS: i64 = 3;
@@ -66,12 +66,7 @@ async fn acknowledged_writes_survive_kill_9(synchronous: &str) {
 
         let mut server = Server::start_in(dir.path(), &args);
         let db = server.database("durable").await;
-        let check: String = db
-            .query_one("PRAGMA integrity_check", ())
-            .await
-            .unwrap()
-            .get(0)
-            .unwrap();
+        let check: String = scalar(&db, "PRAGMA integrity_check").await;
         assert_eq!(check, "ok");
         let present: std::collections::HashSet<i64> = db
             .query_all("SELECT id FROM acked", ())

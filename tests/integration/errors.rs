@@ -5,7 +5,7 @@ use sqlited_client::proto::v1::{ExecuteRequest, Statement};
 use sqlited_client::{Error, ErrorKind, params};
 use tonic::Code;
 
-use crate::harness::Server;
+use crate::harness::{Server, scalar};
 
 fn check(err: &Error, kind: ErrorKind, code: Code, reason: &str) {
     assert_eq!(err.kind(), kind, "{err}");
@@ -96,12 +96,7 @@ async fn sql_errors_map_to_statuses_and_kinds() {
     );
 
     // The failed writes changed nothing.
-    let count: i64 = db
-        .query_one("SELECT count(*) FROM u", ())
-        .await
-        .unwrap()
-        .get(0)
-        .unwrap();
+    let count: i64 = scalar(&db, "SELECT count(*) FROM u").await;
     assert_eq!(count, 1);
 }
 

@@ -13,6 +13,15 @@ use tempfile::TempDir;
 /// How long a server may take to start or stop before the test fails.
 const BOUND: Duration = Duration::from_secs(60);
 
+/// The single value of a query's single row, e.g. `SELECT count(*) FROM t`.
+pub async fn scalar<T: sqlited_client::FromValue>(db: &sqlited_client::Database, sql: &str) -> T {
+    db.query_one(sql, ())
+        .await
+        .unwrap_or_else(|err| panic!("{sql}: {err}"))
+        .get(0)
+        .unwrap_or_else(|err| panic!("{sql}: {err}"))
+}
+
 /// A running `sqlited`, killed when dropped.
 pub struct Server {
     child: Child,

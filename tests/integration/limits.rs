@@ -3,7 +3,7 @@
 use sqlited_client::{ErrorKind, Value, params};
 use tonic::Code;
 
-use crate::harness::Server;
+use crate::harness::{Server, scalar};
 
 #[tokio::test]
 async fn a_64_mib_request_is_resource_exhausted() {
@@ -78,12 +78,7 @@ async fn a_full_write_queue_is_refused_with_a_retry_hint() {
     }
     assert!(refused >= 3, "{refused} refused");
     tx.rollback().await.unwrap();
-    let count: i64 = db
-        .query_one("SELECT count(*) FROM t", ())
-        .await
-        .unwrap()
-        .get(0)
-        .unwrap();
+    let count: i64 = scalar(&db, "SELECT count(*) FROM t").await;
     assert_eq!(
         count, 0,
         "a write stopped by its deadline while queued never ran"

@@ -5,7 +5,7 @@ use sqlited_client::proto::v1::{QueryRequest, Statement};
 use sqlited_client::{ErrorKind, params};
 use tonic::Code;
 
-use crate::harness::Server;
+use crate::harness::{Server, scalar};
 
 const ROWS: i64 = 200_000;
 
@@ -79,12 +79,7 @@ async fn a_client_that_stops_reading_frees_its_reader() {
         drop(rows);
     }
     // With one reader, this only answers if every abandoned query let go of it.
-    let count: i64 = db
-        .query_one("SELECT count(*) FROM t", ())
-        .await
-        .unwrap()
-        .get(0)
-        .unwrap();
+    let count: i64 = scalar(&db, "SELECT count(*) FROM t").await;
     assert_eq!(count, 50_000);
 }
 
@@ -131,11 +126,6 @@ async fn insert_returning_runs_on_the_writer_and_commits() {
         assert_eq!(rows.len(), 2, "round {round}");
         assert_eq!(rows[1].get::<String>("v").unwrap(), "b");
     }
-    let count: i64 = db
-        .query_one("SELECT count(*) FROM t", ())
-        .await
-        .unwrap()
-        .get(0)
-        .unwrap();
+    let count: i64 = scalar(&db, "SELECT count(*) FROM t").await;
     assert_eq!(count, 6);
 }

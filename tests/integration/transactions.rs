@@ -6,14 +6,10 @@ use std::time::{Duration, Instant};
 use sqlited_client::{ErrorKind, TransactionOptions, blocking, params};
 use tonic::Code;
 
-use crate::harness::Server;
+use crate::harness::{Server, scalar};
 
 async fn count(db: &sqlited_client::Database, table: &str) -> i64 {
-    db.query_one(&format!("SELECT count(*) FROM {table}"), ())
-        .await
-        .unwrap()
-        .get(0)
-        .unwrap()
+    scalar(db, &format!("SELECT count(*) FROM {table}")).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -55,12 +51,7 @@ async fn commit_and_rollback_with_visibility() {
     }
     // The background rollback frees the writer, so this write gets through.
     db.execute("INSERT INTO t VALUES (3)", ()).await.unwrap();
-    let sum: i64 = db
-        .query_one("SELECT sum(x) FROM t", ())
-        .await
-        .unwrap()
-        .get(0)
-        .unwrap();
+    let sum: i64 = scalar(&db, "SELECT sum(x) FROM t").await;
     assert_eq!(sum, 6);
 
     // A statement error inside keeps the transaction (SQLite's rule); the rest commits.

@@ -194,19 +194,15 @@ impl Transactions {
             .ok_or_else(|| Error::NoSuchTransaction { id: id.to_string() })
     }
 
-    /// Commits transaction `id`.
-    pub async fn commit(&self, id: &str, cancel: &Arc<CancelToken>) -> Result<()> {
+    /// Commits (`commit`) or rolls back transaction `id`.
+    pub async fn end(&self, id: &str, commit: bool, cancel: &Arc<CancelToken>) -> Result<()> {
         let tx = self.get_any(id)?;
         let (reply, answer) = oneshot::channel();
-        tx.send(TxCommand::Commit(reply))?;
-        tx.receive(answer, cancel).await
-    }
-
-    /// Rolls transaction `id` back.
-    pub async fn rollback(&self, id: &str, cancel: &Arc<CancelToken>) -> Result<()> {
-        let tx = self.get_any(id)?;
-        let (reply, answer) = oneshot::channel();
-        tx.send(TxCommand::Rollback(reply))?;
+        tx.send(if commit {
+            TxCommand::Commit(reply)
+        } else {
+            TxCommand::Rollback(reply)
+        })?;
         tx.receive(answer, cancel).await
     }
 

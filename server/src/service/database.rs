@@ -75,6 +75,21 @@ impl DatabaseService {
         Ok(())
     }
 
+    /// Commit (`commit`) or Rollback: ends transaction `id`.
+    async fn end_transaction(&self, ctx: Context, id: &str, commit: bool) -> Result<(), Status> {
+        let started = Instant::now();
+        let span = info_span!("EndTransaction", transaction = %id, commit);
+        let result = self
+            .engine
+            .transactions()
+            .end(id, commit, &ctx.cancel)
+            .instrument(span.clone())
+            .await;
+        ctx.guard.disarm();
+        let _entered = span.enter();
+        finish(result, started, |_| 0).map(|_| ())
+    }
+
     fn statement(&self, statement: Option<Statement>) -> Result<Statement> {
         let statement = statement.ok_or_else(|| {
             Error::invalid(
@@ -278,40 +293,20 @@ impl DatabaseRpc for DatabaseService {
         &self,
         request: Request<CommitRequest>,
     ) -> Result<Response<CommitResponse>, Status> {
-        let started = Instant::now();
         let ctx = self.context(&request);
-        let request = request.into_inner();
-        let span = info_span!("Commit", transaction = %request.transaction_id);
-        let result = self
-            .engine
-            .transactions()
-            .commit(&request.transaction_id, &ctx.cancel)
-            .instrument(span.clone())
-            .await
-            .map(|()| CommitResponse {});
-        ctx.guard.disarm();
-        let _entered = span.enter();
-        finish(result, started, |_| 0)
+        self.end_transaction(ctx, &request.get_ref().transaction_id, true)
+            .await?;
+        Ok(Response::new(CommitResponse {}))
     }
 
     async fn rollback(
         &self,
         request: Request<RollbackRequest>,
     ) -> Result<Response<RollbackResponse>, Status> {
-        let started = Instant::now();
         let ctx = self.context(&request);
-        let request = request.into_inner();
-        let span = info_span!("Rollback", transaction = %request.transaction_id);
-        let result = self
-            .engine
-            .transactions()
-            .rollback(&request.transaction_id, &ctx.cancel)
-            .instrument(span.clone())
-            .await
-            .map(|()| RollbackResponse {});
-        ctx.guard.disarm();
-        let _entered = span.enter();
-        finish(result, started, |_| 0)
+        self.end_transaction(ctx, &request.get_ref().transaction_id, false)
+            .await?;
+        Ok(Response::new(RollbackResponse {}))
     }
 }
 
