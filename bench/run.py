@@ -54,7 +54,7 @@ class Sqlited:
     def __init__(self, data_dir, *args):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.args = [str(SQLITED), "--listen", f"127.0.0.1:{self.port}", "--data-dir", str(data_dir), *args]
+        self.args = [str(SQLITED), "--listen", f"127.0.0.1:{self.port}", "--data-dir", str(data_dir), *map(str, args)]
         self.log = open(Path(data_dir).parent / f"sqlited-{self.port}.log", "w")
         self.proc = subprocess.Popen(self.args, stdout=subprocess.PIPE, stderr=self.log, text=True)
         line = self.proc.stdout.readline()
@@ -285,6 +285,8 @@ def write(out, r, seed, group_sizes, duration, took):
     doc += [
         f"Heavy scan, 2 readers ÷ 1 reader at 2 threads: {heavy(2, 2) / heavy(1, 2):.2f} "
         f"(target ≤ 0.55); at 8 threads: {heavy(2, 8) / heavy(1, 8):.2f}.",
+        "",
+        (ROOT / "bench" / "analysis.md").read_text().strip(),
         "",
         "## Commands",
         "",
