@@ -58,6 +58,10 @@ struct Args {
     /// What the requests go to.
     #[arg(long, value_enum, default_value = "server")]
     target: Target,
+    /// Shorthand for `--target rusqlite`: the same workload on rusqlite in this process, the
+    /// ceiling.
+    #[arg(long, conflicts_with = "target")]
+    in_process: bool,
     /// Tasks or threads.
     #[arg(long, value_enum, default_value = "tasks")]
     mode: Mode,
@@ -100,7 +104,10 @@ struct Args {
 }
 
 fn main() {
-    let args = Args::parse();
+    let mut args = Args::parse();
+    if args.in_process {
+        args.target = Target::Rusqlite;
+    }
     if let Err(err) = run(&args) {
         eprintln!("sqlited-bench: {err}");
         std::process::exit(1);

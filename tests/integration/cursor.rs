@@ -90,3 +90,23 @@ fn a_url_without_a_database_is_an_interface_error() {
     let err = blocking::connect(&server.url()).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Interface, "{err}");
 }
+
+#[tokio::test]
+async fn the_blocking_client_inside_an_async_runtime_is_a_clear_error() {
+    let server = Server::start();
+    let url = server.db_url("inside");
+    let err = blocking::connect(&url).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Interface, "{err}");
+    // Connecting outside the runtime works; using it from async code is refused clearly.
+    let conn = tokio::task::spawn_blocking(move || blocking::connect(&url).unwrap())
+        .await
+        .unwrap();
+    let err = conn.execute("SELECT 1", ()).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Interface, "{err}");
+    assert!(err.message().contains("async"), "{err}");
+    // The async handle it offers works.
+    conn.database().execute("SELECT 1", ()).await.unwrap();
+    tokio::task::spawn_blocking(move || drop(conn))
+        .await
+        .unwrap();
+}
