@@ -4,6 +4,10 @@
 //! method is one `block_on`. It is `Send + Sync + Clone`: share it between threads (all
 //! clones use one HTTP/2 connection) and give each thread its own [`Cursor`].
 //!
+//! # Panics
+//! Every blocking call panics when made from a task of an async runtime, as tokio forbids
+//! blocking there: use the async [`Database`] in async code (or `spawn_blocking`).
+//!
 //! ```no_run
 //! use sqlited_client::{blocking, params};
 //!
@@ -46,13 +50,6 @@ pub fn connect(url: &str) -> Result<Connection> {
 /// Connects with explicit [`ClientOptions`].
 pub fn connect_with(url: &str, options: ClientOptions) -> Result<Connection> {
     let (server, database) = split_url(url)?;
-    if tokio::runtime::Handle::try_current().is_ok() {
-        return Err(Error::new(
-            ErrorKind::Interface,
-            "blocking::connect was called from inside an async runtime; use \
-             sqlited_client::Client::connect there",
-        ));
-    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .thread_name("sqlited-client")
@@ -115,17 +112,14 @@ struct Shared {
 
 impl Shared {
     /// Runs `future` to completion on the connection's runtime.
+    ///
+    /// # Panics
+    /// When called from a task of an async runtime (tokio forbids blocking there); use the
+    /// async [`Database`] (from [`Connection::database`]) in async code, or call the blocking
+    /// client from `spawn_blocking`.
     fn block_on<F: Future>(&self, future: F) -> Result<F::Output> {
         if self.closed.load(Ordering::Acquire) {
             return Err(Error::closed());
-        }
-        if tokio::runtime::Handle::try_current().is_ok() {
-            // Blocking inside an async runtime would stall (tokio refuses it with a panic).
-            return Err(Error::new(
-                ErrorKind::Interface,
-                "the blocking client was called from inside an async runtime; use the async \
-                 sqlited_client::Database there (Connection::database gives it)",
-            ));
         }
         Ok(self.runtime.block_on(future))
     }
