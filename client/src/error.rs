@@ -50,9 +50,12 @@ impl ErrorKind {
     }
 }
 
-/// An error from sqlited or from the client.
+/// An error from sqlited or from the client. Opaque and one pointer wide; ask it questions.
 #[derive(Debug, Clone)]
-pub struct Error {
+pub struct Error(Box<Inner>);
+
+#[derive(Debug, Clone)]
+struct Inner {
     kind: ErrorKind,
     message: String,
     status: Option<Code>,
@@ -60,12 +63,13 @@ pub struct Error {
     sqlite_code: Option<i32>,
     field: Option<String>,
     retry_after: Option<Duration>,
+    request_id: Option<String>,
 }
 
 impl Error {
     /// An error of `kind` raised by the client itself.
     pub(crate) fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
-        Self {
+        Self(Box::new(Inner {
             kind,
             message: message.into(),
             status: None,
@@ -73,7 +77,8 @@ impl Error {
             sqlite_code: None,
             field: None,
             retry_after: None,
-        }
+            request_id: None,
+        }))
     }
 
     /// The error for using a closed connection.
@@ -83,54 +88,59 @@ impl Error {
 
     /// The PEP 249 class.
     pub fn kind(&self) -> ErrorKind {
-        self.kind
+        self.0.kind
     }
 
     /// The message, as the server or client wrote it.
     pub fn message(&self) -> &str {
-        &self.message
+        &self.0.message
     }
 
     /// The gRPC status code, when the error came from a call.
     pub fn status_code(&self) -> Option<Code> {
-        self.status
+        self.0.status
     }
 
     /// The server's machine-readable reason, e.g. `SQLITE_CONSTRAINT_UNIQUE`.
     pub fn reason(&self) -> Option<&str> {
-        self.reason.as_deref()
+        self.0.reason.as_deref()
     }
 
     /// SQLite's extended result code, when SQLite raised the error.
     pub fn sqlite_code(&self) -> Option<i32> {
-        self.sqlite_code
+        self.0.sqlite_code
     }
 
     /// The request field at fault, e.g. `statement.params` or `statements[2].sql`.
     pub fn field(&self) -> Option<&str> {
-        self.field.as_deref()
+        self.0.field.as_deref()
+    }
+
+    /// The server's id of the failed request, as it appears in the server's log.
+    pub fn request_id(&self) -> Option<&str> {
+        self.0.request_id.as_deref()
     }
 
     /// Whether the same request may succeed if sent again later.
     pub fn is_retryable(&self) -> bool {
-        self.retry_after.is_some()
+        self.0.retry_after.is_some()
     }
 
     /// How long the server suggests waiting before a retry.
     pub fn retry_after(&self) -> Option<Duration> {
-        self.retry_after
+        self.0.retry_after
     }
 
     /// Whether the error is the use of a closed connection.
     pub fn is_closed(&self) -> bool {
-        self.kind == ErrorKind::Interface && self.message == "the connection is closed"
+        self.0.kind == ErrorKind::Interface && self.0.message == "the connection is closed"
     }
 }
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.kind.name(), self.message)?;
-        if let Some(reason) = &self.reason {
+        write!(f, "{}: {}", self.0.kind.name(), self.0.message)?;
+        if let Some(reason) = &self.0.reason {
             write!(f, " ({reason})")?;
         }
         Ok(())
@@ -168,7 +178,8 @@ impl From<tonic::Status> for Error {
             retry_after = Some(Duration::from_millis(100));
         }
         let kind = kind_of(status.code(), reason.as_deref());
-        Self {
+        let request_id = info.and_then(|i| i.metadata.get("request_id")).cloned();
+        Self(Box::new(Inner {
             kind,
             message: status.message().to_string(),
             status: Some(status.code()),
@@ -176,7 +187,8 @@ impl From<tonic::Status> for Error {
             sqlite_code,
             field,
             retry_after,
-        }
+            request_id,
+        }))
     }
 }
 

@@ -134,10 +134,23 @@ pub struct Config {
     )]
     pub max_concurrent_requests_per_connection: usize,
 
+    /// Log lines as text for people (human) or one JSON object per line for log shippers.
+    #[arg(long, env = "SQLITED_LOG_FORMAT", value_enum, default_value = "human")]
+    pub log_format: LogFormat,
+
     /// Seconds a shutdown (SIGTERM, SIGINT) waits for in-flight requests before it cancels
     /// them.
     #[arg(long, env = "SQLITED_SHUTDOWN_GRACE_SECS", default_value_t = 30)]
     pub shutdown_grace_secs: u64,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Text for people.
+    Human,
+    /// One JSON object per line.
+    Json,
 }
 
 fn default_readers() -> usize {

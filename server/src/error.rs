@@ -221,8 +221,20 @@ impl From<rusqlite::Error> for Error {
 
 impl From<Error> for Status {
     fn from(err: Error) -> Self {
+        err.into_status(None)
+    }
+}
+
+impl Error {
+    /// The status for this error; `request_id` goes into its ErrorInfo, so a client's report
+    /// can be found in the server's log.
+    pub fn into_status(self, request_id: Option<&str>) -> Status {
+        let err = self;
         let code = err.code();
         let mut metadata = HashMap::new();
+        if let Some(id) = request_id {
+            metadata.insert("request_id".to_string(), id.to_string());
+        }
         if let Error::Sqlite { code, .. } = &err {
             metadata.insert("sqlite_code".to_string(), code.to_string());
         }

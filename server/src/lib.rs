@@ -7,7 +7,8 @@
 //! Layout:
 //! - `main.rs`: parse the config, start tracing, bind, run until a signal.
 //! - [`config`]: flags and `SQLITED_*` environment variables → one [`config::Config`].
-//! - [`server`]: the tonic router, serving, graceful shutdown.
+//! - [`server`]: the tonic router (Database, health, reflection), serving, graceful shutdown.
+//! - [`healthcheck`]: the `sqlited healthcheck` subcommand's client.
 //! - [`service`]: one file per gRPC service; thin: validate, call the engine, map errors.
 //! - [`engine`]: the registry of databases, routing, the reader pool and the writer queue.
 //! - [`worker`]: workers owning one connection each: thread workers, the deadpool manager,
@@ -18,6 +19,7 @@
 pub mod config;
 pub mod engine;
 pub mod error;
+pub mod healthcheck;
 pub mod server;
 pub mod service;
 pub mod sql;

@@ -1,23 +1,89 @@
-//! The `sqlited` binary: parse the config, start tracing, bind, serve until SIGTERM/SIGINT.
+//! The `sqlited` binary: parse the command line, start tracing, then serve until
+//! SIGTERM/SIGINT — or run a subcommand (`healthcheck`).
 
 use std::io::Write;
 use std::process::ExitCode;
+use std::time::Duration;
 
-use clap::Parser;
+use clap::{Parser, Subcommand};
 use sqlited::Config;
+use sqlited::config::LogFormat;
 use tokio::net::TcpListener;
 use tracing_subscriber::EnvFilter;
 
+/// sqlited: SQLite databases on the network, over gRPC.
+///
+/// Serves every `<name>.db` file of the data directory as database `name`. Each database has
+/// one writer, which group-commits queued writes, and readers in WAL mode. Every flag can also
+/// be set by the environment variable shown.
+#[derive(Debug, Parser)]
+#[command(name = "sqlited", version, args_conflicts_with_subcommands = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    serve: Config,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Asks a running server whether it is serving; exits 0 if SERVING, 1 otherwise (for
+    /// container health checks).
+    Healthcheck {
+        /// The server's address.
+        #[arg(
+            long,
+            env = "SQLITED_HEALTHCHECK_ADDR",
+            default_value = "http://127.0.0.1:50051"
+        )]
+        addr: String,
+        /// The health entry to ask about: "" for the whole server, `sqlited.v1.Database`, or
+        /// `sqlited.v1.Database/<name>` for one open database.
+        #[arg(long, default_value = "")]
+        service: String,
+        /// Milliseconds to wait for the answer.
+        #[arg(long, default_value_t = 5000)]
+        timeout_ms: u64,
+    },
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
-    let config = Config::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    let cli = Cli::parse();
+    match cli.command {
+        Some(Command::Healthcheck {
+            addr,
+            service,
+            timeout_ms,
+        }) => healthcheck(&addr, &service, timeout_ms).await,
+        None => serve(cli.serve).await,
+    }
+}
 
+async fn healthcheck(addr: &str, service: &str, timeout_ms: u64) -> ExitCode {
+    match sqlited::healthcheck::check(addr, service, Duration::from_millis(timeout_ms)).await {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(err) => {
+            eprintln!("sqlited healthcheck: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_tracing(format: LogFormat) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Human => logs.init(),
+        LogFormat::Json => logs.json().with_current_span(true).init(),
+    }
+}
+
+async fn serve(config: Config) -> ExitCode {
+    init_tracing(config.log_format);
     let listener = match TcpListener::bind(config.listen).await {
         Ok(listener) => listener,
         Err(err) => {

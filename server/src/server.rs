@@ -1,6 +1,7 @@
-//! Builds the tonic router over an [`Engine`], serves it, and shuts down gracefully: stop
-//! accepting, let in-flight requests finish (bounded by the grace period), then close every
-//! database so each WAL is checkpointed.
+//! Builds the tonic router over an [`Engine`] — the Database service, gRPC health checking and
+//! server reflection (v1 and v1alpha) — serves it, and shuts down gracefully: report
+//! NOT_SERVING, stop accepting, let in-flight requests finish (bounded by the grace period),
+//! then close every database so each WAL is checkpointed.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -13,6 +14,7 @@ use crate::config::Config;
 use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::service::database::{DatabaseService, RequestLimits};
+use crate::service::health::Health;
 
 /// Accepted connections with Nagle's algorithm off: a response must leave at once, not
 /// wait up to 40 ms for the client's delayed ACK.
@@ -56,6 +58,18 @@ pub async fn run(
             statement_timeout: config.statement_timeout(),
         },
     );
+    let (reporter, health_service) = tonic_health::server::health_reporter();
+    let health = Health::start(reporter, Arc::clone(&engine)).await;
+    let reflection_v1 = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(sqlited_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .map_err(|err| Error::Internal(format!("cannot build reflection: {err}")))?;
+    let reflection_v1alpha = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(sqlited_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1alpha()
+        .map_err(|err| Error::Internal(format!("cannot build reflection: {err}")))?;
     let database = DatabaseServer::new(service)
         .max_decoding_message_size(config.max_message_bytes)
         .max_encoding_message_size(config.max_message_bytes);
@@ -65,6 +79,9 @@ pub async fn run(
         .concurrency_limit_per_connection(config.max_concurrent_requests_per_connection.max(1))
         .layer(crate::service::oversize::layer())
         .add_service(database)
+        .add_service(health_service)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha)
         .serve_with_incoming_shutdown(incoming(listener), async {
             let _ = stop_rx.await;
         });
@@ -76,6 +93,7 @@ pub async fn run(
             grace_secs = grace.as_secs(),
             "shutting down: draining in-flight requests"
         );
+        health.draining().await;
         let _ = stop_tx.send(());
         tokio::time::sleep(grace).await;
     };

@@ -9,6 +9,7 @@ mod errors;
 mod harness;
 mod lifecycle;
 mod limits;
+mod ops;
 mod params;
 mod streaming;
 mod threads;

@@ -38,6 +38,8 @@ pub struct Engine {
     databases: Mutex<HashMap<String, Arc<OnceCell<Arc<Database>>>>>,
     /// Open interactive transactions.
     transactions: Transactions,
+    /// Tells listeners (health reporting) the name of each database as it opens.
+    opened: tokio::sync::broadcast::Sender<String>,
 }
 
 impl Engine {
@@ -54,7 +56,25 @@ impl Engine {
             options,
             databases: Mutex::new(HashMap::new()),
             transactions: Transactions::new(transactions),
+            opened: tokio::sync::broadcast::channel(256).0,
         }
+    }
+
+    /// The names of databases as they open from now on.
+    pub fn subscribe_opened(&self) -> tokio::sync::broadcast::Receiver<String> {
+        self.opened.subscribe()
+    }
+
+    /// The names of the databases open now.
+    pub fn open_databases(&self) -> Vec<String> {
+        let databases = self.databases.lock().expect("database registry poisoned");
+        let mut names: Vec<String> = databases
+            .iter()
+            .filter(|(_, cell)| cell.initialized())
+            .map(|(name, _)| name.clone())
+            .collect();
+        names.sort();
+        names
     }
 
     /// The registry of interactive transactions.
@@ -85,6 +105,7 @@ impl Engine {
                 }
                 let db = Database::open(name, path, self.options.clone()).await?;
                 tracing::info!(database = name, "database opened");
+                let _ = self.opened.send(name.to_string());
                 Ok::<_, Error>(Arc::new(db))
             })
             .await?;

@@ -14,6 +14,9 @@ pub struct Context {
     pub cancel: Arc<CancelToken>,
     /// Cancels the token if the handler is dropped before it finishes.
     pub guard: CancelOnDrop,
+    /// The request's id: the client's `x-request-id` if it sent a usable one, else a new one.
+    /// It is in the request's log lines, its error details and its response metadata.
+    pub request_id: String,
 }
 
 impl Context {
@@ -27,8 +30,46 @@ impl Context {
         let answer_within = call.map(|c| c.saturating_sub(Duration::from_millis(1)));
         let cancel = CancelToken::new(timeout, answer_within);
         let guard = CancelOnDrop::new(&cancel);
-        Self { cancel, guard }
+        let request_id = metadata
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .filter(|id| {
+                !id.is_empty()
+                    && id.len() <= 64
+                    && id
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
+            })
+            .map_or_else(new_request_id, str::to_string);
+        Self {
+            cancel,
+            guard,
+            request_id,
+        }
     }
+}
+
+/// A new request id: this process's start and a counter, short and unique per server run.
+fn new_request_id() -> String {
+    use std::sync::OnceLock;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static PREFIX: OnceLock<String> = OnceLock::new();
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    let prefix = PREFIX.get_or_init(|| {
+        let started = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        format!("{:x}-{:x}", started, std::process::id())
+    });
+    format!("{prefix}-{:x}", NEXT.fetch_add(1, Ordering::Relaxed))
+}
+
+/// Adds the request id to a response's metadata.
+pub fn tag<T>(mut response: tonic::Response<T>, request_id: &str) -> tonic::Response<T> {
+    if let Ok(value) = request_id.parse() {
+        response.metadata_mut().insert("x-request-id", value);
+    }
+    response
 }
 
 /// tonic answers CANCELLED by itself when a call's `grpc-timeout` runs out; stopping the

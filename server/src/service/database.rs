@@ -13,7 +13,7 @@ use sqlited_proto::v1::{
 use tonic::{Request, Response, Status};
 use tracing::{Instrument, info_span};
 
-use super::context::Context;
+use super::context::{Context, tag};
 use super::response_rows::ResponseRows;
 use super::statement_kind;
 use crate::engine::Engine;
@@ -78,16 +78,19 @@ impl DatabaseService {
     /// Commit (`commit`) or Rollback: ends transaction `id`.
     async fn end_transaction(&self, ctx: Context, id: &str, commit: bool) -> Result<(), Status> {
         let started = Instant::now();
-        let span = info_span!("EndTransaction", transaction = %id, commit);
+        let span = info_span!(
+            "EndTransaction",
+            request_id = %ctx.request_id, transaction = %id, commit);
         let result = self
             .engine
             .transactions()
             .end(id, commit, &ctx.cancel)
             .instrument(span.clone())
             .await;
+        let request_id = ctx.request_id;
         ctx.guard.disarm();
         let _entered = span.enter();
-        finish(result, started, |_| 0).map(|_| ())
+        finish(result, started, &request_id, |_| 0).map(|_| ())
     }
 
     fn statement(&self, statement: Option<Statement>) -> Result<Statement> {
@@ -106,17 +109,18 @@ impl DatabaseService {
 fn finish<T>(
     result: Result<T>,
     started: Instant,
+    request_id: &str,
     rows: impl Fn(&T) -> u64,
 ) -> Result<Response<T>, Status> {
     let elapsed_us = started.elapsed().as_micros() as u64;
     match result {
         Ok(response) => {
             tracing::debug!(rows = rows(&response), elapsed_us, "ok");
-            Ok(Response::new(response))
+            Ok(tag(Response::new(response), request_id))
         }
         Err(err) => {
             tracing::info!(code = ?err.code(), error = %err, elapsed_us, "failed");
-            Err(err.into())
+            Err(err.into_status(Some(request_id)))
         }
     }
 }
@@ -137,7 +141,9 @@ impl DatabaseRpc for DatabaseService {
         let started = Instant::now();
         let ctx = self.context(&request);
         let request = request.into_inner();
-        let span = info_span!("Execute", database = %request.database, kind = %kind_of(&request.statement),
+        let span = info_span!(
+            "Execute",
+            request_id = %ctx.request_id, database = %request.database, kind = %kind_of(&request.statement),
             tx = !request.transaction_id.is_empty());
         let result = async {
             let statement = self.statement(request.statement)?;
@@ -153,9 +159,10 @@ impl DatabaseRpc for DatabaseService {
         }
         .instrument(span.clone())
         .await;
+        let request_id = ctx.request_id;
         ctx.guard.disarm();
         let _entered = span.enter();
-        finish(result, started, |r| r.rows_affected)
+        finish(result, started, &request_id, |r| r.rows_affected)
     }
 
     type QueryStream = ResponseRows;
@@ -167,7 +174,9 @@ impl DatabaseRpc for DatabaseService {
         let started = Instant::now();
         let ctx = self.context(&request);
         let request = request.into_inner();
-        let span = info_span!("Query", database = %request.database, kind = %kind_of(&request.statement),
+        let span = info_span!(
+            "Query",
+            request_id = %ctx.request_id, database = %request.database, kind = %kind_of(&request.statement),
             tx = !request.transaction_id.is_empty());
         let result = async {
             let statement = self.statement(request.statement)?;
@@ -186,13 +195,20 @@ impl DatabaseRpc for DatabaseService {
         .instrument(span.clone())
         .await;
         match result {
-            Ok(rows) => Ok(Response::new(ResponseRows::new(
-                rows, span, started, ctx.guard,
-            ))),
+            Ok(rows) => Ok(tag(
+                Response::new(ResponseRows::new(
+                    rows,
+                    span,
+                    started,
+                    ctx.guard,
+                    ctx.request_id.clone(),
+                )),
+                &ctx.request_id,
+            )),
             Err(err) => {
                 ctx.guard.disarm();
                 tracing::info!(parent: &span, code = ?err.code(), error = %err, "failed");
-                Err(err.into())
+                Err(err.into_status(Some(&ctx.request_id)))
             }
         }
     }
@@ -204,7 +220,9 @@ impl DatabaseRpc for DatabaseService {
         let started = Instant::now();
         let ctx = self.context(&request);
         let request = request.into_inner();
-        let span = info_span!("ExecuteBatch", database = %request.database, statements = request.statements.len(),
+        let span = info_span!(
+            "ExecuteBatch",
+            request_id = %ctx.request_id, database = %request.database, statements = request.statements.len(),
             tx = !request.transaction_id.is_empty());
         let limits = self.limits;
         let result = async {
@@ -239,9 +257,10 @@ impl DatabaseRpc for DatabaseService {
         }
         .instrument(span.clone())
         .await;
+        let request_id = ctx.request_id;
         ctx.guard.disarm();
         let _entered = span.enter();
-        finish(result, started, |r| {
+        finish(result, started, &request_id, |r| {
             r.results.iter().map(|x| x.rows_affected).sum()
         })
     }
@@ -253,7 +272,9 @@ impl DatabaseRpc for DatabaseService {
         let started = Instant::now();
         let ctx = self.context(&request);
         let request = request.into_inner();
-        let span = info_span!("Begin", database = %request.database, read_only = request.read_only);
+        let span = info_span!(
+            "Begin",
+            request_id = %ctx.request_id, database = %request.database, read_only = request.read_only);
         let result = async {
             let mode = match Mode::try_from(request.mode) {
                 Ok(Mode::Deferred) => TxMode::Deferred,
@@ -284,9 +305,10 @@ impl DatabaseRpc for DatabaseService {
         }
         .instrument(span.clone())
         .await;
+        let request_id = ctx.request_id;
         ctx.guard.disarm();
         let _entered = span.enter();
-        finish(result, started, |_| 0)
+        finish(result, started, &request_id, |_| 0)
     }
 
     async fn commit(

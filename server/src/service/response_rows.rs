@@ -23,11 +23,18 @@ pub struct ResponseRows {
     ended: bool,
     /// Stops the statement if the client drops the stream early.
     guard: Option<CancelOnDrop>,
+    request_id: String,
 }
 
 impl ResponseRows {
     /// Wraps `inner`, logging into `span`.
-    pub fn new(inner: QueryRows, span: Span, started: Instant, guard: CancelOnDrop) -> Self {
+    pub fn new(
+        inner: QueryRows,
+        span: Span,
+        started: Instant,
+        guard: CancelOnDrop,
+        request_id: String,
+    ) -> Self {
         Self {
             inner,
             span,
@@ -36,6 +43,7 @@ impl ResponseRows {
             failed: false,
             ended: false,
             guard: Some(guard),
+            request_id,
         }
     }
 
@@ -69,7 +77,7 @@ impl Stream for ResponseRows {
                 self.failed = true;
                 tracing::info!(parent: &self.span, code = ?err.code(), error = %err, "query failed");
                 self.log_end("error");
-                Poll::Ready(Some(Err(err.into())))
+                Poll::Ready(Some(Err(err.into_status(Some(&self.request_id)))))
             }
             Poll::Ready(None) => {
                 self.log_end("ok");
