@@ -13,6 +13,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let protos = [
         PathBuf::from("sqlited/v1/values.proto"),
         PathBuf::from("sqlited/v1/database.proto"),
+        PathBuf::from("sqlited/v1/admin.proto"),
     ];
     for proto in &protos {
         println!("cargo:rerun-if-changed={}", proto.display());

@@ -42,6 +42,7 @@ impl Default for ClientOptions {
 #[derive(Debug, Clone)]
 pub struct Client {
     rpc: DatabaseClient<Channel>,
+    admin: crate::admin::Admin,
     timeout: Option<Duration>,
 }
 
@@ -67,13 +68,23 @@ impl Client {
             .connect_timeout(options.connect_timeout)
             .tcp_nodelay(true);
         let channel = endpoint.connect().await?;
-        let rpc = DatabaseClient::new(channel)
+        let rpc = DatabaseClient::new(channel.clone())
             .max_decoding_message_size(options.max_message_bytes)
             .max_encoding_message_size(usize::MAX);
+        let admin = crate::admin::Admin {
+            rpc: sqlited_proto::v1::admin_client::AdminClient::new(channel)
+                .max_decoding_message_size(options.max_message_bytes),
+        };
         Ok(Self {
             rpc,
+            admin,
             timeout: options.request_timeout,
         })
+    }
+
+    /// The server's Admin service: databases and sizes, maintenance, backups.
+    pub fn admin(&self) -> crate::admin::Admin {
+        self.admin.clone()
     }
 
     /// A handle on the database `name` (created by the server on first use unless it runs

@@ -10,6 +10,7 @@
 //!
 //! Layout:
 //! - [`client`]: the async `Client`, `Database` and `Rows`.
+//! - [`admin`]: `Admin`: databases and sizes, checkpoint, optimize, vacuum, verified backups.
 //! - [`blocking`]: `Connection` (a runtime plus the async handle) and `Cursor`.
 //! - [`value`]: `Value`, `ToValue`, `FromValue`.
 //! - [`row`]: `Row`, `Column`, `RowIndex`.
@@ -17,6 +18,7 @@
 //! - [`params`]: `Params`, [`params!`] and [`named_params!`].
 //! - [`error`]: `Error` with its PEP 249 [`ErrorKind`].
 
+pub mod admin;
 pub mod blocking;
 pub mod client;
 pub mod error;
@@ -25,6 +27,7 @@ pub mod row;
 pub mod transaction;
 pub mod value;
 
+pub use admin::Admin;
 pub use client::{Client, ClientOptions, Database, ExecuteResult, Rows};
 pub use error::{Error, ErrorKind, Result};
 pub use params::Params;

@@ -2,8 +2,11 @@
 //!
 //! Layout:
 //! - `sqlited/v1/values.proto`: `Value`, `Statement`, `Column`, `Row` — the data model.
-//! - `sqlited/v1/database.proto`: the `Database` service (Execute, Query, ExecuteBatch).
-//! - [`v1`]: the generated messages, `database_client` and `database_server`.
+//! - `sqlited/v1/database.proto`: the `Database` service (Execute, Query, ExecuteBatch,
+//!   Begin, Commit, Rollback).
+//! - `sqlited/v1/admin.proto`: the `Admin` service (ListDatabases, Checkpoint, Optimize,
+//!   Vacuum, Backup).
+//! - [`v1`]: the generated messages, clients and servers.
 //! - [`FILE_DESCRIPTOR_SET`]: the encoded descriptors, for gRPC server reflection.
 
 /// Package `sqlited.v1`.

@@ -9,6 +9,7 @@
 //! - [`config`]: flags and `SQLITED_*` environment variables → one [`config::Config`].
 //! - [`server`]: the tonic router (Database, health, reflection), serving, graceful shutdown.
 //! - [`healthcheck`]: the `sqlited healthcheck` subcommand's client.
+//! - [`restore`]: the `sqlited restore` subcommand: a backup back into the data directory.
 //! - [`service`]: one file per gRPC service; thin: validate, call the engine, map errors.
 //! - [`engine`]: the registry of databases, routing, the reader pool and the writer queue.
 //! - [`worker`]: workers owning one connection each: thread workers, the deadpool manager,
@@ -20,6 +21,7 @@ pub mod config;
 pub mod engine;
 pub mod error;
 pub mod healthcheck;
+pub mod restore;
 pub mod server;
 pub mod service;
 pub mod sql;

@@ -1,5 +1,5 @@
 //! The `sqlited` binary: parse the command line, start tracing, then serve until
-//! SIGTERM/SIGINT — or run a subcommand (`healthcheck`).
+//! SIGTERM/SIGINT — or run a subcommand (`healthcheck`, `restore`).
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -45,6 +45,20 @@ enum Command {
         #[arg(long, default_value_t = 5000)]
         timeout_ms: u64,
     },
+    /// Restores a backup (as `Admin.Backup` streams it) read from standard input into the data
+    /// directory, after checking it passes `PRAGMA integrity_check`. Stop the server first, or
+    /// restore under a name it does not have open.
+    Restore {
+        /// The data directory.
+        #[arg(long, env = "SQLITED_DATA_DIR", default_value = "./data")]
+        data_dir: std::path::PathBuf,
+        /// The name of the database to restore.
+        #[arg(long)]
+        database: String,
+        /// Replace an existing database of that name.
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 #[tokio::main]
@@ -56,6 +70,28 @@ async fn main() -> ExitCode {
             service,
             timeout_ms,
         }) => healthcheck(&addr, &service, timeout_ms).await,
+        Some(Command::Restore {
+            data_dir,
+            database,
+            force,
+        }) => match sqlited::restore::restore(
+            &data_dir,
+            &database,
+            force,
+            &mut std::io::stdin().lock(),
+        ) {
+            Ok(bytes) => {
+                println!(
+                    "restored {database} ({bytes} bytes) into {}",
+                    data_dir.display()
+                );
+                ExitCode::SUCCESS
+            }
+            Err(err) => {
+                eprintln!("sqlited restore: {err}");
+                ExitCode::FAILURE
+            }
+        },
         None => serve(cli.serve).await,
     }
 }

@@ -13,8 +13,10 @@ use tokio_stream::wrappers::TcpListenerStream;
 use crate::config::Config;
 use crate::engine::Engine;
 use crate::error::{Error, Result};
+use crate::service::admin::AdminService;
 use crate::service::database::{DatabaseService, RequestLimits};
 use crate::service::health::Health;
+use sqlited_proto::v1::admin_server::AdminServer;
 
 /// Accepted connections with Nagle's algorithm off: a response must leave at once, not
 /// wait up to 40 ms for the client's delayed ACK.
@@ -79,6 +81,10 @@ pub async fn run(
         .concurrency_limit_per_connection(config.max_concurrent_requests_per_connection.max(1))
         .layer(crate::service::oversize::layer())
         .add_service(database)
+        .add_service(AdminServer::new(AdminService::new(
+            Arc::clone(&engine),
+            config.statement_timeout(),
+        )))
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)

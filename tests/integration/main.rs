@@ -1,6 +1,7 @@
 //! Integration tests: each starts the real `sqlited` binary on a free port with a temporary
 //! data directory and talks to it with the real client.
 
+mod admin;
 mod batch;
 mod cursor;
 mod deadlines;

@@ -66,6 +66,8 @@ pub struct Database {
     writer_restart: tokio::sync::Mutex<()>,
     routes: Routes,
     options: DatabaseOptions,
+    /// The database file.
+    path: PathBuf,
 }
 
 impl Database {
@@ -126,6 +128,7 @@ impl Database {
             writer_restart: tokio::sync::Mutex::new(()),
             routes: Routes::new(4096),
             options,
+            path: settings.path.clone(),
         })
     }
 
@@ -155,6 +158,45 @@ impl Database {
             self.routes.learn(&sql, Route::Read);
         }
         Ok(outcome.response)
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &std::path::Path {
+        &self.path
+    }
+
+    /// Runs a maintenance statement on the writer between two group commits; returns the
+    /// integer columns of its first row.
+    pub async fn maintenance(
+        &self,
+        sql: &'static str,
+        cancel: &Arc<CancelToken>,
+    ) -> Result<Vec<i64>> {
+        let (reply, answer) = oneshot::channel();
+        self.submit_write(Job::Maintenance { sql, reply }, cancel)
+            .await?;
+        receive(answer, cancel).await
+    }
+
+    /// Writes a consistent snapshot of the database to the new file `target` (`VACUUM
+    /// INTO` on a connection of its own, in one read transaction, so reads and writes go on).
+    pub async fn snapshot(&self, target: PathBuf) -> Result<u64> {
+        let source = self.path.clone();
+        tokio::task::spawn_blocking(move || {
+            let conn = rusqlite::Connection::open_with_flags(
+                &source,
+                rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY
+                    | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            )?;
+            conn.busy_timeout(Duration::from_secs(30))?;
+            conn.execute("VACUUM INTO ?1", [target.to_string_lossy()])?;
+            let bytes = std::fs::metadata(&target)
+                .map_err(|err| Error::Internal(format!("cannot read the snapshot: {err}")))?
+                .len();
+            Ok(bytes)
+        })
+        .await
+        .map_err(|err| Error::Internal(format!("the snapshot task failed: {err}")))?
     }
 
     /// Runs `statements` in one transaction on the writer: all or nothing.

@@ -65,6 +65,43 @@ impl Engine {
         self.opened.subscribe()
     }
 
+    /// The data directory.
+    pub fn data_dir(&self) -> &std::path::Path {
+        &self.data_dir
+    }
+
+    /// Every database file of the data directory: name, file bytes, WAL bytes, open or not.
+    pub fn list_databases(&self) -> Result<Vec<(String, u64, u64, bool)>> {
+        let open = self.open_databases();
+        let entries = std::fs::read_dir(&self.data_dir).map_err(|err| {
+            Error::Internal(format!(
+                "cannot read the data directory {}: {err}",
+                self.data_dir.display()
+            ))
+        })?;
+        let mut databases = Vec::new();
+        for entry in entries.flatten() {
+            let file = entry.file_name();
+            let Some(name) = file.to_str().and_then(|f| f.strip_suffix(".db")) else {
+                continue;
+            };
+            if name::validate(name).is_err() {
+                continue;
+            }
+            let size = |path: std::path::PathBuf| std::fs::metadata(path).map_or(0, |m| m.len());
+            let path = name::path(&self.data_dir, name);
+            let wal = path.with_extension("db-wal");
+            databases.push((
+                name.to_string(),
+                size(path),
+                size(wal),
+                open.iter().any(|o| o == name),
+            ));
+        }
+        databases.sort();
+        Ok(databases)
+    }
+
     /// The names of the databases open now.
     pub fn open_databases(&self) -> Vec<String> {
         let databases = self.databases.lock().expect("database registry poisoned");

@@ -3,11 +3,13 @@
 //! Layout:
 //! - [`database`]: `sqlited.v1.Database` (Execute, Query, ExecuteBatch, Begin, Commit,
 //!   Rollback).
+//! - [`admin`]: `sqlited.v1.Admin` (ListDatabases, Checkpoint, Optimize, Vacuum, Backup).
 //! - [`health`]: gRPC health entries for the server and each open database.
 //! - [`context`]: a request's deadline and the cancel token that carries it to SQLite.
 //! - [`oversize`]: oversized requests answered RESOURCE_EXHAUSTED.
 //! - [`response_rows`]: a query's result stream as tonic sends it, with its log line.
 
+pub mod admin;
 pub mod context;
 pub mod database;
 pub mod health;

@@ -153,6 +153,27 @@ impl Sqlite {
         Ok(result?)
     }
 
+    /// Runs a maintenance statement of the server's own outside any transaction, and returns
+    /// the integer columns of its first row (empty when it returns none).
+    pub fn maintenance(&self, sql: &str) -> Result<Vec<i64>> {
+        self.gate.internal.store(true, Ordering::Relaxed);
+        let result = (|| {
+            let mut stmt = self.conn.prepare(sql)?;
+            let columns = stmt.column_count();
+            let mut rows = stmt.query([])?;
+            let mut first = Vec::new();
+            if let Some(row) = rows.next()? {
+                for i in 0..columns {
+                    first.push(row.get::<_, Option<i64>>(i)?.unwrap_or_default());
+                }
+            }
+            while rows.next()?.is_some() {}
+            Ok::<_, rusqlite::Error>(first)
+        })();
+        self.gate.internal.store(false, Ordering::Relaxed);
+        Ok(result?)
+    }
+
     /// Prepares (or takes from the cache) one client statement.
     pub fn prepare(&self, sql: &str) -> Result<CachedStatement<'_>> {
         if is_blank(sql) {

@@ -32,6 +32,9 @@ pub fn serve_reader(db: &Sqlite, mut next: impl FnMut() -> Option<Task>) {
                 let _ = reply.send(Err(Error::NeedsWriter));
             }
             Job::Transaction(session) => super::transaction::serve(db, session),
+            Job::Maintenance { reply, .. } => {
+                let _ = reply.send(Err(Error::NeedsWriter));
+            }
         }
         drop(lease);
     }

@@ -50,7 +50,7 @@ fn task_bytes(task: &Task) -> usize {
     match &task.job {
         Job::Execute { statement: s, .. } | Job::Query { statement: s, .. } => statement(s),
         Job::Batch { statements, .. } => statements.iter().map(statement).sum(),
-        Job::Transaction(_) => 0,
+        Job::Transaction(_) | Job::Maintenance { .. } => 0,
     }
 }
 
@@ -116,6 +116,11 @@ fn run_group(db: &Sqlite, group: Vec<Task>) {
         if matches!(task.job, Job::Query { .. }) {
             commit_writes(db, std::mem::take(&mut writes));
             run_query(db, task);
+        } else if matches!(task.job, Job::Maintenance { .. }) {
+            commit_writes(db, std::mem::take(&mut writes));
+            if let Job::Maintenance { sql, reply } = task.job {
+                let _ = reply.send(db.run_task(&task.cancel, || db.maintenance(sql)));
+            }
         } else if matches!(task.job, Job::Transaction(_)) {
             commit_writes(db, std::mem::take(&mut writes));
             let Task { job, lease, .. } = task;
@@ -208,7 +213,7 @@ fn run_write(db: &Sqlite, task: &Task, savepoints: bool) -> Answer {
         Job::Batch { statements, .. } => Answer::Batch(in_savepoint(db, true, || {
             db.run_task(cancel, || executor::execute_all(db, statements))
         })),
-        Job::Query { .. } | Job::Transaction(_) => {
+        Job::Query { .. } | Job::Transaction(_) | Job::Maintenance { .. } => {
             unreachable!("queries and transactions run on their own")
         }
     }

@@ -93,6 +93,12 @@ pub enum Job {
     },
     /// Run an interactive transaction: the worker serves only it until it ends.
     Transaction(transaction::TxSession),
+    /// Run a maintenance statement of the server's own (checkpoint, optimize, VACUUM) outside
+    /// any transaction; the answer is the integer columns of its first row, if any.
+    Maintenance {
+        sql: &'static str,
+        reply: oneshot::Sender<Result<Vec<i64>>>,
+    },
 }
 
 /// Answers `task` with `err` without running it.
@@ -109,6 +115,9 @@ pub fn reply_error(task: Task, err: crate::error::Error) {
         }
         Job::Transaction(session) => {
             let _ = session.started.send(Err(err));
+        }
+        Job::Maintenance { reply, .. } => {
+            let _ = reply.send(Err(err));
         }
     }
 }

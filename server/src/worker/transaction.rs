@@ -278,6 +278,11 @@ fn run(db: &Sqlite, task: Task) {
                 "a transaction cannot start inside another".into(),
             )));
         }
+        Job::Maintenance { reply, .. } => {
+            let _ = reply.send(Err(Error::Internal(
+                "maintenance does not run inside a transaction".into(),
+            )));
+        }
     }
     drop(lease);
 }

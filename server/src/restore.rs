@@ -1,0 +1,85 @@
+//! `sqlited restore`: puts a backup (a complete SQLite file, as `Admin.Backup` streams it)
+//! into the data directory, after checking it is a sound SQLite database.
+
+use std::io::Read;
+use std::path::Path;
+
+use crate::engine::name;
+
+/// Restores the database `database` of `data_dir` from `input`; returns its size in bytes.
+///
+/// Refuses input that is not a SQLite file or fails `PRAGMA integrity_check`, and an existing
+/// database unless `force` (stop the server first: it must not have the database open).
+///
+/// # Errors
+/// A message saying what was refused and why; nothing in the data directory changed then.
+pub fn restore(
+    data_dir: &Path,
+    database: &str,
+    force: bool,
+    input: &mut impl Read,
+) -> Result<u64, String> {
+    name::validate(database).map_err(|err| err.to_string())?;
+    std::fs::create_dir_all(data_dir).map_err(|err| {
+        format!(
+            "cannot create the data directory {}: {err}",
+            data_dir.display()
+        )
+    })?;
+    let target = name::path(data_dir, database);
+    if target.exists() && !force {
+        return Err(format!(
+            "database {database:?} already exists ({}); stop the server and pass --force to replace it",
+            target.display()
+        ));
+    }
+    let temp = data_dir.join(format!(".restore-{database}-{}.db", std::process::id()));
+    let result = (|| {
+        let mut file = std::fs::File::create(&temp)
+            .map_err(|err| format!("cannot write {}: {err}", temp.display()))?;
+        let bytes = std::io::copy(input, &mut file)
+            .map_err(|err| format!("reading the backup failed: {err}"))?;
+        file.sync_all()
+            .map_err(|err| format!("cannot sync {}: {err}", temp.display()))?;
+        check(&temp)?;
+        Ok(bytes)
+    })();
+    let bytes = match result {
+        Ok(bytes) => bytes,
+        Err(err) => {
+            let _ = std::fs::remove_file(&temp);
+            return Err(err);
+        }
+    };
+    for stale in ["db-wal", "db-shm"] {
+        let _ = std::fs::remove_file(target.with_extension(stale));
+    }
+    std::fs::rename(&temp, &target)
+        .map_err(|err| format!("cannot move the restored file into place: {err}"))?;
+    Ok(bytes)
+}
+
+/// Checks that `path` is a SQLite database that passes `PRAGMA integrity_check`.
+fn check(path: &Path) -> Result<(), String> {
+    let mut header = [0u8; 16];
+    std::fs::File::open(path)
+        .and_then(|mut f| f.read_exact(&mut header))
+        .map_err(|_| {
+            "the backup is not a SQLite database (it is shorter than a header)".to_string()
+        })?;
+    if &header != b"SQLite format 3\0" {
+        return Err("the backup is not a SQLite database (its header is wrong)".into());
+    }
+    let conn =
+        rusqlite::Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .map_err(|err| format!("the backup cannot be opened: {err}"))?;
+    let verdict: String = conn
+        .query_row("PRAGMA integrity_check", [], |row| row.get(0))
+        .map_err(|err| format!("the backup is damaged: {err}"))?;
+    if verdict != "ok" {
+        return Err(format!(
+            "the backup fails PRAGMA integrity_check: {verdict}"
+        ));
+    }
+    Ok(())
+}

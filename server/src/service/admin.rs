@@ -1,0 +1,218 @@
+//! `sqlited.v1.Admin`: the databases and their sizes, maintenance, and online backups.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use sha2::{Digest, Sha256};
+use sqlited_proto::v1::admin_server::Admin;
+use sqlited_proto::v1::{
+    BackupChunk, BackupRequest, CheckpointRequest, CheckpointResponse, DatabaseInfo,
+    ListDatabasesRequest, ListDatabasesResponse, OptimizeRequest, OptimizeResponse, VacuumRequest,
+    VacuumResponse,
+};
+use tokio::io::AsyncReadExt;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Response, Status};
+
+use super::context::{Context, tag};
+use crate::engine::Engine;
+use crate::error::Error;
+
+/// Bytes per backup chunk.
+const CHUNK: usize = 1 << 20;
+
+/// The `Admin` service over an [`Engine`].
+pub struct AdminService {
+    engine: Arc<Engine>,
+    statement_timeout: Option<std::time::Duration>,
+}
+
+impl AdminService {
+    /// A service over `engine`.
+    pub fn new(engine: Arc<Engine>, statement_timeout: Option<std::time::Duration>) -> Self {
+        Self {
+            engine,
+            statement_timeout,
+        }
+    }
+
+    /// Runs a maintenance statement on `database`'s writer.
+    async fn maintain(
+        &self,
+        ctx: &Context,
+        database: &str,
+        sql: &'static str,
+    ) -> Result<Vec<i64>, Status> {
+        let result = async {
+            let db = self.engine.database(database).await?;
+            db.maintenance(sql, &ctx.cancel).await
+        }
+        .await;
+        result.map_err(|err| {
+            tracing::info!(request_id = %ctx.request_id, database, sql, error = %err, "maintenance failed");
+            err.into_status(Some(&ctx.request_id))
+        })
+    }
+}
+
+/// Deletes a backup's temporary file when the backup ends, however it ends.
+struct TempFile(PathBuf);
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+#[tonic::async_trait]
+impl Admin for AdminService {
+    async fn list_databases(
+        &self,
+        _request: Request<ListDatabasesRequest>,
+    ) -> Result<Response<ListDatabasesResponse>, Status> {
+        let databases = self
+            .engine
+            .list_databases()?
+            .into_iter()
+            .map(|(name, file_bytes, wal_bytes, open)| DatabaseInfo {
+                name,
+                file_bytes,
+                wal_bytes,
+                open,
+            })
+            .collect();
+        Ok(Response::new(ListDatabasesResponse { databases }))
+    }
+
+    async fn checkpoint(
+        &self,
+        request: Request<CheckpointRequest>,
+    ) -> Result<Response<CheckpointResponse>, Status> {
+        let ctx = Context::new(request.metadata(), self.statement_timeout);
+        let row = self
+            .maintain(
+                &ctx,
+                &request.get_ref().database,
+                "PRAGMA wal_checkpoint(TRUNCATE)",
+            )
+            .await?;
+        ctx.guard.disarm();
+        // wal_checkpoint answers (busy, frames in the WAL, frames checkpointed).
+        let frames = |i: usize| row.get(i).copied().unwrap_or_default();
+        Ok(tag(
+            Response::new(CheckpointResponse {
+                wal_frames: frames(1),
+                checkpointed_frames: frames(2),
+            }),
+            &ctx.request_id,
+        ))
+    }
+
+    async fn optimize(
+        &self,
+        request: Request<OptimizeRequest>,
+    ) -> Result<Response<OptimizeResponse>, Status> {
+        let ctx = Context::new(request.metadata(), self.statement_timeout);
+        self.maintain(&ctx, &request.get_ref().database, "PRAGMA optimize")
+            .await?;
+        ctx.guard.disarm();
+        Ok(tag(Response::new(OptimizeResponse {}), &ctx.request_id))
+    }
+
+    async fn vacuum(
+        &self,
+        request: Request<VacuumRequest>,
+    ) -> Result<Response<VacuumResponse>, Status> {
+        // VACUUM may take long: only the call's own deadline bounds it.
+        let ctx = Context::new(request.metadata(), None);
+        let database = &request.get_ref().database;
+        let size = |engine: &Engine| {
+            engine
+                .list_databases()
+                .ok()
+                .and_then(|dbs| dbs.into_iter().find(|d| d.0 == *database))
+                .map_or(0, |d| d.1)
+        };
+        let bytes_before = size(&self.engine);
+        self.maintain(&ctx, database, "VACUUM").await?;
+        // In WAL mode the rebuilt pages sit in the WAL until a checkpoint moves them home.
+        self.maintain(&ctx, database, "PRAGMA wal_checkpoint(TRUNCATE)")
+            .await?;
+        ctx.guard.disarm();
+        Ok(tag(
+            Response::new(VacuumResponse {
+                bytes_before,
+                bytes_after: size(&self.engine),
+            }),
+            &ctx.request_id,
+        ))
+    }
+
+    type BackupStream = ReceiverStream<Result<BackupChunk, Status>>;
+
+    async fn backup(
+        &self,
+        request: Request<BackupRequest>,
+    ) -> Result<Response<Self::BackupStream>, Status> {
+        let ctx = Context::new(request.metadata(), None);
+        let database = request.into_inner().database;
+        let failed = |err: Error| err.into_status(Some(&ctx.request_id));
+        let db = self.engine.database(&database).await.map_err(failed)?;
+        let temp = TempFile(
+            self.engine
+                .data_dir()
+                .join(format!(".backup-{database}-{}.db", ctx.request_id)),
+        );
+        let started = std::time::Instant::now();
+        let total = db.snapshot(temp.0.clone()).await.map_err(failed)?;
+        tracing::info!(request_id = %ctx.request_id, database, bytes = total,
+            elapsed_ms = started.elapsed().as_millis() as u64, "backup snapshot taken; streaming it");
+        let mut file = tokio::fs::File::open(&temp.0)
+            .await
+            .map_err(|err| failed(Error::Internal(format!("cannot open the snapshot: {err}"))))?;
+        let (sender, receiver) = tokio::sync::mpsc::channel(2);
+        ctx.guard.disarm();
+        let request_id = ctx.request_id.clone();
+        tokio::spawn(async move {
+            let _temp = temp;
+            let mut hasher = Sha256::new();
+            let mut sent = 0u64;
+            loop {
+                let mut data = vec![0; CHUNK];
+                let mut filled = 0;
+                while filled < CHUNK {
+                    match file.read(&mut data[filled..]).await {
+                        Ok(0) => break,
+                        Ok(n) => filled += n,
+                        Err(err) => {
+                            let err =
+                                Error::Internal(format!("reading the snapshot failed: {err}"));
+                            let _ = sender.send(Err(err.into_status(Some(&request_id)))).await;
+                            return;
+                        }
+                    }
+                }
+                data.truncate(filled);
+                hasher.update(&data);
+                sent += filled as u64;
+                let last = filled < CHUNK;
+                let chunk = BackupChunk {
+                    data,
+                    sha256: if last {
+                        format!("{:x}", hasher.clone().finalize())
+                    } else {
+                        String::new()
+                    },
+                    total_bytes: if last { sent } else { 0 },
+                };
+                if sender.send(Ok(chunk)).await.is_err() || last {
+                    break;
+                }
+            }
+        });
+        Ok(tag(
+            Response::new(ReceiverStream::new(receiver)),
+            &ctx.request_id,
+        ))
+    }
+}
