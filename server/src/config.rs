@@ -26,6 +26,11 @@ pub struct Config {
     #[arg(long, env = "SQLITED_DATA_DIR", default_value = "./data")]
     pub data_dir: PathBuf,
 
+    /// Serve Prometheus metrics at http://ADDR/metrics (off unless given; port 0 picks a free
+    /// one, printed on stdout as `sqlited metrics on ADDR`).
+    #[arg(long, env = "SQLITED_METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
+
     /// Refuse (NOT_FOUND) databases that do not exist yet, instead of creating them.
     #[arg(long, env = "SQLITED_NO_CREATE")]
     pub no_create: bool,

@@ -15,12 +15,14 @@
 //! - [`worker`]: workers owning one connection each: thread workers, the deadpool manager,
 //!   the executor and the writer's group commit.
 //! - [`sql`]: values, parameter binding and result codes between proto and rusqlite.
+//! - [`metrics`]: Prometheus metrics on `--metrics-listen`.
 //! - [`error`]: the one error type and its mapping to `tonic::Status`.
 
 pub mod config;
 pub mod engine;
 pub mod error;
 pub mod healthcheck;
+pub mod metrics;
 pub mod restore;
 pub mod server;
 pub mod service;

@@ -133,6 +133,7 @@ async fn serve(config: Config) -> ExitCode {
     println!("sqlited listening on {addr}");
     let _ = std::io::stdout().flush();
 
+    tokio::spawn(reload_on_sighup());
     match sqlited::server::run(config, listener, shutdown_signal()).await {
         Ok(()) => {
             tracing::info!("stopped cleanly");
@@ -142,6 +143,19 @@ async fn serve(config: Config) -> ExitCode {
             tracing::error!(error = %err, "sqlited stopped with an error");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// SIGHUP asks to reload what can be reloaded without dropping connections. Nothing is
+/// reloadable in this version; the handler keeps SIGHUP from ending the process.
+async fn reload_on_sighup() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let Ok(mut hup) = signal(SignalKind::hangup()) else {
+        tracing::warn!("cannot install the SIGHUP handler");
+        return;
+    };
+    while hup.recv().await.is_some() {
+        tracing::info!("SIGHUP received: nothing to reload in this version; still serving");
     }
 }
 

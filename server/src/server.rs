@@ -60,6 +60,15 @@ pub async fn run(
             statement_timeout: config.statement_timeout(),
         },
     );
+    if let Some(addr) = config.metrics_listen {
+        let listener = TcpListener::bind(addr).await.map_err(|err| {
+            Error::Internal(format!("cannot listen for metrics on {addr}: {err}"))
+        })?;
+        let bound = listener.local_addr().unwrap_or(addr);
+        crate::metrics::serve(listener, Arc::clone(&engine))?;
+        tracing::info!(%bound, "metrics at /metrics");
+        println!("sqlited metrics on {bound}");
+    }
     let (reporter, health_service) = tonic_health::server::health_reporter();
     let health = Health::start(reporter, Arc::clone(&engine)).await;
     let reflection_v1 = tonic_reflection::server::Builder::configure()

@@ -28,6 +28,8 @@ pub struct Server {
     pub addr: SocketAddr,
     pub data_dir: PathBuf,
     _temp: Option<TempDir>,
+    /// The server's later stdout lines.
+    lines: mpsc::Receiver<String>,
 }
 
 impl Server {
@@ -68,12 +70,20 @@ impl Server {
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines() {
                 let Ok(line) = line else { break };
-                if let Some(addr) = line.strip_prefix("sqlited listening on ") {
-                    let _ = tx.send(addr.trim().to_string());
-                }
+                let _ = tx.send(line);
             }
         });
-        let addr = match rx.recv_timeout(BOUND) {
+        let deadline = Instant::now() + BOUND;
+        let listening = loop {
+            match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+                Ok(line) => match line.strip_prefix("sqlited listening on ") {
+                    Some(addr) => break Ok(addr.trim().to_string()),
+                    None => continue,
+                },
+                Err(err) => break Err(err),
+            }
+        };
+        let addr = match listening {
             Ok(addr) => addr.parse().expect("listen address"),
             Err(_) => {
                 let _ = child.kill();
@@ -88,6 +98,21 @@ impl Server {
             addr,
             data_dir: data_dir.to_path_buf(),
             _temp: None,
+            lines: rx,
+        }
+    }
+
+    /// The metrics address the server printed (started with `--metrics-listen`).
+    pub fn metrics_addr(&self) -> std::net::SocketAddr {
+        let deadline = Instant::now() + BOUND;
+        loop {
+            let line = self
+                .lines
+                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+                .expect("the server printed no metrics address");
+            if let Some(addr) = line.strip_prefix("sqlited metrics on ") {
+                return addr.trim().parse().expect("metrics address");
+            }
         }
     }
 
@@ -109,11 +134,15 @@ impl Server {
             .database(database)
     }
 
+    /// Sends `signal` to the server process.
+    pub fn signal(&self, signal: libc::c_int) {
+        // SAFETY: signalling our own child process.
+        unsafe { libc::kill(self.child.id() as libc::pid_t, signal) };
+    }
+
     /// Sends SIGTERM and waits (bounded) for the process to exit.
     pub fn terminate(&mut self) -> ExitStatus {
-        let pid = self.child.id() as libc::pid_t;
-        // SAFETY: signalling our own child process.
-        unsafe { libc::kill(pid, libc::SIGTERM) };
+        self.signal(libc::SIGTERM);
         self.wait_exit()
     }
 

@@ -68,3 +68,21 @@ fn sigterm_with_a_connected_client_exits_zero() {
     let err = conn.execute("SELECT 1", ()).unwrap_err();
     assert_eq!(err.kind(), sqlited_client::ErrorKind::Operational, "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_does_not_stop_the_server() {
+    let server = Server::start();
+    let db = server.database("hup").await;
+    db.execute("SELECT 1", ()).await.unwrap();
+    server.signal(libc::SIGHUP);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !server.log().contains("SIGHUP received") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "SIGHUP not logged:\n{}",
+            server.log()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    db.execute("SELECT 1", ()).await.unwrap();
+}

@@ -313,7 +313,11 @@ impl Database {
         for _ in 0..3 {
             let writer = self.writer().await?;
             match writer.submit(task) {
-                Ok(()) => return Ok(()),
+                Ok(()) => {
+                    ::metrics::gauge!(crate::metrics::WRITE_QUEUE, "database" => self.name.clone())
+                        .increment(1);
+                    return Ok(());
+                }
                 Err((Rejected::Full, _)) => {
                     return Err(Error::ResourceExhausted {
                         message: format!(
@@ -346,6 +350,7 @@ impl Database {
             return Ok(writer);
         }
         tracing::warn!(database = %self.name, "the writer died; starting a new one");
+        ::metrics::counter!(crate::metrics::WORKER_RESTARTS, "role" => "writer").increment(1);
         let writer: Arc<dyn Worker> = self.writer_manager.start().await?;
         let mut slot = self.writer.write().expect("writer slot poisoned");
         if slot.is_none() {

@@ -99,7 +99,7 @@ impl Transactions {
             started,
             state: Arc::clone(&state),
             cancel: Arc::clone(&cancel),
-            permits: Box::new(permits),
+            permits: Box::new((permits, OpenGauge::new())),
         };
         database.start_transaction(session, read_only).await?;
         match cancel.wait(async { started_rx.await.ok() }).await {
@@ -305,6 +305,22 @@ impl Tx {
             Some(first) => Ok(QueryRows::new(first, rest)),
             None => Err(self.ended()),
         }
+    }
+}
+
+/// Counts a transaction in the open-transactions gauge while it lives.
+struct OpenGauge;
+
+impl OpenGauge {
+    fn new() -> Self {
+        ::metrics::gauge!(crate::metrics::OPEN_TRANSACTIONS).increment(1);
+        Self
+    }
+}
+
+impl Drop for OpenGauge {
+    fn drop(&mut self) {
+        ::metrics::gauge!(crate::metrics::OPEN_TRANSACTIONS).decrement(1);
     }
 }
 

@@ -18,6 +18,7 @@ use super::response_rows::ResponseRows;
 use super::statement_kind;
 use crate::engine::Engine;
 use crate::error::{Error, Result};
+use crate::metrics;
 use crate::worker::transaction::TxMode;
 
 /// Bounds on what one request may ask.
@@ -90,7 +91,14 @@ impl DatabaseService {
         let request_id = ctx.request_id;
         ctx.guard.disarm();
         let _entered = span.enter();
-        finish(result, started, &request_id, |_| 0).map(|_| ())
+        finish(
+            if commit { "Commit" } else { "Rollback" },
+            result,
+            started,
+            &request_id,
+            |_| 0,
+        )
+        .map(|_| ())
     }
 
     fn statement(&self, statement: Option<Statement>) -> Result<Statement> {
@@ -107,12 +115,21 @@ impl DatabaseService {
 
 /// Logs the end of a unary call and turns its error into a status.
 fn finish<T>(
+    rpc: &'static str,
     result: Result<T>,
     started: Instant,
     request_id: &str,
     rows: impl Fn(&T) -> u64,
 ) -> Result<Response<T>, Status> {
-    let elapsed_us = started.elapsed().as_micros() as u64;
+    let elapsed = started.elapsed();
+    let elapsed_us = elapsed.as_micros() as u64;
+    metrics::request(
+        rpc,
+        result
+            .as_ref()
+            .map_or_else(|e| e.code(), |_| tonic::Code::Ok),
+        elapsed,
+    );
     match result {
         Ok(response) => {
             tracing::debug!(rows = rows(&response), elapsed_us, "ok");
@@ -162,7 +179,7 @@ impl DatabaseRpc for DatabaseService {
         let request_id = ctx.request_id;
         ctx.guard.disarm();
         let _entered = span.enter();
-        finish(result, started, &request_id, |r| r.rows_affected)
+        finish("Execute", result, started, &request_id, |r| r.rows_affected)
     }
 
     type QueryStream = ResponseRows;
@@ -207,6 +224,7 @@ impl DatabaseRpc for DatabaseService {
             )),
             Err(err) => {
                 ctx.guard.disarm();
+                metrics::request("Query", err.code(), started.elapsed());
                 tracing::info!(parent: &span, code = ?err.code(), error = %err, "failed");
                 Err(err.into_status(Some(&ctx.request_id)))
             }
@@ -260,7 +278,7 @@ impl DatabaseRpc for DatabaseService {
         let request_id = ctx.request_id;
         ctx.guard.disarm();
         let _entered = span.enter();
-        finish(result, started, &request_id, |r| {
+        finish("ExecuteBatch", result, started, &request_id, |r| {
             r.results.iter().map(|x| x.rows_affected).sum()
         })
     }
@@ -308,7 +326,7 @@ impl DatabaseRpc for DatabaseService {
         let request_id = ctx.request_id;
         ctx.guard.disarm();
         let _entered = span.enter();
-        finish(result, started, &request_id, |_| 0)
+        finish("Begin", result, started, &request_id, |_| 0)
     }
 
     async fn commit(

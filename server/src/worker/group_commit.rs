@@ -17,8 +17,17 @@ use crate::sql::value::wire_size;
 
 /// Serves the writer until every sender is gone. At most `max_group` requests and about
 /// `max_bytes` of statements share one transaction.
-pub fn serve(db: &Sqlite, tasks: Receiver<Task>, max_group: usize, max_bytes: usize) {
+pub fn serve(
+    db: &Sqlite,
+    tasks: Receiver<Task>,
+    max_group: usize,
+    max_bytes: usize,
+    database: &str,
+) {
     let mut sizes = GroupSizes::default();
+    let queued = ::metrics::gauge!(crate::metrics::WRITE_QUEUE, "database" => database.to_string());
+    let group_size =
+        ::metrics::histogram!(crate::metrics::GROUP_SIZE, "database" => database.to_string());
     while let Ok(first) = tasks.recv() {
         let mut bytes = task_bytes(&first);
         let mut group = vec![first];
@@ -31,6 +40,8 @@ pub fn serve(db: &Sqlite, tasks: Receiver<Task>, max_group: usize, max_bytes: us
                 Err(_) => break,
             }
         }
+        queued.decrement(group.len() as f64);
+        group_size.record(group.len() as f64);
         sizes.record(group.len());
         run_group(db, group);
     }

@@ -98,9 +98,13 @@ impl ThreadWorker {
                     (Role::Reader, TaskSource::Own) => {
                         executor::serve_reader(&db, || tasks.recv().ok())
                     }
-                    (Role::Writer, _) => {
-                        group_commit::serve(&db, tasks, options.max_group, options.max_group_bytes)
-                    }
+                    (Role::Writer, _) => group_commit::serve(
+                        &db,
+                        tasks,
+                        options.max_group,
+                        options.max_group_bytes,
+                        &database_name(&settings.path),
+                    ),
                 }
                 db.close();
                 tracing::debug!(worker = id, %role, "worker stopped");
@@ -120,6 +124,13 @@ impl ThreadWorker {
             )),
         }
     }
+}
+
+/// The database a file holds: its name without `.db`, for metric labels.
+fn database_name(path: &std::path::Path) -> String {
+    path.file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default()
 }
 
 impl Worker for ThreadWorker {

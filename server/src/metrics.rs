@@ -1,0 +1,153 @@
+//! Prometheus metrics on `--metrics-listen`: the `metrics` facade records them where things
+//! happen, `metrics-exporter-prometheus` renders them, and a small axum router serves
+//! `GET /metrics`. Without `--metrics-listen` no recorder is installed and recording costs
+//! next to nothing.
+//!
+//! Every metric is listed in the README.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder};
+use tokio::net::TcpListener;
+
+use crate::engine::Engine;
+use crate::error::{Error, Result};
+
+/// Requests by RPC and status code.
+pub const REQUESTS: &str = "sqlited_requests_total";
+/// Request latency by RPC, in seconds.
+pub const REQUEST_SECONDS: &str = "sqlited_request_duration_seconds";
+/// Rows streamed back by Query.
+pub const ROWS_RETURNED: &str = "sqlited_rows_returned_total";
+/// Write requests waiting for or held by a database's writer.
+pub const WRITE_QUEUE: &str = "sqlited_write_queue_depth";
+/// Requests per group commit transaction.
+pub const GROUP_SIZE: &str = "sqlited_group_commit_size";
+/// Interactive transactions open now.
+pub const OPEN_TRANSACTIONS: &str = "sqlited_open_transactions";
+/// Workers replaced after they died, by role.
+pub const WORKER_RESTARTS: &str = "sqlited_worker_restarts_total";
+/// Database and WAL file sizes.
+pub const DATABASE_BYTES: &str = "sqlited_database_bytes";
+
+/// How often the exporter's histograms are maintained.
+const UPKEEP_EVERY: Duration = Duration::from_secs(5);
+
+/// Sets the file-size gauges of every database.
+fn sample_sizes(engine: &Engine) {
+    if let Ok(databases) = engine.list_databases() {
+        for (name, file, wal, _) in databases {
+            metrics::gauge!(DATABASE_BYTES, "database" => name.clone(), "file" => "db")
+                .set(file as f64);
+            metrics::gauge!(DATABASE_BYTES, "database" => name, "file" => "wal").set(wal as f64);
+        }
+    }
+}
+
+/// Installs the recorder and serves `/metrics` on `listener` for the life of the process.
+pub fn serve(listener: TcpListener, engine: Arc<Engine>) -> Result<()> {
+    let handle = PrometheusBuilder::new()
+        .set_buckets_for_metric(
+            Matcher::Full(REQUEST_SECONDS.into()),
+            &[
+                0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
+                1.0, 2.5, 5.0, 10.0,
+            ],
+        )
+        .and_then(|b| {
+            b.set_buckets_for_metric(
+                Matcher::Full(GROUP_SIZE.into()),
+                &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0],
+            )
+        })
+        .map_err(|err| Error::Internal(format!("cannot configure metrics: {err}")))?
+        .install_recorder()
+        .map_err(|err| Error::Internal(format!("cannot install the metrics recorder: {err}")))?;
+    describe();
+
+    let upkeep = handle.clone();
+    tokio::spawn(async move {
+        loop {
+            upkeep.run_upkeep();
+            tokio::time::sleep(UPKEEP_EVERY).await;
+        }
+    });
+
+    let app = axum::Router::new().route(
+        "/metrics",
+        axum::routing::get(move || {
+            let handle = handle.clone();
+            let engine = Arc::clone(&engine);
+            async move {
+                // File sizes are read at scrape time, off the async threads.
+                let _ = tokio::task::spawn_blocking(move || sample_sizes(&engine)).await;
+                handle.render()
+            }
+        }),
+    );
+    tokio::spawn(async move {
+        if let Err(err) = axum::serve(listener, app).await {
+            tracing::error!(error = %err, "the metrics endpoint stopped");
+        }
+    });
+    Ok(())
+}
+
+fn describe() {
+    describe_counter!(REQUESTS, "Requests by RPC and gRPC status code.");
+    describe_histogram!(
+        REQUEST_SECONDS,
+        Unit::Seconds,
+        "Request latency by RPC (Query: until its last row)."
+    );
+    describe_counter!(ROWS_RETURNED, "Rows streamed back by Query.");
+    describe_gauge!(
+        WRITE_QUEUE,
+        "Write requests waiting for or held by a database's writer."
+    );
+    describe_histogram!(
+        GROUP_SIZE,
+        "Requests per group commit transaction, by database."
+    );
+    describe_gauge!(OPEN_TRANSACTIONS, "Interactive transactions open now.");
+    describe_counter!(
+        WORKER_RESTARTS,
+        "Workers replaced after they died, by role."
+    );
+    describe_gauge!(
+        DATABASE_BYTES,
+        Unit::Bytes,
+        "Size of each database file and of its WAL."
+    );
+}
+
+/// Counts one finished request.
+pub fn request(rpc: &'static str, code: tonic::Code, elapsed: Duration) {
+    metrics::counter!(REQUESTS, "rpc" => rpc, "code" => code_name(code)).increment(1);
+    metrics::histogram!(REQUEST_SECONDS, "rpc" => rpc).record(elapsed.as_secs_f64());
+}
+
+fn code_name(code: tonic::Code) -> &'static str {
+    use tonic::Code::*;
+    match code {
+        Ok => "OK",
+        Cancelled => "CANCELLED",
+        Unknown => "UNKNOWN",
+        InvalidArgument => "INVALID_ARGUMENT",
+        DeadlineExceeded => "DEADLINE_EXCEEDED",
+        NotFound => "NOT_FOUND",
+        AlreadyExists => "ALREADY_EXISTS",
+        PermissionDenied => "PERMISSION_DENIED",
+        ResourceExhausted => "RESOURCE_EXHAUSTED",
+        FailedPrecondition => "FAILED_PRECONDITION",
+        Aborted => "ABORTED",
+        OutOfRange => "OUT_OF_RANGE",
+        Unimplemented => "UNIMPLEMENTED",
+        Internal => "INTERNAL",
+        Unavailable => "UNAVAILABLE",
+        DataLoss => "DATA_LOSS",
+        Unauthenticated => "UNAUTHENTICATED",
+    }
+}

@@ -1,0 +1,138 @@
+//! Prometheus metrics: scraped over HTTP and parsed as Prometheus text.
+
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::time::{Duration, Instant};
+
+use sqlited_client::params;
+
+use crate::harness::Server;
+
+/// GET /metrics over plain HTTP/1.0; the samples by `name{labels}`.
+fn scrape(addr: std::net::SocketAddr) -> HashMap<String, f64> {
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    stream
+        .write_all(b"GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n")
+        .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let (head, body) = response.split_once("\r\n\r\n").expect("an HTTP response");
+    assert!(
+        head.starts_with("HTTP/1.") && head.contains(" 200 "),
+        "{head}"
+    );
+    let mut samples = HashMap::new();
+    for line in body
+        .lines()
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+    {
+        let (series, value) = line
+            .rsplit_once(' ')
+            .unwrap_or_else(|| panic!("not a sample: {line}"));
+        let value: f64 = value
+            .parse()
+            .unwrap_or_else(|_| panic!("not a number: {line}"));
+        samples.insert(series.to_string(), value);
+    }
+    samples
+}
+
+fn find<'a>(samples: &'a HashMap<String, f64>, name: &str, labels: &[&str]) -> Option<&'a f64> {
+    samples
+        .iter()
+        .find(|(series, _)| {
+            series.split('{').next() == Some(name) && labels.iter().all(|l| series.contains(l))
+        })
+        .map(|(_, v)| v)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_are_served_as_prometheus_text() {
+    let server = Server::start_with(&["--metrics-listen", "127.0.0.1:0"]);
+    let addr = server.metrics_addr();
+    let db = server.database("metered").await;
+    db.execute("CREATE TABLE t (x)", ()).await.unwrap();
+    db.execute_many("INSERT INTO t VALUES (?)", (0..50).map(|i| params![i]))
+        .await
+        .unwrap();
+    for _ in 0..5 {
+        db.execute("INSERT INTO t VALUES (1)", ()).await.unwrap();
+    }
+    assert_eq!(db.query_all("SELECT x FROM t", ()).await.unwrap().len(), 55);
+    db.execute("SELEC", ()).await.unwrap_err();
+    db.begin().await.unwrap().commit().await.unwrap();
+
+    // Sizes are sampled every few seconds: poll (bounded) until they appear.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let samples = loop {
+        let samples = scrape(addr);
+        if find(
+            &samples,
+            "sqlited_database_bytes",
+            &["database=\"metered\"", "file=\"db\""],
+        )
+        .is_some()
+        {
+            break samples;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no database sizes in {samples:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let ok_executes = find(
+        &samples,
+        "sqlited_requests_total",
+        &["rpc=\"Execute\"", "code=\"OK\""],
+    )
+    .unwrap();
+    assert!(*ok_executes >= 6.0, "{ok_executes}");
+    assert_eq!(
+        find(
+            &samples,
+            "sqlited_requests_total",
+            &["rpc=\"Execute\"", "code=\"INVALID_ARGUMENT\""]
+        ),
+        Some(&1.0)
+    );
+    assert!(
+        find(
+            &samples,
+            "sqlited_request_duration_seconds_bucket",
+            &["rpc=\"Query\""]
+        )
+        .is_some()
+    );
+    assert!(*find(&samples, "sqlited_rows_returned_total", &[]).unwrap() >= 55.0);
+    assert!(
+        *find(
+            &samples,
+            "sqlited_group_commit_size_count",
+            &["database=\"metered\""]
+        )
+        .unwrap()
+            >= 6.0
+    );
+    assert_eq!(
+        find(
+            &samples,
+            "sqlited_write_queue_depth",
+            &["database=\"metered\""]
+        ),
+        Some(&0.0)
+    );
+    assert_eq!(find(&samples, "sqlited_open_transactions", &[]), Some(&0.0));
+    assert!(
+        *find(
+            &samples,
+            "sqlited_database_bytes",
+            &["database=\"metered\"", "file=\"db\""]
+        )
+        .unwrap()
+            > 0.0
+    );
+}
