@@ -41,6 +41,7 @@ fn sql_value(value: &Value) -> SqlValue {
 /// Runs `op` on a rusqlite connection, reading every value of every row.
 fn run_rusqlite(conn: &rusqlite::Connection, op: &Op) -> rusqlite::Result<()> {
     match op {
+        Op::MapInsert(..) | Op::MapGet(..) => Err(rusqlite::Error::InvalidQuery),
         Op::Query(sql, params) => {
             let mut stmt = conn.prepare_cached(sql)?;
             let columns = stmt.column_count();
@@ -112,8 +113,23 @@ impl AsyncTarget {
                             .await
                             .map_err(client_error)?;
                     }
+                    Op::MapInsert(key, value) => {
+                        db.map::<u64, Vec<u8>>("bench")
+                            .insert(*key, value.clone())
+                            .await
+                            .map_err(client_error)?;
+                    }
+                    Op::MapGet(key) => {
+                        db.map::<u64, Vec<u8>>("bench")
+                            .get(key)
+                            .await
+                            .map_err(client_error)?;
+                    }
                 }
                 Ok(())
+            }
+            AsyncTarget::Engine(_) if matches!(op, Op::MapInsert(..) | Op::MapGet(..)) => {
+                Err("the kv workloads run against --target server".into())
             }
             AsyncTarget::Engine(db) => {
                 let token = CancelToken::none();
@@ -132,6 +148,7 @@ impl AsyncTarget {
                             .await
                             .map_err(|e| format!("{:?}", e.code()))?;
                     }
+                    Op::MapInsert(..) | Op::MapGet(..) => unreachable!("refused above"),
                     Op::Many(sql, sets) => {
                         let statements = sets.iter().map(|set| proto_statement(sql, set)).collect();
                         db.execute_batch(statements, &token)
@@ -207,13 +224,23 @@ impl ThreadClient<'_> {
                         conn.executemany(sql, sets.iter().cloned())
                             .map_err(client_error)?;
                     }
+                    Op::MapInsert(key, value) => {
+                        conn.map::<u64, Vec<u8>>("bench")
+                            .insert(*key, value.clone())
+                            .map_err(client_error)?;
+                    }
+                    Op::MapGet(key) => {
+                        conn.map::<u64, Vec<u8>>("bench")
+                            .get(key)
+                            .map_err(client_error)?;
+                    }
                 }
                 Ok(())
             }
             ThreadClient::Rusqlite { reader, writer } => {
                 let result = match op {
-                    Op::Query(..) => run_rusqlite(reader, op),
-                    Op::Execute(..) | Op::Many(..) => {
+                    Op::Query(..) | Op::MapGet(..) => run_rusqlite(reader, op),
+                    Op::Execute(..) | Op::Many(..) | Op::MapInsert(..) => {
                         run_rusqlite(&writer.lock().expect("writer"), op)
                     }
                 };

@@ -26,6 +26,10 @@ pub enum Workload {
     ScanLight,
     /// executemany of 100 single-row INSERTs in one request.
     Batch,
+    /// A durable `PersistentMap::insert` of a small value at a random key (server only).
+    KvInsert,
+    /// A `PersistentMap::get` of a random key (server only).
+    KvGet,
 }
 
 impl Workload {
@@ -39,6 +43,8 @@ impl Workload {
             Workload::ScanHeavy => "scan-heavy",
             Workload::ScanLight => "scan-light",
             Workload::Batch => "batch",
+            Workload::KvInsert => "kv-insert",
+            Workload::KvGet => "kv-get",
         }
     }
 }
@@ -52,6 +58,10 @@ pub enum Op {
     Execute(&'static str, Vec<Value>),
     /// The same statement with many parameter sets, in one transaction.
     Many(&'static str, Vec<Vec<Value>>),
+    /// Insert into the persistent map `bench`.
+    MapInsert(u64, Vec<u8>),
+    /// Get from the persistent map `bench`.
+    MapGet(u64),
 }
 
 pub const POINT_SELECT: &str = "SELECT id, a, b, c FROM data WHERE id = ?";
@@ -86,6 +96,8 @@ impl Workload {
                 INSERT,
                 (0..BATCH_ROWS).map(|_| insert_params(rng)).collect(),
             ),
+            Workload::KvInsert => Op::MapInsert(rng.u64(0..DATA_ROWS as u64), vec![rng.u8(..); 16]),
+            Workload::KvGet => Op::MapGet(rng.u64(0..DATA_ROWS as u64)),
         }
     }
 }

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sqlited_proto::v1::database_client::DatabaseClient;
+use sqlited_proto::v1::key_value_client::KeyValueClient;
 use sqlited_proto::v1::{self as proto, ExecuteBatchRequest, ExecuteRequest, QueryRequest};
 use tonic::Streaming;
 use tonic::transport::{Channel, Endpoint};
@@ -42,6 +43,7 @@ impl Default for ClientOptions {
 #[derive(Debug, Clone)]
 pub struct Client {
     rpc: DatabaseClient<Channel>,
+    kv: KeyValueClient<Channel>,
     admin: crate::admin::Admin,
     timeout: Option<Duration>,
 }
@@ -71,12 +73,16 @@ impl Client {
         let rpc = DatabaseClient::new(channel.clone())
             .max_decoding_message_size(options.max_message_bytes)
             .max_encoding_message_size(usize::MAX);
+        let kv = KeyValueClient::new(channel.clone())
+            .max_decoding_message_size(options.max_message_bytes)
+            .max_encoding_message_size(usize::MAX);
         let admin = crate::admin::Admin {
             rpc: sqlited_proto::v1::admin_client::AdminClient::new(channel)
                 .max_decoding_message_size(options.max_message_bytes),
         };
         Ok(Self {
             rpc,
+            kv,
             admin,
             timeout: options.request_timeout,
         })
@@ -92,6 +98,7 @@ impl Client {
     pub fn database(&self, name: &str) -> Database {
         Database {
             rpc: self.rpc.clone(),
+            kv: self.kv.clone(),
             name: name.into(),
             transaction_id: None,
             timeout: self.timeout,
@@ -131,6 +138,7 @@ impl From<proto::ExecuteResponse> for ExecuteResult {
 #[derive(Debug, Clone)]
 pub struct Database {
     rpc: DatabaseClient<Channel>,
+    kv: KeyValueClient<Channel>,
     name: Arc<str>,
     transaction_id: Option<Arc<str>>,
     timeout: Option<Duration>,
@@ -140,6 +148,17 @@ impl Database {
     /// The database's name.
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// The persistent map `name` of this database, keys and values as raw bytes.
+    pub fn raw_map(&self, name: &str) -> crate::map::RawMap {
+        crate::map::RawMap::new(self.kv.clone(), &self.name, name)
+    }
+
+    /// The persistent map `name` of this database, keys `K` and values `V` encoded with
+    /// postcard (see [`PersistentMap`](crate::PersistentMap)).
+    pub fn map<K, V>(&self, name: &str) -> crate::map::PersistentMap<K, V> {
+        crate::map::PersistentMap::new(self.raw_map(name))
     }
 
     /// The transaction this handle runs in, if any.
@@ -205,6 +224,7 @@ impl Database {
             .into_inner();
         let db = Database {
             rpc: self.rpc.clone(),
+            kv: self.kv.clone(),
             name: Arc::clone(&self.name),
             transaction_id: Some(response.transaction_id.into()),
             timeout: self.timeout,

@@ -16,12 +16,14 @@
 //! - [`row`]: `Row`, `Column`, `RowIndex`.
 //! - [`transaction`]: `Transaction` (rolls back on drop), `TransactionOptions`.
 //! - [`params`]: `Params`, [`params!`] and [`named_params!`].
+//! - [`map`]: `PersistentMap<K, V>` and `RawMap`: persistent dictionaries.
 //! - [`error`]: `Error` with its PEP 249 [`ErrorKind`].
 
 pub mod admin;
 pub mod blocking;
 pub mod client;
 pub mod error;
+pub mod map;
 pub mod params;
 pub mod row;
 pub mod transaction;
@@ -30,6 +32,7 @@ pub mod value;
 pub use admin::Admin;
 pub use client::{Client, ClientOptions, Database, ExecuteResult, Rows};
 pub use error::{Error, ErrorKind, Result};
+pub use map::{PersistentMap, RawMap};
 pub use params::Params;
 pub use row::{Column, Row, RowIndex};
 pub use transaction::{Transaction, TransactionMode, TransactionOptions};

@@ -6,6 +6,7 @@
 //!   Begin, Commit, Rollback).
 //! - `sqlited/v1/admin.proto`: the `Admin` service (ListDatabases, Checkpoint, Optimize,
 //!   Vacuum, Backup).
+//! - `sqlited/v1/kv.proto`: the `KeyValue` service: persistent maps of bytes.
 //! - [`v1`]: the generated messages, clients and servers.
 //! - [`FILE_DESCRIPTOR_SET`]: the encoded descriptors, for gRPC server reflection.
 

@@ -16,7 +16,9 @@ use crate::error::{Error, Result};
 use crate::service::admin::AdminService;
 use crate::service::database::{DatabaseService, RequestLimits};
 use crate::service::health::Health;
+use crate::service::kv::KeyValueService;
 use sqlited_proto::v1::admin_server::AdminServer;
+use sqlited_proto::v1::key_value_server::KeyValueServer;
 
 /// Accepted connections with Nagle's algorithm off: a response must leave at once, not
 /// wait up to 40 ms for the client's delayed ACK.
@@ -94,6 +96,14 @@ pub async fn run(
             Arc::clone(&engine),
             config.statement_timeout(),
         )))
+        .add_service(
+            KeyValueServer::new(KeyValueService::new(
+                Arc::clone(&engine),
+                config.statement_timeout(),
+            ))
+            .max_decoding_message_size(config.max_message_bytes)
+            .max_encoding_message_size(config.max_message_bytes),
+        )
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)

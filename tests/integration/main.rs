@@ -10,6 +10,7 @@ mod errors;
 mod harness;
 mod lifecycle;
 mod limits;
+mod map;
 mod metrics;
 mod ops;
 mod params;

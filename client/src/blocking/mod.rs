@@ -24,6 +24,7 @@
 //! ```
 
 mod cursor;
+mod map;
 mod transaction;
 
 use std::future::Future;
@@ -31,6 +32,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 pub use cursor::Cursor;
+pub use map::{Iter as MapIter, PersistentMap};
 pub use transaction::Transaction;
 
 use crate::client::{Client, ClientOptions, Database, ExecuteResult};
@@ -176,6 +178,16 @@ impl Connection {
     /// A new cursor.
     pub fn cursor(&self) -> Cursor {
         Cursor::new(Arc::clone(&self.shared), None)
+    }
+
+    /// The persistent map `name` of this connection's database (see
+    /// [`crate::PersistentMap`] for the encoding).
+    pub fn map<K, V>(&self, name: &str) -> PersistentMap<K, V>
+    where
+        K: serde::Serialize + serde::de::DeserializeOwned,
+        V: serde::Serialize + serde::de::DeserializeOwned,
+    {
+        PersistentMap::new(Arc::clone(&self.shared), self.shared.db.map(name))
     }
 
     /// Begins an explicit transaction, rusqlite-style: it rolls back when dropped, and
@@ -324,5 +336,8 @@ mod test {
         assert_send_sync::<crate::Client>();
         assert_send_sync::<crate::Database>();
         assert_send::<Cursor>();
+        assert_send_sync::<PersistentMap<String, u64>>();
+        assert_send_sync::<crate::PersistentMap<String, u64>>();
+        assert_send_sync::<crate::RawMap>();
     }
 }

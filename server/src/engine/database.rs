@@ -199,6 +199,17 @@ impl Database {
         .map_err(|err| Error::Internal(format!("the snapshot task failed: {err}")))?
     }
 
+    /// Applies a write to a persistent map on the writer, inside its group commit.
+    pub async fn kv_write(
+        &self,
+        write: crate::worker::kv::KvWrite,
+        cancel: &Arc<CancelToken>,
+    ) -> Result<crate::worker::kv::KvWritten> {
+        let (reply, answer) = oneshot::channel();
+        self.submit_write(Job::Kv { write, reply }, cancel).await?;
+        receive(answer, cancel).await
+    }
+
     /// Runs `statements` in one transaction on the writer: all or nothing.
     pub async fn execute_batch(
         &self,

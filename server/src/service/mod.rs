@@ -4,6 +4,7 @@
 //! - [`database`]: `sqlited.v1.Database` (Execute, Query, ExecuteBatch, Begin, Commit,
 //!   Rollback).
 //! - [`admin`]: `sqlited.v1.Admin` (ListDatabases, Checkpoint, Optimize, Vacuum, Backup).
+//! - [`kv`]: `sqlited.v1.KeyValue`: persistent maps.
 //! - [`health`]: gRPC health entries for the server and each open database.
 //! - [`context`]: a request's deadline and the cancel token that carries it to SQLite.
 //! - [`oversize`]: oversized requests answered RESOURCE_EXHAUSTED.
@@ -13,6 +14,7 @@ pub mod admin;
 pub mod context;
 pub mod database;
 pub mod health;
+pub mod kv;
 pub mod oversize;
 pub mod response_rows;
 

@@ -35,6 +35,9 @@ pub fn serve_reader(db: &Sqlite, mut next: impl FnMut() -> Option<Task>) {
             Job::Maintenance { reply, .. } => {
                 let _ = reply.send(Err(Error::NeedsWriter));
             }
+            Job::Kv { reply, .. } => {
+                let _ = reply.send(Err(Error::NeedsWriter));
+            }
         }
         drop(lease);
     }

@@ -61,6 +61,7 @@ fn task_bytes(task: &Task) -> usize {
     match &task.job {
         Job::Execute { statement: s, .. } | Job::Query { statement: s, .. } => statement(s),
         Job::Batch { statements, .. } => statements.iter().map(statement).sum(),
+        Job::Kv { write, .. } => super::kv::bytes(write),
         Job::Transaction(_) | Job::Maintenance { .. } => 0,
     }
 }
@@ -151,6 +152,7 @@ fn run_group(db: &Sqlite, group: Vec<Task>) {
 enum Answer {
     Execute(Result<Outcome>),
     Batch(Result<Vec<ExecuteResponse>>),
+    Kv(Result<super::kv::KvWritten>),
 }
 
 impl Answer {
@@ -158,6 +160,7 @@ impl Answer {
         match self {
             Answer::Execute(r) => r.is_ok(),
             Answer::Batch(r) => r.is_ok(),
+            Answer::Kv(r) => r.is_ok(),
         }
     }
 }
@@ -224,6 +227,9 @@ fn run_write(db: &Sqlite, task: &Task, savepoints: bool) -> Answer {
         Job::Batch { statements, .. } => Answer::Batch(in_savepoint(db, true, || {
             db.run_task(cancel, || executor::execute_all(db, statements))
         })),
+        Job::Kv { write, .. } => Answer::Kv(in_savepoint(db, savepoints, || {
+            db.run_task(cancel, || super::kv::apply(db, write))
+        })),
         Job::Query { .. } | Job::Transaction(_) | Job::Maintenance { .. } => {
             unreachable!("queries and transactions run on their own")
         }
@@ -285,6 +291,9 @@ fn deliver(task: Task, answer: Answer) {
             let _ = reply.send(result);
         }
         (Job::Batch { reply, .. }, Answer::Batch(result)) => {
+            let _ = reply.send(result);
+        }
+        (Job::Kv { reply, .. }, Answer::Kv(result)) => {
             let _ = reply.send(result);
         }
         _ => unreachable!("answers match their jobs"),

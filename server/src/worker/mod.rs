@@ -8,6 +8,7 @@
 //! - [`connection`]: opening a connection for a role (pragmas, authorizer) and closing it.
 //! - [`executor`]: running one task against a connection: execute, query, batch.
 //! - [`group_commit`]: the writer's loop: many pending writes, one transaction, one fsync.
+//! - [`kv`]: writes to persistent maps (the KeyValue service).
 //! - [`transaction`]: an interactive transaction pinned to one worker.
 //! - [`cancel`]: deadlines and cancellation that interrupt SQLite.
 //! - [`thread`]: the worker on a dedicated OS thread.
@@ -17,6 +18,7 @@ pub mod cancel;
 pub mod connection;
 pub mod executor;
 pub mod group_commit;
+pub mod kv;
 pub mod manager;
 pub mod thread;
 pub mod transaction;
@@ -93,6 +95,11 @@ pub enum Job {
     },
     /// Run an interactive transaction: the worker serves only it until it ends.
     Transaction(transaction::TxSession),
+    /// A write to a persistent map, atomic and durable like a statement.
+    Kv {
+        write: kv::KvWrite,
+        reply: oneshot::Sender<Result<kv::KvWritten>>,
+    },
     /// Run a maintenance statement of the server's own (checkpoint, optimize, VACUUM) outside
     /// any transaction; the answer is the integer columns of its first row, if any.
     Maintenance {
@@ -117,6 +124,9 @@ pub fn reply_error(task: Task, err: crate::error::Error) {
             let _ = session.started.send(Err(err));
         }
         Job::Maintenance { reply, .. } => {
+            let _ = reply.send(Err(err));
+        }
+        Job::Kv { reply, .. } => {
             let _ = reply.send(Err(err));
         }
     }

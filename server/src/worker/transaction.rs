@@ -283,6 +283,10 @@ fn run(db: &Sqlite, task: Task) {
                 "maintenance does not run inside a transaction".into(),
             )));
         }
+        Job::Kv { write, reply } => {
+            let result = db.run_task(&cancel, || super::kv::apply(db, &write));
+            let _ = reply.send(result);
+        }
     }
     drop(lease);
 }

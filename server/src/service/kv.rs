@@ -1,0 +1,409 @@
+//! `sqlited.v1.KeyValue`: persistent maps. Reads are SQL on the readers; writes go to the
+//! writer's group commit as one atomic job each.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_core::Stream;
+use sqlited_proto::v1::key_value_server::KeyValue;
+use sqlited_proto::v1::value::Kind;
+use sqlited_proto::v1::{
+    ClearRequest, ClearResponse, ContainsRequest, ContainsResponse, DeleteManyRequest,
+    DeleteManyResponse, DeleteRequest, DeleteResponse, Entry, GetRequest, GetResponse, LenRequest,
+    LenResponse, MapRef, Row, ScanRequest, ScanResponse, SetManyRequest, SetManyResponse,
+    SetRequest, SetResponse, Statement, Value,
+};
+use tokio_stream::StreamExt;
+use tonic::{Request, Response, Status};
+
+use super::context::Context;
+use crate::engine::{Database, Engine, name};
+use crate::error::{Error, Result};
+use crate::worker::kv::{KvWrite, table};
+
+/// The `KeyValue` service over an [`Engine`].
+pub struct KeyValueService {
+    engine: Arc<Engine>,
+    statement_timeout: Option<Duration>,
+}
+
+impl KeyValueService {
+    /// A service over `engine`.
+    pub fn new(engine: Arc<Engine>, statement_timeout: Option<Duration>) -> Self {
+        Self {
+            engine,
+            statement_timeout,
+        }
+    }
+
+    /// The database and validated map name of a request.
+    async fn open(&self, map: Option<MapRef>) -> Result<(Arc<Database>, String)> {
+        let map = map.ok_or_else(|| {
+            Error::invalid(
+                "map",
+                "the request names no map; set map.database and map.map",
+            )
+        })?;
+        name::validate(&map.map).map_err(|_| {
+            Error::invalid(
+                "map.map",
+                format!(
+                    "invalid map name {:?}: a name is 1 to 64 characters from A-Z, a-z, 0-9, '_' and '-'",
+                    map.map
+                ),
+            )
+        })?;
+        Ok((self.engine.database(&map.database).await?, map.map))
+    }
+
+    /// Runs a read and returns its rows; a map never written is empty.
+    async fn read(
+        &self,
+        db: &Database,
+        sql: String,
+        params: Vec<Value>,
+        ctx: &Context,
+    ) -> Result<Vec<Row>> {
+        let statement = Statement {
+            sql,
+            params,
+            ..Default::default()
+        };
+        let mut rows = match db.query(statement, &ctx.cancel).await {
+            Ok(rows) => rows,
+            Err(err) if no_such_table(&err) => return Ok(Vec::new()),
+            Err(err) => return Err(err),
+        };
+        let mut all = Vec::new();
+        while let Some(message) = rows.next().await {
+            match message {
+                Ok(message) => all.extend(message.rows),
+                Err(err) if no_such_table(&err) => return Ok(Vec::new()),
+                Err(err) => return Err(err),
+            }
+        }
+        Ok(all)
+    }
+}
+
+fn no_such_table(err: &Error) -> bool {
+    matches!(err, Error::Sqlite { message, .. } if message.contains("no such table"))
+}
+
+fn blob(bytes: Vec<u8>) -> Value {
+    Value {
+        kind: Some(Kind::Blob(bytes)),
+    }
+}
+
+fn bytes_of(value: &Value) -> Vec<u8> {
+    match &value.kind {
+        Some(Kind::Blob(b)) => b.clone(),
+        Some(Kind::Text(t)) => t.as_bytes().to_vec(),
+        _ => Vec::new(),
+    }
+}
+
+fn int_of(value: &Value) -> i64 {
+    match value.kind {
+        Some(Kind::Integer(i)) => i,
+        _ => 0,
+    }
+}
+
+/// The smallest key greater than every key starting with `prefix` (None: there is none).
+fn after_prefix(prefix: &[u8]) -> Option<Vec<u8>> {
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last < u8::MAX {
+            end.push(last + 1);
+            return Some(end);
+        }
+    }
+    None
+}
+
+fn answer<T>(ctx: Context, result: Result<T>) -> Result<Response<T>, Status> {
+    let request_id = ctx.request_id.clone();
+    ctx.guard.disarm();
+    result
+        .map(|r| super::context::tag(Response::new(r), &request_id))
+        .map_err(|err| {
+            tracing::info!(request_id = %request_id, code = ?err.code(), error = %err, "key-value request failed");
+            err.into_status(Some(&request_id))
+        })
+}
+
+#[tonic::async_trait]
+impl KeyValue for KeyValueService {
+    async fn get(&self, request: Request<GetRequest>) -> Result<Response<GetResponse>, Status> {
+        let ctx = Context::new(request.metadata(), self.statement_timeout);
+        let request = request.into_inner();
+        let result = async {
+            let (db, map) = self.open(request.map).await?;
+            let sql = format!("SELECT value, version FROM {} WHERE key = ?1", table(&map));
+            let rows = self
+                .read(&db, sql, vec![blob(request.key.clone())], &ctx)
+                .await?;
+            Ok(match rows.into_iter().next() {
+                Some(row) => GetResponse {
+                    found: true,
+                    entry: Some(Entry {
+                        key: request.key,
+                        value: bytes_of(&row.values[0]),
+                        version: int_of(&row.values[1]),
+                    }),
+                },
+                None => GetResponse::default(),
+            })
+        }
+        .await;
+        answer(ctx, result)
+    }
+
+    async fn set(&self, request: Request<SetRequest>) -> Result<Response<SetResponse>, Status> {
+        let ctx = Context::new(request.metadata(), self.statement_timeout);
+        let request = request.into_inner();
+        let result = async {
+            let (db, map) = self.open(request.map).await?;
+            let written = db
+                .kv_write(
+                    KvWrite::Set {
+                        map,
+                        key: request.key,
+                        value: request.value,
+                        if_absent: request.if_absent,
+                        if_version: request.if_version,
+                    },
+                    &ctx.cancel,
+                )
+                .await?;
+            Ok(SetResponse {
+                applied: written.applied,
+                previous: written.previous,
+                version: written.version,
+            })
+        }
+        .await;
+        answer(ctx, result)
+    }
+
+    async fn delete(
+        &self,
+        request: Request<DeleteRequest>,
+    ) -> Result<Response<DeleteResponse>, Status> {
+        let ctx = Context::new(request.metadata(), self.statement_timeout);
+        let request = request.into_inner();
+        let result = async {
+            let (db, map) = self.open(request.map).await?;
+            let written = db
+                .kv_write(
+                    KvWrite::Delete {
+                        map,
+                        key: request.key,
+                    },
+                    &ctx.cancel,
+                )
+                .await?;
+            Ok(DeleteResponse {
+                found: written.applied,
+                previous: written.previous,
+            })
+        }
+        .await;
+        answer(ctx, result)
+    }
+
+    async fn contains(
+        &self,
+        request: Request<ContainsRequest>,
+    ) -> Result<Response<ContainsResponse>, Status> {
+        let ctx = Context::new(request.metadata(), self.statement_timeout);
+        let request = request.into_inner();
+        let result = async {
+            let (db, map) = self.open(request.map).await?;
+            let sql = format!("SELECT 1 FROM {} WHERE key = ?1", table(&map));
+            let rows = self.read(&db, sql, vec![blob(request.key)], &ctx).await?;
+            Ok(ContainsResponse {
+                found: !rows.is_empty(),
+            })
+        }
+        .await;
+        answer(ctx, result)
+    }
+
+    async fn len(&self, request: Request<LenRequest>) -> Result<Response<LenResponse>, Status> {
+        let ctx = Context::new(request.metadata(), self.statement_timeout);
+        let request = request.into_inner();
+        let result = async {
+            let (db, map) = self.open(request.map).await?;
+            let sql = format!("SELECT count(*) FROM {}", table(&map));
+            let rows = self.read(&db, sql, Vec::new(), &ctx).await?;
+            let len = rows.first().map_or(0, |r| int_of(&r.values[0])) as u64;
+            Ok(LenResponse { len })
+        }
+        .await;
+        answer(ctx, result)
+    }
+
+    type ScanStream = Pin<Box<dyn Stream<Item = Result<ScanResponse, Status>> + Send>>;
+
+    async fn scan(
+        &self,
+        request: Request<ScanRequest>,
+    ) -> Result<Response<Self::ScanStream>, Status> {
+        let ctx = Context::new(request.metadata(), self.statement_timeout);
+        let request = request.into_inner();
+        let result = async {
+            let (db, map) = self.open(request.map).await?;
+            let mut lower = (!request.start.is_empty())
+                .then(|| (request.start.clone(), request.start_exclusive));
+            let mut upper = (!request.end.is_empty()).then(|| request.end.clone());
+            if !request.prefix.is_empty() {
+                if lower
+                    .as_ref()
+                    .is_none_or(|(start, _)| *start < request.prefix)
+                {
+                    lower = Some((request.prefix.clone(), false));
+                }
+                if let Some(end) = after_prefix(&request.prefix)
+                    && upper.as_ref().is_none_or(|u| end < *u)
+                {
+                    upper = Some(end);
+                }
+            }
+            let mut sql = format!("SELECT key, value, version FROM {}", table(&map));
+            let mut params = Vec::new();
+            let mut clauses = Vec::new();
+            if let Some((start, exclusive)) = lower {
+                params.push(blob(start));
+                clauses.push(format!(
+                    "key {} ?{}",
+                    if exclusive { ">" } else { ">=" },
+                    params.len()
+                ));
+            }
+            if let Some(end) = upper {
+                params.push(blob(end));
+                clauses.push(format!("key < ?{}", params.len()));
+            }
+            if !clauses.is_empty() {
+                sql.push_str(" WHERE ");
+                sql.push_str(&clauses.join(" AND "));
+            }
+            sql.push_str(" ORDER BY key");
+            if request.limit > 0 {
+                sql.push_str(&format!(" LIMIT {}", request.limit));
+            }
+            let statement = Statement {
+                sql,
+                params,
+                ..Default::default()
+            };
+            match db.query(statement, &ctx.cancel).await {
+                Ok(rows) => Ok(Some(rows)),
+                Err(err) if no_such_table(&err) => Ok(None),
+                Err(err) => Err(err),
+            }
+        }
+        .await;
+        let request_id = ctx.request_id.clone();
+        let rows = answer(ctx, result)?.into_inner();
+        let stream: Self::ScanStream = match rows {
+            None => Box::pin(tokio_stream::empty()),
+            Some(rows) => Box::pin(rows.map(move |message| {
+                // A map never written has no table yet: it is empty.
+                let message = match message {
+                    Err(err) if no_such_table(&err) => Ok(Default::default()),
+                    other => other,
+                };
+                message
+                    .map(|m| ScanResponse {
+                        entries: m
+                            .rows
+                            .into_iter()
+                            .map(|r| Entry {
+                                key: bytes_of(&r.values[0]),
+                                value: bytes_of(&r.values[1]),
+                                version: int_of(&r.values[2]),
+                            })
+                            .collect(),
+                    })
+                    .map_err(|err| err.into_status(Some(&request_id)))
+            })),
+        };
+        Ok(Response::new(stream))
+    }
+
+    async fn set_many(
+        &self,
+        request: Request<SetManyRequest>,
+    ) -> Result<Response<SetManyResponse>, Status> {
+        let ctx = Context::new(request.metadata(), self.statement_timeout);
+        let request = request.into_inner();
+        let result = async {
+            let (db, map) = self.open(request.map).await?;
+            let write = KvWrite::SetMany {
+                map,
+                entries: request.entries,
+            };
+            let written = db.kv_write(write, &ctx.cancel).await?;
+            Ok(SetManyResponse {
+                count: written.count,
+            })
+        }
+        .await;
+        answer(ctx, result)
+    }
+
+    async fn delete_many(
+        &self,
+        request: Request<DeleteManyRequest>,
+    ) -> Result<Response<DeleteManyResponse>, Status> {
+        let ctx = Context::new(request.metadata(), self.statement_timeout);
+        let request = request.into_inner();
+        let result = async {
+            let (db, map) = self.open(request.map).await?;
+            let write = KvWrite::DeleteMany {
+                map,
+                keys: request.keys,
+            };
+            let written = db.kv_write(write, &ctx.cancel).await?;
+            Ok(DeleteManyResponse {
+                removed: written.count,
+            })
+        }
+        .await;
+        answer(ctx, result)
+    }
+
+    async fn clear(
+        &self,
+        request: Request<ClearRequest>,
+    ) -> Result<Response<ClearResponse>, Status> {
+        let ctx = Context::new(request.metadata(), self.statement_timeout);
+        let request = request.into_inner();
+        let result = async {
+            let (db, map) = self.open(request.map).await?;
+            let written = db.kv_write(KvWrite::Clear { map }, &ctx.cancel).await?;
+            Ok(ClearResponse {
+                removed: written.count,
+            })
+        }
+        .await;
+        answer(ctx, result)
+    }
+}
+
+#[cfg(test)]
+mod test {
+    use super::after_prefix;
+
+    #[test]
+    fn prefix_bounds() {
+        assert_eq!(after_prefix(b"ab"), Some(b"ac".to_vec()));
+        assert_eq!(after_prefix(&[1, 255]), Some(vec![2]));
+        assert_eq!(after_prefix(&[255, 255]), None);
+    }
+}

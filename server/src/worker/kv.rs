@@ -1,0 +1,198 @@
+//! Writes to persistent maps, run by the writer inside its group commit, so each is atomic
+//! (its own savepoint) and durable when acknowledged.
+//!
+//! A map is the table `"kv_<map>"`; map names are validated before they reach here, so the
+//! table name can be written into the SQL text.
+
+use rusqlite::OptionalExtension;
+use sqlited_proto::v1::Entry;
+
+use super::connection::Sqlite;
+use crate::error::Result;
+
+/// What to write.
+#[derive(Debug)]
+pub enum KvWrite {
+    Set {
+        map: String,
+        key: Vec<u8>,
+        value: Vec<u8>,
+        if_absent: bool,
+        if_version: i64,
+    },
+    Delete {
+        map: String,
+        key: Vec<u8>,
+    },
+    SetMany {
+        map: String,
+        entries: Vec<Entry>,
+    },
+    DeleteMany {
+        map: String,
+        keys: Vec<Vec<u8>>,
+    },
+    Clear {
+        map: String,
+    },
+}
+
+/// What a write did.
+#[derive(Debug, Default)]
+pub struct KvWritten {
+    /// Whether it changed the map (a failed compare-and-set did not).
+    pub applied: bool,
+    /// The entry the key held before (or holds, when not applied).
+    pub previous: Option<Entry>,
+    /// The key's version afterwards.
+    pub version: i64,
+    /// Entries set or removed, for the many-key writes.
+    pub count: u64,
+}
+
+/// The table of `map`.
+pub fn table(map: &str) -> String {
+    format!("\"kv_{map}\"")
+}
+
+/// Creates the table of `map` if it is not there.
+fn ensure(db: &Sqlite, map: &str) -> Result<()> {
+    let sql = format!(
+        "CREATE TABLE IF NOT EXISTS {} (key BLOB PRIMARY KEY, value BLOB NOT NULL, \
+         version INTEGER NOT NULL DEFAULT 1) WITHOUT ROWID",
+        table(map)
+    );
+    db.conn().prepare_cached(&sql)?.execute([])?;
+    Ok(())
+}
+
+fn current(db: &Sqlite, map: &str, key: &[u8]) -> Result<Option<Entry>> {
+    let sql = format!("SELECT value, version FROM {} WHERE key = ?1", table(map));
+    let entry = db
+        .conn()
+        .prepare_cached(&sql)?
+        .query_row([key], |row| {
+            Ok(Entry {
+                key: key.to_vec(),
+                value: row.get(0)?,
+                version: row.get(1)?,
+            })
+        })
+        .optional()?;
+    Ok(entry)
+}
+
+/// Applies `write`; the caller provides the transaction.
+pub fn apply(db: &Sqlite, write: &KvWrite) -> Result<KvWritten> {
+    match write {
+        KvWrite::Set {
+            map,
+            key,
+            value,
+            if_absent,
+            if_version,
+        } => {
+            ensure(db, map)?;
+            let previous = current(db, map, key)?;
+            let holds = match (&previous, *if_absent, *if_version) {
+                (Some(_), true, _) => false,
+                (Some(p), false, v) if v != 0 => p.version == v,
+                (None, false, v) if v != 0 => false,
+                _ => true,
+            };
+            if !holds {
+                let version = previous.as_ref().map_or(0, |p| p.version);
+                return Ok(KvWritten {
+                    applied: false,
+                    previous,
+                    version,
+                    count: 0,
+                });
+            }
+            let version = previous.as_ref().map_or(1, |p| p.version + 1);
+            let sql = format!(
+                "INSERT INTO {} (key, value, version) VALUES (?1, ?2, ?3) \
+                 ON CONFLICT(key) DO UPDATE SET value = excluded.value, version = excluded.version",
+                table(map)
+            );
+            db.conn()
+                .prepare_cached(&sql)?
+                .execute(rusqlite::params![key, value, version])?;
+            Ok(KvWritten {
+                applied: true,
+                previous,
+                version,
+                count: 1,
+            })
+        }
+        KvWrite::Delete { map, key } => {
+            ensure(db, map)?;
+            let previous = current(db, map, key)?;
+            if previous.is_some() {
+                let sql = format!("DELETE FROM {} WHERE key = ?1", table(map));
+                db.conn().prepare_cached(&sql)?.execute([key])?;
+            }
+            Ok(KvWritten {
+                applied: previous.is_some(),
+                count: u64::from(previous.is_some()),
+                previous,
+                version: 0,
+            })
+        }
+        KvWrite::SetMany { map, entries } => {
+            ensure(db, map)?;
+            let sql = format!(
+                "INSERT INTO {} (key, value) VALUES (?1, ?2) \
+                 ON CONFLICT(key) DO UPDATE SET value = excluded.value, version = version + 1",
+                table(map)
+            );
+            let mut stmt = db.conn().prepare_cached(&sql)?;
+            for entry in entries {
+                stmt.execute(rusqlite::params![entry.key, entry.value])?;
+            }
+            Ok(KvWritten {
+                applied: true,
+                count: entries.len() as u64,
+                ..Default::default()
+            })
+        }
+        KvWrite::DeleteMany { map, keys } => {
+            ensure(db, map)?;
+            let sql = format!("DELETE FROM {} WHERE key = ?1", table(map));
+            let mut stmt = db.conn().prepare_cached(&sql)?;
+            let mut count = 0;
+            for key in keys {
+                count += stmt.execute([key])? as u64;
+            }
+            Ok(KvWritten {
+                applied: true,
+                count,
+                ..Default::default()
+            })
+        }
+        KvWrite::Clear { map } => {
+            ensure(db, map)?;
+            let count =
+                db.conn()
+                    .execute(&format!("DELETE FROM {}", table(map)), [])? as u64;
+            Ok(KvWritten {
+                applied: true,
+                count,
+                ..Default::default()
+            })
+        }
+    }
+}
+
+/// Rough size of a write, for the group commit's byte bound.
+pub fn bytes(write: &KvWrite) -> usize {
+    match write {
+        KvWrite::Set { key, value, .. } => key.len() + value.len(),
+        KvWrite::Delete { key, .. } => key.len(),
+        KvWrite::SetMany { entries, .. } => {
+            entries.iter().map(|e| e.key.len() + e.value.len()).sum()
+        }
+        KvWrite::DeleteMany { keys, .. } => keys.iter().map(Vec::len).sum(),
+        KvWrite::Clear { .. } => 0,
+    }
+}
