@@ -20,7 +20,7 @@ use tonic::{Request, Response, Status};
 use super::context::Context;
 use crate::engine::{Database, Engine, name};
 use crate::error::{Error, Result};
-use crate::worker::kv::{KvWrite, table};
+use crate::worker::kv::{KvWrite, KvWritten, table};
 
 /// The `KeyValue` service over an [`Engine`].
 pub struct KeyValueService {
@@ -55,6 +55,17 @@ impl KeyValueService {
             )
         })?;
         Ok((self.engine.database(&map.database).await?, map.map))
+    }
+
+    /// Applies the write `make(map name)` to the map of a request.
+    async fn write(
+        &self,
+        ctx: &Context,
+        map: Option<MapRef>,
+        make: impl FnOnce(String) -> KvWrite,
+    ) -> Result<KvWritten> {
+        let (db, map) = self.open(map).await?;
+        db.kv_write(make(map), &ctx.cancel).await
     }
 
     /// Runs a read and returns its rows; a map never written is empty.
@@ -164,28 +175,21 @@ impl KeyValue for KeyValueService {
 
     async fn set(&self, request: Request<SetRequest>) -> Result<Response<SetResponse>, Status> {
         let ctx = Context::new(request.metadata(), self.statement_timeout);
-        let request = request.into_inner();
-        let result = async {
-            let (db, map) = self.open(request.map).await?;
-            let written = db
-                .kv_write(
-                    KvWrite::Set {
-                        map,
-                        key: request.key,
-                        value: request.value,
-                        if_absent: request.if_absent,
-                        if_version: request.if_version,
-                    },
-                    &ctx.cancel,
-                )
-                .await?;
-            Ok(SetResponse {
-                applied: written.applied,
-                previous: written.previous,
-                version: written.version,
+        let r = request.into_inner();
+        let written = self
+            .write(&ctx, r.map, |map| KvWrite::Set {
+                map,
+                key: r.key,
+                value: r.value,
+                if_absent: r.if_absent,
+                if_version: r.if_version,
             })
-        }
-        .await;
+            .await;
+        let result = written.map(|w| SetResponse {
+            applied: w.applied,
+            previous: w.previous,
+            version: w.version,
+        });
         answer(ctx, result)
     }
 
@@ -194,24 +198,14 @@ impl KeyValue for KeyValueService {
         request: Request<DeleteRequest>,
     ) -> Result<Response<DeleteResponse>, Status> {
         let ctx = Context::new(request.metadata(), self.statement_timeout);
-        let request = request.into_inner();
-        let result = async {
-            let (db, map) = self.open(request.map).await?;
-            let written = db
-                .kv_write(
-                    KvWrite::Delete {
-                        map,
-                        key: request.key,
-                    },
-                    &ctx.cancel,
-                )
-                .await?;
-            Ok(DeleteResponse {
-                found: written.applied,
-                previous: written.previous,
-            })
-        }
-        .await;
+        let r = request.into_inner();
+        let written = self
+            .write(&ctx, r.map, |map| KvWrite::Delete { map, key: r.key })
+            .await;
+        let result = written.map(|w| DeleteResponse {
+            found: w.applied,
+            previous: w.previous,
+        });
         answer(ctx, result)
     }
 
@@ -341,20 +335,12 @@ impl KeyValue for KeyValueService {
         request: Request<SetManyRequest>,
     ) -> Result<Response<SetManyResponse>, Status> {
         let ctx = Context::new(request.metadata(), self.statement_timeout);
-        let request = request.into_inner();
-        let result = async {
-            let (db, map) = self.open(request.map).await?;
-            let write = KvWrite::SetMany {
-                map,
-                entries: request.entries,
-            };
-            let written = db.kv_write(write, &ctx.cancel).await?;
-            Ok(SetManyResponse {
-                count: written.count,
-            })
-        }
-        .await;
-        answer(ctx, result)
+        let r = request.into_inner();
+        let entries = r.entries;
+        let written = self
+            .write(&ctx, r.map, |map| KvWrite::SetMany { map, entries })
+            .await;
+        answer(ctx, written.map(|w| SetManyResponse { count: w.count }))
     }
 
     async fn delete_many(
@@ -362,20 +348,15 @@ impl KeyValue for KeyValueService {
         request: Request<DeleteManyRequest>,
     ) -> Result<Response<DeleteManyResponse>, Status> {
         let ctx = Context::new(request.metadata(), self.statement_timeout);
-        let request = request.into_inner();
-        let result = async {
-            let (db, map) = self.open(request.map).await?;
-            let write = KvWrite::DeleteMany {
-                map,
-                keys: request.keys,
-            };
-            let written = db.kv_write(write, &ctx.cancel).await?;
-            Ok(DeleteManyResponse {
-                removed: written.count,
-            })
-        }
-        .await;
-        answer(ctx, result)
+        let r = request.into_inner();
+        let keys = r.keys;
+        let written = self
+            .write(&ctx, r.map, |map| KvWrite::DeleteMany { map, keys })
+            .await;
+        answer(
+            ctx,
+            written.map(|w| DeleteManyResponse { removed: w.count }),
+        )
     }
 
     async fn clear(
@@ -383,16 +364,9 @@ impl KeyValue for KeyValueService {
         request: Request<ClearRequest>,
     ) -> Result<Response<ClearResponse>, Status> {
         let ctx = Context::new(request.metadata(), self.statement_timeout);
-        let request = request.into_inner();
-        let result = async {
-            let (db, map) = self.open(request.map).await?;
-            let written = db.kv_write(KvWrite::Clear { map }, &ctx.cancel).await?;
-            Ok(ClearResponse {
-                removed: written.count,
-            })
-        }
-        .await;
-        answer(ctx, result)
+        let r = request.into_inner();
+        let written = self.write(&ctx, r.map, |map| KvWrite::Clear { map }).await;
+        answer(ctx, written.map(|w| ClearResponse { removed: w.count }))
     }
 }
 
