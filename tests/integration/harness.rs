@@ -13,6 +13,26 @@ use tempfile::TempDir;
 /// How long a server may take to start or stop before the test fails.
 const BOUND: Duration = Duration::from_secs(60);
 
+/// The `sqlited` binary: cargo's for the server package's own tests; for other packages'
+/// tests (run by `cargo test --workspace`), the one cargo built beside them.
+pub fn sqlited_binary() -> PathBuf {
+    if let Some(path) = option_env!("CARGO_BIN_EXE_sqlited") {
+        return PathBuf::from(path);
+    }
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let target = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>");
+    let path = target.join("sqlited");
+    assert!(
+        path.exists(),
+        "no sqlited binary at {}: run the whole suite (cargo test --workspace) or `cargo build --bin sqlited` first",
+        path.display()
+    );
+    path
+}
+
 /// The single value of a query's single row, e.g. `SELECT count(*) FROM t`.
 pub async fn scalar<T: sqlited_client::FromValue>(db: &sqlited_client::Database, sql: &str) -> T {
     db.query_one(sql, ())
@@ -53,7 +73,7 @@ impl Server {
             .append(true)
             .open(data_dir.join("server.log"))
             .expect("server log");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_sqlited"))
+        let mut child = Command::new(sqlited_binary())
             .arg("--listen")
             .arg("127.0.0.1:0")
             .arg("--data-dir")
