@@ -1,0 +1,98 @@
+"""Tests of the generated stubs and the DB-API wrapper against a real sqlited server."""
+
+import os
+import subprocess
+import sys
+import tempfile
+
+import pytest
+
+import sqlited_dbapi
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+BINARY = os.environ.get("SQLITED_BIN", os.path.join(ROOT, "target", "debug", "sqlited"))
+
+
+@pytest.fixture(scope="module")
+def server():
+    data = tempfile.mkdtemp()
+    proc = subprocess.Popen(
+        [BINARY, "--listen", "127.0.0.1:0", "--data-dir", data],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    line = proc.stdout.readline()  # blocks until the server is listening (or has died)
+    assert line.startswith("sqlited listening on "), line
+    yield line.split()[-1]
+    proc.terminate()
+    assert proc.wait(timeout=60) == 0
+
+
+def test_values_round_trip(server):
+    conn = sqlited_dbapi.connect(f"{server}/values")
+    cur = conn.cursor()
+    for value in [None, 0, -(2**63), 2**63 - 1, 1.5, "", "héllo ✓", b"", b"\x00\xff"]:
+        cur.execute("SELECT ?1, typeof(?1)", (value,))
+        got, _ = cur.fetchone()
+        assert got == value and type(got) is type(value)
+
+
+def test_cursor_dbapi_surface(server):
+    conn = sqlited_dbapi.connect(f"{server}/surface")
+    cur = conn.cursor()
+    cur.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, name TEXT)")
+    assert cur.description is None
+    cur.execute("INSERT INTO t (name) VALUES (?)", ("a",))
+    assert cur.rowcount == 1 and cur.lastrowid == 1
+    cur.executemany("INSERT INTO t (name) VALUES (:name)", [{"name": "b"}, {"name": "c"}])
+    assert cur.rowcount == 2
+    cur.execute("SELECT id, name FROM t ORDER BY id")
+    assert [d[0] for d in cur.description] == ["id", "name"]
+    assert cur.fetchone() == (1, "a")
+    cur.arraysize = 1
+    assert cur.fetchmany() == [(2, "b")]
+    assert cur.fetchall() == [(3, "c")]
+    assert cur.fetchone() is None
+
+
+def test_errors_map_to_pep249(server):
+    cur = sqlited_dbapi.connect(f"{server}/errors").cursor()
+    cur.execute("CREATE TABLE u (id INTEGER PRIMARY KEY)")
+    cur.execute("INSERT INTO u VALUES (1)")
+    with pytest.raises(sqlited_dbapi.IntegrityError) as caught:
+        cur.execute("INSERT INTO u VALUES (1)")
+    assert caught.value.sqlite_code == 1555  # SQLITE_CONSTRAINT_PRIMARYKEY
+    assert "SQLITE_CONSTRAINT_PRIMARYKEY" in str(caught.value)
+    with pytest.raises(sqlited_dbapi.ProgrammingError, match="syntax error"):
+        cur.execute("SELEC 1")
+    with pytest.raises(sqlited_dbapi.ProgrammingError):
+        cur.execute("SELECT ?, ?", (1,))
+    with pytest.raises(sqlited_dbapi.InterfaceError):
+        sqlited_dbapi.connect(server)
+    assert issubclass(sqlited_dbapi.IntegrityError, sqlited_dbapi.DatabaseError)
+
+
+def test_commit_and_rollback(server):
+    conn = sqlited_dbapi.connect(f"{server}/tx")
+    other = sqlited_dbapi.connect(f"{server}/tx")
+    conn.execute("CREATE TABLE t (x)")
+    conn.autocommit = False
+    conn.execute("INSERT INTO t VALUES (1)")
+    assert other.execute("SELECT count(*) FROM t").fetchone() == (0,)
+    conn.commit()
+    assert other.execute("SELECT count(*) FROM t").fetchone() == (1,)
+    conn.execute("INSERT INTO t VALUES (2)")
+    conn.rollback()
+    assert other.execute("SELECT count(*) FROM t").fetchone() == (1,)
+    conn.close()
+
+
+def test_example_program_runs(server):
+    out = subprocess.run(
+        [sys.executable, os.path.join(os.path.dirname(__file__), "example.py"), f"{server}/example"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    assert "inserted 2 notes" in out and "as expected" in out
