@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Builds the image and runs it with docker-compose, then checks it for real: healthy by its
-# HEALTHCHECK, SQL through sqlited-cli, data kept across a restart of the container.
+# Builds the images and runs the stack with docker-compose, then checks it for real: sqlited
+# healthy by its HEALTHCHECK, the Python example run against it once healthy, SQL through
+# sqlited-cli, data kept across a restart of the stack; `down -v` at the end.
 # Needs Docker, docker-compose and (when no base image exists) debootstrap; makes the base image
 # itself with debootstrap + `docker import`, so no registry is needed.
 set -euo pipefail
@@ -20,11 +21,23 @@ if ! docker image inspect "$BASE" >/dev/null 2>&1; then
 fi
 cargo build --release --bin sqlited --bin sqlited-cli
 
+# The Python example's packages and generated stubs, for its image (Debian 12's python3 is 3.11,
+# like the wheels chosen here).
+PY="${PYTHON:-python3}"
+rm -rf target/docker-python && mkdir -p target/docker-python
+"$PY" -m pip install -q --disable-pip-version-check --target target/docker-python \
+    --python-version 3.11 --only-binary=:all: grpcio grpcio-status grpcio-tools
+"$PY" -m grpc_tools.protoc -I proto --python_out=target/docker-python --grpc_python_out=target/docker-python \
+    proto/sqlited/v1/*.proto 2>/dev/null \
+  || PYTHONPATH=target/docker-python "$PY" -m grpc_tools.protoc -I proto \
+       --python_out=target/docker-python --grpc_python_out=target/docker-python proto/sqlited/v1/*.proto
+
 cleanup() { "${COMPOSE[@]}" down -v >/dev/null 2>&1 || true; }
 trap cleanup EXIT
 "${COMPOSE[@]}" up -d --build
 
 container="$("${COMPOSE[@]}" ps -q sqlited)"
+example="$("${COMPOSE[@]}" ps -q example)"
 wait_healthy() {
     for _ in $(seq 1 60); do
         status="$(docker inspect --format '{{.State.Health.Status}}' "$container")"
@@ -36,10 +49,16 @@ wait_healthy() {
 wait_healthy
 [ "$(docker inspect --format '{{.Config.User}}' "$container")" = sqlited ] || { echo "runs as root"; exit 1; }
 
+# The Python example ran once sqlited was healthy.
+[ "$(docker wait "$example")" = 0 ] || { docker logs "$example"; exit 1; }
+docker logs "$example" 2>&1 | grep -q "inserted 2 notes" || { docker logs "$example"; exit 1; }
+
 CLI=(target/release/sqlited-cli "http://127.0.0.1:$SQLITED_PORT/app" --mode csv)
 "${CLI[@]}" -c "CREATE TABLE t (x TEXT)" -c "INSERT INTO t VALUES ('kept')"
-"${COMPOSE[@]}" restart
+"${COMPOSE[@]}" restart sqlited
 wait_healthy
 out="$("${CLI[@]}" -c "SELECT x FROM t")"
 [ "$out" = "$(printf 'x\nkept')" ] || { echo "unexpected: $out"; exit 1; }
-echo "docker: 3 passed, 0 failed"
+notes="$(target/release/sqlited-cli "http://127.0.0.1:$SQLITED_PORT/example" --mode csv -c "SELECT count(*) AS n FROM notes")"
+[ "$notes" = "$(printf 'n\n2')" ] || { echo "the example's rows did not survive: $notes"; exit 1; }
+echo "docker: 4 passed, 0 failed"
