@@ -68,6 +68,8 @@ pub struct Database {
     options: DatabaseOptions,
     /// The database file.
     path: PathBuf,
+    /// The write-queue gauge, looked up once rather than on every write.
+    write_queue: ::metrics::Gauge,
 }
 
 impl Database {
@@ -129,6 +131,7 @@ impl Database {
             routes: Routes::new(4096),
             options,
             path: settings.path.clone(),
+            write_queue: ::metrics::gauge!(crate::metrics::WRITE_QUEUE, "database" => name.to_string()),
         })
     }
 
@@ -143,19 +146,26 @@ impl Database {
         statement: Statement,
         cancel: &Arc<CancelToken>,
     ) -> Result<ExecuteResponse> {
-        if self.routes.get(&statement.sql) == Some(Route::Read) {
+        let route = self.routes.get(&statement.sql);
+        if route == Some(Route::Read) {
             let (reply, answer) = oneshot::channel();
             self.submit_read(Job::Execute { statement, reply }, cancel)
                 .await?;
             return Ok(receive(answer, cancel).await?.response);
         }
-        let sql = statement.sql.clone();
+        // Kept only while the route is unknown, to learn it from the answer.
+        let unlearned = route.is_none().then(|| statement.sql.clone());
         let (reply, answer) = oneshot::channel();
         self.submit_write(Job::Execute { statement, reply }, cancel)
             .await?;
         let outcome = receive(answer, cancel).await?;
-        if outcome.read_only {
-            self.routes.learn(&sql, Route::Read);
+        if let Some(sql) = unlearned {
+            let learned = if outcome.read_only {
+                Route::Read
+            } else {
+                Route::Write
+            };
+            self.routes.learn(&sql, learned);
         }
         Ok(outcome.response)
     }
@@ -325,8 +335,7 @@ impl Database {
             let writer = self.writer().await?;
             match writer.submit(task) {
                 Ok(()) => {
-                    ::metrics::gauge!(crate::metrics::WRITE_QUEUE, "database" => self.name.clone())
-                        .increment(1);
+                    self.write_queue.increment(1);
                     return Ok(());
                 }
                 Err((Rejected::Full, _)) => {

@@ -22,8 +22,8 @@ impl ToSql for Param<'_> {
     }
 }
 
-/// The proto value of column `column` of a result row.
-pub fn from_sqlite(value: ValueRef<'_>, column: &str) -> Result<Value> {
+/// The proto value of a result column; `column` names it, for the error message only.
+pub fn from_sqlite(value: ValueRef<'_>, column: impl FnOnce() -> String) -> Result<Value> {
     let kind = match value {
         ValueRef::Null => None,
         ValueRef::Integer(i) => Some(Kind::Integer(i)),
@@ -31,6 +31,7 @@ pub fn from_sqlite(value: ValueRef<'_>, column: &str) -> Result<Value> {
         ValueRef::Text(bytes) => match std::str::from_utf8(bytes) {
             Ok(text) => Some(Kind::Text(text.to_owned())),
             Err(_) => {
+                let column = column();
                 return Err(Error::invalid(
                     "statement.sql",
                     format!(
@@ -53,5 +54,25 @@ pub fn wire_size(value: &Value) -> usize {
         Some(Kind::Integer(_)) | Some(Kind::Real(_)) => 11,
         Some(Kind::Text(t)) => t.len() + 6,
         Some(Kind::Blob(b)) => b.len() + 6,
+    }
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+
+    #[test]
+    fn invalid_utf8_text_names_its_column() {
+        match from_sqlite(ValueRef::Text(&[0x61, 0xff]), || "notes".to_string()) {
+            Err(Error::InvalidArgument { message, .. }) => {
+                assert!(message.contains("\"notes\""), "{message}")
+            }
+            other => panic!("expected an error, got {other:?}"),
+        }
+        let text = from_sqlite(ValueRef::Text(b"ok"), || {
+            unreachable!("named only on error")
+        })
+        .unwrap();
+        assert_eq!(text.kind, Some(Kind::Text("ok".into())));
     }
 }

@@ -98,7 +98,7 @@ pub fn stream_query(
             decl_type: c.decl_type().unwrap_or_default().to_string(),
         })
         .collect();
-    let names: Vec<String> = columns.iter().map(|c| c.name.clone()).collect();
+    let column_count = columns.len();
     let mut message = QueryResponse {
         columns,
         ..Default::default()
@@ -118,10 +118,13 @@ pub fn stream_query(
                 retryable: false,
             });
         }
-        let mut values = Vec::with_capacity(names.len());
+        let mut values = Vec::with_capacity(column_count);
         let mut row_bytes = 4;
-        for (i, name) in names.iter().enumerate() {
-            let value = from_sqlite(row.get_ref(i)?, name)?;
+        for i in 0..column_count {
+            // The column's name is looked up only for an error message.
+            let value = from_sqlite(row.get_ref(i)?, || {
+                row.as_ref().column_name(i).unwrap_or_default().to_string()
+            })?;
             row_bytes += wire_size(&value);
             values.push(value);
         }

@@ -169,7 +169,7 @@ fn commit_writes(db: &Sqlite, mut queue: VecDeque<Task>) {
     while !queue.is_empty() {
         if let Err(err) = db.internal("BEGIN IMMEDIATE") {
             for task in queue {
-                deliver_error(task, err.clone());
+                super::reply_error(task, err.clone());
             }
             return;
         }
@@ -209,7 +209,7 @@ fn commit_writes(db: &Sqlite, mut queue: VecDeque<Task>) {
                     let _ = db.internal("ROLLBACK");
                 }
                 for (task, _) in done {
-                    deliver_error(task, err.clone());
+                    super::reply_error(task, err.clone());
                 }
             }
         }
@@ -298,10 +298,6 @@ fn deliver(task: Task, answer: Answer) {
         }
         _ => unreachable!("answers match their jobs"),
     }
-}
-
-fn deliver_error(task: Task, err: crate::error::Error) {
-    super::reply_error(task, err);
 }
 
 #[cfg(test)]
