@@ -131,7 +131,8 @@ pub struct Config {
     #[arg(long, env = "SQLITED_MAX_ROWS_PER_QUERY", default_value_t = 0)]
     pub max_rows_per_query: u64,
 
-    /// Concurrent requests served per client connection; more wait their turn.
+    /// Concurrent requests per client connection; more are refused at once with
+    /// RESOURCE_EXHAUSTED (open more connections, or send fewer at a time).
     #[arg(
         long,
         env = "SQLITED_MAX_CONCURRENT_REQUESTS_PER_CONNECTION",

@@ -84,3 +84,40 @@ async fn a_full_write_queue_is_refused_with_a_retry_hint() {
         "a write stopped by its deadline while queued never ran"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn too_many_requests_on_one_connection_are_refused() {
+    let server = Server::start_with(&["--max-concurrent-requests-per-connection", "2"]);
+    let db = server
+        .database("busy")
+        .await
+        .with_timeout(Some(std::time::Duration::from_millis(500)));
+    let endless =
+        "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c";
+    let calls: Vec<_> = (0..6)
+        .map(|_| {
+            let db = db.clone();
+            tokio::spawn(async move { db.query_all(endless, ()).await.unwrap_err() })
+        })
+        .collect();
+    let mut refused = 0;
+    for call in calls {
+        let err = call.await.unwrap();
+        match err.status_code() {
+            Some(Code::ResourceExhausted) => refused += 1,
+            Some(Code::DeadlineExceeded) => {}
+            _ => panic!("unexpected {err}"),
+        }
+    }
+    assert!(
+        refused >= 1,
+        "none of 6 concurrent calls was refused past a limit of 2"
+    );
+    // And the connection serves again once the load is gone.
+    server
+        .database("busy")
+        .await
+        .execute("SELECT 1", ())
+        .await
+        .unwrap();
+}
