@@ -4,7 +4,7 @@
 //! Whichever reader is free takes the next task, so under load a reader goes from one read to
 //! the next without parking its thread; handing each read to a checked-out worker instead
 //! costs two thread wake-ups per read (measured: point selects at 64 clients ran 1.6–1.8×
-//! faster this way; see BENCHMARKS.md). A reader that dies is replaced before the next read
+//! faster this way; the README gives the command). A reader that dies is replaced before the next read
 //! is queued. Read-only transactions, which pin a reader for their life, use the database's
 //! deadpool of dedicated readers instead, so they never starve single reads.
 
