@@ -15,9 +15,9 @@ use tokio::net::TcpListener;
 use crate::engine::Engine;
 use crate::error::{Error, Result};
 
-/// Requests by RPC and status code.
+/// Requests by service, RPC and status code.
 pub const REQUESTS: &str = "sqlited_requests_total";
-/// Request latency by RPC, in seconds.
+/// Request latency by service and RPC, in seconds.
 pub const REQUEST_SECONDS: &str = "sqlited_request_duration_seconds";
 /// Rows streamed back by Query.
 pub const ROWS_RETURNED: &str = "sqlited_rows_returned_total";
@@ -96,11 +96,11 @@ pub fn serve(listener: TcpListener, engine: Arc<Engine>) -> Result<()> {
 }
 
 fn describe() {
-    describe_counter!(REQUESTS, "Requests by RPC and gRPC status code.");
+    describe_counter!(REQUESTS, "Requests by service, RPC and gRPC status code.");
     describe_histogram!(
         REQUEST_SECONDS,
         Unit::Seconds,
-        "Request latency by RPC (Query: until its last row)."
+        "Request latency by service and RPC (a stream: until its end)."
     );
     describe_counter!(ROWS_RETURNED, "Rows streamed back by Query.");
     describe_gauge!(
@@ -124,9 +124,11 @@ fn describe() {
 }
 
 /// Counts one finished request.
-pub fn request(rpc: &'static str, code: tonic::Code, elapsed: Duration) {
-    metrics::counter!(REQUESTS, "rpc" => rpc, "code" => code_name(code)).increment(1);
-    metrics::histogram!(REQUEST_SECONDS, "rpc" => rpc).record(elapsed.as_secs_f64());
+pub fn request(service: &'static str, rpc: &'static str, code: tonic::Code, elapsed: Duration) {
+    metrics::counter!(REQUESTS, "service" => service, "rpc" => rpc, "code" => code_name(code))
+        .increment(1);
+    metrics::histogram!(REQUEST_SECONDS, "service" => service, "rpc" => rpc)
+        .record(elapsed.as_secs_f64());
 }
 
 fn code_name(code: tonic::Code) -> &'static str {

@@ -92,6 +92,7 @@ pub async fn run(
         .concurrency_limit_per_connection(config.max_concurrent_requests_per_connection.max(1))
         // Past the limit, refuse at once (RESOURCE_EXHAUSTED) rather than queue unboundedly.
         .load_shed(true)
+        .layer(crate::service::observe::ObserveLayer)
         .layer(crate::service::oversize::layer())
         .add_service(database)
         .add_service(AdminServer::new(AdminService::new(

@@ -64,6 +64,17 @@ async fn metrics_are_served_as_prometheus_text() {
     assert_eq!(db.query_all("SELECT x FROM t", ()).await.unwrap().len(), 55);
     db.execute("SELEC", ()).await.unwrap_err();
     db.begin().await.unwrap().commit().await.unwrap();
+    // The other services count too, streams until their end.
+    let map = db.raw_map("counted");
+    map.set_many((0..3u8).map(|i| (vec![i], vec![i])).collect())
+        .await
+        .unwrap();
+    assert_eq!(map.page(None, 10).await.unwrap().len(), 3);
+    db.raw_map("bad name!").len().await.unwrap_err();
+    let client = sqlited_client::Client::connect(&server.url()).await.unwrap();
+    client.admin().list_databases().await.unwrap();
+    let mut backup = Vec::new();
+    client.admin().backup("metered", &mut backup).await.unwrap();
 
     // Sizes are sampled every few seconds: poll (bounded) until they appear.
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -87,7 +98,11 @@ async fn metrics_are_served_as_prometheus_text() {
     let ok_executes = find(
         &samples,
         "sqlited_requests_total",
-        &["rpc=\"Execute\"", "code=\"OK\""],
+        &[
+            "service=\"sqlited.v1.Database\"",
+            "rpc=\"Execute\"",
+            "code=\"OK\"",
+        ],
     )
     .unwrap();
     assert!(*ok_executes >= 6.0, "{ok_executes}");
@@ -107,6 +122,28 @@ async fn metrics_are_served_as_prometheus_text() {
         )
         .is_some()
     );
+    for (service, rpc, code) in [
+        ("sqlited.v1.KeyValue", "SetMany", "OK"),
+        ("sqlited.v1.KeyValue", "Scan", "OK"),
+        ("sqlited.v1.KeyValue", "Len", "INVALID_ARGUMENT"),
+        ("sqlited.v1.Admin", "ListDatabases", "OK"),
+        ("sqlited.v1.Admin", "Backup", "OK"),
+        ("sqlited.v1.Database", "Query", "OK"),
+        ("sqlited.v1.Database", "Begin", "OK"),
+        ("sqlited.v1.Database", "Commit", "OK"),
+    ] {
+        let labels = [
+            format!("service=\"{service}\""),
+            format!("rpc=\"{rpc}\""),
+            format!("code=\"{code}\""),
+        ];
+        let labels: Vec<&str> = labels.iter().map(String::as_str).collect();
+        assert_eq!(
+            find(&samples, "sqlited_requests_total", &labels),
+            Some(&1.0),
+            "{service}/{rpc} {code}"
+        );
+    }
     assert!(*find(&samples, "sqlited_rows_returned_total", &[]).unwrap() >= 55.0);
     assert!(
         *find(

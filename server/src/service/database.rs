@@ -18,7 +18,6 @@ use super::response_rows::ResponseRows;
 use super::statement_kind;
 use crate::engine::Engine;
 use crate::error::{Error, Result};
-use crate::metrics;
 use crate::worker::transaction::TxMode;
 
 /// Bounds on what one request may ask.
@@ -92,7 +91,6 @@ impl DatabaseService {
         ctx.guard.disarm();
         let _entered = span.enter();
         finish(
-            if commit { "Commit" } else { "Rollback" },
             result,
             started,
             &request_id,
@@ -115,7 +113,6 @@ impl DatabaseService {
 
 /// Logs the end of a unary call and turns its error into a status.
 fn finish<T>(
-    rpc: &'static str,
     result: Result<T>,
     started: Instant,
     request_id: &str,
@@ -123,13 +120,6 @@ fn finish<T>(
 ) -> Result<Response<T>, Status> {
     let elapsed = started.elapsed();
     let elapsed_us = elapsed.as_micros() as u64;
-    metrics::request(
-        rpc,
-        result
-            .as_ref()
-            .map_or_else(|e| e.code(), |_| tonic::Code::Ok),
-        elapsed,
-    );
     match result {
         Ok(response) => {
             tracing::debug!(rows = rows(&response), elapsed_us, "ok");
@@ -179,7 +169,7 @@ impl DatabaseRpc for DatabaseService {
         let request_id = ctx.request_id;
         ctx.guard.disarm();
         let _entered = span.enter();
-        finish("Execute", result, started, &request_id, |r| r.rows_affected)
+        finish(result, started, &request_id, |r| r.rows_affected)
     }
 
     type QueryStream = ResponseRows;
@@ -224,7 +214,6 @@ impl DatabaseRpc for DatabaseService {
             )),
             Err(err) => {
                 ctx.guard.disarm();
-                metrics::request("Query", err.code(), started.elapsed());
                 tracing::info!(parent: &span, code = ?err.code(), error = %err, "failed");
                 Err(err.into_status(Some(&ctx.request_id)))
             }
@@ -278,7 +267,7 @@ impl DatabaseRpc for DatabaseService {
         let request_id = ctx.request_id;
         ctx.guard.disarm();
         let _entered = span.enter();
-        finish("ExecuteBatch", result, started, &request_id, |r| {
+        finish(result, started, &request_id, |r| {
             r.results.iter().map(|x| x.rows_affected).sum()
         })
     }
@@ -326,7 +315,7 @@ impl DatabaseRpc for DatabaseService {
         let request_id = ctx.request_id;
         ctx.guard.disarm();
         let _entered = span.enter();
-        finish("Begin", result, started, &request_id, |_| 0)
+        finish(result, started, &request_id, |_| 0)
     }
 
     async fn commit(

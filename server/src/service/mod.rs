@@ -7,6 +7,7 @@
 //! - [`kv`]: `sqlited.v1.KeyValue`: persistent maps.
 //! - [`health`]: gRPC health entries for the server and each open database.
 //! - [`context`]: a request's deadline and the cancel token that carries it to SQLite.
+//! - [`observe`]: request counts and latencies of every RPC, for the metrics.
 //! - [`oversize`]: oversized requests answered RESOURCE_EXHAUSTED.
 //! - [`response_rows`]: a query's result stream as tonic sends it, with its log line.
 
@@ -15,6 +16,7 @@ pub mod context;
 pub mod database;
 pub mod health;
 pub mod kv;
+pub mod observe;
 pub mod oversize;
 pub mod response_rows;
 

@@ -24,8 +24,6 @@ pub struct ResponseRows {
     /// Stops the statement if the client drops the stream early.
     guard: Option<CancelOnDrop>,
     request_id: String,
-    /// The code of the error that ended the stream, for the metrics.
-    error_code: tonic::Code,
 }
 
 impl ResponseRows {
@@ -46,7 +44,6 @@ impl ResponseRows {
             ended: false,
             guard: Some(guard),
             request_id,
-            error_code: tonic::Code::Ok,
         }
     }
 
@@ -59,12 +56,6 @@ impl ResponseRows {
                 guard.disarm();
             }
             let elapsed = self.started.elapsed();
-            let code = match outcome {
-                "ok" => tonic::Code::Ok,
-                "client went away" => tonic::Code::Cancelled,
-                _ => self.error_code,
-            };
-            crate::metrics::request("Query", code, elapsed);
             ::metrics::counter!(crate::metrics::ROWS_RETURNED).increment(self.rows);
             let elapsed_us = elapsed.as_micros() as u64;
             tracing::debug!(parent: &self.span, rows = self.rows, elapsed_us, outcome, "query ended");
@@ -86,7 +77,6 @@ impl Stream for ResponseRows {
             }
             Poll::Ready(Some(Err(err))) => {
                 self.failed = true;
-                self.error_code = err.code();
                 tracing::info!(parent: &self.span, code = ?err.code(), error = %err, "query failed");
                 self.log_end("error");
                 Poll::Ready(Some(Err(err.into_status(Some(&self.request_id)))))

@@ -1,0 +1,208 @@
+//! Request metrics for every RPC of every service, taken at the HTTP level so that no handler
+//! can forget them: the count by service, RPC and final gRPC status, and the latency until the
+//! response's last frame (a streaming RPC is timed until its stream ends).
+//!
+//! The status is read where gRPC puts it: the response headers of a trailers-only answer (an
+//! error before any message), else the trailers after the last message. A response dropped
+//! before its end — the client went away — counts as CANCELLED.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use bytes::Bytes;
+use http::{HeaderMap, Request, Response};
+use http_body::{Body as HttpBody, Frame, SizeHint};
+use tonic::body::Body;
+use tower::{Layer, Service};
+
+/// The layer, for `Server::builder().layer(..)`; put it outermost so it sees final statuses.
+#[derive(Clone, Copy, Default)]
+pub struct ObserveLayer;
+
+impl<S> Layer<S> for ObserveLayer {
+    type Service = Observe<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        Observe { inner }
+    }
+}
+
+/// The service [`ObserveLayer`] wraps around the router.
+#[derive(Clone)]
+pub struct Observe<S> {
+    inner: S,
+}
+
+type BoxFuture<T, E> = Pin<Box<dyn Future<Output = Result<T, E>> + Send>>;
+
+impl<S, B> Service<Request<B>> for Observe<S>
+where
+    S: Service<Request<B>, Response = Response<Body>>,
+    S::Future: Send + 'static,
+{
+    type Response = Response<Body>;
+    type Error = S::Error;
+    type Future = BoxFuture<Self::Response, Self::Error>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<B>) -> Self::Future {
+        let (service, rpc) = names(request.uri().path());
+        let started = Instant::now();
+        let response = self.inner.call(request);
+        Box::pin(async move {
+            let response = response.await?;
+            let mut end = End {
+                service,
+                rpc,
+                started,
+                done: false,
+            };
+            if let Some(code) = status_in(response.headers()) {
+                // Trailers-only: the answer is already complete.
+                end.record(code);
+                return Ok(response);
+            }
+            Ok(response.map(|inner| Body::new(Observed { inner, end })))
+        })
+    }
+}
+
+/// The service and RPC of a gRPC path `/package.Service/Method`, as static label values.
+/// Unknown paths share one label so that a scanner cannot grow the metrics without bound.
+fn names(path: &str) -> (&'static str, &'static str) {
+    const KNOWN: &[&str] = &[
+        "sqlited.v1.Database",
+        "sqlited.v1.KeyValue",
+        "sqlited.v1.Admin",
+        "grpc.health.v1.Health",
+        "grpc.reflection.v1.ServerReflection",
+        "grpc.reflection.v1alpha.ServerReflection",
+    ];
+    let mut parts = path.trim_start_matches('/').splitn(2, '/');
+    let (service, method) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+    let Some(service) = KNOWN.iter().find(|s| **s == service) else {
+        return ("unknown", "unknown");
+    };
+    let valid = !method.is_empty()
+        && method.len() <= 40
+        && method.bytes().all(|b| b.is_ascii_alphanumeric());
+    if !valid {
+        return (service, "unknown");
+    }
+    // Method names come from a small fixed set (the services above), so leaking each once
+    // is bounded; an intern table keeps repeated calls from leaking again.
+    (service, intern(method))
+}
+
+fn intern(method: &str) -> &'static str {
+    use std::collections::HashSet;
+    use std::sync::{Mutex, OnceLock};
+    static NAMES: OnceLock<Mutex<HashSet<&'static str>>> = OnceLock::new();
+    let mut names = NAMES
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    if let Some(name) = names.get(method) {
+        return name;
+    }
+    if names.len() >= 256 {
+        return "unknown";
+    }
+    let name: &'static str = Box::leak(method.to_string().into_boxed_str());
+    names.insert(name);
+    name
+}
+
+/// The `grpc-status` of a header or trailer map, if it has one.
+fn status_in(headers: &HeaderMap) -> Option<tonic::Code> {
+    let status = headers.get("grpc-status")?.to_str().ok()?.parse::<i32>().ok()?;
+    Some(tonic::Code::from_i32(status))
+}
+
+/// Records a request once, however its response ends.
+struct End {
+    service: &'static str,
+    rpc: &'static str,
+    started: Instant,
+    done: bool,
+}
+
+impl End {
+    fn record(&mut self, code: tonic::Code) {
+        if !self.done {
+            self.done = true;
+            crate::metrics::request(self.service, self.rpc, code, self.started.elapsed());
+        }
+    }
+}
+
+impl Drop for End {
+    fn drop(&mut self) {
+        self.record(tonic::Code::Cancelled);
+    }
+}
+
+/// A response body that records its request when its trailers pass.
+struct Observed {
+    inner: Body,
+    end: End,
+}
+
+impl HttpBody for Observed {
+    type Data = Bytes;
+    type Error = tonic::Status;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+        let polled = Pin::new(&mut self.inner).poll_frame(cx);
+        match &polled {
+            Poll::Ready(Some(Ok(frame))) => {
+                if let Some(code) = frame.trailers_ref().and_then(status_in) {
+                    self.end.record(code);
+                }
+            }
+            Poll::Ready(Some(Err(_))) => self.end.record(tonic::Code::Internal),
+            // Ended without a status: gRPC clients read that as a broken response.
+            Poll::Ready(None) => self.end.record(tonic::Code::Unknown),
+            Poll::Pending => {}
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+#[cfg(test)]
+mod test {
+    use super::names;
+
+    #[test]
+    fn label_names() {
+        assert_eq!(
+            names("/sqlited.v1.Database/Execute"),
+            ("sqlited.v1.Database", "Execute")
+        );
+        assert_eq!(
+            names("/sqlited.v1.KeyValue/SetMany"),
+            ("sqlited.v1.KeyValue", "SetMany")
+        );
+        assert_eq!(names("/evil.Service/X"), ("unknown", "unknown"));
+        assert_eq!(
+            names("/sqlited.v1.Admin/../../x"),
+            ("sqlited.v1.Admin", "unknown")
+        );
+    }
+}
