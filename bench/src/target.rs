@@ -10,7 +10,7 @@ use sqlited_client::{Value, blocking};
 use sqlited_proto::v1 as proto;
 use tokio_stream::StreamExt;
 
-use crate::workload::Op;
+use crate::workload::{MAP_TABLE, Op};
 
 /// Names an error for the report.
 fn client_error(err: sqlited_client::Error) -> String {
@@ -38,10 +38,46 @@ fn sql_value(value: &Value) -> SqlValue {
     }
 }
 
+/// A `PersistentMap<String, _>` key as postcard encodes it (the bench's keys are short).
+fn map_key_bytes(key: &str) -> Vec<u8> {
+    let mut bytes = vec![key.len() as u8];
+    bytes.extend_from_slice(key.as_bytes());
+    bytes
+}
+
 /// Runs `op` on a rusqlite connection, reading every value of every row.
 fn run_rusqlite(conn: &rusqlite::Connection, op: &Op) -> rusqlite::Result<()> {
     match op {
-        Op::MapInsert(..) | Op::MapGet(..) => Err(rusqlite::Error::InvalidQuery),
+        // The map as one locked connection runs it: the seed's PersistentDict.
+        Op::MapInsert(key, value) => {
+            let key = map_key_bytes(key);
+            conn.execute_batch("BEGIN IMMEDIATE")?;
+            let result = (|| {
+                use rusqlite::OptionalExtension;
+                let version: Option<i64> = conn
+                    .prepare_cached(&format!("SELECT version FROM {MAP_TABLE} WHERE key = ?1"))?
+                    .query_row([&key], |row| row.get(0))
+                    .optional()?;
+                conn.prepare_cached(&format!(
+                    "INSERT INTO {MAP_TABLE} (key, value, version) VALUES (?1, ?2, ?3) \
+                     ON CONFLICT(key) DO UPDATE SET value = excluded.value, version = excluded.version"
+                ))?
+                .execute(rusqlite::params![key, value, version.map_or(1, |v| v + 1)])?;
+                Ok(())
+            })();
+            conn.execute_batch(if result.is_ok() { "COMMIT" } else { "ROLLBACK" })?;
+            result
+        }
+        Op::MapGet(key) => {
+            let mut stmt = conn.prepare_cached(&format!(
+                "SELECT value, version FROM {MAP_TABLE} WHERE key = ?1"
+            ))?;
+            let mut rows = stmt.query([map_key_bytes(key)])?;
+            while let Some(row) = rows.next()? {
+                std::hint::black_box(row.get_ref(0)?);
+            }
+            Ok(())
+        }
         Op::Query(sql, params) => {
             let mut stmt = conn.prepare_cached(sql)?;
             let columns = stmt.column_count();
@@ -114,13 +150,13 @@ impl AsyncTarget {
                             .map_err(client_error)?;
                     }
                     Op::MapInsert(key, value) => {
-                        db.map::<u64, Vec<u8>>("bench")
-                            .insert(*key, value.clone())
+                        db.map::<String, Vec<u8>>("bench")
+                            .insert(key.clone(), value.clone())
                             .await
                             .map_err(client_error)?;
                     }
                     Op::MapGet(key) => {
-                        db.map::<u64, Vec<u8>>("bench")
+                        db.map::<String, Vec<u8>>("bench")
                             .get(key)
                             .await
                             .map_err(client_error)?;
@@ -129,7 +165,7 @@ impl AsyncTarget {
                 Ok(())
             }
             AsyncTarget::Engine(_) if matches!(op, Op::MapInsert(..) | Op::MapGet(..)) => {
-                Err("the kv workloads run against --target server".into())
+                Err("the kv workloads run against --target server or rusqlite".into())
             }
             AsyncTarget::Engine(db) => {
                 let token = CancelToken::none();
@@ -225,12 +261,12 @@ impl ThreadClient<'_> {
                             .map_err(client_error)?;
                     }
                     Op::MapInsert(key, value) => {
-                        conn.map::<u64, Vec<u8>>("bench")
-                            .insert(*key, value.clone())
+                        conn.map::<String, Vec<u8>>("bench")
+                            .insert(key.clone(), value.clone())
                             .map_err(client_error)?;
                     }
                     Op::MapGet(key) => {
-                        conn.map::<u64, Vec<u8>>("bench")
+                        conn.map::<String, Vec<u8>>("bench")
                             .get(key)
                             .map_err(client_error)?;
                     }

@@ -26,9 +26,13 @@ pub enum Workload {
     ScanLight,
     /// executemany of 100 single-row INSERTs in one request.
     Batch,
-    /// A durable `PersistentMap::insert` of a small value at a random key (server only).
+    /// A durable `PersistentMap::insert` of a small value at a random one of the map's 100k
+    /// keys: an update spread over the whole table, the worst case for the disk.
     KvInsert,
-    /// A `PersistentMap::get` of a random key (server only).
+    /// A durable `PersistentMap::insert` of a small value at a new key, keys in time order
+    /// (`d[next_id()] = v`): appends.
+    KvAppend,
+    /// A `PersistentMap::get` of a random one of the map's 100k keys (server only).
     KvGet,
 }
 
@@ -44,6 +48,7 @@ impl Workload {
             Workload::ScanLight => "scan-light",
             Workload::Batch => "batch",
             Workload::KvInsert => "kv-insert",
+            Workload::KvAppend => "kv-append",
             Workload::KvGet => "kv-get",
         }
     }
@@ -58,10 +63,10 @@ pub enum Op {
     Execute(&'static str, Vec<Value>),
     /// The same statement with many parameter sets, in one transaction.
     Many(&'static str, Vec<Vec<Value>>),
-    /// Insert into the persistent map `bench`.
-    MapInsert(u64, Vec<u8>),
+    /// Insert into the persistent map `bench` (`PersistentMap<String, Vec<u8>>`).
+    MapInsert(String, Vec<u8>),
     /// Get from the persistent map `bench`.
-    MapGet(u64),
+    MapGet(String),
 }
 
 pub const POINT_SELECT: &str = "SELECT id, a, b, c FROM data WHERE id = ?";
@@ -69,6 +74,21 @@ pub const UPDATE: &str = "UPDATE data SET a = a + 1 WHERE id = ?";
 pub const INSERT: &str = "INSERT INTO ins (a, c) VALUES (?, ?)";
 pub const SCAN_HEAVY: &str = "SELECT count(*) FROM scan_big WHERE b > ?";
 pub const SCAN_LIGHT: &str = "SELECT count(*) FROM scan_one WHERE b > ?";
+
+/// The map `bench`'s key number `n` of the 100k the init step writes.
+pub fn map_key(n: i64) -> String {
+    format!("k{n:06}")
+}
+
+/// Keys of `kv-append` start with the run's start time, so that runs never collide.
+static APPEND_EPOCH: std::sync::LazyLock<u64> = std::sync::LazyLock::new(|| {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+});
+
+/// The table behind the persistent map `bench`, as the server makes it.
+pub const MAP_TABLE: &str = "kv_bench";
 
 fn random_id(rng: &mut fastrand::Rng) -> Value {
     Value::Integer(rng.i64(1..=DATA_ROWS))
@@ -96,8 +116,16 @@ impl Workload {
                 INSERT,
                 (0..BATCH_ROWS).map(|_| insert_params(rng)).collect(),
             ),
-            Workload::KvInsert => Op::MapInsert(rng.u64(0..DATA_ROWS as u64), vec![rng.u8(..); 16]),
-            Workload::KvGet => Op::MapGet(rng.u64(0..DATA_ROWS as u64)),
+            Workload::KvInsert => {
+                Op::MapInsert(map_key(rng.i64(1..=DATA_ROWS)), vec![rng.u8(..); 16])
+            }
+            Workload::KvAppend => {
+                static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+                let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let started = *APPEND_EPOCH;
+                Op::MapInsert(format!("n{started:012}{n:012}"), vec![rng.u8(..); 16])
+            }
+            Workload::KvGet => Op::MapGet(map_key(rng.i64(1..=DATA_ROWS))),
         }
     }
 }
@@ -124,5 +152,16 @@ pub fn init_statements() -> Vec<String> {
         "DROP TABLE IF EXISTS scan_one".into(),
         "CREATE TABLE scan_one (id INTEGER PRIMARY KEY, b REAL NOT NULL)".into(),
         "INSERT INTO scan_one VALUES (1, 0.5)".into(),
+        format!("DROP TABLE IF EXISTS {MAP_TABLE}"),
+        format!(
+            "CREATE TABLE {MAP_TABLE} (key BLOB PRIMARY KEY, value BLOB NOT NULL, \
+             version INTEGER NOT NULL DEFAULT 1) WITHOUT ROWID"
+        ),
+        // Keys as PersistentMap<String, _> stores them: postcard's length byte, then UTF-8.
+        format!(
+            "INSERT INTO {MAP_TABLE} (key, value) SELECT CAST(x'07' || printf('k%06d', x) AS BLOB), \
+             x'1000112233445566778899aabbccddeeff' FROM ({})",
+            numbers(DATA_ROWS)
+        ),
     ]
 }

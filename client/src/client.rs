@@ -46,6 +46,7 @@ pub struct Client {
     kv: KeyValueClient<Channel>,
     admin: crate::admin::Admin,
     timeout: Option<Duration>,
+    batchers: Arc<crate::map::batcher::Batchers>,
 }
 
 impl Client {
@@ -85,6 +86,7 @@ impl Client {
             kv,
             admin,
             timeout: options.request_timeout,
+            batchers: Arc::default(),
         })
     }
 
@@ -102,6 +104,7 @@ impl Client {
             name: name.into(),
             transaction_id: None,
             timeout: self.timeout,
+            batchers: Arc::clone(&self.batchers),
         }
     }
 }
@@ -142,6 +145,7 @@ pub struct Database {
     name: Arc<str>,
     transaction_id: Option<Arc<str>>,
     timeout: Option<Duration>,
+    batchers: Arc<crate::map::batcher::Batchers>,
 }
 
 impl Database {
@@ -152,7 +156,7 @@ impl Database {
 
     /// The persistent map `name` of this database, keys and values as raw bytes.
     pub fn raw_map(&self, name: &str) -> crate::map::RawMap {
-        crate::map::RawMap::new(self.kv.clone(), &self.name, name)
+        crate::map::RawMap::new(self.kv.clone(), &self.batchers, &self.name, name)
     }
 
     /// The persistent map `name` of this database, keys `K` and values `V` encoded with
@@ -228,6 +232,7 @@ impl Database {
             name: Arc::clone(&self.name),
             transaction_id: Some(response.transaction_id.into()),
             timeout: self.timeout,
+            batchers: Arc::clone(&self.batchers),
         };
         Ok(Transaction::new(
             db,

@@ -71,6 +71,12 @@ pub struct Config {
     #[arg(long, env = "SQLITED_STATEMENT_CACHE", default_value_t = 256)]
     pub statement_cache: usize,
 
+    /// The page cache of each SQLite connection, in MiB: a connection keeps up to this much
+    /// of its database in memory, the writer included, so updates spread over a large table
+    /// do not read their pages back from the file.
+    #[arg(long, env = "SQLITED_CACHE_MIB", default_value_t = 32)]
+    pub cache_mib: u32,
+
     /// The most rows in one Query response message.
     #[arg(long, env = "SQLITED_ROWS_PER_MESSAGE", default_value_t = 1000)]
     pub rows_per_message: usize,
@@ -175,6 +181,7 @@ impl Config {
             synchronous: self.synchronous,
             busy_timeout: Duration::from_millis(self.busy_timeout_ms),
             statement_cache: self.statement_cache,
+            cache_kib: self.cache_mib.clamp(1, 1 << 20) * 1024,
             stream: StreamLimits {
                 rows_per_message: self.rows_per_message.max(1),
                 bytes_per_message: self.bytes_per_message.max(1),

@@ -193,3 +193,98 @@ async fn bad_values_and_names_get_clear_errors() {
     assert_eq!(err.status_code(), Some(Code::InvalidArgument), "{err}");
     assert_eq!(err.field(), Some("map.map"));
 }
+
+#[test]
+fn concurrent_inserts_travel_together_and_each_gets_its_own_previous_value() {
+    let server = Server::start_with(&["--metrics-listen", "127.0.0.1:0"]);
+    let conn = blocking::connect(&server.db_url("app")).unwrap();
+    const THREADS: u32 = 40;
+    const ROUNDS: u32 = 50;
+    // Every thread writes one shared key and one key of its own, each through a map handle
+    // of its own (as `d = conn.map(..)` per thread would): they still share one batcher.
+    let answers = Mutex::new(Vec::new());
+    std::thread::scope(|scope| {
+        for t in 0..THREADS {
+            let (conn, answers) = (&conn, &answers);
+            scope.spawn(move || {
+                let map = conn.map::<String, u32>("shared");
+                for round in 0..ROUNDS {
+                    let value = t * 1000 + round;
+                    let previous = map.insert("hot".into(), value).unwrap();
+                    answers.lock().unwrap().push((value, previous));
+                    let own = map.insert(format!("own-{t}"), round).unwrap();
+                    assert_eq!(own, round.checked_sub(1), "thread {t}'s own key");
+                }
+            });
+        }
+    });
+    // The hot key's history is one chain: every value written was replaced exactly once,
+    // except the last one, which is what the key holds; only the first insert saw nothing.
+    let answers = answers.into_inner().unwrap();
+    let map = conn.map::<String, u32>("shared");
+    let last = map.get(&"hot".into()).unwrap().unwrap();
+    let mut replaced: Vec<u32> = answers.iter().filter_map(|(_, p)| *p).collect();
+    assert_eq!(answers.iter().filter(|(_, p)| p.is_none()).count(), 1);
+    replaced.push(last);
+    replaced.sort_unstable();
+    let mut written: Vec<u32> = answers.iter().map(|(v, _)| *v).collect();
+    written.sort_unstable();
+    assert_eq!(replaced, written);
+    assert_eq!(map.len().unwrap(), 1 + THREADS as u64);
+    // Versions count every set of the key (postcard writes "hot" as its length, then bytes).
+    let version = conn
+        .query_one(
+            "SELECT version FROM \"kv_shared\" WHERE key = ?",
+            sqlited_client::params![b"\x03hot".to_vec()],
+        )
+        .unwrap();
+    assert_eq!(version.get::<i64>(0).unwrap(), i64::from(THREADS * ROUNDS));
+
+    // They went out many to a request.
+    let inserts = f64::from(2 * THREADS * ROUNDS);
+    let set_many = crate::metrics::sample(
+        server.metrics_addr(),
+        "sqlited_requests_total",
+        &["rpc=\"SetMany\"", "code=\"OK\""],
+    )
+    .expect("SetMany was counted");
+    assert!(
+        set_many < inserts / 2.0,
+        "{set_many} requests for {inserts} inserts"
+    );
+}
+
+#[test]
+fn a_refused_batch_is_retried_entry_by_entry() {
+    // Batches are bounded by the client at 1 MiB; this server takes less per message, so
+    // some batches of big values are refused whole and their entries retried alone.
+    let server = Server::start_with(&["--max-message-bytes", "300000"]);
+    let conn = blocking::connect(&server.db_url("app")).unwrap();
+    let results = Mutex::new(Vec::new());
+    std::thread::scope(|scope| {
+        for t in 0..8usize {
+            let (conn, results) = (&conn, &results);
+            scope.spawn(move || {
+                let map = conn.map::<String, Vec<u8>>("big");
+                for round in 0..10 {
+                    // One thread's values never fit; the others' fit one to a request.
+                    let size = if t == 0 { 400_000 } else { 120_000 };
+                    let key = format!("{t}-{round}");
+                    let result = map.insert(key, vec![t as u8; size]);
+                    results
+                        .lock()
+                        .unwrap()
+                        .push((t, result.map_err(|e| e.status_code())));
+                }
+            });
+        }
+    });
+    for (t, result) in results.into_inner().unwrap() {
+        if t == 0 {
+            assert_eq!(result.unwrap_err(), Some(Code::ResourceExhausted));
+        } else {
+            assert!(result.is_ok(), "thread {t}: {result:?}");
+        }
+    }
+    assert_eq!(conn.map::<String, Vec<u8>>("big").len().unwrap(), 70);
+}

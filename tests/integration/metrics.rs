@@ -40,6 +40,11 @@ fn scrape(addr: std::net::SocketAddr) -> HashMap<String, f64> {
     samples
 }
 
+/// The value of the first sample of `name` whose labels include all of `labels`.
+pub fn sample(addr: std::net::SocketAddr, name: &str, labels: &[&str]) -> Option<f64> {
+    find(&scrape(addr), name, labels).copied()
+}
+
 fn find<'a>(samples: &'a HashMap<String, f64>, name: &str, labels: &[&str]) -> Option<&'a f64> {
     samples
         .iter()
@@ -71,7 +76,9 @@ async fn metrics_are_served_as_prometheus_text() {
         .unwrap();
     assert_eq!(map.page(None, 10).await.unwrap().len(), 3);
     db.raw_map("bad name!").len().await.unwrap_err();
-    let client = sqlited_client::Client::connect(&server.url()).await.unwrap();
+    let client = sqlited_client::Client::connect(&server.url())
+        .await
+        .unwrap();
     client.admin().list_databases().await.unwrap();
     let mut backup = Vec::new();
     client.admin().backup("metered", &mut backup).await.unwrap();

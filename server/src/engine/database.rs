@@ -47,6 +47,8 @@ pub struct DatabaseOptions {
     pub busy_timeout: Duration,
     /// Prepared statements cached per connection.
     pub statement_cache: usize,
+    /// The page cache of each connection, in KiB.
+    pub cache_kib: u32,
     /// How query results are cut into messages.
     pub stream: StreamLimits,
 }
@@ -81,6 +83,7 @@ impl Database {
             synchronous: options.synchronous,
             busy_timeout: options.busy_timeout,
             statement_cache: options.statement_cache,
+            cache_kib: options.cache_kib,
         });
         let writer_manager = WorkerManager::new(
             Role::Writer,

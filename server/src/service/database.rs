@@ -90,13 +90,7 @@ impl DatabaseService {
         let request_id = ctx.request_id;
         ctx.guard.disarm();
         let _entered = span.enter();
-        finish(
-            result,
-            started,
-            &request_id,
-            |_| 0,
-        )
-        .map(|_| ())
+        finish(result, started, &request_id, |_| 0).map(|_| ())
     }
 
     fn statement(&self, statement: Option<Statement>) -> Result<Statement> {

@@ -336,11 +336,27 @@ impl KeyValue for KeyValueService {
     ) -> Result<Response<SetManyResponse>, Status> {
         let ctx = Context::new(request.metadata(), self.statement_timeout);
         let r = request.into_inner();
-        let entries = r.entries;
+        let (entries, return_previous) = (r.entries, r.return_previous);
         let written = self
-            .write(&ctx, r.map, |map| KvWrite::SetMany { map, entries })
+            .write(&ctx, r.map, |map| KvWrite::SetMany {
+                map,
+                entries,
+                return_previous,
+            })
             .await;
-        answer(ctx, written.map(|w| SetManyResponse { count: w.count }))
+        let result = written.map(|w| SetManyResponse {
+            count: w.count,
+            results: w
+                .results
+                .into_iter()
+                .map(|(previous, version)| SetResponse {
+                    applied: true,
+                    previous,
+                    version,
+                })
+                .collect(),
+        });
+        answer(ctx, result)
     }
 
     async fn delete_many(

@@ -120,7 +120,12 @@ fn intern(method: &str) -> &'static str {
 
 /// The `grpc-status` of a header or trailer map, if it has one.
 fn status_in(headers: &HeaderMap) -> Option<tonic::Code> {
-    let status = headers.get("grpc-status")?.to_str().ok()?.parse::<i32>().ok()?;
+    let status = headers
+        .get("grpc-status")?
+        .to_str()
+        .ok()?
+        .parse::<i32>()
+        .ok()?;
     Some(tonic::Code::from_i32(status))
 }
 

@@ -49,6 +49,8 @@ pub struct ConnectionSettings {
     pub busy_timeout: Duration,
     /// Prepared statements kept per connection.
     pub statement_cache: usize,
+    /// The page cache of each connection, in KiB (`PRAGMA cache_size`).
+    pub cache_kib: u32,
 }
 
 /// Lets the server's own transaction statements through the authorizer, and remembers why
@@ -95,7 +97,10 @@ impl Sqlite {
                 settings.synchronous.pragma()
             ))?;
         }
-        conn.execute_batch("PRAGMA foreign_keys=ON")?;
+        conn.execute_batch(&format!(
+            "PRAGMA foreign_keys=ON; PRAGMA cache_size=-{}",
+            settings.cache_kib
+        ))?;
 
         let gate = Arc::new(Gate::default());
         let hook_gate = Arc::clone(&gate);
@@ -251,5 +256,6 @@ pub fn test_settings(dir: &std::path::Path) -> ConnectionSettings {
         synchronous: Synchronous::Full,
         busy_timeout: Duration::from_secs(5),
         statement_cache: 64,
+        cache_kib: 2048,
     }
 }

@@ -27,6 +27,8 @@ pub enum KvWrite {
     SetMany {
         map: String,
         entries: Vec<Entry>,
+        /// Answer what each entry replaced, in `KvWritten::results`.
+        return_previous: bool,
     },
     DeleteMany {
         map: String,
@@ -48,6 +50,8 @@ pub struct KvWritten {
     pub version: i64,
     /// Entries set or removed, for the many-key writes.
     pub count: u64,
+    /// For a `SetMany` with `return_previous`: each entry's previous entry and new version.
+    pub results: Vec<(Option<Entry>, i64)>,
 }
 
 /// The table of `map`.
@@ -82,6 +86,26 @@ fn current(db: &Sqlite, map: &str, key: &[u8]) -> Result<Option<Entry>> {
     Ok(entry)
 }
 
+/// Sets `key` to `value` over `previous` (what it holds now); returns the new version.
+fn upsert(
+    db: &Sqlite,
+    map: &str,
+    key: &[u8],
+    value: &[u8],
+    previous: Option<&Entry>,
+) -> Result<i64> {
+    let version = previous.map_or(1, |p| p.version + 1);
+    let sql = format!(
+        "INSERT INTO {} (key, value, version) VALUES (?1, ?2, ?3) \
+         ON CONFLICT(key) DO UPDATE SET value = excluded.value, version = excluded.version",
+        table(map)
+    );
+    db.conn()
+        .prepare_cached(&sql)?
+        .execute(rusqlite::params![key, value, version])?;
+    Ok(version)
+}
+
 /// Applies `write`; the caller provides the transaction.
 pub fn apply(db: &Sqlite, write: &KvWrite) -> Result<KvWritten> {
     match write {
@@ -106,23 +130,16 @@ pub fn apply(db: &Sqlite, write: &KvWrite) -> Result<KvWritten> {
                     applied: false,
                     previous,
                     version,
-                    count: 0,
+                    ..Default::default()
                 });
             }
-            let version = previous.as_ref().map_or(1, |p| p.version + 1);
-            let sql = format!(
-                "INSERT INTO {} (key, value, version) VALUES (?1, ?2, ?3) \
-                 ON CONFLICT(key) DO UPDATE SET value = excluded.value, version = excluded.version",
-                table(map)
-            );
-            db.conn()
-                .prepare_cached(&sql)?
-                .execute(rusqlite::params![key, value, version])?;
+            let version = upsert(db, map, key, value, previous.as_ref())?;
             Ok(KvWritten {
                 applied: true,
                 previous,
                 version,
                 count: 1,
+                results: Vec::new(),
             })
         }
         KvWrite::Delete { map, key } => {
@@ -136,10 +153,14 @@ pub fn apply(db: &Sqlite, write: &KvWrite) -> Result<KvWritten> {
                 applied: previous.is_some(),
                 count: u64::from(previous.is_some()),
                 previous,
-                version: 0,
+                ..Default::default()
             })
         }
-        KvWrite::SetMany { map, entries } => {
+        KvWrite::SetMany {
+            map,
+            entries,
+            return_previous: false,
+        } => {
             ensure(db, map)?;
             let sql = format!(
                 "INSERT INTO {} (key, value) VALUES (?1, ?2) \
@@ -153,6 +174,25 @@ pub fn apply(db: &Sqlite, write: &KvWrite) -> Result<KvWritten> {
             Ok(KvWritten {
                 applied: true,
                 count: entries.len() as u64,
+                ..Default::default()
+            })
+        }
+        KvWrite::SetMany {
+            map,
+            entries,
+            return_previous: true,
+        } => {
+            ensure(db, map)?;
+            let mut results = Vec::with_capacity(entries.len());
+            for entry in entries {
+                let previous = current(db, map, &entry.key)?;
+                let version = upsert(db, map, &entry.key, &entry.value, previous.as_ref())?;
+                results.push((previous, version));
+            }
+            Ok(KvWritten {
+                applied: true,
+                count: entries.len() as u64,
+                results,
                 ..Default::default()
             })
         }

@@ -8,10 +8,21 @@
 //! strings). Entries are ordered by their encoded key bytes: for strings that is byte order
 //! after a length prefix, for integers the varint order — so iterate for completeness, not
 //! for numeric order. For bytes as they are, use [`RawMap`].
+//!
+//! # Many writers
+//! Unconditional sets (`insert`, `RawMap::set` with [`Condition::Always`]) made at the same
+//! time by many threads or tasks on the same map of one [`Client`](crate::Client) travel
+//! together, many to a request: see [`batcher`].
+//!
+//! Layout: this file has [`RawMap`], [`PersistentMap`] and [`MapIter`]; [`batcher`] the
+//! client-side group commit of concurrent sets.
+
+pub mod batcher;
 
 use std::collections::VecDeque;
 use std::fmt;
 use std::marker::PhantomData;
+use std::sync::Arc;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -35,6 +46,7 @@ const MAX_ATTEMPTS: usize = 10_000;
 pub struct RawMap {
     rpc: KeyValueClient<Channel>,
     map: MapRef,
+    batcher: Arc<batcher::Batcher>,
 }
 
 /// When a [`RawMap::set`] applies.
@@ -49,13 +61,19 @@ pub enum Condition {
 }
 
 impl RawMap {
-    pub(crate) fn new(rpc: KeyValueClient<Channel>, database: &str, map: &str) -> Self {
+    pub(crate) fn new(
+        rpc: KeyValueClient<Channel>,
+        batchers: &batcher::Batchers,
+        database: &str,
+        map: &str,
+    ) -> Self {
         Self {
             rpc,
             map: MapRef {
                 database: database.into(),
                 map: map.into(),
             },
+            batcher: batchers.get(database, map),
         }
     }
 
@@ -74,8 +92,15 @@ impl RawMap {
     }
 
     /// Sets `key` to `value` if `condition` holds; the response says whether it did and what
-    /// the key held before.
+    /// the key held before. Unconditional sets made at the same time on this map through the
+    /// same client are sent together (see [`batcher`]); each is durable when it returns.
     pub async fn set(&self, key: &[u8], value: &[u8], condition: Condition) -> Result<SetResponse> {
+        if condition == Condition::Always {
+            return self
+                .batcher
+                .set(&self.rpc, &self.map, key.to_vec(), value.to_vec())
+                .await;
+        }
         let request = SetRequest {
             map: self.map(),
             key: key.to_vec(),
@@ -143,6 +168,7 @@ impl RawMap {
                     version: 0,
                 })
                 .collect(),
+            return_previous: false,
         };
         Ok(self.rpc.clone().set_many(request).await?.into_inner().count)
     }
