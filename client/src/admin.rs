@@ -6,7 +6,7 @@ use sqlited_proto::v1::admin_client::AdminClient;
 use sqlited_proto::v1::{
     BackupRequest, CheckpointRequest, ListDatabasesRequest, OptimizeRequest, VacuumRequest,
 };
-use tonic::transport::Channel;
+use crate::transport::Transport;
 
 pub use sqlited_proto::v1::DatabaseInfo;
 
@@ -15,7 +15,7 @@ use crate::error::{Error, ErrorKind, Result};
 /// The `Admin` service of a server, from [`Client::admin`](crate::Client::admin).
 #[derive(Debug, Clone)]
 pub struct Admin {
-    pub(crate) rpc: AdminClient<Channel>,
+    pub(crate) rpc: AdminClient<Transport>,
 }
 
 impl Admin {

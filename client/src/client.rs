@@ -9,7 +9,7 @@ use sqlited_proto::v1::database_client::DatabaseClient;
 use sqlited_proto::v1::key_value_client::KeyValueClient;
 use sqlited_proto::v1::{self as proto, ExecuteBatchRequest, ExecuteRequest, QueryRequest};
 use tonic::Streaming;
-use tonic::transport::{Channel, Endpoint};
+use crate::transport::Transport;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::params::Params;
@@ -17,7 +17,7 @@ use crate::row::{Column, Row};
 use crate::transaction::{Transaction, TransactionOptions};
 
 /// How the client connects.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ClientOptions {
     /// The largest response message accepted, in bytes (the server's own bound is
     /// `--max-message-bytes`, 16 MiB by default).
@@ -27,6 +27,30 @@ pub struct ClientOptions {
     /// The deadline of every request (sent as `grpc-timeout`; the server stops the statement
     /// and answers DEADLINE_EXCEEDED when it passes). `None`: only the server's own limit.
     pub request_timeout: Option<Duration>,
+    /// The token sent as `authorization: Bearer <token>` with every request; a server run
+    /// with `--credentials` needs one.
+    pub token: Option<String>,
+    /// For `https://` URLs: the CA (PEM) that signed the server's certificate. `None`: the
+    /// system's trusted roots.
+    pub tls_ca_pem: Option<Vec<u8>>,
+    /// For servers that require client certificates (mutual TLS): certificate and key, PEM.
+    pub tls_identity_pem: Option<(Vec<u8>, Vec<u8>)>,
+    /// The name the server's certificate must carry, when not the URL's host.
+    pub tls_domain: Option<String>,
+}
+
+impl std::fmt::Debug for ClientOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientOptions")
+            .field("max_message_bytes", &self.max_message_bytes)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("request_timeout", &self.request_timeout)
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field("tls_ca_pem", &self.tls_ca_pem.is_some())
+            .field("tls_identity_pem", &self.tls_identity_pem.is_some())
+            .field("tls_domain", &self.tls_domain)
+            .finish()
+    }
 }
 
 impl Default for ClientOptions {
@@ -35,15 +59,62 @@ impl Default for ClientOptions {
             max_message_bytes: 64 << 20,
             connect_timeout: Duration::from_secs(10),
             request_timeout: None,
+            token: None,
+            tls_ca_pem: None,
+            tls_identity_pem: None,
+            tls_domain: None,
         }
     }
+}
+
+impl ClientOptions {
+    /// These options with `token` sent on every request.
+    pub fn with_token(mut self, token: impl Into<String>) -> Self {
+        self.token = Some(token.into());
+        self
+    }
+
+    /// These options trusting the CA certificate in the PEM file `path` (for `https://`).
+    ///
+    /// # Errors
+    /// `InterfaceError` when the file cannot be read.
+    pub fn with_ca_file(mut self, path: impl AsRef<std::path::Path>) -> Result<Self> {
+        self.tls_ca_pem = Some(read_pem(path.as_ref(), "CA certificate")?);
+        Ok(self)
+    }
+
+    /// These options presenting the client certificate and key in the PEM files given
+    /// (mutual TLS).
+    ///
+    /// # Errors
+    /// `InterfaceError` when a file cannot be read.
+    pub fn with_identity_files(
+        mut self,
+        cert: impl AsRef<std::path::Path>,
+        key: impl AsRef<std::path::Path>,
+    ) -> Result<Self> {
+        self.tls_identity_pem = Some((
+            read_pem(cert.as_ref(), "client certificate")?,
+            read_pem(key.as_ref(), "client key")?,
+        ));
+        Ok(self)
+    }
+}
+
+fn read_pem(path: &std::path::Path, what: &str) -> Result<Vec<u8>> {
+    std::fs::read(path).map_err(|err| {
+        Error::new(
+            ErrorKind::Interface,
+            format!("cannot read the {what} {}: {err}", path.display()),
+        )
+    })
 }
 
 /// A connection to one sqlited server. Cheap to clone; clones share the HTTP/2 connection.
 #[derive(Debug, Clone)]
 pub struct Client {
-    rpc: DatabaseClient<Channel>,
-    kv: KeyValueClient<Channel>,
+    rpc: DatabaseClient<Transport>,
+    kv: KeyValueClient<Transport>,
     admin: crate::admin::Admin,
     timeout: Option<Duration>,
     batchers: Arc<crate::map::batcher::Batchers>,
@@ -61,16 +132,7 @@ impl Client {
 
     /// Connects with explicit [`ClientOptions`].
     pub async fn connect_with(url: &str, options: ClientOptions) -> Result<Self> {
-        let endpoint = Endpoint::from_shared(url.to_string())
-            .map_err(|err| {
-                Error::new(
-                    ErrorKind::Interface,
-                    format!("invalid server URL {url:?}: {err}"),
-                )
-            })?
-            .connect_timeout(options.connect_timeout)
-            .tcp_nodelay(true);
-        let channel = endpoint.connect().await?;
+        let channel = crate::transport::connect(url, &options).await?;
         let rpc = DatabaseClient::new(channel.clone())
             .max_decoding_message_size(options.max_message_bytes)
             .max_encoding_message_size(usize::MAX);
@@ -140,8 +202,8 @@ impl From<proto::ExecuteResponse> for ExecuteResult {
 /// that transaction.
 #[derive(Debug, Clone)]
 pub struct Database {
-    rpc: DatabaseClient<Channel>,
-    kv: KeyValueClient<Channel>,
+    rpc: DatabaseClient<Transport>,
+    kv: KeyValueClient<Transport>,
     name: Arc<str>,
     transaction_id: Option<Arc<str>>,
     timeout: Option<Duration>,

@@ -17,6 +17,7 @@
 //! - [`transaction`]: `Transaction` (rolls back on drop), `TransactionOptions`.
 //! - [`params`]: `Params`, [`params!`] and [`named_params!`].
 //! - [`map`]: `PersistentMap<K, V>` and `RawMap`: persistent dictionaries.
+//! - [`transport`]: the shared channel: TLS for `https://` URLs, the bearer token.
 //! - [`error`]: `Error` with its PEP 249 [`ErrorKind`].
 
 pub mod admin;
@@ -27,6 +28,7 @@ pub mod map;
 pub mod params;
 pub mod row;
 pub mod transaction;
+pub mod transport;
 pub mod value;
 
 pub use admin::Admin;

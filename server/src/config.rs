@@ -154,6 +154,32 @@ pub struct Config {
     /// them.
     #[arg(long, env = "SQLITED_SHUTDOWN_GRACE_SECS", default_value_t = 30)]
     pub shutdown_grace_secs: u64,
+
+    /// The credentials file (TOML): tokens by name, stored as SHA-256 hashes, with a role per
+    /// database. Given, every request but health checks needs `authorization: Bearer <token>`.
+    /// Reloaded on SIGHUP. See `sqlited token new`.
+    #[arg(long, env = "SQLITED_CREDENTIALS")]
+    pub credentials: Option<PathBuf>,
+
+    /// Serve TLS with this certificate chain (PEM); needs --tls-key.
+    #[arg(long, env = "SQLITED_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// The private key (PEM) of --tls-cert.
+    #[arg(long, env = "SQLITED_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+
+    /// Require client certificates signed by this CA (PEM): mutual TLS. Needs --tls-cert.
+    #[arg(long, env = "SQLITED_TLS_CLIENT_CA", requires = "tls_cert")]
+    pub tls_client_ca: Option<PathBuf>,
+
+    /// Lift the SQL sandbox (ATTACH, any PRAGMA): only for trusted clients. Roles still apply.
+    #[arg(long, env = "SQLITED_UNSAFE_SQL")]
+    pub unsafe_sql: bool,
+
+    /// Open connections one client address may hold; more are closed at once (0: no limit).
+    #[arg(long, env = "SQLITED_MAX_CONNECTIONS_PER_CLIENT", default_value_t = 256)]
+    pub max_connections_per_client: usize,
 }
 
 /// How log lines are written.
@@ -182,6 +208,7 @@ impl Config {
             busy_timeout: Duration::from_millis(self.busy_timeout_ms),
             statement_cache: self.statement_cache,
             cache_kib: self.cache_mib.clamp(1, 1 << 20) * 1024,
+            sandbox: !self.unsafe_sql,
             stream: StreamLimits {
                 rows_per_message: self.rows_per_message.max(1),
                 bytes_per_message: self.bytes_per_message.max(1),

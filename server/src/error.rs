@@ -90,6 +90,14 @@ pub enum Error {
         aborted: bool,
     },
 
+    /// The request carries no valid token (auth is on).
+    #[error("{0}")]
+    Unauthenticated(String),
+
+    /// The token's role does not allow this, or the SQL sandbox forbids it.
+    #[error("{0}")]
+    PermissionDenied(String),
+
     /// A fault of the server, not of the request.
     #[error("internal error: {0}")]
     Internal(String),
@@ -143,6 +151,8 @@ impl Error {
             Self::NoSuchTransaction { .. } => Code::NotFound,
             Self::TransactionEnded { aborted: true, .. } => Code::Aborted,
             Self::TransactionEnded { aborted: false, .. } => Code::FailedPrecondition,
+            Self::Unauthenticated(_) => Code::Unauthenticated,
+            Self::PermissionDenied(_) => Code::PermissionDenied,
             Self::Internal(_) | Self::NeedsWriter => Code::Internal,
         }
     }
@@ -170,6 +180,8 @@ impl Error {
             Self::NoSuchTransaction { .. } => "TRANSACTION_NOT_FOUND".into(),
             Self::TransactionEnded { aborted: true, .. } => "TRANSACTION_ABORTED".into(),
             Self::TransactionEnded { aborted: false, .. } => "TRANSACTION_ENDED".into(),
+            Self::Unauthenticated(_) => "UNAUTHENTICATED".into(),
+            Self::PermissionDenied(_) => "PERMISSION_DENIED".into(),
             Self::Internal(_) | Self::NeedsWriter => "INTERNAL".into(),
         }
     }

@@ -6,6 +6,8 @@
 //!
 //! Layout:
 //! - `main.rs`: parse the config, start tracing, bind, run until a signal.
+//! - [`auth`]: tokens, roles and the layer that authenticates every request.
+//! - [`connections`]: accepted connections, counted per client address.
 //! - [`config`]: flags and `SQLITED_*` environment variables → one [`config::Config`].
 //! - [`server`]: the tonic router (Database, health, reflection), serving, graceful shutdown.
 //! - [`healthcheck`]: the `sqlited healthcheck` subcommand's client.
@@ -18,7 +20,9 @@
 //! - [`metrics`]: Prometheus metrics on `--metrics-listen`.
 //! - [`error`]: the one error type and its mapping to `tonic::Status`.
 
+pub mod auth;
 pub mod config;
+pub mod connections;
 pub mod engine;
 pub mod error;
 pub mod healthcheck;

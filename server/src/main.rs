@@ -1,5 +1,5 @@
 //! The `sqlited` binary: parse the command line, start tracing, then serve until
-//! SIGTERM/SIGINT — or run a subcommand (`healthcheck`, `restore`).
+//! SIGTERM/SIGINT — or run a subcommand (`healthcheck`, `restore`, `token`).
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -59,6 +59,25 @@ enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// Makes tokens for the credentials file (--credentials).
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum TokenCommand {
+    /// Prints a new random token (give it to the client; it is shown only now) and the entry
+    /// to add to the credentials file, which holds only its hash.
+    New {
+        /// The token's name in the credentials file and in logs.
+        #[arg(long)]
+        name: String,
+        /// Its role on every database (`read`, `write`, `admin`); edit `roles` to narrow it.
+        #[arg(long, default_value = "read")]
+        role: String,
+    },
+    /// Reads a token from standard input and prints the hash to store for it.
+    Hash,
 }
 
 #[tokio::main]
@@ -92,7 +111,44 @@ async fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Some(Command::Token(command)) => token(command),
         None => serve(cli.serve).await,
+    }
+}
+
+fn token(command: TokenCommand) -> ExitCode {
+    use sqlited::auth::{Access, token};
+    match command {
+        TokenCommand::New { name, role } => {
+            if Access::parse(&role).is_none() {
+                eprintln!("sqlited token new: --role must be read, write or admin");
+                return ExitCode::FAILURE;
+            }
+            let value = match token::generate() {
+                Ok(value) => value,
+                Err(err) => {
+                    eprintln!("sqlited token new: {err}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            println!("token: {value}");
+            println!();
+            println!("# add to the credentials file:");
+            println!("[[token]]");
+            println!("name = {name:?}");
+            println!("sha256 = \"{}\"", token::hash_hex(&value));
+            println!("roles = {{ \"*\" = {role:?} }}");
+            ExitCode::SUCCESS
+        }
+        TokenCommand::Hash => {
+            let mut line = String::new();
+            if std::io::stdin().read_line(&mut line).is_err() || line.trim().is_empty() {
+                eprintln!("sqlited token hash: give the token on standard input");
+                return ExitCode::FAILURE;
+            }
+            println!("{}", token::hash_hex(line.trim()));
+            ExitCode::SUCCESS
+        }
     }
 }
 
@@ -133,7 +189,6 @@ async fn serve(config: Config) -> ExitCode {
     println!("sqlited listening on {addr}");
     let _ = std::io::stdout().flush();
 
-    tokio::spawn(reload_on_sighup());
     match sqlited::server::run(config, listener, shutdown_signal()).await {
         Ok(()) => {
             tracing::info!("stopped cleanly");
@@ -143,19 +198,6 @@ async fn serve(config: Config) -> ExitCode {
             tracing::error!(error = %err, "sqlited stopped with an error");
             ExitCode::FAILURE
         }
-    }
-}
-
-/// SIGHUP asks to reload what can be reloaded without dropping connections. Nothing is
-/// reloadable in this version; the handler keeps SIGHUP from ending the process.
-async fn reload_on_sighup() {
-    use tokio::signal::unix::{SignalKind, signal};
-    let Ok(mut hup) = signal(SignalKind::hangup()) else {
-        tracing::warn!("cannot install the SIGHUP handler");
-        return;
-    };
-    while hup.recv().await.is_some() {
-        tracing::info!("SIGHUP received: nothing to reload in this version; still serving");
     }
 }
 

@@ -8,8 +8,10 @@ use std::sync::Arc;
 
 use sqlited_proto::v1::database_server::DatabaseServer;
 use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
+use tonic::transport::{Certificate, Identity, ServerTlsConfig};
 
+use crate::auth::CredentialsStore;
+use crate::auth::layer::AuthLayer;
 use crate::config::Config;
 use crate::engine::Engine;
 use crate::error::{Error, Result};
@@ -19,21 +21,6 @@ use crate::service::health::Health;
 use crate::service::kv::KeyValueService;
 use sqlited_proto::v1::admin_server::AdminServer;
 use sqlited_proto::v1::key_value_server::KeyValueServer;
-
-/// Accepted connections with Nagle's algorithm off: a response must leave at once, not
-/// wait up to 40 ms for the client's delayed ACK.
-fn incoming(
-    listener: TcpListener,
-) -> impl tokio_stream::Stream<Item = std::io::Result<tokio::net::TcpStream>> {
-    use tokio_stream::StreamExt;
-    TcpListenerStream::new(listener).map(|stream| {
-        let stream = stream?;
-        if let Err(err) = stream.set_nodelay(true) {
-            tracing::warn!(error = %err, "cannot set TCP_NODELAY");
-        }
-        Ok(stream)
-    })
-}
 
 /// Serves `config` on `listener` until `shutdown` completes, then drains and closes.
 pub async fn run(
@@ -87,12 +74,26 @@ pub async fn run(
         .max_decoding_message_size(config.max_message_bytes)
         .max_encoding_message_size(config.max_message_bytes);
 
+    let credentials = match &config.credentials {
+        Some(path) => Some(Arc::new(CredentialsStore::open(path.clone())?)),
+        None => None,
+    };
+    tokio::spawn(reload_on_sighup(credentials.clone()));
+    let mut builder = tonic::transport::Server::builder();
+    if let Some(tls) = tls_config(&config)? {
+        builder = builder
+            .tls_config(tls)
+            .map_err(|err| Error::Internal(format!("the TLS configuration is unusable: {err}")))?;
+    }
+    warn_if_exposed(&config, listener.local_addr().ok());
+
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let serve = tonic::transport::Server::builder()
+    let serve = builder
         .concurrency_limit_per_connection(config.max_concurrent_requests_per_connection.max(1))
         // Past the limit, refuse at once (RESOURCE_EXHAUSTED) rather than queue unboundedly.
         .load_shed(true)
         .layer(crate::service::observe::ObserveLayer)
+        .layer(AuthLayer::new(credentials))
         .layer(crate::service::oversize::layer())
         .add_service(database)
         .add_service(AdminServer::new(AdminService::new(
@@ -110,9 +111,12 @@ pub async fn run(
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
-        .serve_with_incoming_shutdown(incoming(listener), async {
-            let _ = stop_rx.await;
-        });
+        .serve_with_incoming_shutdown(
+            crate::connections::incoming(listener, config.max_connections_per_client),
+            async {
+                let _ = stop_rx.await;
+            },
+        );
     tokio::pin!(serve);
     let grace = config.shutdown_grace();
     let signalled_then_grace = async {
@@ -134,4 +138,58 @@ pub async fn run(
     };
     engine.close().await;
     served.map_err(|err| Error::Unavailable(format!("the gRPC server failed: {err}")))
+}
+
+/// The server's TLS settings from `--tls-cert`, `--tls-key` and `--tls-client-ca`.
+fn tls_config(config: &Config) -> Result<Option<ServerTlsConfig>> {
+    let (Some(cert), Some(key)) = (&config.tls_cert, &config.tls_key) else {
+        return Ok(None);
+    };
+    let read = |path: &std::path::Path, what: &str| {
+        std::fs::read(path).map_err(|err| {
+            Error::Internal(format!("cannot read the {what} {}: {err}", path.display()))
+        })
+    };
+    let mut tls = ServerTlsConfig::new().identity(Identity::from_pem(
+        read(cert, "TLS certificate (--tls-cert)")?,
+        read(key, "TLS key (--tls-key)")?,
+    ));
+    if let Some(ca) = &config.tls_client_ca {
+        tls = tls.client_ca_root(Certificate::from_pem(read(
+            ca,
+            "client CA (--tls-client-ca)",
+        )?));
+    }
+    tracing::info!(mutual = config.tls_client_ca.is_some(), "TLS on");
+    Ok(Some(tls))
+}
+
+/// A loud warning when anyone on the network can reach every database in clear text.
+fn warn_if_exposed(config: &Config, bound: Option<std::net::SocketAddr>) {
+    let loopback = bound.is_some_and(|a| a.ip().is_loopback());
+    if !loopback && config.credentials.is_none() && config.tls_cert.is_none() {
+        let warning = format!(
+            "WARNING: sqlited listens on {} with neither authentication (--credentials) nor TLS \
+             (--tls-cert): anyone who can reach this address can read and change every database",
+            bound.map_or_else(|| config.listen.to_string(), |a| a.to_string())
+        );
+        tracing::warn!("{warning}");
+        eprintln!("{warning}");
+    }
+}
+
+/// SIGHUP reloads the credentials file (when there is one) without dropping connections;
+/// the handler also keeps SIGHUP from ending the process.
+async fn reload_on_sighup(credentials: Option<Arc<CredentialsStore>>) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let Ok(mut hup) = signal(SignalKind::hangup()) else {
+        tracing::warn!("cannot install the SIGHUP handler");
+        return;
+    };
+    while hup.recv().await.is_some() {
+        match &credentials {
+            Some(store) => store.reload(),
+            None => tracing::info!("SIGHUP received: nothing to reload (no --credentials); still serving"),
+        }
+    }
 }

@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex, OnceLock, Weak};
 use sqlited_proto::v1::key_value_client::KeyValueClient;
 use sqlited_proto::v1::{Entry, MapRef, SetManyRequest, SetRequest, SetResponse};
 use tokio::sync::{Semaphore, mpsc, oneshot};
-use tonic::transport::Channel;
+use crate::transport::Transport;
 use tonic::{Code, Status};
 
 use crate::error::Result;
@@ -69,7 +69,7 @@ impl Batcher {
     /// Sets `key` to `value` unconditionally, in a batch with whatever other sets are waiting.
     pub async fn set(
         self: &Arc<Self>,
-        rpc: &KeyValueClient<Channel>,
+        rpc: &KeyValueClient<Transport>,
         map: &MapRef,
         key: Vec<u8>,
         value: Vec<u8>,
@@ -96,7 +96,7 @@ impl Batcher {
 }
 
 async fn set_one(
-    mut rpc: KeyValueClient<Channel>,
+    mut rpc: KeyValueClient<Transport>,
     map: MapRef,
     key: Vec<u8>,
     value: Vec<u8>,
@@ -112,7 +112,7 @@ async fn set_one(
 
 /// Takes waiting sets off `queue` in batches and sends each batch once a slot is free.
 async fn run(
-    rpc: KeyValueClient<Channel>,
+    rpc: KeyValueClient<Transport>,
     map: MapRef,
     mut queue: mpsc::UnboundedReceiver<Pending>,
 ) {
@@ -151,7 +151,7 @@ async fn run(
 }
 
 /// Sends one batch and answers each caller.
-async fn send(mut rpc: KeyValueClient<Channel>, map: MapRef, batch: Vec<Pending>) {
+async fn send(mut rpc: KeyValueClient<Transport>, map: MapRef, batch: Vec<Pending>) {
     let (entries, replies): (Vec<Entry>, Vec<_>) = batch
         .into_iter()
         .map(|p| {

@@ -31,7 +31,7 @@ use sqlited_proto::v1::{
     ClearRequest, ContainsRequest, DeleteManyRequest, DeleteRequest, Entry, GetRequest, LenRequest,
     MapRef, ScanRequest, SetManyRequest, SetRequest, SetResponse,
 };
-use tonic::transport::Channel;
+use crate::transport::Transport;
 
 use crate::error::{Error, ErrorKind, Result};
 
@@ -44,7 +44,7 @@ const MAX_ATTEMPTS: usize = 10_000;
 /// A persistent map of bytes to bytes. Cheap to clone; `Send + Sync`.
 #[derive(Debug, Clone)]
 pub struct RawMap {
-    rpc: KeyValueClient<Channel>,
+    rpc: KeyValueClient<Transport>,
     map: MapRef,
     batcher: Arc<batcher::Batcher>,
 }
@@ -62,7 +62,7 @@ pub enum Condition {
 
 impl RawMap {
     pub(crate) fn new(
-        rpc: KeyValueClient<Channel>,
+        rpc: KeyValueClient<Transport>,
         batchers: &batcher::Batchers,
         database: &str,
         map: &str,

@@ -49,6 +49,8 @@ pub struct DatabaseOptions {
     pub statement_cache: usize,
     /// The page cache of each connection, in KiB.
     pub cache_kib: u32,
+    /// Whether the SQL sandbox is on.
+    pub sandbox: bool,
     /// How query results are cut into messages.
     pub stream: StreamLimits,
 }
@@ -84,6 +86,7 @@ impl Database {
             busy_timeout: options.busy_timeout,
             statement_cache: options.statement_cache,
             cache_kib: options.cache_kib,
+            sandbox: options.sandbox,
         });
         let writer_manager = WorkerManager::new(
             Role::Writer,

@@ -85,7 +85,7 @@ impl Engine {
             let Some(name) = file.to_str().and_then(|f| f.strip_suffix(".db")) else {
                 continue;
             };
-            if name::validate(name).is_err() {
+            if name::validate(name).is_err() || entry.file_type().is_ok_and(|t| t.is_symlink()) {
                 continue;
             }
             let size = |path: std::path::PathBuf| std::fs::metadata(path).map_or(0, |m| m.len());
@@ -124,6 +124,17 @@ impl Engine {
         &self.options
     }
 
+    /// Whether database `name` (valid) is open or has a file.
+    pub fn exists(&self, name: &str) -> bool {
+        let open = self
+            .databases
+            .lock()
+            .expect("database registry poisoned")
+            .get(name)
+            .is_some_and(|cell| cell.initialized());
+        open || name::path(&self.data_dir, name).exists()
+    }
+
     /// The database called `name`, opening (and, if allowed, creating) it on first use.
     pub async fn database(&self, name: &str) -> Result<Arc<Database>> {
         name::validate(name)?;
@@ -140,6 +151,7 @@ impl Engine {
                 if !self.create && !path.exists() {
                     return Err(Error::DatabaseNotFound { name: name.into() });
                 }
+                name::check_not_linked(&path)?;
                 let db = Database::open(name, path, self.options.clone()).await?;
                 tracing::info!(database = name, "database opened");
                 let _ = self.opened.send(name.to_string());

@@ -38,6 +38,8 @@ pub struct TransactionOptions {
 /// One transaction as the registry knows it.
 pub struct Tx {
     database: Arc<Database>,
+    /// The token name that began it (auth on): only it may use or end the transaction.
+    owner: Option<String>,
     commands: SyncSender<TxCommand>,
     state: Arc<TxState>,
 }
@@ -70,6 +72,7 @@ impl Transactions {
         read_only: bool,
         lease: Option<Duration>,
         cancel: Arc<CancelToken>,
+        owner: Option<&str>,
     ) -> Result<(String, Duration)> {
         let lease = match lease {
             None => self.options.default_lease,
@@ -113,6 +116,7 @@ impl Transactions {
         }
         let tx = Arc::new(Tx {
             database,
+            owner: owner.map(str::to_string),
             commands,
             state,
         });
@@ -164,15 +168,9 @@ impl Transactions {
             .retain(|_, tx| tx.state.ended_for().is_none_or(|ago| ago < REMEMBER_ENDED));
     }
 
-    /// The open transaction `id`, which must belong to `database`.
-    pub fn get(&self, id: &str, database: &str) -> Result<Arc<Tx>> {
-        let tx = self
-            .entries
-            .lock()
-            .expect("transactions poisoned")
-            .get(id)
-            .cloned()
-            .ok_or_else(|| Error::NoSuchTransaction { id: id.to_string() })?;
+    /// The open transaction `id`, which must belong to `database` and to `owner`.
+    pub fn get(&self, id: &str, database: &str, owner: Option<&str>) -> Result<Arc<Tx>> {
+        let tx = self.get_any(id, owner)?;
         if tx.database.name() != database {
             return Err(Error::invalid(
                 "transaction_id",
@@ -185,18 +183,26 @@ impl Transactions {
         Ok(tx)
     }
 
-    fn get_any(&self, id: &str) -> Result<Arc<Tx>> {
+    /// The transaction `id` of `owner`; another token's transaction is as good as unknown.
+    fn get_any(&self, id: &str, owner: Option<&str>) -> Result<Arc<Tx>> {
         self.entries
             .lock()
             .expect("transactions poisoned")
             .get(id)
+            .filter(|tx| tx.owner.as_deref() == owner)
             .cloned()
             .ok_or_else(|| Error::NoSuchTransaction { id: id.to_string() })
     }
 
     /// Commits (`commit`) or rolls back transaction `id`.
-    pub async fn end(&self, id: &str, commit: bool, cancel: &Arc<CancelToken>) -> Result<()> {
-        let tx = self.get_any(id)?;
+    pub async fn end(
+        &self,
+        id: &str,
+        commit: bool,
+        cancel: &Arc<CancelToken>,
+        owner: Option<&str>,
+    ) -> Result<()> {
+        let tx = self.get_any(id, owner)?;
         let (reply, answer) = oneshot::channel();
         tx.send(if commit {
             TxCommand::Commit(reply)

@@ -15,6 +15,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
 use super::context::{Context, tag};
+use crate::auth::Access;
 use crate::engine::Engine;
 use crate::error::Error;
 
@@ -44,6 +45,7 @@ impl AdminService {
         sql: &'static str,
     ) -> Result<Vec<i64>, Status> {
         let result = async {
+            ctx.authorize(&self.engine, database, Access::Admin, sql)?;
             let db = self.engine.database(database).await?;
             db.maintenance(sql, &ctx.cancel).await
         }
@@ -68,12 +70,21 @@ impl Drop for TempFile {
 impl Admin for AdminService {
     async fn list_databases(
         &self,
-        _request: Request<ListDatabasesRequest>,
+        request: Request<ListDatabasesRequest>,
     ) -> Result<Response<ListDatabasesResponse>, Status> {
+        let ctx = Context::new(&request, self.statement_timeout);
+        ctx.guard.disarm();
+        // With auth, a token sees the databases it holds a role on.
+        let visible = |name: &str| {
+            ctx.principal
+                .as_ref()
+                .is_none_or(|p| p.access_to(name).is_some())
+        };
         let databases = self
             .engine
             .list_databases()?
             .into_iter()
+            .filter(|(name, ..)| visible(name))
             .map(|(name, file_bytes, wal_bytes, open)| DatabaseInfo {
                 name,
                 file_bytes,
@@ -88,7 +99,7 @@ impl Admin for AdminService {
         &self,
         request: Request<CheckpointRequest>,
     ) -> Result<Response<CheckpointResponse>, Status> {
-        let ctx = Context::new(request.metadata(), self.statement_timeout);
+        let ctx = Context::new(&request, self.statement_timeout);
         let row = self
             .maintain(
                 &ctx,
@@ -112,7 +123,7 @@ impl Admin for AdminService {
         &self,
         request: Request<OptimizeRequest>,
     ) -> Result<Response<OptimizeResponse>, Status> {
-        let ctx = Context::new(request.metadata(), self.statement_timeout);
+        let ctx = Context::new(&request, self.statement_timeout);
         self.maintain(&ctx, &request.get_ref().database, "PRAGMA optimize")
             .await?;
         ctx.guard.disarm();
@@ -124,7 +135,7 @@ impl Admin for AdminService {
         request: Request<VacuumRequest>,
     ) -> Result<Response<VacuumResponse>, Status> {
         // VACUUM may take long: only the call's own deadline bounds it.
-        let ctx = Context::new(request.metadata(), None);
+        let ctx = Context::new(&request, None);
         let database = &request.get_ref().database;
         let size = |engine: &Engine| {
             engine
@@ -154,9 +165,11 @@ impl Admin for AdminService {
         &self,
         request: Request<BackupRequest>,
     ) -> Result<Response<Self::BackupStream>, Status> {
-        let ctx = Context::new(request.metadata(), None);
+        let ctx = Context::new(&request, None);
         let database = request.into_inner().database;
         let failed = |err: Error| err.into_status(Some(&ctx.request_id));
+        ctx.authorize(&self.engine, &database, Access::Admin, "Backup")
+            .map_err(failed)?;
         let db = self.engine.database(&database).await.map_err(failed)?;
         let temp = TempFile(
             self.engine

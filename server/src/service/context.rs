@@ -1,11 +1,15 @@
 //! Per-request context: the deadline (the call's `grpc-timeout`, bounded by the server's
-//! statement timeout) and the cancel token that carries it to the worker.
+//! statement timeout), the principal of its token when auth is on, and the cancel token that
+//! carries both to the worker.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use tonic::metadata::MetadataMap;
 
+use crate::auth::{Access, Principal};
+use crate::engine::{Engine, name};
+use crate::error::{Error, Result};
 use crate::worker::cancel::{CancelOnDrop, CancelToken};
 
 /// What a handler gives the engine to stop its work.
@@ -17,11 +21,14 @@ pub struct Context {
     /// The request's id: the client's `x-request-id` if it sent a usable one, else a new one.
     /// It is in the request's log lines, its error details and its response metadata.
     pub request_id: String,
+    /// The token the request authenticated with; `None` when auth is off.
+    pub principal: Option<Arc<Principal>>,
 }
 
 impl Context {
-    /// The context of a request with `metadata`, under the server's `statement_timeout`.
-    pub fn new(metadata: &MetadataMap, statement_timeout: Option<Duration>) -> Self {
+    /// The context of `request`, under the server's `statement_timeout`.
+    pub fn new<T>(request: &tonic::Request<T>, statement_timeout: Option<Duration>) -> Self {
+        let metadata = request.metadata();
         let call = grpc_timeout(metadata);
         let timeout = match (call.map(stop_before), statement_timeout) {
             (Some(call), Some(server)) => Some(call.min(server)),
@@ -45,7 +52,37 @@ impl Context {
             cancel,
             guard,
             request_id,
+            principal: request.extensions().get::<Arc<Principal>>().cloned(),
         }
+    }
+
+    /// Checks that the request may do `what`, which needs `needed` on `database`, and limits
+    /// its statements to the access its token holds there. Without auth: admin everywhere.
+    /// A database that does not exist yet is created only for admin.
+    pub fn authorize(
+        &self,
+        engine: &Engine,
+        database: &str,
+        needed: Access,
+        what: &str,
+    ) -> Result<()> {
+        name::validate(database)?;
+        let access = match &self.principal {
+            None => Access::Admin,
+            Some(principal) => principal.require(database, needed, what)?,
+        };
+        if access < Access::Admin && !engine.exists(database) {
+            return Err(Error::PermissionDenied(format!(
+                "database {database:?} does not exist, and creating a database needs the admin                  role (the token's role is {access})"
+            )));
+        }
+        self.cancel.set_access(access);
+        Ok(())
+    }
+
+    /// The name of the request's token, which owns the transactions it begins.
+    pub fn owner(&self) -> Option<&str> {
+        self.principal.as_ref().map(|p| p.name.as_str())
     }
 }
 

@@ -16,6 +16,7 @@ use tracing::{Instrument, info_span};
 use super::context::{Context, tag};
 use super::response_rows::ResponseRows;
 use super::statement_kind;
+use crate::auth::Access;
 use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::worker::transaction::TxMode;
@@ -46,7 +47,7 @@ impl DatabaseService {
     }
 
     fn context<T>(&self, request: &Request<T>) -> Context {
-        Context::new(request.metadata(), self.limits.statement_timeout)
+        Context::new(request, self.limits.statement_timeout)
     }
 
     /// Checks one statement against the request bounds.
@@ -84,7 +85,7 @@ impl DatabaseService {
         let result = self
             .engine
             .transactions()
-            .end(id, commit, &ctx.cancel)
+            .end(id, commit, &ctx.cancel, ctx.owner())
             .instrument(span.clone())
             .await;
         let request_id = ctx.request_id;
@@ -147,12 +148,14 @@ impl DatabaseRpc for DatabaseService {
             request_id = %ctx.request_id, database = %request.database, kind = %kind_of(&request.statement),
             tx = !request.transaction_id.is_empty());
         let result = async {
+            ctx.authorize(&self.engine, &request.database, Access::Write, "Execute")?;
             let statement = self.statement(request.statement)?;
             if !request.transaction_id.is_empty() {
-                let tx = self
-                    .engine
-                    .transactions()
-                    .get(&request.transaction_id, &request.database)?;
+                let tx = self.engine.transactions().get(
+                    &request.transaction_id,
+                    &request.database,
+                    ctx.owner(),
+                )?;
                 return tx.execute(statement, &ctx.cancel).await;
             }
             let db = self.engine.database(&request.database).await?;
@@ -180,12 +183,14 @@ impl DatabaseRpc for DatabaseService {
             request_id = %ctx.request_id, database = %request.database, kind = %kind_of(&request.statement),
             tx = !request.transaction_id.is_empty());
         let result = async {
+            ctx.authorize(&self.engine, &request.database, Access::Read, "Query")?;
             let statement = self.statement(request.statement)?;
             if !request.transaction_id.is_empty() {
-                let tx = self
-                    .engine
-                    .transactions()
-                    .get(&request.transaction_id, &request.database)?;
+                let tx = self.engine.transactions().get(
+                    &request.transaction_id,
+                    &request.database,
+                    ctx.owner(),
+                )?;
                 return tx
                     .query(statement, self.engine.options().stream, &ctx.cancel)
                     .await;
@@ -227,6 +232,7 @@ impl DatabaseRpc for DatabaseService {
             tx = !request.transaction_id.is_empty());
         let limits = self.limits;
         let result = async {
+            ctx.authorize(&self.engine, &request.database, Access::Write, "ExecuteBatch")?;
             if request.statements.len() > limits.max_batch_statements {
                 return Err(Error::invalid(
                     "statements",
@@ -242,10 +248,11 @@ impl DatabaseRpc for DatabaseService {
                 self.check(statement, &format!("statements[{i}]"))?;
             }
             if !request.transaction_id.is_empty() {
-                let tx = self
-                    .engine
-                    .transactions()
-                    .get(&request.transaction_id, &request.database)?;
+                let tx = self.engine.transactions().get(
+                    &request.transaction_id,
+                    &request.database,
+                    ctx.owner(),
+                )?;
                 let results = tx.execute_batch(request.statements, &ctx.cancel).await?;
                 return Ok(ExecuteBatchResponse { results });
             }
@@ -291,13 +298,26 @@ impl DatabaseRpc for DatabaseService {
                     ));
                 }
             };
+            let (needed, what) = if request.read_only {
+                (Access::Read, "a read-only transaction")
+            } else {
+                (Access::Write, "a write transaction")
+            };
+            ctx.authorize(&self.engine, &request.database, needed, what)?;
             let lease =
                 (request.lease_ms > 0).then(|| Duration::from_millis(u64::from(request.lease_ms)));
             let db = self.engine.database(&request.database).await?;
             let (id, lease) = self
                 .engine
                 .transactions()
-                .begin(db, mode, request.read_only, lease, Arc::clone(&ctx.cancel))
+                .begin(
+                    db,
+                    mode,
+                    request.read_only,
+                    lease,
+                    Arc::clone(&ctx.cancel),
+                    ctx.owner(),
+                )
                 .await?;
             Ok(BeginResponse {
                 transaction_id: id,

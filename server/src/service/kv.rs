@@ -18,6 +18,7 @@ use tokio_stream::StreamExt;
 use tonic::{Request, Response, Status};
 
 use super::context::Context;
+use crate::auth::Access;
 use crate::engine::{Database, Engine, name};
 use crate::error::{Error, Result};
 use crate::worker::kv::{KvWrite, KvWritten, table};
@@ -37,8 +38,13 @@ impl KeyValueService {
         }
     }
 
-    /// The database and validated map name of a request.
-    async fn open(&self, map: Option<MapRef>) -> Result<(Arc<Database>, String)> {
+    /// The database and validated map name of a request, once `ctx` may do `needed` there.
+    async fn open(
+        &self,
+        ctx: &Context,
+        map: Option<MapRef>,
+        needed: Access,
+    ) -> Result<(Arc<Database>, String)> {
         let map = map.ok_or_else(|| {
             Error::invalid(
                 "map",
@@ -54,6 +60,12 @@ impl KeyValueService {
                 ),
             )
         })?;
+        let what = if needed == Access::Read {
+            "reading a map"
+        } else {
+            "writing a map"
+        };
+        ctx.authorize(&self.engine, &map.database, needed, what)?;
         Ok((self.engine.database(&map.database).await?, map.map))
     }
 
@@ -64,7 +76,7 @@ impl KeyValueService {
         map: Option<MapRef>,
         make: impl FnOnce(String) -> KvWrite,
     ) -> Result<KvWritten> {
-        let (db, map) = self.open(map).await?;
+        let (db, map) = self.open(ctx, map, Access::Write).await?;
         db.kv_write(make(map), &ctx.cancel).await
     }
 
@@ -149,10 +161,10 @@ fn answer<T>(ctx: Context, result: Result<T>) -> Result<Response<T>, Status> {
 #[tonic::async_trait]
 impl KeyValue for KeyValueService {
     async fn get(&self, request: Request<GetRequest>) -> Result<Response<GetResponse>, Status> {
-        let ctx = Context::new(request.metadata(), self.statement_timeout);
+        let ctx = Context::new(&request, self.statement_timeout);
         let request = request.into_inner();
         let result = async {
-            let (db, map) = self.open(request.map).await?;
+            let (db, map) = self.open(&ctx, request.map, Access::Read).await?;
             let sql = format!("SELECT value, version FROM {} WHERE key = ?1", table(&map));
             let rows = self
                 .read(&db, sql, vec![blob(request.key.clone())], &ctx)
@@ -174,7 +186,7 @@ impl KeyValue for KeyValueService {
     }
 
     async fn set(&self, request: Request<SetRequest>) -> Result<Response<SetResponse>, Status> {
-        let ctx = Context::new(request.metadata(), self.statement_timeout);
+        let ctx = Context::new(&request, self.statement_timeout);
         let r = request.into_inner();
         let written = self
             .write(&ctx, r.map, |map| KvWrite::Set {
@@ -197,7 +209,7 @@ impl KeyValue for KeyValueService {
         &self,
         request: Request<DeleteRequest>,
     ) -> Result<Response<DeleteResponse>, Status> {
-        let ctx = Context::new(request.metadata(), self.statement_timeout);
+        let ctx = Context::new(&request, self.statement_timeout);
         let r = request.into_inner();
         let written = self
             .write(&ctx, r.map, |map| KvWrite::Delete { map, key: r.key })
@@ -213,10 +225,10 @@ impl KeyValue for KeyValueService {
         &self,
         request: Request<ContainsRequest>,
     ) -> Result<Response<ContainsResponse>, Status> {
-        let ctx = Context::new(request.metadata(), self.statement_timeout);
+        let ctx = Context::new(&request, self.statement_timeout);
         let request = request.into_inner();
         let result = async {
-            let (db, map) = self.open(request.map).await?;
+            let (db, map) = self.open(&ctx, request.map, Access::Read).await?;
             let sql = format!("SELECT 1 FROM {} WHERE key = ?1", table(&map));
             let rows = self.read(&db, sql, vec![blob(request.key)], &ctx).await?;
             Ok(ContainsResponse {
@@ -228,10 +240,10 @@ impl KeyValue for KeyValueService {
     }
 
     async fn len(&self, request: Request<LenRequest>) -> Result<Response<LenResponse>, Status> {
-        let ctx = Context::new(request.metadata(), self.statement_timeout);
+        let ctx = Context::new(&request, self.statement_timeout);
         let request = request.into_inner();
         let result = async {
-            let (db, map) = self.open(request.map).await?;
+            let (db, map) = self.open(&ctx, request.map, Access::Read).await?;
             let sql = format!("SELECT count(*) FROM {}", table(&map));
             let rows = self.read(&db, sql, Vec::new(), &ctx).await?;
             let len = rows.first().map_or(0, |r| int_of(&r.values[0])) as u64;
@@ -247,10 +259,10 @@ impl KeyValue for KeyValueService {
         &self,
         request: Request<ScanRequest>,
     ) -> Result<Response<Self::ScanStream>, Status> {
-        let ctx = Context::new(request.metadata(), self.statement_timeout);
+        let ctx = Context::new(&request, self.statement_timeout);
         let request = request.into_inner();
         let result = async {
-            let (db, map) = self.open(request.map).await?;
+            let (db, map) = self.open(&ctx, request.map, Access::Read).await?;
             let mut lower = (!request.start.is_empty())
                 .then(|| (request.start.clone(), request.start_exclusive));
             let mut upper = (!request.end.is_empty()).then(|| request.end.clone());
@@ -334,7 +346,7 @@ impl KeyValue for KeyValueService {
         &self,
         request: Request<SetManyRequest>,
     ) -> Result<Response<SetManyResponse>, Status> {
-        let ctx = Context::new(request.metadata(), self.statement_timeout);
+        let ctx = Context::new(&request, self.statement_timeout);
         let r = request.into_inner();
         let (entries, return_previous) = (r.entries, r.return_previous);
         let written = self
@@ -363,7 +375,7 @@ impl KeyValue for KeyValueService {
         &self,
         request: Request<DeleteManyRequest>,
     ) -> Result<Response<DeleteManyResponse>, Status> {
-        let ctx = Context::new(request.metadata(), self.statement_timeout);
+        let ctx = Context::new(&request, self.statement_timeout);
         let r = request.into_inner();
         let keys = r.keys;
         let written = self
@@ -379,7 +391,7 @@ impl KeyValue for KeyValueService {
         &self,
         request: Request<ClearRequest>,
     ) -> Result<Response<ClearResponse>, Status> {
-        let ctx = Context::new(request.metadata(), self.statement_timeout);
+        let ctx = Context::new(&request, self.statement_timeout);
         let r = request.into_inner();
         let written = self.write(&ctx, r.map, |map| KvWrite::Clear { map }).await;
         answer(ctx, written.map(|w| ClearResponse { removed: w.count }))

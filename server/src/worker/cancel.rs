@@ -6,7 +6,7 @@
 //! A token belongs to one task, so cancelling a finished request can never stop the next one.
 
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -25,6 +25,10 @@ pub struct CancelToken {
     /// When the answer must be sent at the latest (the call's own gRPC deadline, a little
     /// after `deadline`); past it the transport answers for us.
     answer_by: Option<Instant>,
+    /// What the request may do ([`Access`](crate::auth::Access) as a number; 0 means
+    /// admin, the default without auth). SQLite's authorizer checks it on every statement
+    /// the task prepares, wherever the task runs.
+    access: AtomicU8,
 }
 
 impl CancelToken {
@@ -37,12 +41,23 @@ impl CancelToken {
             deadline: timeout.map(|t| now + t),
             timeout,
             answer_by: answer_within.map(|t| now + t),
+            access: AtomicU8::new(0),
         })
     }
 
     /// A token with no deadline.
     pub fn none() -> Arc<Self> {
         Arc::new(Self::default())
+    }
+
+    /// Limits the task's statements to `access`.
+    pub fn set_access(&self, access: crate::auth::Access) {
+        self.access.store(access.as_u8(), Ordering::Relaxed);
+    }
+
+    /// What the task's statements may do.
+    pub fn access(&self) -> crate::auth::Access {
+        crate::auth::Access::from_u8(self.access.load(Ordering::Relaxed))
     }
 
     /// Asks the task to stop: its client is gone.

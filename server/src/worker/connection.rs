@@ -1,15 +1,18 @@
 //! Opening a worker's SQLite connection: WAL mode, pragmas, the statement cache, and an
-//! authorizer that keeps transaction control in the server's hands.
+//! authorizer that keeps transaction control in the server's hands and enforces the SQL
+//! sandbox and each request's access ([`super::sandbox`]).
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::time::Duration;
 
 use rusqlite::hooks::{AuthAction, AuthContext, Authorization};
 use rusqlite::{CachedStatement, Connection, OpenFlags};
 
 use super::Role;
+use crate::auth::Access;
 use super::cancel::{CHECK_EVERY_OPS, CancelToken, Running};
 use crate::error::{Error, Result};
 
@@ -51,6 +54,8 @@ pub struct ConnectionSettings {
     pub statement_cache: usize,
     /// The page cache of each connection, in KiB (`PRAGMA cache_size`).
     pub cache_kib: u32,
+    /// Whether the SQL sandbox is on (off only with `--unsafe-sql`).
+    pub sandbox: bool,
 }
 
 /// Lets the server's own transaction statements through the authorizer, and remembers why
@@ -59,6 +64,11 @@ pub struct ConnectionSettings {
 struct Gate {
     internal: AtomicBool,
     refused_transaction_control: AtomicBool,
+    /// The running task's access (`Access::as_u8`; 0: admin).
+    access: AtomicU8,
+    sandbox: bool,
+    /// Why the last statement was refused, other than for transaction control.
+    refusal: Mutex<Option<String>>,
 }
 
 /// An open connection with its role.
@@ -102,7 +112,10 @@ impl Sqlite {
             settings.cache_kib
         ))?;
 
-        let gate = Arc::new(Gate::default());
+        let gate = Arc::new(Gate {
+            sandbox: settings.sandbox,
+            ..Gate::default()
+        });
         let hook_gate = Arc::clone(&gate);
         conn.authorizer(Some(move |ctx: AuthContext<'_>| authorize(&hook_gate, ctx)))?;
         let running = Arc::new(Running::default());
@@ -134,6 +147,9 @@ impl Sqlite {
             }));
         }
         self.running.start(token);
+        self.gate
+            .access
+            .store(token.access().as_u8(), Ordering::Relaxed);
         let result = work();
         self.running.clear();
         result.map_err(|err| token.explain(err))
@@ -156,6 +172,14 @@ impl Sqlite {
         let result = self.conn.execute_batch(sql);
         self.gate.internal.store(false, Ordering::Relaxed);
         Ok(result?)
+    }
+
+    /// Runs `work`, whose SQL is the server's own (map writes), past the authorizer.
+    pub fn trusted<T>(&self, work: impl FnOnce() -> T) -> T {
+        self.gate.internal.store(true, Ordering::Relaxed);
+        let result = work();
+        self.gate.internal.store(false, Ordering::Relaxed);
+        result
     }
 
     /// Runs a maintenance statement of the server's own outside any transaction, and returns
@@ -190,7 +214,33 @@ impl Sqlite {
         self.gate
             .refused_transaction_control
             .store(false, Ordering::Relaxed);
+        *self.gate.refusal.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        let access = Access::from_u8(self.gate.access.load(Ordering::Relaxed));
+        // The authorizer runs when a statement is prepared, not when a cached one runs again:
+        // a statement prepared for one access must not be reused for a lesser one, so each
+        // access below admin has its own cache keys (SQLite ignores the leading comment).
+        let keyed;
+        let sql = match access {
+            Access::Admin => sql,
+            Access::Write => {
+                keyed = format!("/*w*/{sql}");
+                &keyed
+            }
+            Access::Read => {
+                keyed = format!("/*r*/{sql}");
+                &keyed
+            }
+        };
         self.conn.prepare_cached(sql).map_err(|err| {
+            if let Some(reason) = self
+                .gate
+                .refusal
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .take()
+            {
+                return Error::PermissionDenied(reason);
+            }
             if self
                 .gate
                 .refused_transaction_control
@@ -236,6 +286,14 @@ fn is_blank(mut sql: &str) -> bool {
 }
 
 fn authorize(gate: &Gate, ctx: AuthContext<'_>) -> Authorization {
+    if gate.internal.load(Ordering::Relaxed) {
+        return Authorization::Allow;
+    }
+    let access = Access::from_u8(gate.access.load(Ordering::Relaxed));
+    if let Some(reason) = super::sandbox::check(&ctx.action, access, gate.sandbox) {
+        *gate.refusal.lock().unwrap_or_else(|p| p.into_inner()) = Some(reason);
+        return Authorization::Deny;
+    }
     match ctx.action {
         AuthAction::Transaction { .. } | AuthAction::Savepoint { .. }
             if !gate.internal.load(Ordering::Relaxed) =>
@@ -257,5 +315,6 @@ pub fn test_settings(dir: &std::path::Path) -> ConnectionSettings {
         busy_timeout: Duration::from_secs(5),
         statement_cache: 64,
         cache_kib: 2048,
+        sandbox: true,
     }
 }

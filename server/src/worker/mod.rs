@@ -10,6 +10,7 @@
 //! - [`group_commit`]: the writer's loop: many pending writes, one transaction, one fsync.
 //! - [`kv`]: writes to persistent maps (the KeyValue service).
 //! - [`transaction`]: an interactive transaction pinned to one worker.
+//! - [`sandbox`]: what the SQLite authorizer lets a request do (sandbox and roles).
 //! - [`cancel`]: deadlines and cancellation that interrupt SQLite.
 //! - [`thread`]: the worker on a dedicated OS thread.
 //! - [`manager`]: the deadpool `Manager` over workers.
@@ -20,6 +21,7 @@ pub mod executor;
 pub mod group_commit;
 pub mod kv;
 pub mod manager;
+pub mod sandbox;
 pub mod thread;
 pub mod transaction;
 

@@ -13,6 +13,7 @@ use std::io::{BufRead, IsTerminal};
 use std::process::ExitCode;
 
 use clap::Parser;
+use sqlited_client::ClientOptions;
 use output::Mode;
 use shell::Shell;
 
@@ -23,7 +24,7 @@ use shell::Shell;
 #[derive(Debug, Parser)]
 #[command(name = "sqlited-cli", version)]
 struct Args {
-    /// The database: http://host:port/<database>.
+    /// The database: http://host:port/<database>, or https:// for TLS.
     #[arg(default_value = "http://127.0.0.1:50051/main", env = "SQLITED_URL")]
     url: String,
     /// Run this SQL (or dot command) and exit; may be given several times.
@@ -32,6 +33,41 @@ struct Args {
     /// Output mode.
     #[arg(long, value_enum, default_value = "table")]
     mode: Mode,
+    /// The token for a server run with --credentials (better given by the environment, so it
+    /// stays out of the process list and shell history).
+    #[arg(long, env = "SQLITED_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// For https:// URLs: the CA certificate (PEM) that signed the server's certificate
+    /// (default: the system's trusted roots).
+    #[arg(long, env = "SQLITED_CA")]
+    ca: Option<std::path::PathBuf>,
+    /// A client certificate (PEM) for servers that require mutual TLS; needs --key.
+    #[arg(long, env = "SQLITED_CERT", requires = "key")]
+    cert: Option<std::path::PathBuf>,
+    /// The private key (PEM) of --cert.
+    #[arg(long, env = "SQLITED_KEY", requires = "cert")]
+    key: Option<std::path::PathBuf>,
+    /// The name the server's certificate must carry, when not the URL's host.
+    #[arg(long)]
+    tls_domain: Option<String>,
+}
+
+impl Args {
+    /// The client options these flags ask for.
+    fn options(&self) -> Result<ClientOptions, sqlited_client::Error> {
+        let mut options = ClientOptions {
+            token: self.token.clone(),
+            tls_domain: self.tls_domain.clone(),
+            ..ClientOptions::default()
+        };
+        if let Some(ca) = &self.ca {
+            options = options.with_ca_file(ca)?;
+        }
+        if let (Some(cert), Some(key)) = (&self.cert, &self.key) {
+            options = options.with_identity_files(cert, key)?;
+        }
+        Ok(options)
+    }
 }
 
 fn main() -> ExitCode {
@@ -44,7 +80,10 @@ fn main() -> ExitCode {
         eprintln!("Error: the URL must name a database: http://host:port/<database>");
         return ExitCode::from(2);
     };
-    let mut shell = match Shell::connect(server, database, args.mode) {
+    let mut shell = match args
+        .options()
+        .and_then(|options| Shell::connect(server, database, args.mode, options))
+    {
         Ok(shell) => shell,
         Err(err) => {
             eprintln!("Error: {err}");

@@ -38,13 +38,18 @@ pub struct Shell {
 
 impl Shell {
     /// Connects to `server` and its `database`.
-    pub fn connect(server: &str, database: &str, mode: Mode) -> Result<Self, Error> {
+    pub fn connect(
+        server: &str,
+        database: &str,
+        mode: Mode,
+        options: sqlited_client::ClientOptions,
+    ) -> Result<Self, Error> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .enable_all()
             .build()
             .expect("a runtime");
-        let client = runtime.block_on(Client::connect(server))?;
+        let client = runtime.block_on(Client::connect_with(server, options))?;
         let db = client.database(database);
         Ok(Self {
             runtime,

@@ -1,0 +1,152 @@
+//! The SQL sandbox, enforced inside SQLite by its authorizer callback (not by reading SQL
+//! text): every statement a client sends is checked, action by action, while it is
+//! prepared — including the actions of triggers it would fire and of CTEs it holds.
+//!
+//! Always, unless `--unsafe-sql`: no ATTACH or DETACH (a request reaches only its own
+//! database), no `load_extension()`, and only the PRAGMAs of [`pragma_allowed`]. By the
+//! request's [`Access`]: `read` may not write by any route (INSERT … RETURNING in a Query,
+//! a CTE, a trigger); `write` may change rows but not the schema; `admin` may do both.
+
+use rusqlite::hooks::AuthAction;
+
+use crate::auth::Access;
+
+/// Why `action` is refused to a request with `access`, or `None` when it is allowed.
+pub fn check(action: &AuthAction<'_>, access: Access, sandbox: bool) -> Option<String> {
+    use AuthAction::*;
+    if sandbox {
+        match action {
+            Attach { .. } | Detach { .. } => {
+                return Some(
+                    "ATTACH and DETACH are not allowed: a request reaches only its own database \
+                     (the SQL sandbox; a trusted deployment may lift it with --unsafe-sql)"
+                        .into(),
+                );
+            }
+            Function { function_name } if function_name.eq_ignore_ascii_case("load_extension") => {
+                return Some("load_extension() is not allowed: extensions cannot be loaded".into());
+            }
+            Pragma {
+                pragma_name,
+                pragma_value,
+            } => {
+                return pragma_allowed(pragma_name, *pragma_value, access).err();
+            }
+            _ => {}
+        }
+    }
+    let (needed, what) = match action {
+        Insert { table_name } => (Access::Write, format!("INSERT into {table_name}")),
+        Update { table_name, .. } => (Access::Write, format!("UPDATE of {table_name}")),
+        Delete { table_name } => (Access::Write, format!("DELETE from {table_name}")),
+        CreateIndex { .. } | CreateTable { .. } | CreateTrigger { .. } | CreateView { .. }
+        | CreateVtable { .. } | CreateTempIndex { .. } | CreateTempTable { .. }
+        | CreateTempTrigger { .. } | CreateTempView { .. } => {
+            (Access::Admin, "a schema change (CREATE)".into())
+        }
+        DropIndex { .. } | DropTable { .. } | DropTrigger { .. } | DropView { .. }
+        | DropVtable { .. } | DropTempIndex { .. } | DropTempTable { .. }
+        | DropTempTrigger { .. } | DropTempView { .. } => {
+            (Access::Admin, "a schema change (DROP)".into())
+        }
+        AlterTable { .. } => (Access::Admin, "a schema change (ALTER TABLE)".into()),
+        Reindex { .. } | Analyze { .. } => (Access::Admin, "REINDEX or ANALYZE".into()),
+        _ => return None,
+    };
+    (access < needed).then(|| {
+        format!("the token's role on this database is {access}; {what} needs the {needed} role")
+    })
+}
+
+/// PRAGMAs that only read (with or without an argument naming what to read).
+const READ_ONLY: &[&str] = &[
+    "table_info",
+    "table_xinfo",
+    "table_list",
+    "index_list",
+    "index_info",
+    "index_xinfo",
+    "foreign_key_list",
+    "foreign_key_check",
+    "integrity_check",
+    "quick_check",
+    "collation_list",
+    "function_list",
+    "module_list",
+    "pragma_list",
+    "compile_options",
+    "data_version",
+    "page_count",
+    "freelist_count",
+];
+
+/// PRAGMAs that may be read (no value) but set by nobody: they change the connection every
+/// request shares, or its safety.
+const READ_NOT_SET: &[&str] = &[
+    "foreign_keys",
+    "page_size",
+    "schema_version",
+    "encoding",
+    "journal_mode",
+    "synchronous",
+    "auto_vacuum",
+    "cache_size",
+];
+
+/// PRAGMAs that may be read by anyone and set by an admin: the schema's own version marks,
+/// and the planner's upkeep.
+const ADMIN_MAY_SET: &[&str] = &["user_version", "application_id", "optimize"];
+
+/// Whether `PRAGMA name[=value]` is allowed to a request with `access`.
+fn pragma_allowed(name: &str, value: Option<&str>, access: Access) -> Result<(), String> {
+    let name = name.to_ascii_lowercase();
+    let listed = |list: &[&str]| list.contains(&name.as_str());
+    if listed(READ_ONLY) || (value.is_none() && (listed(READ_NOT_SET) || listed(ADMIN_MAY_SET))) {
+        return Ok(());
+    }
+    if listed(ADMIN_MAY_SET) {
+        return if access >= Access::Admin {
+            Ok(())
+        } else {
+            Err(format!(
+                "PRAGMA {name} with a value needs the admin role (the token's role is {access})"
+            ))
+        };
+    }
+    let mut allowed: Vec<&str> = READ_ONLY.to_vec();
+    allowed.extend(READ_NOT_SET.iter().chain(ADMIN_MAY_SET));
+    Err(format!(
+        "PRAGMA {name}{} is not allowed (the SQL sandbox; --unsafe-sql lifts it). Allowed: {} \
+         (those that set something only read)",
+        value.map_or(String::new(), |v| format!("={v}")),
+        allowed.join(", ")
+    ))
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+
+    #[test]
+    fn pragmas() {
+        assert!(pragma_allowed("table_info", Some("t"), Access::Read).is_ok());
+        assert!(pragma_allowed("foreign_keys", None, Access::Read).is_ok());
+        assert!(pragma_allowed("foreign_keys", Some("OFF"), Access::Admin).is_err());
+        assert!(pragma_allowed("writable_schema", Some("1"), Access::Admin).is_err());
+        assert!(pragma_allowed("user_version", Some("3"), Access::Write).is_err());
+        assert!(pragma_allowed("user_version", Some("3"), Access::Admin).is_ok());
+    }
+
+    #[test]
+    fn roles() {
+        let insert = AuthAction::Insert { table_name: "t" };
+        assert!(check(&insert, Access::Read, true).is_some());
+        assert!(check(&insert, Access::Write, true).is_none());
+        let create = AuthAction::CreateTable { table_name: "t" };
+        assert!(check(&create, Access::Write, true).is_some());
+        assert!(check(&create, Access::Admin, true).is_none());
+        let attach = AuthAction::Attach { filename: "/etc/passwd" };
+        assert!(check(&attach, Access::Admin, true).is_some());
+        assert!(check(&attach, Access::Admin, false).is_none());
+    }
+}
