@@ -1,12 +1,12 @@
 //! The operator's handle: databases and sizes, checkpoint, optimize, vacuum, and backups
 //! verified against their checksum.
 
+use crate::transport::Transport;
 use sha2::{Digest, Sha256};
 use sqlited_proto::v1::admin_client::AdminClient;
 use sqlited_proto::v1::{
     BackupRequest, CheckpointRequest, ListDatabasesRequest, OptimizeRequest, VacuumRequest,
 };
-use crate::transport::Transport;
 
 pub use sqlited_proto::v1::DatabaseInfo;
 

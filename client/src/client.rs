@@ -5,11 +5,11 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::transport::Transport;
 use sqlited_proto::v1::database_client::DatabaseClient;
 use sqlited_proto::v1::key_value_client::KeyValueClient;
 use sqlited_proto::v1::{self as proto, ExecuteBatchRequest, ExecuteRequest, QueryRequest};
 use tonic::Streaming;
-use crate::transport::Transport;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::params::Params;

@@ -18,9 +18,14 @@ pub type Transport = InterceptedService<Channel, Bearer>;
 pub struct Bearer(Option<MetadataValue<Ascii>>);
 
 impl Interceptor for Bearer {
-    fn call(&mut self, mut request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+    fn call(
+        &mut self,
+        mut request: tonic::Request<()>,
+    ) -> Result<tonic::Request<()>, tonic::Status> {
         if let Some(value) = &self.0 {
-            request.metadata_mut().insert("authorization", value.clone());
+            request
+                .metadata_mut()
+                .insert("authorization", value.clone());
         }
         Ok(request)
     }
@@ -55,14 +60,13 @@ pub async fn connect(url: &str, options: &ClientOptions) -> Result<Transport> {
              connect with TLS"
         )));
     }
-    let token = match &options.token {
-        Some(token) => Some(
-            format!("Bearer {}", token.trim())
-                .parse()
-                .map_err(|_| interface("the token holds characters a header cannot carry".into()))?,
-        ),
-        None => None,
-    };
+    let token =
+        match &options.token {
+            Some(token) => Some(format!("Bearer {}", token.trim()).parse().map_err(|_| {
+                interface("the token holds characters a header cannot carry".into())
+            })?),
+            None => None,
+        };
     let channel = endpoint.connect().await?;
     Ok(InterceptedService::new(channel, Bearer(token)))
 }

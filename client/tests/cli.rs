@@ -126,3 +126,68 @@ fn read_backup_and_databases() {
     let header = std::fs::read(&backup).unwrap();
     assert_eq!(&header[..16], b"SQLite format 3\0");
 }
+
+#[test]
+fn connects_with_a_token_over_tls() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
+    // A CA and a server certificate for localhost.
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    std::fs::write(path("ca.pem"), ca.self_signed(&ca_key).unwrap().pem()).unwrap();
+    let issuer = rcgen::Issuer::new(ca, ca_key);
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["localhost".to_string()])
+        .unwrap()
+        .signed_by(&key, &issuer)
+        .unwrap();
+    std::fs::write(path("cert.pem"), cert.pem()).unwrap();
+    std::fs::write(path("key.pem"), key.serialize_pem()).unwrap();
+    // A token with the admin role, hashed the way `sqlited token hash` does.
+    let token = "sqlited_cli-test-token";
+    let mut hash = Command::new(harness::sqlited_binary())
+        .args(["token", "hash"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    writeln!(hash.stdin.take().unwrap(), "{token}").unwrap();
+    let hash = text(&hash.wait_with_output().unwrap().stdout);
+    std::fs::write(
+        path("credentials.toml"),
+        format!(
+            "[[token]]\nname = \"cli\"\nsha256 = \"{}\"\nroles = {{ \"*\" = \"admin\" }}\n",
+            hash.trim()
+        ),
+    )
+    .unwrap();
+    let server = Server::start_with(&[
+        "--tls-cert",
+        &path("cert.pem"),
+        "--tls-key",
+        &path("key.pem"),
+        "--credentials",
+        &path("credentials.toml"),
+    ]);
+    let url = format!("https://localhost:{}/shell", server.addr.port());
+    let ca = path("ca.pem");
+    let out = cli(
+        &[
+            &url,
+            "--ca",
+            &ca,
+            "--token",
+            token,
+            "-c",
+            "SELECT 40 + 2 AS n;",
+        ],
+        "",
+    );
+    assert!(out.status.success(), "{out:?}");
+    assert!(text(&out.stdout).contains("42"), "{out:?}");
+    // Without the token: refused, with the reason and a failing exit code.
+    let out = cli(&[&url, "--ca", &ca, "-c", "SELECT 1;"], "");
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("token"), "{out:?}");
+}

@@ -178,7 +178,11 @@ pub struct Config {
     pub unsafe_sql: bool,
 
     /// Open connections one client address may hold; more are closed at once (0: no limit).
-    #[arg(long, env = "SQLITED_MAX_CONNECTIONS_PER_CLIENT", default_value_t = 256)]
+    #[arg(
+        long,
+        env = "SQLITED_MAX_CONNECTIONS_PER_CLIENT",
+        default_value_t = 256
+    )]
     pub max_connections_per_client: usize,
 }
 

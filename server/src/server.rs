@@ -189,7 +189,9 @@ async fn reload_on_sighup(credentials: Option<Arc<CredentialsStore>>) {
     while hup.recv().await.is_some() {
         match &credentials {
             Some(store) => store.reload(),
-            None => tracing::info!("SIGHUP received: nothing to reload (no --credentials); still serving"),
+            None => tracing::info!(
+                "SIGHUP received: nothing to reload (no --credentials); still serving"
+            ),
         }
     }
 }

@@ -14,6 +14,7 @@ mod map;
 mod metrics;
 mod ops;
 mod params;
+mod security;
 mod streaming;
 mod threads;
 mod transactions;

@@ -15,10 +15,10 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 
+use crate::transport::Transport;
 use sqlited_proto::v1::key_value_client::KeyValueClient;
 use sqlited_proto::v1::{Entry, MapRef, SetManyRequest, SetRequest, SetResponse};
 use tokio::sync::{Semaphore, mpsc, oneshot};
-use crate::transport::Transport;
 use tonic::{Code, Status};
 
 use crate::error::Result;

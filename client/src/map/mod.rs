@@ -24,6 +24,7 @@ use std::fmt;
 use std::marker::PhantomData;
 use std::sync::Arc;
 
+use crate::transport::Transport;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use sqlited_proto::v1::key_value_client::KeyValueClient;
@@ -31,7 +32,6 @@ use sqlited_proto::v1::{
     ClearRequest, ContainsRequest, DeleteManyRequest, DeleteRequest, Entry, GetRequest, LenRequest,
     MapRef, ScanRequest, SetManyRequest, SetRequest, SetResponse,
 };
-use crate::transport::Transport;
 
 use crate::error::{Error, ErrorKind, Result};
 

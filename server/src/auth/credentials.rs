@@ -190,20 +190,32 @@ mod test {
     fn refuses_mistakes() {
         let hash = token::hash_hex("x");
         for (text, expected) in [
-            ("[[token]]\nname = \"a\"\nsha256 = \"plain\"\n", "64 hex digits"),
             (
-                &format!("[[token]]\nname = \"a\"\nsha256 = \"{hash}\"\nroles = {{ a = \"owner\" }}\n"),
+                "[[token]]\nname = \"a\"\nsha256 = \"plain\"\n",
+                "64 hex digits",
+            ),
+            (
+                &format!(
+                    "[[token]]\nname = \"a\"\nsha256 = \"{hash}\"\nroles = {{ a = \"owner\" }}\n"
+                ),
                 "not read, write or admin",
             ),
             (
-                &format!("[[token]]\nname = \"a\"\nsha256 = \"{hash}\"\nroles = {{ \"../x\" = \"read\" }}\n"),
+                &format!(
+                    "[[token]]\nname = \"a\"\nsha256 = \"{hash}\"\nroles = {{ \"../x\" = \"read\" }}\n"
+                ),
                 "not a database name",
             ),
             (
-                &format!("[[token]]\nname = \"a\"\nsha256 = \"{hash}\"\n[[token]]\nname = \"a\"\nsha256 = \"{hash}\"\n"),
+                &format!(
+                    "[[token]]\nname = \"a\"\nsha256 = \"{hash}\"\n[[token]]\nname = \"a\"\nsha256 = \"{hash}\"\n"
+                ),
                 "name of its own",
             ),
-            ("[[token]]\nname = \"a\"\nsha256 = \"x\"\nbogus = 1\n", "unknown field"),
+            (
+                "[[token]]\nname = \"a\"\nsha256 = \"x\"\nbogus = 1\n",
+                "unknown field",
+            ),
         ] {
             let err = Credentials::parse(text).unwrap_err();
             assert!(err.contains(expected), "{err}");

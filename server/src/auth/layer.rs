@@ -83,7 +83,10 @@ where
 }
 
 /// The principal of a request, or why it has none.
-fn authenticate<B>(store: &CredentialsStore, request: &Request<B>) -> Result<Arc<Principal>, Error> {
+fn authenticate<B>(
+    store: &CredentialsStore,
+    request: &Request<B>,
+) -> Result<Arc<Principal>, Error> {
     let path = request.uri().path();
     let header = request
         .headers()

@@ -42,7 +42,8 @@ pub fn check_not_linked(path: &Path) -> Result<()> {
             tracing::warn!(file = %file.display(), "refused: not a regular file");
             return Err(Error::PermissionDenied(format!(
                 "{} is a symbolic link or not a regular file; sqlited serves only regular files                  inside its data directory (an operator must replace it)",
-                file.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned())
+                file.file_name()
+                    .map_or_else(String::new, |n| n.to_string_lossy().into_owned())
             )));
         }
     }

@@ -232,7 +232,12 @@ impl DatabaseRpc for DatabaseService {
             tx = !request.transaction_id.is_empty());
         let limits = self.limits;
         let result = async {
-            ctx.authorize(&self.engine, &request.database, Access::Write, "ExecuteBatch")?;
+            ctx.authorize(
+                &self.engine,
+                &request.database,
+                Access::Write,
+                "ExecuteBatch",
+            )?;
             if request.statements.len() > limits.max_batch_statements {
                 return Err(Error::invalid(
                     "statements",

@@ -12,8 +12,8 @@ use rusqlite::hooks::{AuthAction, AuthContext, Authorization};
 use rusqlite::{CachedStatement, Connection, OpenFlags};
 
 use super::Role;
-use crate::auth::Access;
 use super::cancel::{CHECK_EVERY_OPS, CancelToken, Running};
+use crate::auth::Access;
 use crate::error::{Error, Result};
 
 /// `PRAGMA synchronous` for the writer: how hard a COMMIT waits for the disk.

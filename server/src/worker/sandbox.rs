@@ -39,16 +39,24 @@ pub fn check(action: &AuthAction<'_>, access: Access, sandbox: bool) -> Option<S
         Insert { table_name } => (Access::Write, format!("INSERT into {table_name}")),
         Update { table_name, .. } => (Access::Write, format!("UPDATE of {table_name}")),
         Delete { table_name } => (Access::Write, format!("DELETE from {table_name}")),
-        CreateIndex { .. } | CreateTable { .. } | CreateTrigger { .. } | CreateView { .. }
-        | CreateVtable { .. } | CreateTempIndex { .. } | CreateTempTable { .. }
-        | CreateTempTrigger { .. } | CreateTempView { .. } => {
-            (Access::Admin, "a schema change (CREATE)".into())
-        }
-        DropIndex { .. } | DropTable { .. } | DropTrigger { .. } | DropView { .. }
-        | DropVtable { .. } | DropTempIndex { .. } | DropTempTable { .. }
-        | DropTempTrigger { .. } | DropTempView { .. } => {
-            (Access::Admin, "a schema change (DROP)".into())
-        }
+        CreateIndex { .. }
+        | CreateTable { .. }
+        | CreateTrigger { .. }
+        | CreateView { .. }
+        | CreateVtable { .. }
+        | CreateTempIndex { .. }
+        | CreateTempTable { .. }
+        | CreateTempTrigger { .. }
+        | CreateTempView { .. } => (Access::Admin, "a schema change (CREATE)".into()),
+        DropIndex { .. }
+        | DropTable { .. }
+        | DropTrigger { .. }
+        | DropView { .. }
+        | DropVtable { .. }
+        | DropTempIndex { .. }
+        | DropTempTable { .. }
+        | DropTempTrigger { .. }
+        | DropTempView { .. } => (Access::Admin, "a schema change (DROP)".into()),
         AlterTable { .. } => (Access::Admin, "a schema change (ALTER TABLE)".into()),
         Reindex { .. } | Analyze { .. } => (Access::Admin, "REINDEX or ANALYZE".into()),
         _ => return None,
@@ -145,7 +153,9 @@ mod test {
         let create = AuthAction::CreateTable { table_name: "t" };
         assert!(check(&create, Access::Write, true).is_some());
         assert!(check(&create, Access::Admin, true).is_none());
-        let attach = AuthAction::Attach { filename: "/etc/passwd" };
+        let attach = AuthAction::Attach {
+            filename: "/etc/passwd",
+        };
         assert!(check(&attach, Access::Admin, true).is_some());
         assert!(check(&attach, Access::Admin, false).is_none());
     }

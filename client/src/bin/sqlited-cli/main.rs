@@ -13,9 +13,9 @@ use std::io::{BufRead, IsTerminal};
 use std::process::ExitCode;
 
 use clap::Parser;
-use sqlited_client::ClientOptions;
 use output::Mode;
 use shell::Shell;
+use sqlited_client::ClientOptions;
 
 /// A shell for sqlited: type SQL ending with ';', or dot commands (.help).
 ///
