@@ -15,6 +15,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         PathBuf::from("sqlited/v1/database.proto"),
         PathBuf::from("sqlited/v1/admin.proto"),
         PathBuf::from("sqlited/v1/kv.proto"),
+        PathBuf::from("sqlited/v1/statements.proto"),
     ];
     for proto in &protos {
         println!("cargo:rerun-if-changed={}", proto.display());

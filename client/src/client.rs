@@ -8,6 +8,7 @@ use std::time::Duration;
 use crate::transport::Transport;
 use sqlited_proto::v1::database_client::DatabaseClient;
 use sqlited_proto::v1::key_value_client::KeyValueClient;
+use sqlited_proto::v1::statements_client::StatementsClient;
 use sqlited_proto::v1::{self as proto, ExecuteBatchRequest, ExecuteRequest, QueryRequest};
 use tonic::Streaming;
 
@@ -115,6 +116,7 @@ fn read_pem(path: &std::path::Path, what: &str) -> Result<Vec<u8>> {
 pub struct Client {
     rpc: DatabaseClient<Transport>,
     kv: KeyValueClient<Transport>,
+    statements: StatementsClient<Transport>,
     admin: crate::admin::Admin,
     timeout: Option<Duration>,
     batchers: Arc<crate::map::batcher::Batchers>,
@@ -139,6 +141,9 @@ impl Client {
         let kv = KeyValueClient::new(channel.clone())
             .max_decoding_message_size(options.max_message_bytes)
             .max_encoding_message_size(usize::MAX);
+        let statements = StatementsClient::new(channel.clone())
+            .max_decoding_message_size(options.max_message_bytes)
+            .max_encoding_message_size(usize::MAX);
         let admin = crate::admin::Admin {
             rpc: sqlited_proto::v1::admin_client::AdminClient::new(channel)
                 .max_decoding_message_size(options.max_message_bytes),
@@ -146,6 +151,7 @@ impl Client {
         Ok(Self {
             rpc,
             kv,
+            statements,
             admin,
             timeout: options.request_timeout,
             batchers: Arc::default(),
@@ -163,6 +169,7 @@ impl Client {
         Database {
             rpc: self.rpc.clone(),
             kv: self.kv.clone(),
+            statements: self.statements.clone(),
             name: name.into(),
             transaction_id: None,
             timeout: self.timeout,
@@ -204,6 +211,7 @@ impl From<proto::ExecuteResponse> for ExecuteResult {
 pub struct Database {
     rpc: DatabaseClient<Transport>,
     kv: KeyValueClient<Transport>,
+    statements: StatementsClient<Transport>,
     name: Arc<str>,
     transaction_id: Option<Arc<str>>,
     timeout: Option<Duration>,
@@ -240,7 +248,12 @@ impl Database {
         }
     }
 
-    fn request<T>(&self, message: T) -> tonic::Request<T> {
+    /// The Statements stub (see [`crate::statements`]).
+    pub(crate) fn statements_rpc(&self) -> StatementsClient<Transport> {
+        self.statements.clone()
+    }
+
+    pub(crate) fn request<T>(&self, message: T) -> tonic::Request<T> {
         let mut request = tonic::Request::new(message);
         if let Some(timeout) = self.timeout {
             request.set_timeout(timeout);
@@ -291,6 +304,7 @@ impl Database {
         let db = Database {
             rpc: self.rpc.clone(),
             kv: self.kv.clone(),
+            statements: self.statements.clone(),
             name: Arc::clone(&self.name),
             transaction_id: Some(response.transaction_id.into()),
             timeout: self.timeout,
@@ -435,7 +449,7 @@ pub struct Rows {
 impl Rows {
     /// Reads the first message, which carries the columns (and any error SQLite raised
     /// before the first row).
-    async fn start(mut stream: Streaming<proto::QueryResponse>) -> Result<Self> {
+    pub(crate) async fn start(mut stream: Streaming<proto::QueryResponse>) -> Result<Self> {
         let first = stream.message().await?.ok_or_else(|| {
             Error::new(
                 ErrorKind::Internal,

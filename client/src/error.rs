@@ -64,6 +64,8 @@ struct Inner {
     field: Option<String>,
     retry_after: Option<Duration>,
     request_id: Option<String>,
+    /// Every field at fault, with what is wrong (BadRequest's field violations).
+    violations: Vec<(String, String)>,
 }
 
 impl Error {
@@ -78,6 +80,7 @@ impl Error {
             field: None,
             retry_after: None,
             request_id: None,
+            violations: Vec::new(),
         }))
     }
 
@@ -116,7 +119,13 @@ impl Error {
         self.0.field.as_deref()
     }
 
-    /// The server's id of the failed request, as it appears in the server's log.
+    /// Every request field at fault with what is wrong there — for a `call`, one entry per
+    /// argument (`args.<name>`); empty when the server named none.
+    pub fn violations(&self) -> &[(String, String)] {
+        &self.0.violations
+    }
+
+    /// The id the server gave the request, to find it in the server's log.
     pub fn request_id(&self) -> Option<&str> {
         self.0.request_id.as_deref()
     }
@@ -166,10 +175,16 @@ impl From<tonic::Status> for Error {
         let sqlite_code = info
             .and_then(|i| i.metadata.get("sqlite_code"))
             .and_then(|c| c.parse().ok());
-        let field = details
+        let violations: Vec<(String, String)> = details
             .bad_request()
-            .and_then(|b| b.field_violations.first())
-            .map(|v| v.field.clone());
+            .map(|b| {
+                b.field_violations
+                    .iter()
+                    .map(|v| (v.field.clone(), v.description.clone()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let field = violations.first().map(|(field, _)| field.clone());
         let mut retry_after = details
             .retry_info()
             .map(|r| r.retry_delay.unwrap_or_default());
@@ -188,6 +203,7 @@ impl From<tonic::Status> for Error {
             field,
             retry_after,
             request_id,
+            violations,
         }))
     }
 }
@@ -218,6 +234,7 @@ fn kind_of(code: Code, reason: Option<&str>) -> ErrorKind {
         Code::FailedPrecondition if reason.starts_with("SQLITE_CONSTRAINT") => ErrorKind::Integrity,
         Code::OutOfRange => ErrorKind::Data,
         Code::PermissionDenied => ErrorKind::Programming,
+        Code::NotFound if reason == "STATEMENT_NOT_FOUND" => ErrorKind::Programming,
         Code::Unimplemented => ErrorKind::NotSupported,
         Code::Internal | Code::Unknown | Code::DataLoss => ErrorKind::Internal,
         _ => ErrorKind::Operational,

@@ -16,6 +16,7 @@
 //! - [`row`]: `Row`, `Column`, `RowIndex`.
 //! - [`transaction`]: `Transaction` (rolls back on drop), `TransactionOptions`.
 //! - [`params`]: `Params`, [`params!`] and [`named_params!`].
+//! - [`statements`]: `Database::call` of exposed statements, `list_statements`.
 //! - [`map`]: `PersistentMap<K, V>` and `RawMap`: persistent dictionaries.
 //! - [`transport`]: the shared channel: TLS for `https://` URLs, the bearer token.
 //! - [`error`]: `Error` with its PEP 249 [`ErrorKind`].
@@ -27,6 +28,7 @@ pub mod error;
 pub mod map;
 pub mod params;
 pub mod row;
+pub mod statements;
 pub mod transaction;
 pub mod transport;
 pub mod value;

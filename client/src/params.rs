@@ -88,6 +88,15 @@ macro_rules! named_params {
     };
 }
 
+/// Arguments of an exposed statement (`Database::call`): `args! { "name" => "ann", "age" => 42 }`.
+#[macro_export]
+macro_rules! args {
+    () => { $crate::Params::None };
+    ($($name:expr => $value:expr),+ $(,)?) => {
+        $crate::Params::Named(vec![$(($name.to_string(), $crate::ToValue::to_value(&$value))),+])
+    };
+}
+
 #[cfg(test)]
 mod test {
     use crate::{Params, Value};

@@ -7,6 +7,7 @@
 //! - `sqlited/v1/admin.proto`: the `Admin` service (ListDatabases, Checkpoint, Optimize,
 //!   Vacuum, Backup).
 //! - `sqlited/v1/kv.proto`: the `KeyValue` service: persistent maps of bytes.
+//! - `sqlited/v1/statements.proto`: the `Statements` service: exposed, typed statements.
 //! - [`v1`]: the generated messages, clients and servers.
 //! - [`FILE_DESCRIPTOR_SET`]: the encoded descriptors, for gRPC server reflection.
 

@@ -177,6 +177,16 @@ pub struct Config {
     #[arg(long, env = "SQLITED_UNSAFE_SQL")]
     pub unsafe_sql: bool,
 
+    /// The statements file (TOML): named, typed statements clients may Call. Checked against
+    /// every database at start (a bad file stops the start); reloaded on SIGHUP.
+    #[arg(long, env = "SQLITED_STATEMENTS")]
+    pub statements: Option<PathBuf>,
+
+    /// Every database serves only exposed statements: Execute, Query and ExecuteBatch are
+    /// refused (PERMISSION_DENIED). A database can also say so in the statements file.
+    #[arg(long, env = "SQLITED_EXPOSED_ONLY")]
+    pub exposed_only: bool,
+
     /// Open connections one client address may hold; more are closed at once (0: no limit).
     #[arg(
         long,

@@ -90,6 +90,24 @@ pub enum Error {
         aborted: bool,
     },
 
+    /// Several request fields are wrong at once (the arguments of a Call): every one of them
+    /// is reported, as `(field, what is wrong)`.
+    #[error("{message}")]
+    Violations {
+        /// A summary naming how many and which.
+        message: String,
+        violations: Vec<(String, String)>,
+    },
+
+    /// No exposed statement has this name.
+    #[error("{0}")]
+    StatementNotFound(String),
+
+    /// The request cannot be served in the server's present state (nothing to reload, a
+    /// reload refused).
+    #[error("{0}")]
+    FailedPrecondition(String),
+
     /// The request carries no valid token (auth is on).
     #[error("{0}")]
     Unauthenticated(String),
@@ -151,6 +169,9 @@ impl Error {
             Self::NoSuchTransaction { .. } => Code::NotFound,
             Self::TransactionEnded { aborted: true, .. } => Code::Aborted,
             Self::TransactionEnded { aborted: false, .. } => Code::FailedPrecondition,
+            Self::Violations { .. } => Code::InvalidArgument,
+            Self::StatementNotFound(_) => Code::NotFound,
+            Self::FailedPrecondition(_) => Code::FailedPrecondition,
             Self::Unauthenticated(_) => Code::Unauthenticated,
             Self::PermissionDenied(_) => Code::PermissionDenied,
             Self::Internal(_) | Self::NeedsWriter => Code::Internal,
@@ -180,6 +201,9 @@ impl Error {
             Self::NoSuchTransaction { .. } => "TRANSACTION_NOT_FOUND".into(),
             Self::TransactionEnded { aborted: true, .. } => "TRANSACTION_ABORTED".into(),
             Self::TransactionEnded { aborted: false, .. } => "TRANSACTION_ENDED".into(),
+            Self::Violations { .. } => "INVALID_ARGUMENT".into(),
+            Self::StatementNotFound(_) => "STATEMENT_NOT_FOUND".into(),
+            Self::FailedPrecondition(_) => "FAILED_PRECONDITION".into(),
             Self::Unauthenticated(_) => "UNAUTHENTICATED".into(),
             Self::PermissionDenied(_) => "PERMISSION_DENIED".into(),
             Self::Internal(_) | Self::NeedsWriter => "INTERNAL".into(),
@@ -259,6 +283,11 @@ impl Error {
         match &err {
             Error::InvalidArgument { field, message } => {
                 details.add_bad_request_violation(field.clone(), message.clone());
+            }
+            Error::Violations { violations, .. } => {
+                for (field, message) in violations {
+                    details.add_bad_request_violation(field.clone(), message.clone());
+                }
             }
             Error::Sqlite {
                 field: Some(field),

@@ -16,6 +16,7 @@
 //! - [`engine`]: the registry of databases, routing, the reader pool and the writer queue.
 //! - [`worker`]: workers owning one connection each: thread workers, the deadpool manager,
 //!   the executor and the writer's group commit.
+//! - [`statements`]: exposed statements: the statements file, argument checks.
 //! - [`sql`]: values, parameter binding and result codes between proto and rusqlite.
 //! - [`metrics`]: Prometheus metrics on `--metrics-listen`.
 //! - [`error`]: the one error type and its mapping to `tonic::Status`.
@@ -31,6 +32,7 @@ pub mod restore;
 pub mod server;
 pub mod service;
 pub mod sql;
+pub mod statements;
 pub mod worker;
 
 pub use config::Config;

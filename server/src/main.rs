@@ -1,7 +1,6 @@
 //! The `sqlited` binary: parse the command line, start tracing, then serve until
 //! SIGTERM/SIGINT — or run a subcommand (`healthcheck`, `restore`, `token`).
 
-use std::io::Write;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -183,12 +182,6 @@ async fn serve(config: Config) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let addr = listener.local_addr().unwrap_or(config.listen);
-    tracing::info!(%addr, data_dir = %config.data_dir.display(), "sqlited listening");
-    // One machine-readable line on stdout, so scripts and tests learn a port chosen by the OS.
-    println!("sqlited listening on {addr}");
-    let _ = std::io::stdout().flush();
-
     match sqlited::server::run(config, listener, shutdown_signal()).await {
         Ok(()) => {
             tracing::info!("stopped cleanly");

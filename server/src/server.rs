@@ -19,8 +19,11 @@ use crate::service::admin::AdminService;
 use crate::service::database::{DatabaseService, RequestLimits};
 use crate::service::health::Health;
 use crate::service::kv::KeyValueService;
+use crate::service::statements::StatementsService;
+use crate::statements::StatementsStore;
 use sqlited_proto::v1::admin_server::AdminServer;
 use sqlited_proto::v1::key_value_server::KeyValueServer;
+use sqlited_proto::v1::statements_server::StatementsServer;
 
 /// Serves `config` on `listener` until `shutdown` completes, then drains and closes.
 pub async fn run(
@@ -40,6 +43,11 @@ pub async fn run(
         config.database_options(),
         config.transaction_options(),
     ));
+    let statements = Arc::new(StatementsStore::open(
+        config.statements.clone(),
+        &config.data_dir,
+        config.exposed_only,
+    )?);
     let service = DatabaseService::new(
         Arc::clone(&engine),
         RequestLimits {
@@ -48,7 +56,9 @@ pub async fn run(
             max_params: config.max_params,
             statement_timeout: config.statement_timeout(),
         },
+        Arc::clone(&statements),
     );
+    let mut metrics_bound = None;
     if let Some(addr) = config.metrics_listen {
         let listener = TcpListener::bind(addr).await.map_err(|err| {
             Error::Internal(format!("cannot listen for metrics on {addr}: {err}"))
@@ -56,7 +66,7 @@ pub async fn run(
         let bound = listener.local_addr().unwrap_or(addr);
         crate::metrics::serve(listener, Arc::clone(&engine))?;
         tracing::info!(%bound, "metrics at /metrics");
-        println!("sqlited metrics on {bound}");
+        metrics_bound = Some(bound);
     }
     let (reporter, health_service) = tonic_health::server::health_reporter();
     let health = Health::start(reporter, Arc::clone(&engine)).await;
@@ -78,7 +88,10 @@ pub async fn run(
         Some(path) => Some(Arc::new(CredentialsStore::open(path.clone())?)),
         None => None,
     };
-    tokio::spawn(reload_on_sighup(credentials.clone()));
+    tokio::spawn(reload_on_sighup(
+        credentials.clone(),
+        Arc::clone(&statements),
+    ));
     let mut builder = tonic::transport::Server::builder();
     if let Some(tls) = tls_config(&config)? {
         builder = builder
@@ -86,6 +99,18 @@ pub async fn run(
             .map_err(|err| Error::Internal(format!("the TLS configuration is unusable: {err}")))?;
     }
     warn_if_exposed(&config, listener.local_addr().ok());
+    // Everything is loaded and checked: say where we serve. One machine-readable line on
+    // stdout, so scripts and tests learn a port chosen by the OS — and know it is ready.
+    let addr = listener.local_addr().unwrap_or(config.listen);
+    tracing::info!(%addr, data_dir = %config.data_dir.display(), "sqlited listening");
+    {
+        use std::io::Write;
+        println!("sqlited listening on {addr}");
+        if let Some(bound) = metrics_bound {
+            println!("sqlited metrics on {bound}");
+        }
+        let _ = std::io::stdout().flush();
+    }
 
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let serve = builder
@@ -103,6 +128,15 @@ pub async fn run(
         .add_service(
             KeyValueServer::new(KeyValueService::new(
                 Arc::clone(&engine),
+                config.statement_timeout(),
+            ))
+            .max_decoding_message_size(config.max_message_bytes)
+            .max_encoding_message_size(config.max_message_bytes),
+        )
+        .add_service(
+            StatementsServer::new(StatementsService::new(
+                Arc::clone(&engine),
+                Arc::clone(&statements),
                 config.statement_timeout(),
             ))
             .max_decoding_message_size(config.max_message_bytes)
@@ -178,20 +212,29 @@ fn warn_if_exposed(config: &Config, bound: Option<std::net::SocketAddr>) {
     }
 }
 
-/// SIGHUP reloads the credentials file (when there is one) without dropping connections;
-/// the handler also keeps SIGHUP from ending the process.
-async fn reload_on_sighup(credentials: Option<Arc<CredentialsStore>>) {
+/// SIGHUP reloads the credentials and statements files (those in use) without dropping
+/// connections; the handler also keeps SIGHUP from ending the process.
+async fn reload_on_sighup(
+    credentials: Option<Arc<CredentialsStore>>,
+    statements: Arc<StatementsStore>,
+) {
     use tokio::signal::unix::{SignalKind, signal};
     let Ok(mut hup) = signal(SignalKind::hangup()) else {
         tracing::warn!("cannot install the SIGHUP handler");
         return;
     };
     while hup.recv().await.is_some() {
-        match &credentials {
-            Some(store) => store.reload(),
-            None => tracing::info!(
-                "SIGHUP received: nothing to reload (no --credentials); still serving"
-            ),
+        if let Some(store) = &credentials {
+            store.reload();
+        }
+        if statements.has_file() {
+            // A refusal is logged by reload itself.
+            let _ = statements.reload();
+        }
+        if credentials.is_none() && !statements.has_file() {
+            tracing::info!(
+                "SIGHUP received: nothing to reload (no --credentials, no --statements); still serving"
+            );
         }
     }
 }

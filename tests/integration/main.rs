@@ -15,6 +15,7 @@ mod metrics;
 mod ops;
 mod params;
 mod security;
+mod statements;
 mod streaming;
 mod threads;
 mod transactions;

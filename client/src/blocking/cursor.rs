@@ -63,7 +63,25 @@ impl Cursor {
         self.exhausted = false;
         self.rowcount = -1;
         let db = self.db()?;
-        let mut rows = self.shared.block_on(db.query(sql, params))??;
+        let rows = self.shared.block_on(db.query(sql, params))??;
+        self.take(rows)
+    }
+
+    /// Calls the exposed statement `name` with `args` (`args!{"name" => "ann"}`), DB-API's
+    /// `callproc`: its rows are then fetched as after `execute`. Wrong arguments fail with
+    /// every one listed by `Error::violations`.
+    pub fn callproc(&mut self, name: &str, args: impl Into<Params>) -> Result<&mut Self> {
+        self.check_open()?;
+        self.rows = None;
+        self.exhausted = false;
+        self.rowcount = -1;
+        let db = self.db()?;
+        let rows = self.shared.block_on(db.call(name, args))??;
+        self.take(rows)
+    }
+
+    /// Holds the result of `execute` or `callproc`.
+    fn take(&mut self, mut rows: crate::Rows) -> Result<&mut Self> {
         if rows.columns().is_empty() {
             // No result set (INSERT, UPDATE, CREATE, …): read the summary now.
             while self.shared.block_on(rows.next())??.is_some() {}

@@ -273,6 +273,13 @@ impl Connection {
             .block_on(self.shared.target()?.query_all(sql, params))?
     }
 
+    /// Calls the exposed statement `name` with `args` and collects its rows (see
+    /// [`crate::statements`]).
+    pub fn call(&self, name: &str, args: impl Into<Params>) -> Result<Vec<Row>> {
+        self.shared
+            .block_on(self.shared.target()?.call_all(name, args))?
+    }
+
     /// Runs a query that returns exactly one row.
     pub fn query_one(&self, sql: &str, params: impl Into<Params>) -> Result<Row> {
         self.shared

@@ -19,6 +19,7 @@ use super::statement_kind;
 use crate::auth::Access;
 use crate::engine::Engine;
 use crate::error::{Error, Result};
+use crate::statements::StatementsStore;
 use crate::worker::transaction::TxMode;
 
 /// Bounds on what one request may ask.
@@ -38,12 +39,33 @@ pub struct RequestLimits {
 pub struct DatabaseService {
     engine: Arc<Engine>,
     limits: RequestLimits,
+    statements: Arc<StatementsStore>,
 }
 
 impl DatabaseService {
-    /// A service answering from `engine`.
-    pub fn new(engine: Arc<Engine>, limits: RequestLimits) -> Self {
-        Self { engine, limits }
+    /// A service answering from `engine`; databases `statements` marks exposed-only refuse
+    /// raw SQL.
+    pub fn new(
+        engine: Arc<Engine>,
+        limits: RequestLimits,
+        statements: Arc<StatementsStore>,
+    ) -> Self {
+        Self {
+            engine,
+            limits,
+            statements,
+        }
+    }
+
+    /// Refuses raw SQL on a database that serves only exposed statements.
+    fn raw_sql_allowed(&self, database: &str, rpc: &str) -> Result<()> {
+        if self.statements.current().exposed_only(database) {
+            return Err(Error::PermissionDenied(format!(
+                "database {database:?} serves only exposed statements: {rpc} is refused; use \
+                 Statements.Call (ListStatements shows what there is)"
+            )));
+        }
+        Ok(())
     }
 
     fn context<T>(&self, request: &Request<T>) -> Context {
@@ -149,6 +171,7 @@ impl DatabaseRpc for DatabaseService {
             tx = !request.transaction_id.is_empty());
         let result = async {
             ctx.authorize(&self.engine, &request.database, Access::Write, "Execute")?;
+            self.raw_sql_allowed(&request.database, "Execute")?;
             let statement = self.statement(request.statement)?;
             if !request.transaction_id.is_empty() {
                 let tx = self.engine.transactions().get(
@@ -184,6 +207,7 @@ impl DatabaseRpc for DatabaseService {
             tx = !request.transaction_id.is_empty());
         let result = async {
             ctx.authorize(&self.engine, &request.database, Access::Read, "Query")?;
+            self.raw_sql_allowed(&request.database, "Query")?;
             let statement = self.statement(request.statement)?;
             if !request.transaction_id.is_empty() {
                 let tx = self.engine.transactions().get(
@@ -238,6 +262,7 @@ impl DatabaseRpc for DatabaseService {
                 Access::Write,
                 "ExecuteBatch",
             )?;
+            self.raw_sql_allowed(&request.database, "ExecuteBatch")?;
             if request.statements.len() > limits.max_batch_statements {
                 return Err(Error::invalid(
                     "statements",

@@ -9,6 +9,7 @@
 //! - [`context`]: a request's deadline and the cancel token that carries it to SQLite.
 //! - [`observe`]: request counts and latencies of every RPC, for the metrics.
 //! - [`oversize`]: oversized requests answered RESOURCE_EXHAUSTED.
+//! - [`statements`]: `sqlited.v1.Statements` (Call, ListStatements, ReloadStatements).
 //! - [`response_rows`]: a query's result stream as tonic sends it, with its log line.
 
 pub mod admin;
@@ -19,6 +20,7 @@ pub mod kv;
 pub mod observe;
 pub mod oversize;
 pub mod response_rows;
+pub mod statements;
 
 /// The first keyword of `sql` in capitals (`SELECT`, `INSERT`, …), for logs.
 pub fn statement_kind(sql: &str) -> String {

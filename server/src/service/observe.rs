@@ -78,6 +78,7 @@ fn names(path: &str) -> (&'static str, &'static str) {
     const KNOWN: &[&str] = &[
         "sqlited.v1.Database",
         "sqlited.v1.KeyValue",
+        "sqlited.v1.Statements",
         "sqlited.v1.Admin",
         "grpc.health.v1.Health",
         "grpc.reflection.v1.ServerReflection",

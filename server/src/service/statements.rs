@@ -1,0 +1,215 @@
+//! `sqlited.v1.Statements`: exposed statements — Call with checked arguments, ListStatements,
+//! ReloadStatements.
+//!
+//! A caller needs the read role on the database for a statement that reads and the write role
+//! for one that writes. The SQL itself is the operator's, so it runs with admin access inside
+//! the sandbox once the caller may call it.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use sqlited_proto::v1::statements_server::Statements;
+use sqlited_proto::v1::{
+    CallRequest, ExposedStatement, ListStatementsRequest, ListStatementsResponse, Parameter,
+    ReloadStatementsRequest, ReloadStatementsResponse, Statement,
+};
+use tonic::{Request, Response, Status};
+use tracing::{Instrument, info_span};
+
+use super::context::{Context, tag};
+use super::response_rows::ResponseRows;
+use crate::auth::Access;
+use crate::engine::Engine;
+use crate::error::Error;
+use crate::statements::{Exposed, StatementsStore, check};
+
+/// The `Statements` service.
+pub struct StatementsService {
+    engine: Arc<Engine>,
+    store: Arc<StatementsStore>,
+    statement_timeout: Option<Duration>,
+}
+
+impl StatementsService {
+    /// A service over `engine` serving the statements of `store`.
+    pub fn new(
+        engine: Arc<Engine>,
+        store: Arc<StatementsStore>,
+        statement_timeout: Option<Duration>,
+    ) -> Self {
+        Self {
+            engine,
+            store,
+            statement_timeout,
+        }
+    }
+}
+
+fn describe(database: &str, exposed_only: bool, statement: &Exposed) -> ExposedStatement {
+    ExposedStatement {
+        database: database.to_string(),
+        name: statement.name.clone(),
+        sql: statement.sql.clone(),
+        writes: statement.writes,
+        description: statement.description.clone(),
+        exposed_only,
+        params: statement
+            .params
+            .iter()
+            .map(|p| Parameter {
+                name: p.name.clone(),
+                r#type: p.kind.name().to_string(),
+                nullable: p.nullable,
+                default: p.default.clone(),
+                coerce: p.coerce,
+                min: p.min,
+                max: p.max,
+                min_length: p.min_length,
+                max_length: p.max_length,
+                regex: p.regex.as_ref().map(|(s, _)| s.clone()).unwrap_or_default(),
+                one_of: p.one_of.clone(),
+                description: p.description.clone(),
+            })
+            .collect(),
+    }
+}
+
+#[tonic::async_trait]
+impl Statements for StatementsService {
+    type CallStream = ResponseRows;
+
+    async fn call(
+        &self,
+        request: Request<CallRequest>,
+    ) -> Result<Response<Self::CallStream>, Status> {
+        let started = Instant::now();
+        let ctx = Context::new(&request, self.statement_timeout);
+        let request = request.into_inner();
+        let span = info_span!("Call", request_id = %ctx.request_id, database = %request.database,
+            statement = %request.name, tx = !request.transaction_id.is_empty());
+        let result = async {
+            ctx.authorize(&self.engine, &request.database, Access::Read, "Call")?;
+            let statement = self.store.current().get(&request.database, &request.name)?;
+            if statement.writes {
+                ctx.authorize(
+                    &self.engine,
+                    &request.database,
+                    Access::Write,
+                    &format!("{} (a statement that writes)", statement.name),
+                )?;
+            }
+            let named_params =
+                check::arguments(&statement, &request.args).map_err(|violations| {
+                    Error::Violations {
+                        message: format!(
+                            "{} argument{} of {} {} wrong: {}",
+                            violations.len(),
+                            if violations.len() == 1 { "" } else { "s" },
+                            statement.name,
+                            if violations.len() == 1 { "is" } else { "are" },
+                            violations
+                                .iter()
+                                .map(|(field, what)| format!("{field}: {what}"))
+                                .collect::<Vec<_>>()
+                                .join("; ")
+                        ),
+                        violations,
+                    }
+                })?;
+            // The operator's SQL: trusted, still inside the sandbox.
+            ctx.cancel.set_access(Access::Admin);
+            let sql = Statement {
+                sql: statement.sql.clone(),
+                named_params,
+                ..Default::default()
+            };
+            if !request.transaction_id.is_empty() {
+                let tx = self.engine.transactions().get(
+                    &request.transaction_id,
+                    &request.database,
+                    ctx.owner(),
+                )?;
+                return tx
+                    .query(sql, self.engine.options().stream, &ctx.cancel)
+                    .await;
+            }
+            let db = self.engine.database(&request.database).await?;
+            db.query(sql, &ctx.cancel).await
+        }
+        .instrument(span.clone())
+        .await;
+        match result {
+            Ok(rows) => Ok(tag(
+                Response::new(ResponseRows::new(
+                    rows,
+                    span,
+                    started,
+                    ctx.guard,
+                    ctx.request_id.clone(),
+                )),
+                &ctx.request_id,
+            )),
+            Err(err) => {
+                ctx.guard.disarm();
+                tracing::info!(parent: &span, code = ?err.code(), error = %err, "failed");
+                Err(err.into_status(Some(&ctx.request_id)))
+            }
+        }
+    }
+
+    async fn list_statements(
+        &self,
+        request: Request<ListStatementsRequest>,
+    ) -> Result<Response<ListStatementsResponse>, Status> {
+        let ctx = Context::new(&request, self.statement_timeout);
+        ctx.guard.disarm();
+        let only = &request.get_ref().database;
+        let catalog = self.store.current();
+        let statements = catalog
+            .databases
+            .iter()
+            .filter(|(database, _)| only.is_empty() || *database == only)
+            .filter(|(database, _)| {
+                ctx.principal
+                    .as_ref()
+                    .is_none_or(|p| p.access_to(database).is_some())
+            })
+            .flat_map(|(database, statements)| {
+                let exposed_only = catalog.exposed_only(database);
+                statements
+                    .statements
+                    .values()
+                    .map(move |s| describe(database, exposed_only, s))
+            })
+            .collect();
+        Ok(tag(
+            Response::new(ListStatementsResponse { statements }),
+            &ctx.request_id,
+        ))
+    }
+
+    async fn reload_statements(
+        &self,
+        request: Request<ReloadStatementsRequest>,
+    ) -> Result<Response<ReloadStatementsResponse>, Status> {
+        let ctx = Context::new(&request, self.statement_timeout);
+        ctx.guard.disarm();
+        let failed = |err: Error| err.into_status(Some(&ctx.request_id));
+        if let Some(principal) = &ctx.principal
+            && principal.access_to("*") != Some(Access::Admin)
+        {
+            return Err(failed(Error::PermissionDenied(format!(
+                "token {:?} may not reload the statements: that needs the admin role on every \
+                 database (a \"*\" = \"admin\" grant)",
+                principal.name
+            ))));
+        }
+        let statements = self.store.reload().map_err(failed)?;
+        Ok(tag(
+            Response::new(ReloadStatementsResponse {
+                statements: u32::try_from(statements).unwrap_or(u32::MAX),
+            }),
+            &ctx.request_id,
+        ))
+    }
+}

@@ -1,0 +1,201 @@
+//! Exposed statements: named, typed, validated queries declared in a statements file
+//! (`--statements`, TOML), called with named arguments through `sqlited.v1.Statements/Call`.
+//! Every argument is checked before any SQL runs, every violation reported at once; a
+//! database marked `exposed_only` serves nothing else.
+//!
+//! Layout:
+//! - [`file`]: the file's format, parsed into a [`Catalog`] and checked against each database
+//!   (every statement prepared, its placeholders matched to its parameters).
+//! - [`check`]: an argument against its parameter: type, coercion, bounds, regex, one_of.
+//! - [`timestamp`]: ISO-8601 date-times to unix seconds and back.
+//! - [`StatementsStore`]: the catalog in force, swapped whole on reload (SIGHUP or RPC).
+
+pub mod check;
+pub mod file;
+pub mod timestamp;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+
+use sqlited_proto::v1::Value;
+
+use crate::error::{Error, Result};
+
+/// What an argument must be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Integer,
+    Real,
+    Text,
+    Blob,
+    Bool,
+    /// Bound as ISO-8601 text (`store = "text"`, the default) or unix seconds.
+    Timestamp {
+        unix: bool,
+    },
+}
+
+impl Kind {
+    /// The name used in the file and in ListStatements.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Integer => "integer",
+            Kind::Real => "real",
+            Kind::Text => "text",
+            Kind::Blob => "blob",
+            Kind::Bool => "bool",
+            Kind::Timestamp { .. } => "timestamp",
+        }
+    }
+}
+
+/// One parameter's declaration.
+#[derive(Debug, Clone)]
+pub struct Param {
+    pub name: String,
+    pub kind: Kind,
+    pub nullable: bool,
+    pub default: Option<Value>,
+    pub coerce: bool,
+    pub min: Option<f64>,
+    pub max: Option<f64>,
+    pub min_length: Option<u64>,
+    pub max_length: Option<u64>,
+    /// The source and the compiled pattern (anchored at both ends).
+    pub regex: Option<(String, regex::Regex)>,
+    pub one_of: Vec<Value>,
+    pub description: String,
+}
+
+/// One exposed statement.
+#[derive(Debug, Clone)]
+pub struct Exposed {
+    pub name: String,
+    pub sql: String,
+    pub writes: bool,
+    pub description: String,
+    /// In declaration order.
+    pub params: Vec<Param>,
+}
+
+/// The exposed statements of one database.
+#[derive(Debug, Clone, Default)]
+pub struct DatabaseStatements {
+    /// Execute, Query and ExecuteBatch are refused: only Call.
+    pub exposed_only: bool,
+    pub statements: BTreeMap<String, Arc<Exposed>>,
+}
+
+/// Every exposed statement, by database.
+#[derive(Debug, Clone, Default)]
+pub struct Catalog {
+    pub databases: BTreeMap<String, DatabaseStatements>,
+    /// `--exposed-only`: every database serves only exposed statements.
+    pub exposed_only_everywhere: bool,
+}
+
+impl Catalog {
+    /// The statement `name` of `database`, or NOT_FOUND naming what there is.
+    pub fn get(&self, database: &str, name: &str) -> Result<Arc<Exposed>> {
+        let statements = self.databases.get(database);
+        statements
+            .and_then(|d| d.statements.get(name))
+            .cloned()
+            .ok_or_else(|| {
+                let known: Vec<&str> = statements
+                    .map(|d| d.statements.keys().map(String::as_str).collect())
+                    .unwrap_or_default();
+                Error::StatementNotFound(format!(
+                    "database {database:?} exposes no statement {name:?}{}",
+                    if known.is_empty() {
+                        " (it exposes none)".to_string()
+                    } else {
+                        format!("; it exposes: {}", known.join(", "))
+                    }
+                ))
+            })
+    }
+
+    /// Whether `database` serves only exposed statements.
+    pub fn exposed_only(&self, database: &str) -> bool {
+        self.exposed_only_everywhere || self.databases.get(database).is_some_and(|d| d.exposed_only)
+    }
+
+    /// How many statements are exposed.
+    pub fn len(&self) -> usize {
+        self.databases.values().map(|d| d.statements.len()).sum()
+    }
+
+    /// Whether none is.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// The catalog in force.
+#[derive(Debug)]
+pub struct StatementsStore {
+    path: Option<PathBuf>,
+    data_dir: PathBuf,
+    exposed_only: bool,
+    current: RwLock<Arc<Catalog>>,
+}
+
+impl StatementsStore {
+    /// Loads `path` (if any) against the databases of `data_dir`; fails start-up with the
+    /// file, statement and SQLite's message when a statement does not check out.
+    pub fn open(path: Option<PathBuf>, data_dir: &Path, exposed_only: bool) -> Result<Self> {
+        let catalog = match &path {
+            Some(path) => file::load(path, data_dir, exposed_only).map_err(Error::Internal)?,
+            None => Catalog {
+                exposed_only_everywhere: exposed_only,
+                ..Catalog::default()
+            },
+        };
+        if let Some(path) = &path {
+            tracing::info!(path = %path.display(), statements = catalog.len(), "exposed statements loaded");
+        }
+        Ok(Self {
+            path,
+            data_dir: data_dir.to_path_buf(),
+            exposed_only,
+            current: RwLock::new(Arc::new(catalog)),
+        })
+    }
+
+    /// The catalog in force.
+    pub fn current(&self) -> Arc<Catalog> {
+        Arc::clone(&self.current.read().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// Reads the file again; a bad new file keeps the current catalog and says why.
+    pub fn reload(&self) -> Result<usize> {
+        let Some(path) = &self.path else {
+            return Err(Error::FailedPrecondition(
+                "this server runs without a statements file (--statements); nothing to reload"
+                    .into(),
+            ));
+        };
+        match file::load(path, &self.data_dir, self.exposed_only) {
+            Ok(catalog) => {
+                let count = catalog.len();
+                *self.current.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(catalog);
+                tracing::info!(path = %path.display(), statements = count, "statements reloaded");
+                Ok(count)
+            }
+            Err(message) => {
+                tracing::error!(error = %message, "the statements file was not reloaded; the previous statements stay in force");
+                Err(Error::FailedPrecondition(format!(
+                    "the statements file was not reloaded, the previous statements stay in \
+                     force: {message}"
+                )))
+            }
+        }
+    }
+
+    /// Whether a statements file is in use.
+    pub fn has_file(&self) -> bool {
+        self.path.is_some()
+    }
+}
