@@ -226,7 +226,13 @@ impl Database {
 
     /// The persistent map `name` of this database, keys and values as raw bytes.
     pub fn raw_map(&self, name: &str) -> crate::map::RawMap {
-        crate::map::RawMap::new(self.kv.clone(), &self.batchers, &self.name, name)
+        crate::map::RawMap::new(
+            self.kv.clone(),
+            &self.batchers,
+            &self.name,
+            name,
+            self.timeout,
+        )
     }
 
     /// The persistent map `name` of this database, keys `K` and values `V` encoded with

@@ -166,6 +166,30 @@ async fn a_read_token_cannot_write_by_any_route() {
             .map(|_| ()),
     );
     denied(db.begin().await.map(|_| ()));
+    // A statement the admin had prepared (and cached) on the writer under a text that looks
+    // like a read key is not reused for the reader, whose query the writer runs (the route of
+    // that SQL is known to write).
+    for sql in [
+        "INSERT INTO t VALUES (9, 0)",
+        "/*r*/INSERT INTO t VALUES (9, 0)",
+        "/*r*/INSERT INTO t VALUES (9, 0) RETURNING x",
+    ] {
+        admin.query_all(sql, ()).await.unwrap();
+        admin
+            .execute("DELETE FROM t WHERE x = 9", ())
+            .await
+            .unwrap();
+    }
+    denied(
+        db.query_all("INSERT INTO t VALUES (9, 0)", ())
+            .await
+            .map(|_| ()),
+    );
+    denied(
+        db.query_all("INSERT INTO t VALUES (9, 0) RETURNING x", ())
+            .await
+            .map(|_| ()),
+    );
     // A read-only transaction reads, and cannot write either.
     let tx = db
         .begin_with(sqlited_client::TransactionOptions {

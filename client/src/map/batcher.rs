@@ -14,6 +14,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::time::Duration;
 
 use crate::transport::Transport;
 use sqlited_proto::v1::key_value_client::KeyValueClient;
@@ -37,6 +38,8 @@ pub const MAX_BYTES: usize = 1 << 20;
 struct Pending {
     key: Vec<u8>,
     value: Vec<u8>,
+    /// The caller's deadline; a batch's request gets the longest of its callers'.
+    timeout: Option<Duration>,
     reply: oneshot::Sender<Result<SetResponse, Status>>,
 }
 
@@ -73,6 +76,7 @@ impl Batcher {
         map: &MapRef,
         key: Vec<u8>,
         value: Vec<u8>,
+        timeout: Option<Duration>,
     ) -> Result<SetResponse> {
         let queue = self.queue.get_or_init(|| {
             let (sender, receiver) = mpsc::unbounded_channel();
@@ -80,17 +84,38 @@ impl Batcher {
             sender
         });
         let (reply, answer) = oneshot::channel();
-        if let Err(mpsc::error::SendError(pending)) = queue.send(Pending { key, value, reply }) {
+        let pending = Pending {
+            key,
+            value,
+            timeout,
+            reply,
+        };
+        if let Err(mpsc::error::SendError(pending)) = queue.send(pending) {
             // The batcher's runtime has shut down: go alone.
-            return Ok(set_one(rpc.clone(), map.clone(), pending.key, pending.value).await?);
+            let (key, value) = (pending.key, pending.value);
+            return Ok(set_one(rpc.clone(), map.clone(), key, value, timeout).await?);
         }
-        match answer.await {
-            Ok(answer) => Ok(answer?),
-            Err(_) => Err(Status::unavailable(
-                "the map's write batcher stopped before answering (its runtime shut down); \
-                 the entry may or may not be set",
-            )
-            .into()),
+        let answer = async {
+            match answer.await {
+                Ok(answer) => Ok(answer?),
+                Err(_) => Err(Status::unavailable(
+                    "the map's write batcher stopped before answering (its runtime shut down); \
+                     the entry may or may not be set",
+                )
+                .into()),
+            }
+        };
+        match timeout {
+            None => answer.await,
+            Some(timeout) => tokio::time::timeout(timeout, answer)
+                .await
+                .unwrap_or_else(|_| {
+                    Err(Status::deadline_exceeded(
+                        "the insert's deadline passed before the server answered; the entry may \
+                     or may not be set",
+                    )
+                    .into())
+                }),
         }
     }
 }
@@ -100,6 +125,7 @@ async fn set_one(
     map: MapRef,
     key: Vec<u8>,
     value: Vec<u8>,
+    timeout: Option<Duration>,
 ) -> Result<SetResponse, Status> {
     let request = SetRequest {
         map: Some(map),
@@ -107,7 +133,15 @@ async fn set_one(
         value,
         ..Default::default()
     };
-    Ok(rpc.set(request).await?.into_inner())
+    Ok(rpc.set(with_timeout(request, timeout)).await?.into_inner())
+}
+
+fn with_timeout<T>(message: T, timeout: Option<Duration>) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    if let Some(timeout) = timeout {
+        request.set_timeout(timeout);
+    }
+    request
 }
 
 /// Takes waiting sets off `queue` in batches and sends each batch once a slot is free.
@@ -152,6 +186,11 @@ async fn run(
 
 /// Sends one batch and answers each caller.
 async fn send(mut rpc: KeyValueClient<Transport>, map: MapRef, batch: Vec<Pending>) {
+    // The longest deadline of the batch's callers, none if one of them has none.
+    let timeout = batch
+        .iter()
+        .map(|p| p.timeout)
+        .try_fold(Duration::ZERO, |longest, t| t.map(|t| longest.max(t)));
     let (entries, replies): (Vec<Entry>, Vec<_>) = batch
         .into_iter()
         .map(|p| {
@@ -169,7 +208,7 @@ async fn send(mut rpc: KeyValueClient<Transport>, map: MapRef, batch: Vec<Pendin
         entries: entries.clone(),
         return_previous: true,
     };
-    match rpc.set_many(request).await {
+    match rpc.set_many(with_timeout(request, timeout)).await {
         Ok(response) => {
             let results = response.into_inner().results;
             if results.len() != count {
@@ -191,7 +230,8 @@ async fn send(mut rpc: KeyValueClient<Transport>, map: MapRef, batch: Vec<Pendin
         // each entry of a shared batch get its own answer.
         Err(status) if count > 1 && refused(&status) => {
             for (entry, reply) in entries.into_iter().zip(replies) {
-                let answer = set_one(rpc.clone(), map.clone(), entry.key, entry.value).await;
+                let answer =
+                    set_one(rpc.clone(), map.clone(), entry.key, entry.value, timeout).await;
                 let _ = reply.send(answer);
             }
         }

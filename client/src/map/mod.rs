@@ -47,6 +47,8 @@ pub struct RawMap {
     rpc: KeyValueClient<Transport>,
     map: MapRef,
     batcher: Arc<batcher::Batcher>,
+    /// The deadline of each request (the client's `request_timeout`).
+    timeout: Option<std::time::Duration>,
 }
 
 /// When a [`RawMap::set`] applies.
@@ -66,9 +68,11 @@ impl RawMap {
         batchers: &batcher::Batchers,
         database: &str,
         map: &str,
+        timeout: Option<std::time::Duration>,
     ) -> Self {
         Self {
             rpc,
+            timeout,
             map: MapRef {
                 database: database.into(),
                 map: map.into(),
@@ -81,13 +85,27 @@ impl RawMap {
         Some(self.map.clone())
     }
 
+    /// `message` with the handle's deadline (the client's `request_timeout`), if any.
+    fn request<T>(&self, message: T) -> tonic::Request<T> {
+        let mut request = tonic::Request::new(message);
+        if let Some(timeout) = self.timeout {
+            request.set_timeout(timeout);
+        }
+        request
+    }
+
     /// The entry of `key`, with its version.
     pub async fn get(&self, key: &[u8]) -> Result<Option<Entry>> {
         let request = GetRequest {
             map: self.map(),
             key: key.to_vec(),
         };
-        let response = self.rpc.clone().get(request).await?.into_inner();
+        let response = self
+            .rpc
+            .clone()
+            .get(self.request(request))
+            .await?
+            .into_inner();
         Ok(response.entry.filter(|_| response.found))
     }
 
@@ -98,7 +116,13 @@ impl RawMap {
         if condition == Condition::Always {
             return self
                 .batcher
-                .set(&self.rpc, &self.map, key.to_vec(), value.to_vec())
+                .set(
+                    &self.rpc,
+                    &self.map,
+                    key.to_vec(),
+                    value.to_vec(),
+                    self.timeout,
+                )
                 .await;
         }
         let request = SetRequest {
@@ -111,7 +135,12 @@ impl RawMap {
                 _ => 0,
             },
         };
-        Ok(self.rpc.clone().set(request).await?.into_inner())
+        Ok(self
+            .rpc
+            .clone()
+            .set(self.request(request))
+            .await?
+            .into_inner())
     }
 
     /// Removes `key`; returns what it held.
@@ -120,7 +149,12 @@ impl RawMap {
             map: self.map(),
             key: key.to_vec(),
         };
-        let response = self.rpc.clone().delete(request).await?.into_inner();
+        let response = self
+            .rpc
+            .clone()
+            .delete(self.request(request))
+            .await?
+            .into_inner();
         Ok(response.previous.filter(|_| response.found))
     }
 
@@ -130,13 +164,25 @@ impl RawMap {
             map: self.map(),
             key: key.to_vec(),
         };
-        Ok(self.rpc.clone().contains(request).await?.into_inner().found)
+        Ok(self
+            .rpc
+            .clone()
+            .contains(self.request(request))
+            .await?
+            .into_inner()
+            .found)
     }
 
     /// The number of entries.
     pub async fn len(&self) -> Result<u64> {
         let request = LenRequest { map: self.map() };
-        Ok(self.rpc.clone().len(request).await?.into_inner().len)
+        Ok(self
+            .rpc
+            .clone()
+            .len(self.request(request))
+            .await?
+            .into_inner()
+            .len)
     }
 
     /// Up to `limit` entries in key order, after `after` (exclusive) or from the first.
@@ -148,7 +194,12 @@ impl RawMap {
             limit,
             ..Default::default()
         };
-        let mut stream = self.rpc.clone().scan(request).await?.into_inner();
+        let mut stream = self
+            .rpc
+            .clone()
+            .scan(self.request(request))
+            .await?
+            .into_inner();
         let mut entries = Vec::new();
         while let Some(message) = stream.message().await? {
             entries.extend(message.entries);
@@ -170,7 +221,13 @@ impl RawMap {
                 .collect(),
             return_previous: false,
         };
-        Ok(self.rpc.clone().set_many(request).await?.into_inner().count)
+        Ok(self
+            .rpc
+            .clone()
+            .set_many(self.request(request))
+            .await?
+            .into_inner()
+            .count)
     }
 
     /// Removes many keys at once, atomically; returns how many were present.
@@ -182,7 +239,7 @@ impl RawMap {
         Ok(self
             .rpc
             .clone()
-            .delete_many(request)
+            .delete_many(self.request(request))
             .await?
             .into_inner()
             .removed)
@@ -191,7 +248,13 @@ impl RawMap {
     /// Removes every entry; returns how many there were.
     pub async fn clear(&self) -> Result<u64> {
         let request = ClearRequest { map: self.map() };
-        Ok(self.rpc.clone().clear(request).await?.into_inner().removed)
+        Ok(self
+            .rpc
+            .clone()
+            .clear(self.request(request))
+            .await?
+            .into_inner()
+            .removed)
     }
 }
 

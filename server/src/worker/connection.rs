@@ -217,20 +217,19 @@ impl Sqlite {
         *self.gate.refusal.lock().unwrap_or_else(|p| p.into_inner()) = None;
         let access = Access::from_u8(self.gate.access.load(Ordering::Relaxed));
         // The authorizer runs when a statement is prepared, not when a cached one runs again:
-        // a statement prepared for one access must not be reused for a lesser one, so each
-        // access below admin has its own cache keys (SQLite ignores the leading comment).
-        let keyed;
-        let sql = match access {
-            Access::Admin => sql,
-            Access::Write => {
-                keyed = format!("/*w*/{sql}");
-                &keyed
+        // a statement prepared for one access must never be reused for another, so every
+        // access has its own cache keys — a leading comment SQLite ignores. Every level has a
+        // prefix, so no client text can collide with another level's key (an admin sending
+        // "/*r*/INSERT …" is cached as "/*a*//*r*/INSERT …").
+        let sql = format!(
+            "/*{}*/{sql}",
+            match access {
+                Access::Admin => 'a',
+                Access::Write => 'w',
+                Access::Read => 'r',
             }
-            Access::Read => {
-                keyed = format!("/*r*/{sql}");
-                &keyed
-            }
-        };
+        );
+        let sql = sql.as_str();
         self.conn.prepare_cached(sql).map_err(|err| {
             if let Some(reason) = self
                 .gate
