@@ -260,11 +260,7 @@ impl Database {
     }
 
     pub(crate) fn request<T>(&self, message: T) -> tonic::Request<T> {
-        let mut request = tonic::Request::new(message);
-        if let Some(timeout) = self.timeout {
-            request.set_timeout(timeout);
-        }
-        request
+        crate::transport::with_timeout(message, self.timeout)
     }
 
     fn tx(&self) -> String {

@@ -70,3 +70,12 @@ pub async fn connect(url: &str, options: &ClientOptions) -> Result<Transport> {
     let channel = endpoint.connect().await?;
     Ok(InterceptedService::new(channel, Bearer(token)))
 }
+
+/// `message` as a request with `timeout` as its deadline (sent as `grpc-timeout`), if any.
+pub fn with_timeout<T>(message: T, timeout: Option<std::time::Duration>) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    if let Some(timeout) = timeout {
+        request.set_timeout(timeout);
+    }
+    request
+}

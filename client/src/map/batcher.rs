@@ -16,7 +16,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::Duration;
 
-use crate::transport::Transport;
+use crate::transport::{Transport, with_timeout};
 use sqlited_proto::v1::key_value_client::KeyValueClient;
 use sqlited_proto::v1::{Entry, MapRef, SetManyRequest, SetRequest, SetResponse};
 use tokio::sync::{Semaphore, mpsc, oneshot};
@@ -134,14 +134,6 @@ async fn set_one(
         ..Default::default()
     };
     Ok(rpc.set(with_timeout(request, timeout)).await?.into_inner())
-}
-
-fn with_timeout<T>(message: T, timeout: Option<Duration>) -> tonic::Request<T> {
-    let mut request = tonic::Request::new(message);
-    if let Some(timeout) = timeout {
-        request.set_timeout(timeout);
-    }
-    request
 }
 
 /// Takes waiting sets off `queue` in batches and sends each batch once a slot is free.

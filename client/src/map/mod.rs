@@ -87,11 +87,7 @@ impl RawMap {
 
     /// `message` with the handle's deadline (the client's `request_timeout`), if any.
     fn request<T>(&self, message: T) -> tonic::Request<T> {
-        let mut request = tonic::Request::new(message);
-        if let Some(timeout) = self.timeout {
-            request.set_timeout(timeout);
-        }
-        request
+        crate::transport::with_timeout(message, self.timeout)
     }
 
     /// The entry of `key`, with its version.

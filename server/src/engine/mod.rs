@@ -26,6 +26,9 @@ pub use database::{Database, DatabaseOptions};
 pub use transactions::{TransactionOptions, Transactions};
 
 use crate::error::{Error, Result};
+use crate::worker::cancel::CancelToken;
+use rows::QueryRows;
+use sqlited_proto::v1::Statement;
 
 /// Every database of one data directory, opened on first use.
 pub struct Engine {
@@ -159,6 +162,26 @@ impl Engine {
             })
             .await?;
         Ok(Arc::clone(db))
+    }
+
+    /// Runs a statement returning rows on `database`, inside the transaction
+    /// `transaction_id` of `owner` when it is not empty.
+    pub async fn query(
+        &self,
+        database: &str,
+        transaction_id: &str,
+        owner: Option<&str>,
+        statement: Statement,
+        cancel: &Arc<CancelToken>,
+    ) -> Result<QueryRows> {
+        if !transaction_id.is_empty() {
+            let tx = self.transactions.get(transaction_id, database, owner)?;
+            return tx.query(statement, self.options.stream, cancel).await;
+        }
+        self.database(database)
+            .await?
+            .query(statement, cancel)
+            .await
     }
 
     /// Closes every database: waits for their workers to finish, checkpoints each WAL.

@@ -209,38 +209,14 @@ impl DatabaseRpc for DatabaseService {
             ctx.authorize(&self.engine, &request.database, Access::Read, "Query")?;
             self.raw_sql_allowed(&request.database, "Query")?;
             let statement = self.statement(request.statement)?;
-            if !request.transaction_id.is_empty() {
-                let tx = self.engine.transactions().get(
-                    &request.transaction_id,
-                    &request.database,
-                    ctx.owner(),
-                )?;
-                return tx
-                    .query(statement, self.engine.options().stream, &ctx.cancel)
-                    .await;
-            }
-            let db = self.engine.database(&request.database).await?;
-            db.query(statement, &ctx.cancel).await
+            let tx = &request.transaction_id;
+            self.engine
+                .query(&request.database, tx, ctx.owner(), statement, &ctx.cancel)
+                .await
         }
         .instrument(span.clone())
         .await;
-        match result {
-            Ok(rows) => Ok(tag(
-                Response::new(ResponseRows::new(
-                    rows,
-                    span,
-                    started,
-                    ctx.guard,
-                    ctx.request_id.clone(),
-                )),
-                &ctx.request_id,
-            )),
-            Err(err) => {
-                ctx.guard.disarm();
-                tracing::info!(parent: &span, code = ?err.code(), error = %err, "failed");
-                Err(err.into_status(Some(&ctx.request_id)))
-            }
-        }
+        ResponseRows::respond(result, span, started, ctx)
     }
 
     async fn execute_batch(

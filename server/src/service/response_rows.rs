@@ -63,6 +63,35 @@ impl ResponseRows {
     }
 }
 
+impl ResponseRows {
+    /// The answer of a streaming call (Query, Call) whose rows are `result`: the stream, or
+    /// the error as a status, logged in `span`.
+    pub fn respond(
+        result: crate::error::Result<QueryRows>,
+        span: Span,
+        started: Instant,
+        ctx: super::context::Context,
+    ) -> Result<tonic::Response<Self>, Status> {
+        match result {
+            Ok(rows) => Ok(super::context::tag(
+                tonic::Response::new(Self::new(
+                    rows,
+                    span,
+                    started,
+                    ctx.guard,
+                    ctx.request_id.clone(),
+                )),
+                &ctx.request_id,
+            )),
+            Err(err) => {
+                ctx.guard.disarm();
+                tracing::info!(parent: &span, code = ?err.code(), error = %err, "failed");
+                Err(err.into_status(Some(&ctx.request_id)))
+            }
+        }
+    }
+}
+
 impl Stream for ResponseRows {
     type Item = Result<QueryResponse, Status>;
 

@@ -123,38 +123,14 @@ impl Statements for StatementsService {
                 named_params,
                 ..Default::default()
             };
-            if !request.transaction_id.is_empty() {
-                let tx = self.engine.transactions().get(
-                    &request.transaction_id,
-                    &request.database,
-                    ctx.owner(),
-                )?;
-                return tx
-                    .query(sql, self.engine.options().stream, &ctx.cancel)
-                    .await;
-            }
-            let db = self.engine.database(&request.database).await?;
-            db.query(sql, &ctx.cancel).await
+            let tx = &request.transaction_id;
+            self.engine
+                .query(&request.database, tx, ctx.owner(), sql, &ctx.cancel)
+                .await
         }
         .instrument(span.clone())
         .await;
-        match result {
-            Ok(rows) => Ok(tag(
-                Response::new(ResponseRows::new(
-                    rows,
-                    span,
-                    started,
-                    ctx.guard,
-                    ctx.request_id.clone(),
-                )),
-                &ctx.request_id,
-            )),
-            Err(err) => {
-                ctx.guard.disarm();
-                tracing::info!(parent: &span, code = ?err.code(), error = %err, "failed");
-                Err(err.into_status(Some(&ctx.request_id)))
-            }
-        }
+        ResponseRows::respond(result, span, started, ctx)
     }
 
     async fn list_statements(
