@@ -1,20 +1,66 @@
 //! `sqlited healthcheck`: asks a running server over gRPC health checking whether it serves,
-//! for container health checks and scripts.
+//! for container health checks and scripts — over TLS too (`https://` addresses), with a
+//! client certificate when the server requires one. Health checks need no token.
 
+use std::path::PathBuf;
 use std::time::Duration;
+
+use tonic::transport::{Certificate, ClientTlsConfig, Identity};
 
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 
+/// How to reach a server that serves TLS.
+#[derive(Debug, Clone, Default)]
+pub struct Tls {
+    /// The CA (PEM) that signed the server's certificate; `None`: the system's roots.
+    pub ca: Option<PathBuf>,
+    /// A client certificate and key (PEM), for servers that require one (mutual TLS).
+    pub identity: Option<(PathBuf, PathBuf)>,
+    /// The name the server's certificate must carry, when not the address's host.
+    pub domain: Option<String>,
+}
+
+impl Tls {
+    fn config(&self) -> Result<ClientTlsConfig, String> {
+        let read = |path: &PathBuf| {
+            std::fs::read(path).map_err(|err| format!("cannot read {}: {err}", path.display()))
+        };
+        let mut tls = ClientTlsConfig::new();
+        tls = match &self.ca {
+            Some(ca) => tls.ca_certificate(Certificate::from_pem(read(ca)?)),
+            None => tls.with_native_roots(),
+        };
+        if let Some((cert, key)) = &self.identity {
+            tls = tls.identity(Identity::from_pem(read(cert)?, read(key)?));
+        }
+        if let Some(domain) = &self.domain {
+            tls = tls.domain_name(domain.clone());
+        }
+        Ok(tls)
+    }
+}
+
 /// Checks `service` ("" for the whole server) at `addr`; `Ok(true)` when it is SERVING.
 ///
 /// # Errors
 /// A message saying why the server could not be asked.
-pub async fn check(addr: &str, service: &str, timeout: Duration) -> Result<bool, String> {
+pub async fn check(
+    addr: &str,
+    service: &str,
+    timeout: Duration,
+    tls: &Tls,
+) -> Result<bool, String> {
     let ask = async {
-        let channel = tonic::transport::Endpoint::from_shared(addr.to_string())
-            .map_err(|err| format!("invalid address {addr:?}: {err}"))?
+        let mut endpoint = tonic::transport::Endpoint::from_shared(addr.to_string())
+            .map_err(|err| format!("invalid address {addr:?}: {err}"))?;
+        if addr.starts_with("https://") {
+            endpoint = endpoint
+                .tls_config(tls.config()?)
+                .map_err(|err| format!("unusable TLS settings: {err}"))?;
+        }
+        let channel = endpoint
             .connect()
             .await
             .map_err(|err| format!("cannot reach {addr}: {err}"))?;

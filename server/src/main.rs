@@ -43,6 +43,19 @@ enum Command {
         /// Milliseconds to wait for the answer.
         #[arg(long, default_value_t = 5000)]
         timeout_ms: u64,
+        /// For https:// addresses: the CA (PEM) of the server's certificate (default: the
+        /// system's roots).
+        #[arg(long, env = "SQLITED_HEALTHCHECK_CA")]
+        ca: Option<std::path::PathBuf>,
+        /// A client certificate (PEM), for servers run with --tls-client-ca; needs --key.
+        #[arg(long, env = "SQLITED_HEALTHCHECK_CERT", requires = "key")]
+        cert: Option<std::path::PathBuf>,
+        /// The private key (PEM) of --cert.
+        #[arg(long, env = "SQLITED_HEALTHCHECK_KEY", requires = "cert")]
+        key: Option<std::path::PathBuf>,
+        /// The name the server's certificate must carry, when not the address's host.
+        #[arg(long)]
+        tls_domain: Option<String>,
     },
     /// Restores a backup (as `Admin.Backup` streams it) read from standard input into the data
     /// directory, after checking it passes `PRAGMA integrity_check`. Stop the server first, or
@@ -87,7 +100,18 @@ async fn main() -> ExitCode {
             addr,
             service,
             timeout_ms,
-        }) => healthcheck(&addr, &service, timeout_ms).await,
+            ca,
+            cert,
+            key,
+            tls_domain,
+        }) => {
+            let tls = sqlited::healthcheck::Tls {
+                ca,
+                identity: cert.zip(key),
+                domain: tls_domain,
+            };
+            healthcheck(&addr, &service, timeout_ms, &tls).await
+        }
         Some(Command::Restore {
             data_dir,
             database,
@@ -151,8 +175,13 @@ fn token(command: TokenCommand) -> ExitCode {
     }
 }
 
-async fn healthcheck(addr: &str, service: &str, timeout_ms: u64) -> ExitCode {
-    match sqlited::healthcheck::check(addr, service, Duration::from_millis(timeout_ms)).await {
+async fn healthcheck(
+    addr: &str,
+    service: &str,
+    timeout_ms: u64,
+    tls: &sqlited::healthcheck::Tls,
+) -> ExitCode {
+    match sqlited::healthcheck::check(addr, service, Duration::from_millis(timeout_ms), tls).await {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::FAILURE,
         Err(err) => {

@@ -440,6 +440,19 @@ async fn tls_with_and_without_the_right_ca_and_mutual_tls() {
         };
         assert!(refused);
     }
+    // The healthcheck subcommand speaks TLS with the CA; without it, it cannot verify.
+    let healthcheck = |extra: &[&str]| {
+        Command::new(sqlited_binary())
+            .args(["healthcheck", "--addr", &url])
+            .args(extra)
+            .output()
+            .unwrap()
+            .status
+            .success()
+    };
+    let ca_file = write(dir.path(), "ca.pem", &ca);
+    assert!(healthcheck(&["--ca", &ca_file]));
+    assert!(!healthcheck(&[]));
     let plain = format!("http://127.0.0.1:{}", server.addr.port());
     let refused = match Client::connect(&plain).await {
         Err(_) => true,
@@ -485,6 +498,17 @@ async fn tls_with_and_without_the_right_ca_and_mutual_tls() {
     };
     assert!(attempt(Some((client_cert.clone(), client_key.clone()))).await);
     assert!(!attempt(None).await);
+    // Health checks of a mutual-TLS server present a client certificate too.
+    let client_cert_file = write(dir.path(), "client.pem", &client_cert);
+    let client_key_file = write(dir.path(), "client.key", &client_key);
+    let ca_file = dir.path().join("ca.pem");
+    let checked = Command::new(sqlited_binary())
+        .args(["healthcheck", "--addr", &url, "--ca"])
+        .arg(&ca_file)
+        .args(["--cert", &client_cert_file, "--key", &client_key_file])
+        .output()
+        .unwrap();
+    assert!(checked.status.success(), "{checked:?}");
     // A certificate from another CA (here: the server's CA) is refused.
     let wrong_key = rcgen::KeyPair::generate().unwrap();
     let wrong = rcgen::CertificateParams::new(vec!["client".to_string()])
