@@ -144,19 +144,31 @@ def _statement(sql, parameters):
     return statement
 
 
-def connect(target, timeout=None):
-    """Connects to ``host:port/database``; ``timeout`` (seconds) bounds every call."""
+def connect(target, timeout=None, token=None, root_certificates=None):
+    """Connects to ``host:port/database`` (``https://host:port/database`` for TLS).
+
+    ``timeout`` (seconds) bounds every call; ``token`` is sent as ``authorization: Bearer``
+    to servers run with ``--credentials``; ``root_certificates`` (PEM bytes) is the CA of a
+    TLS server's certificate (default: the system's roots).
+    """
+    tls = target.startswith("https://")
     target = target.split("://", 1)[-1]
     address, _, database = target.partition("/")
     if not database:
         raise InterfaceError(f"the target must name a database: host:port/<database>, not {target!r}")
-    return Connection(grpc.insecure_channel(address), database, timeout)
+    if tls:
+        channel = grpc.secure_channel(address, grpc.ssl_channel_credentials(root_certificates))
+    else:
+        channel = grpc.insecure_channel(address)
+    metadata = (("authorization", f"Bearer {token}"),) if token else None
+    return Connection(channel, database, timeout, metadata)
 
 
 class Connection:
-    def __init__(self, channel, database, timeout):
+    def __init__(self, channel, database, timeout, metadata=None):
         self._channel = channel
         self._stub = database_pb2_grpc.DatabaseStub(channel)
+        self._metadata = metadata
         self.database = database
         self.timeout = timeout
         self.autocommit = True
@@ -167,7 +179,7 @@ class Connection:
         if self._closed:
             raise InterfaceError("the connection is closed")
         try:
-            return method(request, timeout=self.timeout)
+            return method(request, timeout=self.timeout, metadata=self._metadata)
         except grpc.RpcError as e:
             raise _error(e) from None
 
@@ -230,7 +242,7 @@ class Cursor:
         if conn._closed:
             raise InterfaceError("the connection is closed")
         try:
-            messages = list(conn._stub.Query(request, timeout=conn.timeout))
+            messages = list(conn._stub.Query(request, timeout=conn.timeout, metadata=conn._metadata))
         except grpc.RpcError as e:
             raise _error(e) from None
         columns = messages[0].columns if messages else []

@@ -96,3 +96,31 @@ def test_example_program_runs(server):
         text=True,
     ).stdout
     assert "inserted 2 notes" in out and "as expected" in out
+
+
+def test_a_token_is_sent_and_checked():
+    data = tempfile.mkdtemp()
+    token = "sqlited_python-test-token"
+    digest = subprocess.run([BINARY, "token", "hash"], input=token, capture_output=True, text=True, check=True)
+    credentials = os.path.join(data, "credentials.toml")
+    with open(credentials, "w") as f:
+        f.write(f'[[token]]\nname = "py"\nsha256 = "{digest.stdout.strip()}"\nroles = {{ "*" = "admin" }}\n')
+    proc = subprocess.Popen(
+        [BINARY, "--listen", "127.0.0.1:0", "--data-dir", data, "--credentials", credentials],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        line = proc.stdout.readline()
+        assert line.startswith("sqlited listening on "), line
+        address = line.split()[-1]
+        conn = sqlited_dbapi.connect(f"{address}/auth", token=token)
+        assert conn.execute("SELECT 40 + 2").fetchone() == (42,)
+        anonymous = sqlited_dbapi.connect(f"{address}/auth")
+        with pytest.raises(sqlited_dbapi.Error) as refused:
+            anonymous.execute("SELECT 1")
+        assert "token" in str(refused.value)
+    finally:
+        proc.terminate()
+        assert proc.wait(timeout=60) == 0
