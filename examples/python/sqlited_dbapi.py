@@ -24,7 +24,7 @@ import grpc  # noqa: E402
 from google.protobuf import struct_pb2  # noqa: E402
 from google.rpc import error_details_pb2  # noqa: E402  (grpcio-status brings it)
 from grpc_status import rpc_status  # noqa: E402
-from sqlited.v1 import database_pb2, database_pb2_grpc, values_pb2  # noqa: E402
+from sqlited.v1 import database_pb2, database_pb2_grpc, statements_pb2, statements_pb2_grpc, values_pb2  # noqa: E402
 
 apilevel = "2.0"
 threadsafety = 2  # threads may share the module and connections
@@ -168,6 +168,7 @@ class Connection:
     def __init__(self, channel, database, timeout, metadata=None):
         self._channel = channel
         self._stub = database_pb2_grpc.DatabaseStub(channel)
+        self._statements = statements_pb2_grpc.StatementsStub(channel)
         self._metadata = metadata
         self.database = database
         self.timeout = timeout
@@ -239,10 +240,27 @@ class Cursor:
         request = database_pb2.QueryRequest(
             database=conn.database, statement=_statement(sql, parameters), transaction_id=conn._transaction_id()
         )
+        return self._take(conn._stub.Query, request)
+
+    def callproc(self, procname, parameters=None):
+        """Calls the exposed statement ``procname`` with ``parameters`` (a dict of named
+        arguments); its rows are fetched as after ``execute``. Arguments that break their
+        declarations raise ProgrammingError listing every one."""
+        conn = self.connection
+        request = statements_pb2.CallRequest(
+            database=conn.database, name=procname, transaction_id=conn._transaction_id()
+        )
+        for name, v in (parameters or {}).items():
+            request.args[name].CopyFrom(_value(v))
+        self._take(conn._statements.Call, request)
+        return parameters
+
+    def _take(self, method, request):
+        conn = self.connection
         if conn._closed:
             raise InterfaceError("the connection is closed")
         try:
-            messages = list(conn._stub.Query(request, timeout=conn.timeout, metadata=conn._metadata))
+            messages = list(method(request, timeout=conn.timeout, metadata=conn._metadata))
         except grpc.RpcError as e:
             raise _error(e) from None
         columns = messages[0].columns if messages else []

@@ -124,3 +124,40 @@ def test_a_token_is_sent_and_checked():
     finally:
         proc.terminate()
         assert proc.wait(timeout=60) == 0
+
+
+def test_callproc_calls_exposed_statements():
+    data = tempfile.mkdtemp()
+    setup = subprocess.Popen([BINARY, "--listen", "127.0.0.1:0", "--data-dir", data], stdout=subprocess.PIPE,
+                             stderr=subprocess.DEVNULL, text=True)
+    address = setup.stdout.readline().split()[-1]
+    sqlited_dbapi.connect(f"{address}/shop").execute("CREATE TABLE users (name TEXT, age INTEGER)")
+    setup.terminate()
+    assert setup.wait(timeout=60) == 0
+    statements = os.path.join(data, "statements.toml")
+    with open(statements, "w") as f:
+        f.write('''
+[databases.shop.statements.add_user]
+sql = "INSERT INTO users (name, age) VALUES (:name, :age)"
+writes = true
+params.name = { type = "text", min_length = 1 }
+params.age = { type = "integer", min = 0 }
+
+[databases.shop.statements.names]
+sql = "SELECT name FROM users ORDER BY name"
+''')
+    proc = subprocess.Popen([BINARY, "--listen", "127.0.0.1:0", "--data-dir", data, "--statements", statements],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        address = proc.stdout.readline().split()[-1]
+        cursor = sqlited_dbapi.connect(f"{address}/shop").cursor()
+        cursor.callproc("add_user", {"name": "ann", "age": 42})
+        assert cursor.rowcount == 1
+        cursor.callproc("names")
+        assert cursor.fetchall() == [("ann",)]
+        with pytest.raises(sqlited_dbapi.ProgrammingError) as wrong:
+            cursor.callproc("add_user", {"name": "", "age": -1})
+        assert "args.name" in str(wrong.value) and "args.age" in str(wrong.value)
+    finally:
+        proc.terminate()
+        assert proc.wait(timeout=60) == 0
