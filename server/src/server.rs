@@ -224,13 +224,18 @@ async fn reload_on_sighup(
         return;
     };
     while hup.recv().await.is_some() {
-        if let Some(store) = &credentials {
-            store.reload();
-        }
-        if statements.has_file() {
-            // A refusal is logged by reload itself.
-            let _ = statements.reload();
-        }
+        // Reading files and preparing statements: off the async threads.
+        let (tokens, exposed) = (credentials.clone(), Arc::clone(&statements));
+        let reloaded = tokio::task::spawn_blocking(move || {
+            if let Some(store) = &tokens {
+                store.reload();
+            }
+            if exposed.has_file() {
+                // A refusal is logged by reload itself.
+                let _ = exposed.reload();
+            }
+        });
+        let _ = reloaded.await;
         if credentials.is_none() && !statements.has_file() {
             tracing::info!(
                 "SIGHUP received: nothing to reload (no --credentials, no --statements); still serving"

@@ -72,51 +72,57 @@ where
     }
 }
 
+/// The services served, as label values.
+const SERVICES: &[&str] = &[
+    "sqlited.v1.Database",
+    "sqlited.v1.KeyValue",
+    "sqlited.v1.Statements",
+    "sqlited.v1.Admin",
+    "grpc.health.v1.Health",
+    "grpc.reflection.v1.ServerReflection",
+    "grpc.reflection.v1alpha.ServerReflection",
+];
+
+/// Every RPC of those services (a unit test checks the sqlited ones against the protos).
+const METHODS: &[&str] = &[
+    "Execute",
+    "Query",
+    "ExecuteBatch",
+    "Begin",
+    "Commit",
+    "Rollback",
+    "Get",
+    "Set",
+    "Delete",
+    "Contains",
+    "Len",
+    "Scan",
+    "SetMany",
+    "DeleteMany",
+    "Clear",
+    "Call",
+    "ListStatements",
+    "ReloadStatements",
+    "ListDatabases",
+    "Checkpoint",
+    "Optimize",
+    "Vacuum",
+    "Backup",
+    "Check",
+    "Watch",
+    "ServerReflectionInfo",
+];
+
 /// The service and RPC of a gRPC path `/package.Service/Method`, as static label values.
-/// Unknown paths share one label so that a scanner cannot grow the metrics without bound.
+/// Anything else shares the label `unknown`, so a scanner cannot grow the metrics.
 fn names(path: &str) -> (&'static str, &'static str) {
-    const KNOWN: &[&str] = &[
-        "sqlited.v1.Database",
-        "sqlited.v1.KeyValue",
-        "sqlited.v1.Statements",
-        "sqlited.v1.Admin",
-        "grpc.health.v1.Health",
-        "grpc.reflection.v1.ServerReflection",
-        "grpc.reflection.v1alpha.ServerReflection",
-    ];
     let mut parts = path.trim_start_matches('/').splitn(2, '/');
     let (service, method) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
-    let Some(service) = KNOWN.iter().find(|s| **s == service) else {
+    let Some(service) = SERVICES.iter().find(|s| **s == service) else {
         return ("unknown", "unknown");
     };
-    let valid = !method.is_empty()
-        && method.len() <= 40
-        && method.bytes().all(|b| b.is_ascii_alphanumeric());
-    if !valid {
-        return (service, "unknown");
-    }
-    // Method names come from a small fixed set (the services above), so leaking each once
-    // is bounded; an intern table keeps repeated calls from leaking again.
-    (service, intern(method))
-}
-
-fn intern(method: &str) -> &'static str {
-    use std::collections::HashSet;
-    use std::sync::{Mutex, OnceLock};
-    static NAMES: OnceLock<Mutex<HashSet<&'static str>>> = OnceLock::new();
-    let mut names = NAMES
-        .get_or_init(Default::default)
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
-    if let Some(name) = names.get(method) {
-        return name;
-    }
-    if names.len() >= 256 {
-        return "unknown";
-    }
-    let name: &'static str = Box::leak(method.to_string().into_boxed_str());
-    names.insert(name);
-    name
+    let method = METHODS.iter().find(|m| **m == method).unwrap_or(&"unknown");
+    (service, method)
 }
 
 /// The `grpc-status` of a header or trailer map, if it has one.
@@ -210,5 +216,25 @@ mod test {
             names("/sqlited.v1.Admin/../../x"),
             ("sqlited.v1.Admin", "unknown")
         );
+    }
+
+    #[test]
+    fn every_rpc_of_the_protos_has_its_label() {
+        use prost::Message;
+        let set = prost_types::FileDescriptorSet::decode(sqlited_proto::FILE_DESCRIPTOR_SET)
+            .expect("descriptor set");
+        for file in set.file {
+            for service in &file.service {
+                let name = format!("{}.{}", file.package(), service.name());
+                assert!(super::SERVICES.contains(&name.as_str()), "{name}");
+                for method in &service.method {
+                    assert!(
+                        super::METHODS.contains(&method.name()),
+                        "{name}/{}",
+                        method.name()
+                    );
+                }
+            }
+        }
     }
 }

@@ -180,7 +180,13 @@ impl Statements for StatementsService {
                 principal.name
             ))));
         }
-        let statements = self.store.reload().map_err(failed)?;
+        // Reloading prepares every statement against its database: blocking SQLite work.
+        let store = Arc::clone(&self.store);
+        let statements = tokio::task::spawn_blocking(move || store.reload())
+            .await
+            .map_err(|err| Error::Internal(format!("the reload stopped: {err}")))
+            .and_then(|reloaded| reloaded)
+            .map_err(failed)?;
         Ok(tag(
             Response::new(ReloadStatementsResponse {
                 statements: u32::try_from(statements).unwrap_or(u32::MAX),
