@@ -2,6 +2,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Parser;
@@ -9,6 +10,8 @@ use clap::Parser;
 use crate::engine::{DatabaseOptions, TransactionOptions};
 use crate::worker::StreamLimits;
 use crate::worker::connection::Synchronous;
+use crate::worker::manager::WorkerKind;
+use crate::worker::process::ProcessOptions;
 
 /// sqlited: SQLite databases on the network, over gRPC.
 ///
@@ -194,6 +197,54 @@ pub struct Config {
         default_value_t = 256
     )]
     pub max_connections_per_client: usize,
+
+    /// Where SQLite connections live: `threads` (a dedicated OS thread each, the default) or
+    /// `processes` (a child process each, the writer's too): a worker that crashes, leaks or
+    /// is killed then fails only its own requests, and is replaced.
+    #[arg(long, env = "SQLITED_WORKERS", value_enum, default_value = "threads")]
+    pub workers: WorkerMode,
+
+    /// With --workers processes: the memory cap of each worker process (its data segment,
+    /// setrlimit), e.g. `512MiB`, `2GiB`; a bare number is MiB. SQLite's own heap is capped
+    /// a quarter below it, so a huge sort fails with SQLITE_NOMEM instead of killing the
+    /// worker. 0: no cap.
+    #[arg(long, env = "SQLITED_WORKER_MEMORY_LIMIT", default_value = "0", value_parser = parse_size)]
+    pub worker_memory_limit: u64,
+}
+
+/// Where workers run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum WorkerMode {
+    /// A dedicated OS thread of the server per connection.
+    Threads,
+    /// A child process per connection (`sqlited worker`).
+    Processes,
+}
+
+/// A size in bytes from `512MiB`, `512M`, `2GiB`, `64KiB` or a bare number of MiB.
+fn parse_size(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: u64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a size; write e.g. 512MiB or 2GiB"))?;
+    let shift = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "m" | "mb" | "mib" => 20,
+        "k" | "kb" | "kib" => 10,
+        "g" | "gb" | "gib" => 30,
+        "b" => 0,
+        other => {
+            return Err(format!(
+                "unknown size unit {other:?}; use KiB, MiB or GiB (e.g. 512MiB)"
+            ));
+        }
+    };
+    number
+        .checked_mul(1 << shift)
+        .ok_or_else(|| format!("{text:?} is too large"))
 }
 
 /// How log lines are written.
@@ -230,6 +281,20 @@ impl Config {
                 max_message_bytes: self.max_message_bytes.saturating_sub(1024).max(1024),
                 max_rows: self.max_rows_per_query,
             },
+            workers: self.worker_kind(),
+        }
+    }
+
+    /// Where workers run, with what a worker process needs.
+    fn worker_kind(&self) -> WorkerKind {
+        match self.workers {
+            WorkerMode::Threads => WorkerKind::Threads,
+            WorkerMode::Processes => WorkerKind::Processes(Arc::new(ProcessOptions {
+                // The running binary; /proc/self/exe still finds it if the file was replaced.
+                program: std::env::current_exe()
+                    .unwrap_or_else(|_| PathBuf::from("/proc/self/exe")),
+                memory_limit: self.worker_memory_limit,
+            })),
         }
     }
 

@@ -74,6 +74,9 @@ enum Command {
     /// Makes tokens for the credentials file (--credentials).
     #[command(subcommand)]
     Token(TokenCommand),
+    /// A worker process of a server run with --workers processes; started by the server only.
+    #[command(hide = true)]
+    Worker,
 }
 
 #[derive(Debug, Subcommand)]
@@ -92,9 +95,29 @@ enum TokenCommand {
     Hash,
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Some(Command::Worker) = cli.command {
+        // A worker process: plain lines on stderr, which the server relays into its log.
+        let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+        tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .with_ansi(false)
+            .without_time()
+            .init();
+        return ExitCode::from(sqlited::worker::process::host::run());
+    }
+    match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime.block_on(run(cli)),
+        Err(err) => {
+            eprintln!("sqlited: cannot start the async runtime: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> ExitCode {
     match cli.command {
         Some(Command::Healthcheck {
             addr,
@@ -135,6 +158,7 @@ async fn main() -> ExitCode {
             }
         },
         Some(Command::Token(command)) => token(command),
+        Some(Command::Worker) => ExitCode::FAILURE,
         None => serve(cli.serve).await,
     }
 }

@@ -33,6 +33,16 @@ pub fn sqlited_binary() -> PathBuf {
     path
 }
 
+/// Where this test target's servers run their workers: the `integration-processes` target
+/// runs the whole suite with `--workers processes`, the `integration` target with threads.
+pub fn workers_mode() -> &'static str {
+    if env!("CARGO_CRATE_NAME").ends_with("processes") {
+        "processes"
+    } else {
+        "threads"
+    }
+}
+
 /// The single value of a query's single row, e.g. `SELECT count(*) FROM t`.
 pub async fn scalar<T: sqlited_client::FromValue>(db: &sqlited_client::Database, sql: &str) -> T {
     db.query_one(sql, ())
@@ -80,6 +90,7 @@ impl Server {
             .arg(data_dir)
             .args(args)
             .env("RUST_LOG", "info")
+            .env("SQLITED_WORKERS", workers_mode())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(log)

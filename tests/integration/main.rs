@@ -1,22 +1,5 @@
 //! Integration tests: each starts the real `sqlited` binary on a free port with a temporary
-//! data directory and talks to it with the real client.
+//! data directory and talks to it with the real client. This target runs the suite with
+//! thread workers; `processes.rs` runs the same suite with worker processes.
 
-mod admin;
-mod batch;
-mod cursor;
-mod deadlines;
-mod durability;
-mod errors;
-mod harness;
-mod lifecycle;
-mod limits;
-mod map;
-mod metrics;
-mod ops;
-mod params;
-mod security;
-mod statements;
-mod streaming;
-mod threads;
-mod transactions;
-mod values;
+include!("suite.rs");

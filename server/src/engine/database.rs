@@ -20,7 +20,7 @@ use super::rows::QueryRows;
 use crate::error::{Error, Result};
 use crate::worker::cancel::CancelToken;
 use crate::worker::connection::{ConnectionSettings, Synchronous};
-use crate::worker::manager::{WorkerManager, WorkerPool};
+use crate::worker::manager::{WorkerKind, WorkerManager, WorkerPool};
 use crate::worker::thread::ThreadOptions;
 use crate::worker::transaction::TxSession;
 use crate::worker::{Job, Rejected, Role, StreamLimits, Task, Worker};
@@ -53,6 +53,8 @@ pub struct DatabaseOptions {
     pub sandbox: bool,
     /// How query results are cut into messages.
     pub stream: StreamLimits,
+    /// Where the workers run: threads or child processes.
+    pub workers: WorkerKind,
 }
 
 /// One open database.
@@ -96,6 +98,7 @@ impl Database {
                 max_group: options.max_group,
                 max_group_bytes: options.max_group_bytes,
             },
+            options.workers.clone(),
         );
         // The writer opens first: it creates the file and turns on WAL mode for the readers.
         let writer: Arc<dyn Worker> = writer_manager.start().await?;
@@ -107,6 +110,7 @@ impl Database {
                 max_group: 1,
                 max_group_bytes: 0,
             },
+            options.workers.clone(),
         );
         let readers = Readers::start(
             name,
@@ -118,6 +122,7 @@ impl Database {
                     max_group: 1,
                     max_group_bytes: 0,
                 },
+                options.workers.clone(),
             ),
             options.readers,
             options.read_queue_depth,

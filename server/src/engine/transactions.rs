@@ -249,9 +249,16 @@ impl Tx {
     }
 
     fn ended(&self) -> Error {
-        self.state.ended_error().unwrap_or_else(|| {
-            Error::Unavailable("the transaction's worker stopped; the transaction is lost".into())
-        })
+        self.state
+            .ended_error()
+            .unwrap_or_else(|| Error::TransactionEnded {
+                message: format!(
+                    "the worker running transaction {} stopped; the transaction is lost and \
+                 nothing in it was kept; begin a new one",
+                    self.state.id()
+                ),
+                aborted: true,
+            })
     }
 
     async fn receive<T>(

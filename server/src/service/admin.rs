@@ -18,6 +18,7 @@ use super::context::{Context, tag};
 use crate::auth::Access;
 use crate::engine::Engine;
 use crate::error::Error;
+use crate::worker::maintenance;
 
 /// Bytes per backup chunk.
 const CHUNK: usize = 1 << 20;
@@ -101,11 +102,7 @@ impl Admin for AdminService {
     ) -> Result<Response<CheckpointResponse>, Status> {
         let ctx = Context::new(&request, self.statement_timeout);
         let row = self
-            .maintain(
-                &ctx,
-                &request.get_ref().database,
-                "PRAGMA wal_checkpoint(TRUNCATE)",
-            )
+            .maintain(&ctx, &request.get_ref().database, maintenance::CHECKPOINT)
             .await?;
         ctx.guard.disarm();
         // wal_checkpoint answers (busy, frames in the WAL, frames checkpointed).
@@ -124,7 +121,7 @@ impl Admin for AdminService {
         request: Request<OptimizeRequest>,
     ) -> Result<Response<OptimizeResponse>, Status> {
         let ctx = Context::new(&request, self.statement_timeout);
-        self.maintain(&ctx, &request.get_ref().database, "PRAGMA optimize")
+        self.maintain(&ctx, &request.get_ref().database, maintenance::OPTIMIZE)
             .await?;
         ctx.guard.disarm();
         Ok(tag(Response::new(OptimizeResponse {}), &ctx.request_id))
@@ -145,9 +142,9 @@ impl Admin for AdminService {
                 .map_or(0, |d| d.1)
         };
         let bytes_before = size(&self.engine);
-        self.maintain(&ctx, database, "VACUUM").await?;
+        self.maintain(&ctx, database, maintenance::VACUUM).await?;
         // In WAL mode the rebuilt pages sit in the WAL until a checkpoint moves them home.
-        self.maintain(&ctx, database, "PRAGMA wal_checkpoint(TRUNCATE)")
+        self.maintain(&ctx, database, maintenance::CHECKPOINT)
             .await?;
         ctx.guard.disarm();
         Ok(tag(

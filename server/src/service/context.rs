@@ -48,6 +48,7 @@ impl Context {
                         .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
             })
             .map_or_else(new_request_id, str::to_string);
+        cancel.set_request_id(&request_id);
         Self {
             cancel,
             guard,

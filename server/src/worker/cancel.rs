@@ -7,7 +7,7 @@
 
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
@@ -29,6 +29,8 @@ pub struct CancelToken {
     /// admin, the default without auth). SQLite's authorizer checks it on every statement
     /// the task prepares, wherever the task runs.
     access: AtomicU8,
+    /// The request's id, for log lines of whichever worker runs it.
+    request_id: OnceLock<String>,
 }
 
 impl CancelToken {
@@ -42,7 +44,38 @@ impl CancelToken {
             timeout,
             answer_by: answer_within.map(|t| now + t),
             access: AtomicU8::new(0),
+            request_id: OnceLock::new(),
         })
+    }
+
+    /// A token continuing another's in a worker process: `left` of the deadline remains of
+    /// the original `timeout`.
+    pub fn resumed(left: Option<Duration>, timeout: Option<Duration>) -> Arc<Self> {
+        Arc::new(Self {
+            deadline: left.map(|t| Instant::now() + t),
+            timeout: timeout.or(left),
+            ..Self::default()
+        })
+    }
+
+    /// Names the request this token belongs to, for logs (the first name sticks).
+    pub fn set_request_id(&self, id: &str) {
+        let _ = self.request_id.set(id.to_string());
+    }
+
+    /// The request's id, if it was named.
+    pub fn request_id(&self) -> Option<&str> {
+        self.request_id.get().map(String::as_str)
+    }
+
+    /// Whether the client went away (not whether the deadline passed).
+    pub fn is_cancelled(&self) -> bool {
+        self.cancelled.load(Ordering::Acquire)
+    }
+
+    /// The full length of the deadline, if any.
+    pub fn timeout(&self) -> Option<Duration> {
+        self.timeout
     }
 
     /// A token with no deadline.

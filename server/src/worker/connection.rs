@@ -146,6 +146,11 @@ impl Sqlite {
                 field: None,
             }));
         }
+        // A span naming the request, so the worker's log lines (in a worker process too)
+        // carry the id the client was told.
+        let _span = token
+            .request_id()
+            .map(|id| tracing::debug_span!("request", id).entered());
         self.running.start(token);
         self.gate
             .access

@@ -5,6 +5,7 @@
 //! Nothing waits for a group to fill: a lone write runs as soon as it arrives.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 use std::sync::mpsc::Receiver;
 
 use sqlited_proto::v1::ExecuteResponse;
@@ -15,6 +16,15 @@ use super::{Job, Outcome, Task};
 use crate::error::Result;
 use crate::sql::value::wire_size;
 
+/// Where the writer reports the size of each group it takes from its queue.
+#[derive(Clone)]
+pub enum GroupReport {
+    /// Into the server's metrics (write-queue depth, group sizes) of the database.
+    Metrics,
+    /// To a function: a worker process passes them on to the server, which keeps the metrics.
+    To(Arc<dyn Fn(usize) + Send + Sync>),
+}
+
 /// Serves the writer until every sender is gone. At most `max_group` requests and about
 /// `max_bytes` of statements share one transaction.
 pub fn serve(
@@ -23,11 +33,14 @@ pub fn serve(
     max_group: usize,
     max_bytes: usize,
     database: &str,
+    report: &GroupReport,
 ) {
     let mut sizes = GroupSizes::default();
-    let queued = ::metrics::gauge!(crate::metrics::WRITE_QUEUE, "database" => database.to_string());
-    let group_size =
-        ::metrics::histogram!(crate::metrics::GROUP_SIZE, "database" => database.to_string());
+    let metrics = GroupMetrics::new(database);
+    let record = |size: usize| match report {
+        GroupReport::Metrics => metrics.record(size),
+        GroupReport::To(report) => report(size),
+    };
     while let Ok(first) = tasks.recv() {
         let mut bytes = task_bytes(&first);
         let mut group = vec![first];
@@ -40,12 +53,34 @@ pub fn serve(
                 Err(_) => break,
             }
         }
-        queued.decrement(group.len() as f64);
-        group_size.record(group.len() as f64);
+        record(group.len());
         sizes.record(group.len());
         run_group(db, group);
     }
     sizes.log_summary();
+}
+
+/// The metrics a group commit moves: the write queue empties by the group's size, and the
+/// size goes into the histogram.
+pub struct GroupMetrics {
+    queued: ::metrics::Gauge,
+    size: ::metrics::Histogram,
+}
+
+impl GroupMetrics {
+    /// The metrics of `database`.
+    pub fn new(database: &str) -> Self {
+        Self {
+            queued: ::metrics::gauge!(crate::metrics::WRITE_QUEUE, "database" => database.to_string()),
+            size: ::metrics::histogram!(crate::metrics::GROUP_SIZE, "database" => database.to_string()),
+        }
+    }
+
+    /// One group of `size` requests left the queue.
+    pub fn record(&self, size: usize) {
+        self.queued.decrement(size as f64);
+        self.size.record(size as f64);
+    }
 }
 
 /// About how many bytes of SQL and parameters a task carries.

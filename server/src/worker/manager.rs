@@ -7,9 +7,21 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use deadpool::managed::{self, Metrics, RecycleError, RecycleResult};
 
 use super::connection::ConnectionSettings;
+use super::process::budget::RestartBudget;
+use super::process::{ProcessOptions, ProcessWorker};
 use super::thread::{TaskSource, ThreadOptions, ThreadWorker};
 use super::{Role, Worker};
 use crate::error::Error;
+
+/// Where workers run (`--workers`).
+#[derive(Debug, Clone, Default)]
+pub enum WorkerKind {
+    /// Each on a dedicated OS thread of the server (the default).
+    #[default]
+    Threads,
+    /// Each in a child process of its own.
+    Processes(Arc<ProcessOptions>),
+}
 
 /// Numbers workers across the whole server, for logs.
 static NEXT_WORKER_ID: AtomicU64 = AtomicU64::new(1);
@@ -20,6 +32,9 @@ pub struct WorkerManager {
     settings: Arc<ConnectionSettings>,
     options: ThreadOptions,
     source: TaskSource,
+    kind: WorkerKind,
+    /// Shared by every worker this manager starts (and its clones, e.g. `with_source`).
+    budget: Arc<RestartBudget>,
 }
 
 /// A pool of reader workers.
@@ -27,12 +42,19 @@ pub type WorkerPool = managed::Pool<WorkerManager>;
 
 impl WorkerManager {
     /// A manager of `role` workers on the database `settings.path`.
-    pub fn new(role: Role, settings: Arc<ConnectionSettings>, options: ThreadOptions) -> Self {
+    pub fn new(
+        role: Role,
+        settings: Arc<ConnectionSettings>,
+        options: ThreadOptions,
+        kind: WorkerKind,
+    ) -> Self {
         Self {
             role,
             settings,
             options,
             source: TaskSource::Own,
+            kind,
+            budget: Arc::default(),
         }
     }
 
@@ -45,16 +67,35 @@ impl WorkerManager {
     /// Starts one worker.
     pub async fn start(&self) -> Result<Arc<dyn Worker>, Error> {
         let id = NEXT_WORKER_ID.fetch_add(1, Ordering::Relaxed);
-        let worker = ThreadWorker::spawn(
-            id,
-            self.role,
-            Arc::clone(&self.settings),
-            self.options,
-            self.source.clone(),
-        )
-        .await?;
+        let settings = Arc::clone(&self.settings);
+        let source = self.source.clone();
+        let worker: Arc<dyn Worker> = match &self.kind {
+            WorkerKind::Threads => {
+                Arc::new(ThreadWorker::spawn(id, self.role, settings, self.options, source).await?)
+            }
+            WorkerKind::Processes(process) => {
+                self.budget.check(&self.role.to_string())?;
+                let started = ProcessWorker::spawn(
+                    id,
+                    self.role,
+                    settings,
+                    self.options,
+                    source,
+                    Arc::clone(process),
+                    Arc::clone(&self.budget),
+                )
+                .await;
+                match started {
+                    Ok(worker) => Arc::new(worker),
+                    Err(err) => {
+                        self.budget.start_failed();
+                        return Err(err);
+                    }
+                }
+            }
+        };
         tracing::debug!(worker = id, role = %self.role, path = %self.settings.path.display(), "worker started");
-        Ok(Arc::new(worker))
+        Ok(worker)
     }
 }
 

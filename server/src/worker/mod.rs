@@ -1,7 +1,7 @@
 //! Workers: each owns one SQLite connection and runs the tasks handed to it, one at a time.
 //!
 //! The rest of the server sees only the [`Worker`] interface, so a worker may live on a
-//! dedicated OS thread ([`thread`]) or, later, in a child process. A deadpool
+//! dedicated OS thread ([`thread`]) or in a child process ([`process`]). A deadpool
 //! [`manager::WorkerManager`] creates, health-checks and replaces them.
 //!
 //! Layout:
@@ -13,6 +13,7 @@
 //! - [`sandbox`]: what the SQLite authorizer lets a request do (sandbox and roles).
 //! - [`cancel`]: deadlines and cancellation that interrupt SQLite.
 //! - [`thread`]: the worker on a dedicated OS thread.
+//! - [`process`]: the worker in a child process (`--workers processes`).
 //! - [`manager`]: the deadpool `Manager` over workers.
 
 pub mod cancel;
@@ -21,6 +22,7 @@ pub mod executor;
 pub mod group_commit;
 pub mod kv;
 pub mod manager;
+pub mod process;
 pub mod sandbox;
 pub mod thread;
 pub mod transaction;
@@ -108,6 +110,18 @@ pub enum Job {
         sql: &'static str,
         reply: oneshot::Sender<Result<Vec<i64>>>,
     },
+}
+
+/// The maintenance statements the server runs on a writer (`Job::Maintenance`).
+pub mod maintenance {
+    /// Moves the WAL's pages into the database and empties the WAL.
+    pub const CHECKPOINT: &str = "PRAGMA wal_checkpoint(TRUNCATE)";
+    /// Lets SQLite refresh the statistics its planner uses.
+    pub const OPTIMIZE: &str = "PRAGMA optimize";
+    /// Rebuilds the database file.
+    pub const VACUUM: &str = "VACUUM";
+    /// All of them, for a worker process to map a name back to its constant.
+    pub const ALL: &[&str] = &[CHECKPOINT, OPTIMIZE, VACUUM];
 }
 
 /// Answers `task` with `err` without running it.

@@ -9,7 +9,8 @@ use std::thread::JoinHandle;
 use tokio::sync::oneshot;
 
 use super::connection::{ConnectionSettings, Sqlite};
-use super::{Rejected, Role, Task, Worker, executor, group_commit};
+use super::group_commit::{self, GroupReport};
+use super::{Rejected, Role, Task, Worker, executor};
 use crate::error::{Error, Result};
 
 /// How a thread worker takes work.
@@ -69,6 +70,18 @@ impl ThreadWorker {
         options: ThreadOptions,
         source: TaskSource,
     ) -> Result<Self> {
+        Self::spawn_reporting(id, role, settings, options, source, GroupReport::Metrics).await
+    }
+
+    /// [`spawn`](Self::spawn), with a writer reporting its group sizes to `report`.
+    pub async fn spawn_reporting(
+        id: u64,
+        role: Role,
+        settings: Arc<ConnectionSettings>,
+        options: ThreadOptions,
+        source: TaskSource,
+        report: GroupReport,
+    ) -> Result<Self> {
         let (sender, tasks) = sync_channel::<Task>(options.queue_depth);
         let (opened, opened_rx) = oneshot::channel::<Result<()>>();
         let alive = Arc::new(AtomicBool::new(true));
@@ -104,6 +117,7 @@ impl ThreadWorker {
                         options.max_group,
                         options.max_group_bytes,
                         &database_name(&settings.path),
+                        &report,
                     ),
                 }
                 db.close();
@@ -127,7 +141,7 @@ impl ThreadWorker {
 }
 
 /// The database a file holds: its name without `.db`, for metric labels.
-fn database_name(path: &std::path::Path) -> String {
+pub fn database_name(path: &std::path::Path) -> String {
     path.file_stem()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_default()

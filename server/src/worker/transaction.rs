@@ -36,6 +36,23 @@ pub enum TxStatus {
     RolledBack = 3,
     Expired = 4,
     Aborted = 5,
+    /// Its worker died (a worker process was killed or crashed): SQLite rolled it back.
+    Lost = 6,
+}
+
+impl TxStatus {
+    /// The status numbered `n` (as `TxStatus as u8`).
+    pub fn from_u8(n: u8) -> Self {
+        match n {
+            0 => TxStatus::Starting,
+            1 => TxStatus::Open,
+            2 => TxStatus::Committed,
+            3 => TxStatus::RolledBack,
+            4 => TxStatus::Expired,
+            5 => TxStatus::Aborted,
+            _ => TxStatus::Lost,
+        }
+    }
 }
 
 /// A transaction's status, shared by its worker and the registry.
@@ -65,19 +82,23 @@ impl TxState {
         })
     }
 
-    /// The current status.
-    pub fn status(&self) -> TxStatus {
-        match self.status.load(Ordering::Acquire) {
-            0 => TxStatus::Starting,
-            1 => TxStatus::Open,
-            2 => TxStatus::Committed,
-            3 => TxStatus::RolledBack,
-            4 => TxStatus::Expired,
-            _ => TxStatus::Aborted,
-        }
+    /// The transaction's id.
+    pub fn id(&self) -> &str {
+        &self.id
     }
 
-    fn set(&self, status: TxStatus) {
+    /// The idle lease.
+    pub fn lease(&self) -> Duration {
+        self.lease
+    }
+
+    /// The current status.
+    pub fn status(&self) -> TxStatus {
+        TxStatus::from_u8(self.status.load(Ordering::Acquire))
+    }
+
+    /// Records how far the transaction got; an end status also records when.
+    pub fn set(&self, status: TxStatus) {
         if !matches!(status, TxStatus::Starting | TxStatus::Open) {
             let now = clock().elapsed().as_millis() as u64;
             self.ended_ms.store(now.max(1), Ordering::Release);
@@ -113,6 +134,13 @@ impl TxState {
                 format!(
                     "transaction {id} was rolled back by SQLite after an error, an interrupted \
                      statement or a failed commit; nothing in it was kept; begin a new one"
+                ),
+                true,
+            ),
+            TxStatus::Lost => (
+                format!(
+                    "transaction {id} was lost: the worker process running it died, and SQLite \
+                     rolled it back; nothing in it was kept; begin a new one"
                 ),
                 true,
             ),
@@ -291,7 +319,8 @@ fn run(db: &Sqlite, task: Task) {
     drop(lease);
 }
 
-fn refuse(command: TxCommand, state: &TxState) {
+/// Answers a command that reached a transaction after it ended.
+pub fn refuse(command: TxCommand, state: &TxState) {
     let err = state
         .ended_error()
         .unwrap_or_else(|| Error::Internal("transaction ended".into()));

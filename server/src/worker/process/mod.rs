@@ -1,0 +1,318 @@
+//! Workers in child processes (`--workers processes`): the same connection code as a thread
+//! worker, run by `sqlited worker` in a process of its own, so a worker that crashes, leaks
+//! or runs away takes down only its own requests, and its memory can be capped.
+//!
+//! The server and the worker speak length-delimited protobuf over a socketpair that is the
+//! worker's standard input. The worker exits when that socket closes — also when the server
+//! is killed, so no worker outlives it.
+//!
+//! Layout:
+//! - [`wire`]: the messages and their framing.
+//! - [`proxy`]: the server's two threads per worker: requests out, answers in.
+//! - [`host`]: the worker process's side.
+//! - [`budget`]: the restart backoff for workers that keep dying.
+
+pub mod budget;
+pub mod host;
+pub mod proxy;
+pub mod wire;
+
+use std::io::{BufRead, BufReader};
+use std::os::fd::OwnedFd;
+use std::os::unix::net::UnixStream;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Sender, TrySendError};
+
+use super::connection::{ConnectionSettings, Synchronous};
+use super::group_commit::GroupMetrics;
+use super::thread::{TaskSource, ThreadOptions};
+use super::{Rejected, Role, Task, Worker};
+use crate::error::{Error, Result};
+use budget::RestartBudget;
+use proxy::Shared;
+use wire::{Hello, Ready};
+
+/// How long a new worker process may take to open its connection.
+const START_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long closing waits for a worker process to finish before killing it.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// How worker processes are started; set from the command line.
+#[derive(Debug, Clone)]
+pub struct ProcessOptions {
+    /// The `sqlited` binary to run as `sqlited worker` (the running one).
+    pub program: PathBuf,
+    /// The cap on each worker's data segment, in bytes (0: none).
+    pub memory_limit: u64,
+}
+
+/// A worker whose connection lives in a child process.
+pub struct ProcessWorker {
+    id: u64,
+    pid: u32,
+    /// The worker's own queue (`None` for a reader on its database's shared queue, and once
+    /// dropping: closing it ends the send thread, which closes the socket).
+    sender: Option<Sender<Task>>,
+    shared: Arc<Shared>,
+    /// Ends after the process exited and was reaped.
+    receiver: Option<JoinHandle<()>>,
+    finished: crossbeam_channel::Receiver<()>,
+}
+
+impl ProcessWorker {
+    /// Starts the process and waits until its connection is open.
+    pub async fn spawn(
+        id: u64,
+        role: Role,
+        settings: Arc<ConnectionSettings>,
+        options: ThreadOptions,
+        source: TaskSource,
+        process: Arc<ProcessOptions>,
+        budget: Arc<RestartBudget>,
+    ) -> Result<Self> {
+        tokio::task::spawn_blocking(move || {
+            Self::start(id, role, &settings, options, source, &process, budget)
+        })
+        .await
+        .map_err(|err| Error::Internal(format!("starting a worker process failed: {err}")))?
+    }
+
+    fn start(
+        id: u64,
+        role: Role,
+        settings: &ConnectionSettings,
+        options: ThreadOptions,
+        source: TaskSource,
+        process: &ProcessOptions,
+        budget: Arc<RestartBudget>,
+    ) -> Result<Self> {
+        let cannot = |what: &str, err: std::io::Error| {
+            Error::Unavailable(format!(
+                "cannot start a worker process ({what}: {err}); retry shortly"
+            ))
+        };
+        // Both ends are close-on-exec: the child gets its end as standard input only, so
+        // no other worker holds it open and the child sees the end when the server dies.
+        let (ours, theirs) = UnixStream::pair().map_err(|err| cannot("socketpair", err))?;
+        let mut command = Command::new(&process.program);
+        command
+            .arg("worker")
+            .stdin(Stdio::from(OwnedFd::from(theirs)))
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            // Fewer malloc arenas: less address space per thread under a memory cap.
+            .env("MALLOC_ARENA_MAX", "2");
+        let spawned = command.spawn();
+        // Closes our copy of the child's end.
+        drop(command);
+        let mut child =
+            spawned.map_err(|err| cannot(&process.program.display().to_string(), err))?;
+        let pid = child.id();
+        if let Some(stderr) = child.stderr.take() {
+            relay_stderr(id, pid, stderr);
+        }
+        if let Err(err) = handshake(&ours, id, role, settings, options, process) {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(err);
+        }
+        tracing::info!(worker = id, pid, %role, path = %settings.path.display(), "worker process started");
+
+        let (tasks, exited, sender) = match source {
+            TaskSource::Own => {
+                let (sender, tasks) = crossbeam_channel::bounded(options.queue_depth.max(1));
+                (tasks, None, Some(sender))
+            }
+            TaskSource::Shared { tasks, exited } => (tasks, Some(exited), None),
+        };
+        let groups = (role == Role::Writer)
+            .then(|| GroupMetrics::new(&super::thread::database_name(&settings.path)));
+        let (shared, outbound) = Shared::new(id, exited, groups);
+        let send_socket = ours.try_clone().map_err(|err| cannot("socket", err))?;
+        let send_shared = Arc::clone(&shared);
+        let limit = options.queue_depth;
+        std::thread::Builder::new()
+            .name(format!("sqlited-proxy-{id}"))
+            .spawn(move || proxy::send_loop(send_shared, send_socket, tasks, outbound, limit))
+            .map_err(|err| cannot("thread", err))?;
+        let (finish, finished) = crossbeam_channel::bounded(1);
+        let receive_shared = Arc::clone(&shared);
+        let started = Instant::now();
+        let receiver = std::thread::Builder::new()
+            .name(format!("sqlited-answers-{id}"))
+            .spawn(move || {
+                proxy::receive_loop(&receive_shared, ours);
+                reap(id, pid, child, &receive_shared, &budget, started.elapsed());
+                let _ = finish.send(());
+            })
+            .map_err(|err| cannot("thread", err))?;
+        Ok(Self {
+            id,
+            pid,
+            sender,
+            shared,
+            receiver: Some(receiver),
+            finished,
+        })
+    }
+
+    /// The worker's process id.
+    pub fn pid(&self) -> u32 {
+        self.pid
+    }
+}
+
+/// Sends [`Hello`] and waits for [`Ready`].
+fn handshake(
+    socket: &UnixStream,
+    id: u64,
+    role: Role,
+    settings: &ConnectionSettings,
+    options: ThreadOptions,
+    process: &ProcessOptions,
+) -> Result<()> {
+    let hello = Hello {
+        id,
+        role: u32::from(role == Role::Writer),
+        path: settings.path.to_string_lossy().into_owned(),
+        synchronous: match settings.synchronous {
+            Synchronous::Off => 0,
+            Synchronous::Normal => 1,
+            Synchronous::Full => 2,
+            Synchronous::Extra => 3,
+        },
+        busy_timeout_ms: settings.busy_timeout.as_millis() as u64,
+        statement_cache: settings.statement_cache as u64,
+        cache_kib: settings.cache_kib,
+        sandbox: settings.sandbox,
+        queue_depth: options.queue_depth as u64,
+        max_group: options.max_group as u64,
+        max_group_bytes: options.max_group_bytes as u64,
+        memory_limit: process.memory_limit,
+    };
+    let failed = |err: std::io::Error| {
+        Error::Unavailable(format!(
+            "worker process {id} failed to start ({err}); its log lines say why; retry shortly"
+        ))
+    };
+    wire::write_frame(&mut &*socket, &hello).map_err(failed)?;
+    socket
+        .set_read_timeout(Some(START_TIMEOUT))
+        .map_err(failed)?;
+    let ready = wire::read_frame::<Ready>(&mut &*socket)
+        .map_err(failed)?
+        .ok_or_else(|| failed(std::io::ErrorKind::UnexpectedEof.into()))?;
+    socket.set_read_timeout(None).map_err(failed)?;
+    match ready.error {
+        Some(err) => Err(err.into()),
+        None => Ok(()),
+    }
+}
+
+/// Waits for the exited process and says how it ended.
+fn reap(
+    id: u64,
+    pid: u32,
+    mut child: Child,
+    shared: &Shared,
+    budget: &RestartBudget,
+    lived: Duration,
+) {
+    let status = child.wait();
+    if shared.closing.load(Ordering::Acquire) && status.as_ref().is_ok_and(|s| s.success()) {
+        tracing::debug!(worker = id, pid, "worker process exited");
+        return;
+    }
+    let status = match status {
+        Ok(status) => status.to_string(),
+        Err(err) => err.to_string(),
+    };
+    tracing::warn!(worker = id, pid, %status, lived_ms = lived.as_millis() as u64,
+        "worker process died; its requests failed and a new one starts on demand");
+    budget.died(lived);
+}
+
+/// Passes the worker's standard error to the server's log, one event a line, at the level
+/// the worker logged it.
+fn relay_stderr(id: u64, pid: u32, stderr: std::process::ChildStderr) {
+    let relay = move || {
+        for line in BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            let trimmed = line.trim_start();
+            let (level, message) = trimmed.split_once(' ').unwrap_or(("", trimmed));
+            let message = message.trim_start();
+            match level {
+                "ERROR" => tracing::error!(worker = id, pid, "{message}"),
+                "WARN" => tracing::warn!(worker = id, pid, "{message}"),
+                "INFO" => tracing::info!(worker = id, pid, "{message}"),
+                "DEBUG" => tracing::debug!(worker = id, pid, "{message}"),
+                "TRACE" => tracing::trace!(worker = id, pid, "{message}"),
+                // A panic message, or anything else written past tracing.
+                _ => tracing::warn!(worker = id, pid, "{trimmed}"),
+            }
+        }
+    };
+    if let Err(err) = std::thread::Builder::new()
+        .name(format!("sqlited-stderr-{id}"))
+        .spawn(relay)
+    {
+        tracing::warn!(worker = id, error = %err, "cannot relay a worker process's log");
+    }
+}
+
+impl Worker for ProcessWorker {
+    fn id(&self) -> u64 {
+        self.id
+    }
+
+    #[allow(clippy::result_large_err)]
+    fn submit(&self, task: Task) -> std::result::Result<(), (Rejected, Task)> {
+        let Some(sender) = &self.sender else {
+            return Err((Rejected::Stopped, task));
+        };
+        if !self.shared.is_alive() {
+            return Err((Rejected::Stopped, task));
+        }
+        match sender.try_send(task) {
+            Ok(()) => Ok(()),
+            Err(TrySendError::Full(task)) => Err((Rejected::Full, task)),
+            Err(TrySendError::Disconnected(task)) => Err((Rejected::Stopped, task)),
+        }
+    }
+
+    fn is_alive(&self) -> bool {
+        self.shared.is_alive()
+    }
+}
+
+impl Drop for ProcessWorker {
+    /// Closes the worker's queue, so the process finishes its work and exits, and waits for
+    /// that (killing it past a bound), unless this is the worker's own answer thread.
+    fn drop(&mut self) {
+        self.sender.take();
+        let Some(receiver) = self.receiver.take() else {
+            return;
+        };
+        if receiver.thread().id() == std::thread::current().id() {
+            return;
+        }
+        if self.finished.recv_timeout(CLOSE_TIMEOUT).is_err() {
+            tracing::warn!(
+                worker = self.id,
+                pid = self.pid,
+                "worker process did not exit in time; killing it"
+            );
+            // SAFETY: kill(2) with a pid we started and have not reaped.
+            unsafe {
+                libc::kill(self.pid as libc::pid_t, libc::SIGKILL);
+            }
+        }
+        let _ = receiver.join();
+    }
+}

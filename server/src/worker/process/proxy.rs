@@ -1,0 +1,634 @@
+//! The server's side of a worker process: two threads per worker.
+//!
+//! The send thread takes tasks (from the worker's own queue or its database's shared reader
+//! queue, never more than `limit` in flight), commands of open transactions, and cancellations,
+//! and writes them to the socket. The receive thread reads the answers and hands each to the
+//! channel its request waits on. When the worker dies, the receive thread fails every request
+//! it held: UNAVAILABLE, or ABORTED for a transaction, which is lost.
+
+use std::any::Any;
+use std::collections::HashMap;
+use std::io::{BufReader, BufWriter, Write};
+use std::os::unix::net::UnixStream;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::mpsc::RecvTimeoutError;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, Sender, select};
+use sqlited_proto::v1::{ExecuteResponse, QueryResponse};
+use tokio::sync::{mpsc, oneshot};
+
+use super::wire::{
+    self, Answer, BeginWork, FromWorker, KvWork, QueryWork, Statements, ToWorker, Work,
+};
+use crate::error::{Error, Result};
+use crate::worker::cancel::CancelToken;
+use crate::worker::group_commit::GroupMetrics;
+use crate::worker::kv::KvWritten;
+use crate::worker::transaction::{self, TxCommand, TxMode, TxSession, TxState, TxStatus};
+use crate::worker::{Job, Outcome, Task};
+
+/// How often the send thread looks for requests to cancel.
+const TICK: Duration = Duration::from_millis(20);
+
+/// What a request waits on.
+enum Waiting {
+    Execute(oneshot::Sender<Result<Outcome>>),
+    Batch(oneshot::Sender<Result<Vec<ExecuteResponse>>>),
+    Query(mpsc::Sender<Result<QueryResponse>>),
+    Kv(oneshot::Sender<Result<KvWritten>>),
+    Maintenance(oneshot::Sender<Result<Vec<i64>>>),
+    /// COMMIT or ROLLBACK.
+    Unit(oneshot::Sender<Result<()>>),
+    Transaction(OpenTx),
+}
+
+/// A transaction running in the worker.
+struct OpenTx {
+    /// Answered when BEGIN has run; `None` after.
+    started: Option<oneshot::Sender<Result<()>>>,
+    state: Arc<TxState>,
+    /// Raised when it ended, so its command forwarder stops.
+    ended: Arc<AtomicBool>,
+    _permits: Box<dyn Any + Send>,
+}
+
+/// A request sent to the worker and not yet fully answered.
+struct InFlight {
+    waiting: Waiting,
+    cancel: Arc<CancelToken>,
+    /// Dropped when the request is done (a pooled worker's pool object).
+    _lease: Option<Box<dyn Any + Send>>,
+    cancel_sent: bool,
+    /// Whether it counts against the in-flight limit (tasks do; transaction commands don't).
+    counts: bool,
+}
+
+/// What other threads ask the send thread to write.
+pub enum Outbound {
+    /// A command for the transaction begun by request `tx`.
+    Tx {
+        tx: u64,
+        state: Arc<TxState>,
+        command: TxCommand,
+    },
+    /// The transaction's registry let it go (shutdown): roll it back.
+    Abandon { tx: u64 },
+    /// A request finished: there may be room for another task.
+    Wake,
+}
+
+/// What both threads of one worker share.
+pub struct Shared {
+    pub id: u64,
+    pending: Mutex<HashMap<u64, InFlight>>,
+    in_flight: AtomicUsize,
+    alive: AtomicBool,
+    /// Raised once the server stopped sending work: an exit now is the expected one.
+    pub closing: AtomicBool,
+    /// Raised on death, for a reader sharing its database's queue.
+    exited: Option<Arc<AtomicBool>>,
+    outbox: Sender<Outbound>,
+    /// For a writer: the metrics its group commits move.
+    groups: Option<GroupMetrics>,
+}
+
+impl Shared {
+    pub fn new(
+        id: u64,
+        exited: Option<Arc<AtomicBool>>,
+        groups: Option<GroupMetrics>,
+    ) -> (Arc<Self>, Receiver<Outbound>) {
+        let (outbox, outbound) = crossbeam_channel::unbounded();
+        let shared = Arc::new(Self {
+            id,
+            pending: Mutex::new(HashMap::new()),
+            in_flight: AtomicUsize::new(0),
+            alive: AtomicBool::new(true),
+            closing: AtomicBool::new(false),
+            exited,
+            outbox,
+            groups,
+        });
+        (shared, outbound)
+    }
+
+    pub fn is_alive(&self) -> bool {
+        self.alive.load(Ordering::Acquire)
+    }
+
+    /// Records a request about to be sent; a dead worker hands it back to be failed.
+    fn register(&self, id: u64, request: InFlight) -> std::result::Result<(), InFlight> {
+        let mut pending = self.pending.lock().expect("pending requests poisoned");
+        if !self.is_alive() {
+            return Err(request);
+        }
+        if request.counts {
+            self.in_flight.fetch_add(1, Ordering::AcqRel);
+        }
+        pending.insert(id, request);
+        Ok(())
+    }
+
+    fn finish(&self, request: &InFlight) {
+        if request.counts {
+            self.in_flight.fetch_sub(1, Ordering::AcqRel);
+            let _ = self.outbox.send(Outbound::Wake);
+        }
+    }
+
+    /// The worker is gone: fail everything it held.
+    pub fn died(&self) {
+        let requests: Vec<InFlight> = {
+            let mut pending = self.pending.lock().expect("pending requests poisoned");
+            self.alive.store(false, Ordering::Release);
+            pending.drain().map(|(_, request)| request).collect()
+        };
+        self.in_flight.store(0, Ordering::Release);
+        if let Some(exited) = &self.exited {
+            exited.store(true, Ordering::Release);
+        }
+        let _ = self.outbox.send(Outbound::Wake);
+        for request in requests {
+            fail(request.waiting, worker_died(self.id));
+        }
+    }
+}
+
+/// The error of a request whose worker process died under it.
+fn worker_died(id: u64) -> Error {
+    Error::Unavailable(format!(
+        "worker process {id} died while running this request (killed, crashed, or over \
+         --worker-memory-limit); the server started another: a read can be retried at once; a \
+         write may or may not have committed"
+    ))
+}
+
+/// Answers `waiting` with `err`.
+fn fail(waiting: Waiting, err: Error) {
+    match waiting {
+        Waiting::Execute(reply) => {
+            let _ = reply.send(Err(err));
+        }
+        Waiting::Batch(reply) => {
+            let _ = reply.send(Err(err));
+        }
+        Waiting::Kv(reply) => {
+            let _ = reply.send(Err(err));
+        }
+        Waiting::Maintenance(reply) => {
+            let _ = reply.send(Err(err));
+        }
+        Waiting::Unit(reply) => {
+            let _ = reply.send(Err(err));
+        }
+        Waiting::Query(sink) => {
+            // The stream's reader may be slow: never block the thread that fails the rest.
+            if let Err(mpsc::error::TrySendError::Full(item)) = sink.try_send(Err(err)) {
+                std::thread::spawn(move || {
+                    let _ = sink.blocking_send(item);
+                });
+            }
+        }
+        Waiting::Transaction(mut tx) => {
+            if !tx.ended.load(Ordering::Acquire) {
+                tx.state.set(TxStatus::Lost);
+                tx.ended.store(true, Ordering::Release);
+            }
+            if let Some(started) = tx.started.take() {
+                let _ = started.send(Err(tx.state.ended_error().unwrap_or(err)));
+            }
+        }
+    }
+}
+
+/// The send thread: takes tasks from `tasks` (the worker's own queue or its database's
+/// shared reader queue); runs until that closes or the worker dies, then shuts the
+/// socket's sending side, so the worker finishes what it holds and exits.
+pub fn send_loop(
+    shared: Arc<Shared>,
+    socket: UnixStream,
+    tasks: Receiver<Task>,
+    outbound: Receiver<Outbound>,
+    limit: usize,
+) {
+    let never = crossbeam_channel::never();
+    let mut out = BufWriter::new(&socket);
+    let mut sender = Writer {
+        shared: &shared,
+        next_id: 1,
+    };
+    let mut last_scan = Instant::now();
+    while shared.is_alive() {
+        let room = shared.in_flight.load(Ordering::Acquire) < limit.max(1);
+        let source = if room { &tasks } else { &never };
+        let written = select! {
+            recv(outbound) -> message => match message {
+                Ok(message) => sender.outbound(&mut out, message),
+                Err(_) => break,
+            },
+            recv(source) -> task => match task {
+                Ok(task) => sender.task(&mut out, task, 0, true),
+                Err(_) => break,
+            },
+            default(TICK) => Ok(()),
+        };
+        if written.and_then(|()| out.flush()).is_err() {
+            // The receive thread sees the end of the stream and fails what is pending.
+            break;
+        }
+        if last_scan.elapsed() >= TICK {
+            last_scan = Instant::now();
+            if sender.cancel_stopped(&mut out).is_err() || out.flush().is_err() {
+                break;
+            }
+        }
+    }
+    shared.closing.store(true, Ordering::Release);
+    let _ = out.flush();
+    let _ = socket.shutdown(std::net::Shutdown::Write);
+}
+
+struct Writer<'a> {
+    shared: &'a Shared,
+    next_id: u64,
+}
+
+impl Writer<'_> {
+    fn outbound(&mut self, out: &mut impl Write, message: Outbound) -> std::io::Result<()> {
+        match message {
+            Outbound::Wake => Ok(()),
+            Outbound::Abandon { tx } => wire::write_frame(
+                out,
+                &ToWorker {
+                    tx,
+                    work: Some(Work::Abandon(true)),
+                    ..ToWorker::default()
+                },
+            ),
+            Outbound::Tx { tx, state, command } => {
+                let alive = self
+                    .shared
+                    .pending
+                    .lock()
+                    .expect("pending requests poisoned")
+                    .contains_key(&tx);
+                if !alive {
+                    transaction::refuse(command, &state);
+                    return Ok(());
+                }
+                match command {
+                    TxCommand::Run(task) => self.task(out, task, tx, false),
+                    TxCommand::Commit(reply) => self.end(out, tx, reply, Work::Commit(true)),
+                    TxCommand::Rollback(reply) => self.end(out, tx, reply, Work::Rollback(true)),
+                }
+            }
+        }
+    }
+
+    fn end(
+        &mut self,
+        out: &mut impl Write,
+        tx: u64,
+        reply: oneshot::Sender<Result<()>>,
+        work: Work,
+    ) -> std::io::Result<()> {
+        let id = self.take_id();
+        let request = InFlight {
+            waiting: Waiting::Unit(reply),
+            cancel: CancelToken::none(),
+            _lease: None,
+            cancel_sent: false,
+            counts: false,
+        };
+        if let Err(request) = self.shared.register(id, request) {
+            fail(request.waiting, worker_died(self.shared.id));
+            return Ok(());
+        }
+        wire::write_frame(
+            out,
+            &ToWorker {
+                id,
+                tx,
+                work: Some(work),
+                ..ToWorker::default()
+            },
+        )
+    }
+
+    fn take_id(&mut self) -> u64 {
+        let id = self.next_id;
+        self.next_id += 1;
+        id
+    }
+
+    /// Sends one task (inside transaction `tx`, when not 0).
+    fn task(
+        &mut self,
+        out: &mut impl Write,
+        task: Task,
+        tx: u64,
+        counts: bool,
+    ) -> std::io::Result<()> {
+        if task.cancel.should_stop() {
+            // Stopped while it waited in the queue: it must not run (a thread worker would
+            // refuse it the same way).
+            let err = if task.cancel.is_cancelled() {
+                Error::Cancelled("the client went away; the request was dropped".into())
+            } else {
+                task.cancel.deadline_error()
+            };
+            crate::worker::reply_error(task, err);
+            return Ok(());
+        }
+        let Task { job, lease, cancel } = task;
+        let id = self.take_id();
+        let (work, waiting) = match job {
+            Job::Execute { statement, reply } => {
+                (Work::Execute(statement), Waiting::Execute(reply))
+            }
+            Job::Batch { statements, reply } => (
+                Work::Batch(Statements { statements }),
+                Waiting::Batch(reply),
+            ),
+            Job::Query {
+                statement,
+                limits,
+                sink,
+            } => (
+                Work::Query(QueryWork {
+                    statement: Some(statement),
+                    rows_per_message: limits.rows_per_message as u64,
+                    bytes_per_message: limits.bytes_per_message as u64,
+                    max_message_bytes: limits.max_message_bytes as u64,
+                    max_rows: limits.max_rows,
+                }),
+                Waiting::Query(sink),
+            ),
+            Job::Kv { write, reply } => (Work::Kv(KvWork::from(write)), Waiting::Kv(reply)),
+            Job::Maintenance { sql, reply } => (
+                Work::Maintenance(sql.to_string()),
+                Waiting::Maintenance(reply),
+            ),
+            Job::Transaction(session) => self.begin(id, session),
+        };
+        let message = ToWorker {
+            id,
+            tx,
+            deadline_ms: cancel.remaining().map_or(0, |left| millis(left).max(1)),
+            timeout_ms: cancel.timeout().map_or(0, millis),
+            access: u32::from(cancel.access().as_u8()),
+            request_id: cancel.request_id().unwrap_or_default().to_string(),
+            work: Some(work),
+        };
+        let request = InFlight {
+            waiting,
+            cancel,
+            _lease: lease,
+            cancel_sent: false,
+            counts,
+        };
+        if let Err(request) = self.shared.register(id, request) {
+            fail(request.waiting, worker_died(self.shared.id));
+            return Ok(());
+        }
+        wire::write_frame(out, &message)
+    }
+
+    /// Starts forwarding the session's commands; returns what to send and wait on.
+    fn begin(&self, id: u64, session: TxSession) -> (Work, Waiting) {
+        let TxSession {
+            mode,
+            commands,
+            started,
+            state,
+            cancel: _,
+            permits,
+        } = session;
+        let ended = Arc::new(AtomicBool::new(false));
+        let forwarder_state = Arc::clone(&state);
+        let forwarder_ended = Arc::clone(&ended);
+        let outbox = self.shared.outbox.clone();
+        let spawned = std::thread::Builder::new()
+            .name(format!("sqlited-tx-{id}"))
+            .spawn(move || {
+                forward_commands(id, commands, forwarder_state, forwarder_ended, outbox)
+            });
+        if let Err(err) = spawned {
+            tracing::error!(error = %err, "cannot start a transaction's command forwarder");
+        }
+        let work = Work::Begin(BeginWork {
+            mode: match mode {
+                TxMode::Deferred => 0,
+                TxMode::Immediate => 1,
+                TxMode::Exclusive => 2,
+            },
+            lease_ms: millis(state.lease()),
+            tx_id: state.id().to_string(),
+        });
+        let waiting = Waiting::Transaction(OpenTx {
+            started: Some(started),
+            state,
+            ended,
+            _permits: permits,
+        });
+        (work, waiting)
+    }
+
+    /// Tells the worker to stop requests whose client went away or whose deadline passed.
+    fn cancel_stopped(&mut self, out: &mut impl Write) -> std::io::Result<()> {
+        let stopped: Vec<u64> = {
+            let mut pending = self
+                .shared
+                .pending
+                .lock()
+                .expect("pending requests poisoned");
+            pending
+                .iter_mut()
+                .filter(|(_, request)| !request.cancel_sent && request.cancel.should_stop())
+                .map(|(id, request)| {
+                    request.cancel_sent = true;
+                    *id
+                })
+                .collect()
+        };
+        for id in stopped {
+            wire::write_frame(
+                out,
+                &ToWorker {
+                    id,
+                    work: Some(Work::Cancel(true)),
+                    ..ToWorker::default()
+                },
+            )?;
+        }
+        Ok(())
+    }
+}
+
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// Hands a transaction's commands to the send thread until the transaction ends.
+fn forward_commands(
+    tx: u64,
+    commands: std::sync::mpsc::Receiver<TxCommand>,
+    state: Arc<TxState>,
+    ended: Arc<AtomicBool>,
+    outbox: Sender<Outbound>,
+) {
+    loop {
+        match commands.recv_timeout(Duration::from_millis(200)) {
+            Ok(command) if ended.load(Ordering::Acquire) => transaction::refuse(command, &state),
+            Ok(command) => {
+                let state = Arc::clone(&state);
+                if let Err(err) = outbox.send(Outbound::Tx { tx, state, command }) {
+                    let Outbound::Tx { state, command, .. } = err.into_inner() else {
+                        unreachable!("the message just sent")
+                    };
+                    transaction::refuse(command, &state);
+                }
+            }
+            Err(RecvTimeoutError::Timeout) => {
+                if ended.load(Ordering::Acquire) {
+                    break;
+                }
+            }
+            Err(RecvTimeoutError::Disconnected) => {
+                if !ended.load(Ordering::Acquire) {
+                    let _ = outbox.send(Outbound::Abandon { tx });
+                }
+                break;
+            }
+        }
+    }
+}
+
+/// The receive thread: delivers answers until the worker's stream ends, then fails what
+/// is left.
+pub fn receive_loop(shared: &Shared, socket: UnixStream) {
+    let mut input = BufReader::new(socket);
+    loop {
+        match wire::read_frame::<FromWorker>(&mut input) {
+            Ok(Some(message)) => deliver(shared, message),
+            Ok(None) => break,
+            Err(err) => {
+                tracing::warn!(worker = shared.id, error = %err, "lost the worker process's stream");
+                break;
+            }
+        }
+    }
+    shared.died();
+}
+
+fn deliver(shared: &Shared, message: FromWorker) {
+    let FromWorker { id, answer } = message;
+    let Some(answer) = answer else {
+        return;
+    };
+    // Parts of a stream and transaction starts leave the request in place.
+    match answer {
+        Answer::Group(size) => {
+            if let Some(groups) = &shared.groups {
+                groups.record(size as usize);
+            }
+            return;
+        }
+        Answer::Row(row) => return stream(shared, id, Ok(row)),
+        Answer::RowError(err) => return stream(shared, id, Err(err.into())),
+        Answer::Done(_) | Answer::Error(_) => {
+            let mut pending = shared.pending.lock().expect("pending requests poisoned");
+            if let Some(InFlight {
+                waiting: Waiting::Transaction(tx),
+                ..
+            }) = pending.get_mut(&id)
+            {
+                let result = match answer {
+                    Answer::Error(err) => Err(err.into()),
+                    _ => Ok(()),
+                };
+                if let Some(started) = tx.started.take() {
+                    let _ = started.send(result);
+                }
+                return;
+            }
+        }
+        _ => {}
+    }
+    let Some(request) = shared
+        .pending
+        .lock()
+        .expect("pending requests poisoned")
+        .remove(&id)
+    else {
+        return;
+    };
+    shared.finish(&request);
+    answer_request(request.waiting, answer);
+}
+
+/// Passes one part of a query's stream to its reader, waiting while the reader is behind
+/// (which makes the worker wait, as a thread worker would).
+fn stream(shared: &Shared, id: u64, item: Result<QueryResponse>) {
+    let sink = match shared
+        .pending
+        .lock()
+        .expect("pending requests poisoned")
+        .get(&id)
+    {
+        Some(InFlight {
+            waiting: Waiting::Query(sink),
+            ..
+        }) => sink.clone(),
+        _ => return,
+    };
+    let _ = sink.blocking_send(item);
+}
+
+fn answer_request(waiting: Waiting, answer: Answer) {
+    match (waiting, answer) {
+        (waiting, Answer::Error(err)) => fail(waiting, err.into()),
+        (Waiting::Execute(reply), Answer::Executed(done)) => {
+            let _ = reply.send(Ok(Outcome {
+                response: done.response.unwrap_or_default(),
+                read_only: done.read_only,
+            }));
+        }
+        (Waiting::Batch(reply), Answer::Batched(done)) => {
+            let _ = reply.send(Ok(done.responses));
+        }
+        (Waiting::Query(_), Answer::End(_)) => {}
+        (Waiting::Kv(reply), Answer::Kv(done)) => {
+            let _ = reply.send(Ok(done.into()));
+        }
+        (Waiting::Maintenance(reply), Answer::Maintained(done)) => {
+            let _ = reply.send(Ok(done.values));
+        }
+        (Waiting::Unit(reply), Answer::Done(_)) => {
+            let _ = reply.send(Ok(()));
+        }
+        (Waiting::Transaction(mut tx), Answer::TxEnded(status)) => {
+            let status = match TxStatus::from_u8(status as u8) {
+                TxStatus::Starting | TxStatus::Open => TxStatus::Aborted,
+                ended => ended,
+            };
+            tx.state.set(status);
+            tx.ended.store(true, Ordering::Release);
+            if let Some(started) = tx.started.take() {
+                let err = tx
+                    .state
+                    .ended_error()
+                    .unwrap_or_else(|| Error::Internal("the transaction ended".into()));
+                let _ = started.send(Err(err));
+            }
+        }
+        (waiting, other) => fail(
+            waiting,
+            Error::Internal(format!(
+                "a worker process answered with the wrong kind of message ({other:?})"
+            )),
+        ),
+    }
+}

@@ -1,0 +1,22 @@
+// The modules of the integration suite, included by both of its test targets: `main.rs`
+// (thread workers) and `processes.rs` (worker processes).
+
+mod admin;
+mod batch;
+mod cursor;
+mod deadlines;
+mod durability;
+mod errors;
+mod harness;
+mod lifecycle;
+mod limits;
+mod map;
+mod metrics;
+mod ops;
+mod params;
+mod security;
+mod statements;
+mod streaming;
+mod threads;
+mod transactions;
+mod values;
