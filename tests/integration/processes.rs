@@ -2,3 +2,6 @@
 //! tells the targets apart by their crate name): everything a client sees must be the same.
 
 include!("suite.rs");
+
+/// What only worker processes do: die alone.
+mod workers;

@@ -135,7 +135,7 @@ async fn serve(hello: Hello, socket: UnixStream, parent: u32) -> u8 {
     let Ok(worker) = opened else {
         return 1;
     };
-    tracing::debug!(worker = hello.id, %role, "worker process ready");
+    tracing::info!(%role, "worker process ready");
 
     let Ok(out_socket) = socket.try_clone() else {
         return 1;

@@ -63,6 +63,21 @@ struct InFlight {
     cancel_sent: bool,
     /// Whether it counts against the in-flight limit (tasks do; transaction commands don't).
     counts: bool,
+    /// The transaction it runs in, if any: if the worker dies, it fails as that transaction.
+    within: Option<Arc<TxState>>,
+}
+
+impl InFlight {
+    /// Fails the request because worker `worker` died: as part of its lost transaction, if
+    /// it ran inside one.
+    fn fail(self, worker: u64) {
+        let err = self
+            .within
+            .as_ref()
+            .and_then(|state| state.ended_error())
+            .unwrap_or_else(|| worker_died(worker));
+        fail(self.waiting, err);
+    }
 }
 
 /// What other threads ask the send thread to write.
@@ -150,8 +165,12 @@ impl Shared {
             exited.store(true, Ordering::Release);
         }
         let _ = self.outbox.send(Outbound::Wake);
-        for request in requests {
-            fail(request.waiting, worker_died(self.id));
+        // Transactions first, so what ran inside them fails as part of a lost transaction.
+        let (transactions, others): (Vec<_>, Vec<_>) = requests
+            .into_iter()
+            .partition(|request| matches!(request.waiting, Waiting::Transaction(_)));
+        for request in transactions.into_iter().chain(others) {
+            request.fail(self.id);
         }
     }
 }
@@ -229,7 +248,7 @@ pub fn send_loop(
                 Err(_) => break,
             },
             recv(source) -> task => match task {
-                Ok(task) => sender.task(&mut out, task, 0, true),
+                Ok(task) => sender.task(&mut out, task, None),
                 Err(_) => break,
             },
             default(TICK) => Ok(()),
@@ -278,10 +297,13 @@ impl Writer<'_> {
                     transaction::refuse(command, &state);
                     return Ok(());
                 }
+                let within = Some((tx, state));
                 match command {
-                    TxCommand::Run(task) => self.task(out, task, tx, false),
-                    TxCommand::Commit(reply) => self.end(out, tx, reply, Work::Commit(true)),
-                    TxCommand::Rollback(reply) => self.end(out, tx, reply, Work::Rollback(true)),
+                    TxCommand::Run(task) => self.task(out, task, within),
+                    TxCommand::Commit(reply) => self.end(out, within, reply, Work::Commit(true)),
+                    TxCommand::Rollback(reply) => {
+                        self.end(out, within, reply, Work::Rollback(true))
+                    }
                 }
             }
         }
@@ -290,27 +312,29 @@ impl Writer<'_> {
     fn end(
         &mut self,
         out: &mut impl Write,
-        tx: u64,
+        within: Option<(u64, Arc<TxState>)>,
         reply: oneshot::Sender<Result<()>>,
         work: Work,
     ) -> std::io::Result<()> {
         let id = self.take_id();
+        let (tx, within) = within.unzip();
         let request = InFlight {
             waiting: Waiting::Unit(reply),
             cancel: CancelToken::none(),
             _lease: None,
             cancel_sent: false,
             counts: false,
+            within,
         };
         if let Err(request) = self.shared.register(id, request) {
-            fail(request.waiting, worker_died(self.shared.id));
+            request.fail(self.shared.id);
             return Ok(());
         }
         wire::write_frame(
             out,
             &ToWorker {
                 id,
-                tx,
+                tx: tx.unwrap_or(0),
                 work: Some(work),
                 ..ToWorker::default()
             },
@@ -323,14 +347,17 @@ impl Writer<'_> {
         id
     }
 
-    /// Sends one task (inside transaction `tx`, when not 0).
+    /// Sends one task: of the worker's queue (counted against the in-flight limit), or
+    /// inside the transaction begun by request `within.0`.
     fn task(
         &mut self,
         out: &mut impl Write,
         task: Task,
-        tx: u64,
-        counts: bool,
+        within: Option<(u64, Arc<TxState>)>,
     ) -> std::io::Result<()> {
+        let counts = within.is_none();
+        let (tx, within) = within.unzip();
+        let tx = tx.unwrap_or(0);
         if task.cancel.should_stop() {
             // Stopped while it waited in the queue: it must not run (a thread worker would
             // refuse it the same way).
@@ -388,9 +415,10 @@ impl Writer<'_> {
             _lease: lease,
             cancel_sent: false,
             counts,
+            within,
         };
         if let Err(request) = self.shared.register(id, request) {
-            fail(request.waiting, worker_died(self.shared.id));
+            request.fail(self.shared.id);
             return Ok(());
         }
         wire::write_frame(out, &message)

@@ -1,0 +1,220 @@
+//! Worker processes (`--workers processes`) die alone: a killed reader fails only its query,
+//! a killed writer loses no acknowledged write, and no worker outlives a killed server.
+//! (Only in the `integration-processes` target: these servers run worker processes
+//! whatever the target.)
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use sqlited_client::params;
+use tonic::Code;
+
+use crate::harness::{Server, cpu_ticks, process_alive, scalar, wait_until};
+
+const BOUND: Duration = Duration::from_secs(30);
+
+/// The live worker processes of `role`, by the server's log.
+fn live(server: &Server, role: &str) -> Vec<u32> {
+    server
+        .worker_processes()
+        .into_iter()
+        .filter(|(pid, r)| r == role && process_alive(*pid))
+        .map(|(pid, _)| pid)
+        .collect()
+}
+
+fn kill(pid: u32) {
+    // SAFETY: kill(2) on a worker process of the test's server.
+    unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_reader_fails_only_its_query_and_is_replaced() {
+    let server = Server::start_with(&["--workers", "processes", "--readers", "1"]);
+    let db = server.database("readers").await;
+    db.execute("CREATE TABLE t (x)", ()).await.unwrap();
+    db.execute("INSERT INTO t VALUES (1)", ()).await.unwrap();
+    let readers = live(&server, "reader");
+    assert_eq!(readers.len(), 1, "{:?}", server.worker_processes());
+    let reader = readers[0];
+
+    let endless = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) \
+                   SELECT count(*) FROM c";
+    let long = {
+        let db = db.clone();
+        tokio::spawn(async move { db.query_all(endless, ()).await })
+    };
+    // Kill it once it is busy with the query.
+    let before = cpu_ticks(reader);
+    wait_until(BOUND, "the reader runs the query", || {
+        cpu_ticks(reader) >= before + 10
+    })
+    .await;
+    kill(reader);
+
+    let err = tokio::time::timeout(BOUND, long)
+        .await
+        .expect("the query's answer")
+        .unwrap()
+        .expect_err("its worker died");
+    assert_eq!(err.status_code(), Some(Code::Unavailable), "{err}");
+    assert!(err.is_retryable(), "{err}");
+    assert!(err.message().contains("died"), "{err}");
+
+    // The next query on the database succeeds, on a new reader.
+    let one: i64 = scalar(&db, "SELECT x FROM t").await;
+    assert_eq!(one, 1);
+    wait_until(BOUND, "a new reader replaces the dead one", || {
+        let readers = live(&server, "reader");
+        readers.len() == 1 && readers[0] != reader
+    })
+    .await;
+    assert!(!process_alive(reader));
+    assert!(server.log().contains("worker process died"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_writer_loses_no_acknowledged_write_and_writes_resume() {
+    const WRITERS: i64 = 32;
+    const WRITES: i64 = 150;
+    let server = Server::start_with(&["--workers", "processes"]);
+    let db = server.database("writes").await;
+    db.execute("CREATE TABLE acked (id INTEGER PRIMARY KEY)", ())
+        .await
+        .unwrap();
+    let writer = live(&server, "writer");
+    assert_eq!(writer.len(), 1);
+    let writer = writer[0];
+
+    let acked = Arc::new(Mutex::new(Vec::new()));
+    let killed = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let acked_after_kill = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut tasks = Vec::new();
+    for w in 0..WRITERS {
+        let db = db.clone();
+        let acked = Arc::clone(&acked);
+        let killed = Arc::clone(&killed);
+        let after = Arc::clone(&acked_after_kill);
+        tasks.push(tokio::spawn(async move {
+            let mut failures = Vec::new();
+            for i in 0..WRITES {
+                let id = w * 100_000 + i;
+                match db
+                    .execute("INSERT INTO acked VALUES (?)", params![id])
+                    .await
+                {
+                    Ok(_) => {
+                        acked.lock().unwrap().push(id);
+                        if killed.load(std::sync::atomic::Ordering::Acquire) {
+                            after.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        }
+                    }
+                    Err(err) => failures.push(err),
+                }
+            }
+            failures
+        }));
+    }
+    wait_until(BOUND, "writes are acknowledged", || {
+        acked.lock().unwrap().len() >= 500
+    })
+    .await;
+    killed.store(true, std::sync::atomic::Ordering::Release);
+    kill(writer);
+
+    let mut failures = Vec::new();
+    for task in tasks {
+        failures.extend(tokio::time::timeout(BOUND, task).await.unwrap().unwrap());
+    }
+    for err in &failures {
+        assert_eq!(err.status_code(), Some(Code::Unavailable), "{err}");
+    }
+    assert!(
+        acked_after_kill.load(std::sync::atomic::Ordering::Relaxed) > 0,
+        "writes resumed on a new writer"
+    );
+    let present: HashSet<i64> = db
+        .query_all("SELECT id FROM acked", ())
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| row.get(0).unwrap())
+        .collect();
+    let acked = acked.lock().unwrap();
+    let lost: Vec<_> = acked.iter().filter(|id| !present.contains(id)).collect();
+    assert!(lost.is_empty(), "acknowledged but lost: {lost:?}");
+    let new_writer = live(&server, "writer");
+    assert_eq!(new_writer.len(), 1);
+    assert_ne!(new_writer[0], writer);
+    let check: String = scalar(&db, "PRAGMA integrity_check").await;
+    assert_eq!(check, "ok");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transaction_whose_worker_dies_is_aborted() {
+    let server = Server::start_with(&["--workers", "processes"]);
+    let db = server.database("tx").await;
+    db.execute("CREATE TABLE t (x)", ()).await.unwrap();
+    let tx = db.begin().await.unwrap();
+    tx.execute("INSERT INTO t VALUES (1)", ()).await.unwrap();
+    kill(live(&server, "writer")[0]);
+    let err = tx
+        .commit()
+        .await
+        .expect_err("the transaction died with its worker");
+    assert_eq!(err.status_code(), Some(Code::Aborted), "{err}");
+    assert!(err.message().contains("lost"), "{err}");
+    let count: i64 = scalar(&db, "SELECT count(*) FROM t").await;
+    assert_eq!(count, 0, "nothing of the lost transaction was kept");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_worker_outlives_a_killed_server() {
+    let mut server = Server::start_with(&["--workers", "processes", "--readers", "2"]);
+    let db = server.database("orphans").await;
+    db.execute("CREATE TABLE t (x)", ()).await.unwrap();
+    let _: i64 = scalar(&db, "SELECT count(*) FROM t").await;
+    let workers: Vec<u32> = server
+        .worker_processes()
+        .into_iter()
+        .map(|(pid, _)| pid)
+        .collect();
+    assert_eq!(workers.len(), 3, "a writer and two readers");
+    assert!(workers.iter().all(|pid| process_alive(*pid)));
+    server.kill9();
+    wait_until(BOUND, "every worker exits with its server", || {
+        workers.iter().all(|pid| !process_alive(*pid))
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_memory_hungry_query_fails_under_the_cap_and_the_worker_goes_on() {
+    let server = Server::start_with(&["--workers", "processes", "--worker-memory-limit", "96MiB"]);
+    let db = server.database("hungry").await;
+    db.execute("CREATE TABLE t (x)", ()).await.unwrap();
+    // About 300 MB of one string: past the cap.
+    let hungry = "SELECT length(group_concat(b)) FROM (WITH RECURSIVE c(x) AS \
+                  (SELECT 1 UNION ALL SELECT x + 1 FROM c LIMIT 300000) \
+                  SELECT randomblob(1000) AS b FROM c)";
+    let err = db.query_all(hungry, ()).await.expect_err("over the cap");
+    assert!(
+        matches!(
+            err.status_code(),
+            Some(Code::ResourceExhausted | Code::Unavailable | Code::Internal)
+        ),
+        "{err}"
+    );
+    let count: i64 = scalar(&db, "SELECT count(*) FROM t").await;
+    assert_eq!(count, 0);
+    db.execute("INSERT INTO t VALUES (1)", ()).await.unwrap();
+    // The workers log through the server, tagged with their pid.
+    assert!(
+        crate::harness::plain(&server.log())
+            .lines()
+            .any(|line| line.contains("worker process ready") && line.contains("pid=")),
+        "{}",
+        server.log()
+    );
+}
