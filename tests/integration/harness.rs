@@ -198,85 +198,9 @@ impl Server {
         }
     }
 
-    /// The server's process id.
-    pub fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    /// The worker processes the server started so far (by its log), as (pid, role), oldest
-    /// first.
-    pub fn worker_processes(&self) -> Vec<(u32, String)> {
-        let field = |line: &str, name: &str| {
-            let start = line.find(&format!(" {name}="))? + name.len() + 2;
-            let value = &line[start..];
-            Some(value[..value.find(' ').unwrap_or(value.len())].to_string())
-        };
-        plain(&self.log())
-            .lines()
-            .filter(|line| line.contains("worker process started"))
-            .filter_map(|line| {
-                let pid = field(line, "pid")?.parse().ok()?;
-                Some((pid, field(line, "role")?))
-            })
-            .collect()
-    }
-
     /// The server's log so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.data_dir.join("server.log")).unwrap_or_default()
-    }
-}
-
-/// `text` without its terminal colour codes.
-pub fn plain(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut chars = text.chars();
-    while let Some(c) = chars.next() {
-        if c == '\x1b' {
-            // ESC [ … m
-            for c in chars.by_ref() {
-                if c == 'm' {
-                    break;
-                }
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
-/// Whether process `pid` still runs (a zombie does not).
-pub fn process_alive(pid: u32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        // The state follows the command name in parentheses.
-        Ok(stat) => stat
-            .rsplit_once(") ")
-            .is_some_and(|(_, rest)| !rest.starts_with('Z') && !rest.starts_with('X')),
-        Err(_) => false,
-    }
-}
-
-/// CPU time process `pid` has used, in clock ticks (0 once it is gone).
-pub fn cpu_ticks(pid: u32) -> u64 {
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-        return 0;
-    };
-    let Some((_, rest)) = stat.rsplit_once(") ") else {
-        return 0;
-    };
-    // After the name: state, then fields 4.. of proc(5); utime and stime are 14 and 15.
-    let fields: Vec<&str> = rest.split(' ').collect();
-    let field = |i: usize| fields.get(i - 3).and_then(|f| f.parse::<u64>().ok());
-    field(14).unwrap_or(0) + field(15).unwrap_or(0)
-}
-
-/// Polls `condition` every 20 ms until it holds, failing the test past `bound`.
-pub async fn wait_until(bound: Duration, what: &str, mut condition: impl FnMut() -> bool) {
-    let deadline = Instant::now() + bound;
-    while !condition() {
-        assert!(Instant::now() < deadline, "{what}: not within {bound:?}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 

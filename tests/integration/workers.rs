@@ -5,19 +5,18 @@
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use sqlited_client::params;
 use tonic::Code;
 
-use crate::harness::{Server, cpu_ticks, process_alive, scalar, wait_until};
+use crate::harness::{Server, scalar};
 
 const BOUND: Duration = Duration::from_secs(30);
 
 /// The live worker processes of `role`, by the server's log.
 fn live(server: &Server, role: &str) -> Vec<u32> {
-    server
-        .worker_processes()
+    worker_processes(server)
         .into_iter()
         .filter(|(pid, r)| r == role && process_alive(*pid))
         .map(|(pid, _)| pid)
@@ -36,7 +35,7 @@ async fn a_killed_reader_fails_only_its_query_and_is_replaced() {
     db.execute("CREATE TABLE t (x)", ()).await.unwrap();
     db.execute("INSERT INTO t VALUES (1)", ()).await.unwrap();
     let readers = live(&server, "reader");
-    assert_eq!(readers.len(), 1, "{:?}", server.worker_processes());
+    assert_eq!(readers.len(), 1, "{:?}", worker_processes(&server));
     let reader = readers[0];
 
     let endless = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) \
@@ -141,7 +140,7 @@ async fn a_killed_writer_loses_no_acknowledged_write_and_writes_resume() {
         .iter()
         .map(|row| row.get(0).unwrap())
         .collect();
-    let acked = acked.lock().unwrap();
+    let acked = acked.lock().unwrap().clone();
     let lost: Vec<_> = acked.iter().filter(|id| !present.contains(id)).collect();
     assert!(lost.is_empty(), "acknowledged but lost: {lost:?}");
     let new_writer = live(&server, "writer");
@@ -175,8 +174,7 @@ async fn no_worker_outlives_a_killed_server() {
     let db = server.database("orphans").await;
     db.execute("CREATE TABLE t (x)", ()).await.unwrap();
     let _: i64 = scalar(&db, "SELECT count(*) FROM t").await;
-    let workers: Vec<u32> = server
-        .worker_processes()
+    let workers: Vec<u32> = worker_processes(&server)
         .into_iter()
         .map(|(pid, _)| pid)
         .collect();
@@ -211,10 +209,81 @@ async fn a_memory_hungry_query_fails_under_the_cap_and_the_worker_goes_on() {
     db.execute("INSERT INTO t VALUES (1)", ()).await.unwrap();
     // The workers log through the server, tagged with their pid.
     assert!(
-        crate::harness::plain(&server.log())
+        plain(&server.log())
             .lines()
             .any(|line| line.contains("worker process ready") && line.contains("pid=")),
         "{}",
         server.log()
     );
+}
+
+/// The worker processes the server started so far (by its log), as (pid, role), oldest
+/// first.
+fn worker_processes(server: &Server) -> Vec<(u32, String)> {
+    let field = |line: &str, name: &str| {
+        let start = line.find(&format!(" {name}="))? + name.len() + 2;
+        let value = &line[start..];
+        Some(value[..value.find(' ').unwrap_or(value.len())].to_string())
+    };
+    plain(&server.log())
+        .lines()
+        .filter(|line| line.contains("worker process started"))
+        .filter_map(|line| {
+            let pid = field(line, "pid")?.parse().ok()?;
+            Some((pid, field(line, "role")?))
+        })
+        .collect()
+}
+
+/// `text` without its terminal colour codes.
+fn plain(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\x1b' {
+            // ESC [ … m
+            for c in chars.by_ref() {
+                if c == 'm' {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Whether process `pid` still runs (a zombie does not).
+fn process_alive(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        // The state follows the command name in parentheses.
+        Ok(stat) => stat
+            .rsplit_once(") ")
+            .is_some_and(|(_, rest)| !rest.starts_with('Z') && !rest.starts_with('X')),
+        Err(_) => false,
+    }
+}
+
+/// CPU time process `pid` has used, in clock ticks (0 once it is gone).
+fn cpu_ticks(pid: u32) -> u64 {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return 0;
+    };
+    let Some((_, rest)) = stat.rsplit_once(") ") else {
+        return 0;
+    };
+    // After the name: state, then fields 4.. of proc(5); utime and stime are 14 and 15.
+    let fields: Vec<&str> = rest.split(' ').collect();
+    let field = |i: usize| fields.get(i - 3).and_then(|f| f.parse::<u64>().ok());
+    field(14).unwrap_or(0) + field(15).unwrap_or(0)
+}
+
+/// Polls `condition` every 20 ms until it holds, failing the test past `bound`.
+async fn wait_until(bound: Duration, what: &str, mut condition: impl FnMut() -> bool) {
+    let deadline = Instant::now() + bound;
+    while !condition() {
+        assert!(Instant::now() < deadline, "{what}: not within {bound:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
