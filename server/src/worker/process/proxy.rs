@@ -464,7 +464,8 @@ impl Writer<'_> {
         (work, waiting)
     }
 
-    /// Tells the worker to stop requests whose client went away or whose deadline passed.
+    /// Tells the worker to stop requests whose client went away. (Deadlines the worker keeps
+    /// itself: it has each request's own, so it reports them as deadlines.)
     fn cancel_stopped(&mut self, out: &mut impl Write) -> std::io::Result<()> {
         let stopped: Vec<u64> = {
             let mut pending = self
@@ -474,7 +475,7 @@ impl Writer<'_> {
                 .expect("pending requests poisoned");
             pending
                 .iter_mut()
-                .filter(|(_, request)| !request.cancel_sent && request.cancel.should_stop())
+                .filter(|(_, request)| !request.cancel_sent && request.cancel.is_cancelled())
                 .map(|(id, request)| {
                     request.cancel_sent = true;
                     *id
