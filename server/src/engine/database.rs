@@ -160,15 +160,27 @@ impl Database {
         let route = self.routes.get(&statement.sql);
         if route == Some(Route::Read) {
             let (reply, answer) = oneshot::channel();
-            self.submit_read(Job::Execute { statement, reply }, cancel)
-                .await?;
+            self.submit_read(
+                Job::Execute {
+                    statement,
+                    reply: reply.into(),
+                },
+                cancel,
+            )
+            .await?;
             return Ok(receive(answer, cancel).await?.response);
         }
         // Kept only while the route is unknown, to learn it from the answer.
         let unlearned = route.is_none().then(|| statement.sql.clone());
         let (reply, answer) = oneshot::channel();
-        self.submit_write(Job::Execute { statement, reply }, cancel)
-            .await?;
+        self.submit_write(
+            Job::Execute {
+                statement,
+                reply: reply.into(),
+            },
+            cancel,
+        )
+        .await?;
         let outcome = receive(answer, cancel).await?;
         if let Some(sql) = unlearned {
             let learned = if outcome.read_only {
@@ -194,8 +206,14 @@ impl Database {
         cancel: &Arc<CancelToken>,
     ) -> Result<Vec<i64>> {
         let (reply, answer) = oneshot::channel();
-        self.submit_write(Job::Maintenance { sql, reply }, cancel)
-            .await?;
+        self.submit_write(
+            Job::Maintenance {
+                sql,
+                reply: reply.into(),
+            },
+            cancel,
+        )
+        .await?;
         receive(answer, cancel).await
     }
 
@@ -227,7 +245,14 @@ impl Database {
         cancel: &Arc<CancelToken>,
     ) -> Result<crate::worker::kv::KvWritten> {
         let (reply, answer) = oneshot::channel();
-        self.submit_write(Job::Kv { write, reply }, cancel).await?;
+        self.submit_write(
+            Job::Kv {
+                write,
+                reply: reply.into(),
+            },
+            cancel,
+        )
+        .await?;
         receive(answer, cancel).await
     }
 
@@ -238,8 +263,14 @@ impl Database {
         cancel: &Arc<CancelToken>,
     ) -> Result<Vec<ExecuteResponse>> {
         let (reply, answer) = oneshot::channel();
-        self.submit_write(Job::Batch { statements, reply }, cancel)
-            .await?;
+        self.submit_write(
+            Job::Batch {
+                statements,
+                reply: reply.into(),
+            },
+            cancel,
+        )
+        .await?;
         receive(answer, cancel).await
     }
 
@@ -260,7 +291,7 @@ impl Database {
         let job = Job::Query {
             statement,
             limits,
-            sink,
+            sink: sink.into(),
         };
         self.submit_read(job, cancel).await?;
         match cancel.wait(rest.recv()).await {
@@ -291,7 +322,7 @@ impl Database {
         let job = Job::Query {
             statement,
             limits,
-            sink,
+            sink: sink.into(),
         };
         self.submit_write(job, cancel).await?;
         match cancel.wait(rest.recv()).await {

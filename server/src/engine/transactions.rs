@@ -99,7 +99,7 @@ impl Transactions {
         let session = TxSession {
             mode,
             commands: receiver,
-            started,
+            started: started.into(),
             state: Arc::clone(&state),
             cancel: Arc::clone(&cancel),
             permits: Box::new((permits, OpenGauge::new())),
@@ -205,9 +205,9 @@ impl Transactions {
         let tx = self.get_any(id, owner)?;
         let (reply, answer) = oneshot::channel();
         tx.send(if commit {
-            TxCommand::Commit(reply)
+            TxCommand::Commit(reply.into())
         } else {
-            TxCommand::Rollback(reply)
+            TxCommand::Rollback(reply.into())
         })?;
         tx.receive(answer, cancel).await
     }
@@ -283,7 +283,13 @@ impl Tx {
         cancel: &Arc<CancelToken>,
     ) -> Result<ExecuteResponse> {
         let (reply, answer) = oneshot::channel();
-        self.run(Job::Execute { statement, reply }, cancel)?;
+        self.run(
+            Job::Execute {
+                statement,
+                reply: reply.into(),
+            },
+            cancel,
+        )?;
         Ok(self.receive(answer, cancel).await?.response)
     }
 
@@ -294,7 +300,13 @@ impl Tx {
         cancel: &Arc<CancelToken>,
     ) -> Result<Vec<ExecuteResponse>> {
         let (reply, answer) = oneshot::channel();
-        self.run(Job::Batch { statements, reply }, cancel)?;
+        self.run(
+            Job::Batch {
+                statements,
+                reply: reply.into(),
+            },
+            cancel,
+        )?;
         self.receive(answer, cancel).await
     }
 
@@ -310,7 +322,7 @@ impl Tx {
             Job::Query {
                 statement,
                 limits,
-                sink,
+                sink: sink.into(),
             },
             cancel,
         )?;

@@ -5,9 +5,9 @@
 
 use rusqlite::ffi;
 use sqlited_proto::v1::{Column, ExecuteResponse, QueryResponse, Row, Statement};
-use tokio::sync::mpsc;
 
 use super::connection::Sqlite;
+use super::reply::RowSink;
 use super::{Job, Outcome, Role, StreamLimits, Task};
 use crate::error::{Error, Result};
 use crate::sql::bind::bind;
@@ -81,7 +81,7 @@ pub fn stream_query(
     db: &Sqlite,
     statement: &Statement,
     limits: StreamLimits,
-    sink: &mpsc::Sender<Result<QueryResponse>>,
+    sink: &RowSink,
 ) -> Result<Option<QueryResponse>> {
     let before = total_changes(db);
     let mut stmt = db.prepare(&statement.sql)?;
@@ -139,10 +139,7 @@ pub fn stream_query(
             });
         }
         if !message.rows.is_empty() && bytes + row_bytes > limits.bytes_per_message {
-            if sink
-                .blocking_send(Ok(std::mem::take(&mut message)))
-                .is_err()
-            {
+            if !sink.blocking_send(Ok(std::mem::take(&mut message))) {
                 return Ok(None);
             }
             bytes = 0;
@@ -150,10 +147,7 @@ pub fn stream_query(
         message.rows.push(Row { values });
         bytes += row_bytes;
         if message.rows.len() >= limits.rows_per_message {
-            if sink
-                .blocking_send(Ok(std::mem::take(&mut message)))
-                .is_err()
-            {
+            if !sink.blocking_send(Ok(std::mem::take(&mut message))) {
                 return Ok(None);
             }
             bytes = 0;
@@ -169,10 +163,7 @@ pub fn stream_query(
 }
 
 /// Sends the end of a query: its last message, or its error.
-pub fn finish_query(
-    sink: &mpsc::Sender<Result<QueryResponse>>,
-    last: Result<Option<QueryResponse>>,
-) {
+pub fn finish_query(sink: &RowSink, last: Result<Option<QueryResponse>>) {
     match last {
         Ok(Some(message)) => {
             let _ = sink.blocking_send(Ok(message));

@@ -11,6 +11,7 @@
 //! - [`kv`]: writes to persistent maps (the KeyValue service).
 //! - [`transaction`]: an interactive transaction pinned to one worker.
 //! - [`sandbox`]: what the SQLite authorizer lets a request do (sandbox and roles).
+//! - [`reply`]: where a job's answer goes (a channel, or a function in a worker process).
 //! - [`cancel`]: deadlines and cancellation that interrupt SQLite.
 //! - [`thread`]: the worker on a dedicated OS thread.
 //! - [`process`]: the worker in a child process (`--workers processes`).
@@ -23,6 +24,7 @@ pub mod group_commit;
 pub mod kv;
 pub mod manager;
 pub mod process;
+pub mod reply;
 pub mod sandbox;
 pub mod thread;
 pub mod transaction;
@@ -31,11 +33,9 @@ use std::any::Any;
 use std::fmt;
 use std::sync::Arc;
 
-use sqlited_proto::v1::{ExecuteResponse, QueryResponse, Statement};
-use tokio::sync::{mpsc, oneshot};
-
-use crate::error::Result;
 use cancel::CancelToken;
+use reply::{Reply, RowSink};
+use sqlited_proto::v1::{ExecuteResponse, Statement};
 
 /// What a worker's connection is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,32 +83,32 @@ pub enum Job {
     /// Run one statement; rows it returns are discarded.
     Execute {
         statement: Statement,
-        reply: oneshot::Sender<Result<Outcome>>,
+        reply: Reply<Outcome>,
     },
     /// Run statements in one transaction, all or nothing.
     Batch {
         statements: Vec<Statement>,
-        reply: oneshot::Sender<Result<Vec<ExecuteResponse>>>,
+        reply: Reply<Vec<ExecuteResponse>>,
     },
     /// Run one statement and stream its rows. The worker blocks when `sink` is full, so a
     /// slow client slows only its own statement. The stream ends when the worker drops `sink`.
     Query {
         statement: Statement,
         limits: StreamLimits,
-        sink: mpsc::Sender<Result<QueryResponse>>,
+        sink: RowSink,
     },
     /// Run an interactive transaction: the worker serves only it until it ends.
     Transaction(transaction::TxSession),
     /// A write to a persistent map, atomic and durable like a statement.
     Kv {
         write: kv::KvWrite,
-        reply: oneshot::Sender<Result<kv::KvWritten>>,
+        reply: Reply<kv::KvWritten>,
     },
     /// Run a maintenance statement of the server's own (checkpoint, optimize, VACUUM) outside
     /// any transaction; the answer is the integer columns of its first row, if any.
     Maintenance {
         sql: &'static str,
-        reply: oneshot::Sender<Result<Vec<i64>>>,
+        reply: Reply<Vec<i64>>,
     },
 }
 
@@ -133,9 +133,7 @@ pub fn reply_error(task: Task, err: crate::error::Error) {
         Job::Batch { reply, .. } => {
             let _ = reply.send(Err(err));
         }
-        Job::Query { sink, .. } => {
-            let _ = sink.try_send(Err(err));
-        }
+        Job::Query { sink, .. } => sink.try_send(Err(err)),
         Job::Transaction(session) => {
             let _ = session.started.send(Err(err));
         }

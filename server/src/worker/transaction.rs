@@ -10,11 +10,11 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
 use rusqlite::ffi;
-use tokio::sync::oneshot;
 
 use super::cancel::CancelToken;
 use super::connection::Sqlite;
 use super::group_commit::in_savepoint;
+use super::reply::Reply;
 use super::{Job, Role, Task, executor};
 use crate::error::{Error, Result};
 
@@ -154,9 +154,9 @@ pub enum TxCommand {
     /// Run a statement, query or batch inside the transaction.
     Run(Task),
     /// COMMIT and end.
-    Commit(oneshot::Sender<Result<()>>),
+    Commit(Reply<()>),
     /// ROLLBACK and end.
-    Rollback(oneshot::Sender<Result<()>>),
+    Rollback(Reply<()>),
 }
 
 /// Everything a worker needs to run one transaction.
@@ -164,7 +164,7 @@ pub struct TxSession {
     pub mode: TxMode,
     pub commands: Receiver<TxCommand>,
     /// Answered once BEGIN has run (or failed).
-    pub started: oneshot::Sender<Result<()>>,
+    pub started: Reply<()>,
     pub state: Arc<TxState>,
     /// Stops the session before BEGIN if the Begin request gave up waiting.
     pub cancel: Arc<CancelToken>,

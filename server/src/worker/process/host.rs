@@ -1,7 +1,9 @@
 //! The worker process's side (`sqlited worker`, started by the server, never by hand): it
 //! reads [`Hello`] from its socket (standard input), caps its memory, opens its connection
 //! in a thread worker — the very code a threads-mode server runs — and then turns each
-//! [`ToWorker`] into a task for that worker and each answer into a [`FromWorker`].
+//! [`ToWorker`] into a task for that worker. Each task answers through functions
+//! ([`Reply::Call`], [`RowSink::Call`]) that write its [`FromWorker`] messages to the socket
+//! from the worker's own thread: a request costs the process one thread hop, in.
 //!
 //! It exits when the server closes the socket: after finishing what it holds when the server
 //! is closing it, at once (cancelling its statements) when the server died.
@@ -15,8 +17,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use prost::Message;
-use tokio::runtime::Handle;
-use tokio::sync::{mpsc, oneshot};
 
 use super::wire::{
     self, Answer, Batched, Executed, FromWorker, Hello, Integers, Ready, ToWorker, WireError, Work,
@@ -28,14 +28,14 @@ use crate::worker::cancel::CancelToken;
 use crate::worker::connection::{ConnectionSettings, Synchronous};
 use crate::worker::group_commit::GroupReport;
 use crate::worker::kv::KvWritten;
+use crate::worker::maintenance;
+use crate::worker::reply::{CallSink, Reply, RowSink};
 use crate::worker::thread::{TaskSource, ThreadOptions, ThreadWorker};
 use crate::worker::transaction::{self, TxCommand, TxMode, TxSession, TxState, TxStatus};
 use crate::worker::{Job, Role, StreamLimits, Task, Worker, reply_error};
 
 /// Commands that may wait in one transaction (the server's registry bounds them already).
 const TX_COMMANDS: usize = 64;
-/// Encoded answers waiting for the socket; a query's rows wait here when the server is slow.
-const ANSWERS: usize = 64;
 
 /// Runs the worker process until the server closes its socket. Returns the exit code.
 pub fn run() -> u8 {
@@ -56,17 +56,7 @@ pub fn run() -> u8 {
     if hello.memory_limit > 0 {
         limit_memory(hello.memory_limit);
     }
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(err) => {
-            eprintln!("cannot start the worker's runtime: {err}");
-            return 1;
-        }
-    };
-    runtime.block_on(serve(hello, socket, parent))
+    serve(hello, socket, parent)
 }
 
 /// Caps the data segment (setrlimit) and SQLite's heap a little below it, so a huge sort
@@ -90,7 +80,7 @@ fn limit_memory(bytes: u64) {
     }
 }
 
-async fn serve(hello: Hello, socket: UnixStream, parent: u32) -> u8 {
+fn serve(hello: Hello, socket: UnixStream, parent: u32) -> u8 {
     let role = if hello.role == 1 {
         Role::Writer
     } else {
@@ -114,18 +104,28 @@ async fn serve(hello: Hello, socket: UnixStream, parent: u32) -> u8 {
         max_group: (hello.max_group as usize).max(1),
         max_group_bytes: hello.max_group_bytes as usize,
     };
-    let (answers, outgoing) = mpsc::channel::<Vec<u8>>(ANSWERS);
-    let groups = answers.clone();
+    let Ok(out_socket) = socket.try_clone() else {
+        return 1;
+    };
+    let out = Arc::new(Out(Mutex::new(BufWriter::new(out_socket))));
+    let groups = Arc::clone(&out);
     let report = GroupReport::To(Arc::new(move |size| {
-        let message = FromWorker {
-            id: 0,
-            answer: Some(Answer::Group(size as u64)),
-        };
-        let _ = groups.blocking_send(message.encode_length_delimited_to_vec());
+        groups.send(0, Answer::Group(size as u64));
     }));
-    let opened =
-        ThreadWorker::spawn_reporting(hello.id, role, settings, options, TaskSource::Own, report)
-            .await;
+    // Opening waits on a oneshot: a small runtime for that alone.
+    let opened = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .map_err(|err| Error::Internal(format!("cannot start a runtime: {err}")))
+        .and_then(|runtime| {
+            runtime.block_on(ThreadWorker::spawn_reporting(
+                hello.id,
+                role,
+                settings,
+                options,
+                TaskSource::Own,
+                report,
+            ))
+        });
     let ready = Ready {
         error: opened.as_ref().err().map(WireError::from),
     };
@@ -137,63 +137,48 @@ async fn serve(hello: Hello, socket: UnixStream, parent: u32) -> u8 {
     };
     tracing::info!(%role, "worker process ready");
 
-    let Ok(out_socket) = socket.try_clone() else {
-        return 1;
-    };
-    let writer = std::thread::spawn(move || write_answers(out_socket, outgoing));
-    let host = Arc::new(Host {
+    let host = Host {
         worker,
-        answers,
-        runtime: Handle::current(),
-        tokens: Mutex::default(),
-        transactions: Mutex::default(),
-    });
-    let reading = Arc::clone(&host);
-    let reader = tokio::task::spawn_blocking(move || {
-        let mut input = BufReader::new(socket);
-        while let Ok(Some(message)) = wire::read_frame::<ToWorker>(&mut input) {
-            reading.handle(message);
-        }
-    });
-    let _ = reader.await;
+        out,
+        tokens: Arc::default(),
+        transactions: Arc::default(),
+    };
+    let mut input = BufReader::new(socket);
+    while let Ok(Some(message)) = wire::read_frame::<ToWorker>(&mut input) {
+        host.handle(message);
+    }
     if std::os::unix::process::parent_id() != parent {
         // The server died: nobody waits for these answers.
         for token in host.tokens.lock().expect("tokens poisoned").values() {
             token.cancel();
         }
     }
-    // Ends the transactions (they roll back) and the worker's loop, which finishes its queue.
-    let Ok(host) = Arc::try_unwrap(host) else {
-        return 1;
-    };
+    // Ends the transactions (they roll back), then the worker's loop, which finishes its
+    // queue and closes the connection.
     let Host {
         worker,
-        answers,
         transactions,
         ..
     } = host;
-    drop(transactions);
-    drop(answers);
-    let _ = tokio::task::spawn_blocking(move || drop(worker)).await;
-    let _ = tokio::task::spawn_blocking(move || writer.join()).await;
+    transactions.lock().expect("transactions poisoned").clear();
+    drop(worker);
     0
 }
 
-/// Writes answers as they come, flushing when none is waiting.
-fn write_answers(socket: UnixStream, mut outgoing: mpsc::Receiver<Vec<u8>>) {
-    let mut out = BufWriter::new(socket);
-    let mut broken = false;
-    while let Some(frame) = outgoing.blocking_recv() {
-        if broken {
-            // The server is gone: drain, so nothing waits on a full channel.
-            continue;
-        }
-        broken = out.write_all(&frame).is_err();
-        if outgoing.is_empty() && !broken {
-            broken = out.flush().is_err();
-        }
+/// The socket's sending side, shared by whoever answers.
+struct Out(Mutex<BufWriter<UnixStream>>);
+
+impl Out {
+    /// Writes the answer of request `id`; false once the server is gone.
+    fn send(&self, id: u64, answer: Answer) -> bool {
+        let message = FromWorker {
+            id,
+            answer: Some(answer),
+        };
+        let bytes = message.encode_length_delimited_to_vec();
+        let mut out = self.0.lock().expect("socket poisoned");
+        out.write_all(&bytes).and_then(|()| out.flush()).is_ok()
     }
-    let _ = out.flush();
 }
 
 /// A transaction open in this worker.
@@ -202,23 +187,15 @@ struct LocalTx {
     state: Arc<TxState>,
 }
 
+type Tokens = Arc<Mutex<HashMap<u64, Arc<CancelToken>>>>;
+
 struct Host {
     worker: ThreadWorker,
-    answers: mpsc::Sender<Vec<u8>>,
-    runtime: Handle,
+    out: Arc<Out>,
     /// The tokens of running requests, by request number, for `Cancel`.
-    tokens: Mutex<HashMap<u64, Arc<CancelToken>>>,
+    tokens: Tokens,
     /// Open transactions, by the number of their `Begin`.
-    transactions: Mutex<HashMap<u64, LocalTx>>,
-}
-
-/// Sends the answer of request `id`.
-async fn send(answers: &mpsc::Sender<Vec<u8>>, id: u64, answer: Answer) {
-    let message = FromWorker {
-        id,
-        answer: Some(answer),
-    };
-    let _ = answers.send(message.encode_length_delimited_to_vec()).await;
+    transactions: Arc<Mutex<HashMap<u64, LocalTx>>>,
 }
 
 fn error_answer(err: &Error) -> Answer {
@@ -226,7 +203,26 @@ fn error_answer(err: &Error) -> Answer {
 }
 
 impl Host {
-    fn handle(self: &Arc<Self>, message: ToWorker) {
+    /// A reply that writes the answer of request `id` (made by `answer` from a success) and
+    /// forgets its token.
+    fn reply<T: 'static>(
+        &self,
+        id: u64,
+        answer: impl FnOnce(T) -> Answer + Send + 'static,
+    ) -> Reply<T> {
+        let out = Arc::clone(&self.out);
+        let tokens = Arc::clone(&self.tokens);
+        Reply::Call(Box::new(move |result: Result<T>| {
+            tokens.lock().expect("tokens poisoned").remove(&id);
+            let answer = match result {
+                Ok(value) => answer(value),
+                Err(err) => error_answer(&err),
+            };
+            out.send(id, answer);
+        }))
+    }
+
+    fn handle(&self, message: ToWorker) {
         let ToWorker {
             id,
             tx,
@@ -253,23 +249,14 @@ impl Host {
                     .remove(&tx);
                 return;
             }
-            Work::Commit(_) | Work::Rollback(_) => {
-                let (reply, answer) = oneshot::channel();
-                let command = if matches!(work, Work::Commit(_)) {
-                    TxCommand::Commit(reply)
-                } else {
-                    TxCommand::Rollback(reply)
-                };
-                self.to_transaction(tx, command);
-                let answers = self.answers.clone();
-                self.runtime.spawn(async move {
-                    let answer = match answer.await {
-                        Ok(Ok(())) => Answer::Done(true),
-                        Ok(Err(err)) => error_answer(&err),
-                        Err(_) => error_answer(&Error::Internal("the transaction ended".into())),
-                    };
-                    send(&answers, id, answer).await;
-                });
+            Work::Commit(_) => {
+                let reply = self.reply(id, |()| Answer::Done(true));
+                self.to_transaction(tx, TxCommand::Commit(reply));
+                return;
+            }
+            Work::Rollback(_) => {
+                let reply = self.reply(id, |()| Answer::Done(true));
+                self.to_transaction(tx, TxCommand::Rollback(reply));
                 return;
             }
             other => other,
@@ -284,8 +271,13 @@ impl Host {
             .lock()
             .expect("tokens poisoned")
             .insert(id, Arc::clone(&cancel));
-        let Some(job) = self.job(id, work) else {
-            return;
+        let job = match self.job(id, work, &cancel) {
+            Ok(job) => job,
+            Err(err) => {
+                self.tokens.lock().expect("tokens poisoned").remove(&id);
+                self.out.send(id, error_answer(&err));
+                return;
+            }
         };
         let task = Task::new(job, cancel);
         if tx != 0 {
@@ -298,59 +290,39 @@ impl Host {
         }
     }
 
-    /// The job for `work`, with a task on the runtime that sends its answers.
-    fn job(self: &Arc<Self>, id: u64, work: Work) -> Option<Job> {
-        let host = Arc::clone(self);
-        let answers = self.answers.clone();
-        let done = move || {
-            host.tokens.lock().expect("tokens poisoned").remove(&id);
-        };
-        let job = match work {
-            Work::Execute(statement) => {
-                let (reply, answer) = oneshot::channel::<Result<Outcome>>();
-                self.runtime.spawn(async move {
-                    let answer = match answer.await {
-                        Ok(Ok(outcome)) => Answer::Executed(Executed {
-                            response: Some(outcome.response),
-                            read_only: outcome.read_only,
-                        }),
-                        Ok(Err(err)) => error_answer(&err),
-                        Err(_) => error_answer(&lost()),
-                    };
-                    done();
-                    send(&answers, id, answer).await;
-                });
-                Job::Execute { statement, reply }
-            }
-            Work::Batch(batch) => {
-                let (reply, answer) = oneshot::channel();
-                self.runtime.spawn(async move {
-                    let answer = match answer.await {
-                        Ok(Ok(responses)) => Answer::Batched(Batched { responses }),
-                        Ok(Err(err)) => error_answer(&err),
-                        Err(_) => error_answer(&lost()),
-                    };
-                    done();
-                    send(&answers, id, answer).await;
-                });
-                Job::Batch {
-                    statements: batch.statements,
-                    reply,
-                }
-            }
+    /// The job for `work`, answering through the socket.
+    fn job(&self, id: u64, work: Work, cancel: &Arc<CancelToken>) -> Result<Job> {
+        Ok(match work {
+            Work::Execute(statement) => Job::Execute {
+                statement,
+                reply: self.reply(id, |outcome: Outcome| {
+                    Answer::Executed(Executed {
+                        response: Some(outcome.response),
+                        read_only: outcome.read_only,
+                    })
+                }),
+            },
+            Work::Batch(batch) => Job::Batch {
+                statements: batch.statements,
+                reply: self.reply(id, |responses| Answer::Batched(Batched { responses })),
+            },
             Work::Query(query) => {
-                let (sink, mut rows) = mpsc::channel(2);
-                self.runtime.spawn(async move {
-                    while let Some(item) = rows.recv().await {
+                let out = Arc::clone(&self.out);
+                let end = Arc::clone(&self.out);
+                let tokens = Arc::clone(&self.tokens);
+                let sink = CallSink::new(
+                    move |item| {
                         let answer = match item {
                             Ok(row) => Answer::Row(row),
                             Err(err) => Answer::RowError(WireError::from(&err)),
                         };
-                        send(&answers, id, answer).await;
-                    }
-                    done();
-                    send(&answers, id, Answer::End(true)).await;
-                });
+                        out.send(id, answer)
+                    },
+                    move || {
+                        tokens.lock().expect("tokens poisoned").remove(&id);
+                        end.send(id, Answer::End(true));
+                    },
+                );
                 Job::Query {
                     statement: query.statement.unwrap_or_default(),
                     limits: StreamLimits {
@@ -359,51 +331,25 @@ impl Host {
                         max_message_bytes: query.max_message_bytes as usize,
                         max_rows: query.max_rows,
                     },
-                    sink,
+                    sink: RowSink::Call(sink),
                 }
             }
-            Work::Kv(write) => {
-                let (reply, answer) = oneshot::channel::<Result<KvWritten>>();
-                self.runtime.spawn(async move {
-                    let answer = match answer.await {
-                        Ok(Ok(written)) => Answer::Kv(written.into()),
-                        Ok(Err(err)) => error_answer(&err),
-                        Err(_) => error_answer(&lost()),
-                    };
-                    done();
-                    send(&answers, id, answer).await;
-                });
-                Job::Kv {
-                    write: write.into(),
-                    reply,
-                }
-            }
+            Work::Kv(write) => Job::Kv {
+                write: write.into(),
+                reply: self.reply(id, |written: KvWritten| Answer::Kv(written.into())),
+            },
             Work::Maintenance(sql) => {
-                let Some(sql) = crate::worker::maintenance::ALL
-                    .iter()
-                    .find(|known| **known == sql)
-                else {
-                    done();
-                    let err = Error::Internal(format!("unknown maintenance statement {sql:?}"));
-                    self.runtime
-                        .spawn(async move { send(&answers, id, error_answer(&err)).await });
-                    return None;
+                let Some(sql) = maintenance::ALL.iter().find(|known| **known == sql) else {
+                    return Err(Error::Internal(format!(
+                        "unknown maintenance statement {sql:?}"
+                    )));
                 };
-                let (reply, answer) = oneshot::channel();
-                self.runtime.spawn(async move {
-                    let answer = match answer.await {
-                        Ok(Ok(values)) => Answer::Maintained(Integers { values }),
-                        Ok(Err(err)) => error_answer(&err),
-                        Err(_) => error_answer(&lost()),
-                    };
-                    done();
-                    send(&answers, id, answer).await;
-                });
-                Job::Maintenance { sql, reply }
+                Job::Maintenance {
+                    sql,
+                    reply: self.reply(id, |values| Answer::Maintained(Integers { values })),
+                }
             }
             Work::Begin(begin) => {
-                let (started, started_answer) = oneshot::channel();
-                let (ended, ended_answer) = oneshot::channel::<u8>();
                 let state = TxState::new(begin.tx_id, Duration::from_millis(begin.lease_ms));
                 let (commands, receiver) = sync_channel(TX_COMMANDS);
                 self.transactions
@@ -416,29 +362,23 @@ impl Host {
                             state: Arc::clone(&state),
                         },
                     );
-                let host = Arc::clone(self);
-                self.runtime.spawn(async move {
-                    let answer = match started_answer.await {
-                        Ok(Ok(())) => Answer::Done(true),
-                        Ok(Err(err)) => error_answer(&err),
-                        Err(_) => error_answer(&lost()),
+                // BEGIN's answer leaves the request open; the end closes it. Both are sent
+                // by the worker's thread, in that order.
+                let out = Arc::clone(&self.out);
+                let started = Reply::Call(Box::new(move |result: Result<()>| {
+                    let answer = match result {
+                        Ok(()) => Answer::Done(true),
+                        Err(err) => error_answer(&err),
                     };
-                    send(&answers, id, answer).await;
-                    let status = ended_answer.await.unwrap_or(TxStatus::Aborted as u8);
-                    host.transactions
-                        .lock()
-                        .expect("transactions poisoned")
-                        .remove(&id);
-                    done();
-                    send(&answers, id, Answer::TxEnded(u32::from(status))).await;
-                });
-                let token = self
-                    .tokens
-                    .lock()
-                    .expect("tokens poisoned")
-                    .get(&id)
-                    .cloned()
-                    .unwrap_or_else(CancelToken::none);
+                    out.send(id, answer);
+                }));
+                let ended = EndSignal {
+                    id,
+                    state: Arc::clone(&state),
+                    out: Arc::clone(&self.out),
+                    tokens: Arc::clone(&self.tokens),
+                    transactions: Arc::clone(&self.transactions),
+                };
                 Job::Transaction(TxSession {
                     mode: match begin.mode {
                         1 => TxMode::Immediate,
@@ -447,16 +387,15 @@ impl Host {
                     },
                     commands: receiver,
                     started,
-                    state: Arc::clone(&state),
-                    cancel: token,
-                    permits: Box::new(EndSignal(Some(ended), state)),
+                    state,
+                    cancel: Arc::clone(cancel),
+                    permits: Box::new(ended),
                 })
             }
             Work::Commit(_) | Work::Rollback(_) | Work::Abandon(_) | Work::Cancel(_) => {
-                return None;
+                return Err(Error::Internal("not a task".into()));
             }
-        };
-        Some(job)
+        })
     }
 
     /// Hands `command` to the transaction begun by request `tx`, or refuses it.
@@ -485,17 +424,30 @@ impl Host {
     }
 }
 
-/// Dropped when a transaction's session ends: tells its answer task how it ended.
-struct EndSignal(Option<oneshot::Sender<u8>>, Arc<TxState>);
+/// Dropped when a transaction's session ends: tells the server how it ended.
+struct EndSignal {
+    id: u64,
+    state: Arc<TxState>,
+    out: Arc<Out>,
+    tokens: Tokens,
+    transactions: Arc<Mutex<HashMap<u64, LocalTx>>>,
+}
 
 impl Drop for EndSignal {
     fn drop(&mut self) {
-        if let Some(ended) = self.0.take() {
-            let _ = ended.send(self.1.status() as u8);
-        }
+        self.transactions
+            .lock()
+            .expect("transactions poisoned")
+            .remove(&self.id);
+        self.tokens
+            .lock()
+            .expect("tokens poisoned")
+            .remove(&self.id);
+        let status = match self.state.status() {
+            TxStatus::Starting | TxStatus::Open => TxStatus::Aborted,
+            ended => ended,
+        };
+        self.out
+            .send(self.id, Answer::TxEnded(u32::from(status as u8)));
     }
-}
-
-fn lost() -> Error {
-    Error::Internal("the worker dropped the request without answering".into())
 }

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender, select};
 use sqlited_proto::v1::{ExecuteResponse, QueryResponse};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 
 use super::wire::{
     self, Answer, BeginWork, FromWorker, KvWork, QueryWork, Statements, ToWorker, Work,
@@ -26,6 +26,7 @@ use crate::error::{Error, Result};
 use crate::worker::cancel::CancelToken;
 use crate::worker::group_commit::GroupMetrics;
 use crate::worker::kv::KvWritten;
+use crate::worker::reply::{Reply, RowSink};
 use crate::worker::transaction::{self, TxCommand, TxMode, TxSession, TxState, TxStatus};
 use crate::worker::{Job, Outcome, Task};
 
@@ -34,20 +35,20 @@ const TICK: Duration = Duration::from_millis(20);
 
 /// What a request waits on.
 enum Waiting {
-    Execute(oneshot::Sender<Result<Outcome>>),
-    Batch(oneshot::Sender<Result<Vec<ExecuteResponse>>>),
-    Query(mpsc::Sender<Result<QueryResponse>>),
-    Kv(oneshot::Sender<Result<KvWritten>>),
-    Maintenance(oneshot::Sender<Result<Vec<i64>>>),
+    Execute(Reply<Outcome>),
+    Batch(Reply<Vec<ExecuteResponse>>),
+    Query(RowSink),
+    Kv(Reply<KvWritten>),
+    Maintenance(Reply<Vec<i64>>),
     /// COMMIT or ROLLBACK.
-    Unit(oneshot::Sender<Result<()>>),
+    Unit(Reply<()>),
     Transaction(OpenTx),
 }
 
 /// A transaction running in the worker.
 struct OpenTx {
     /// Answered when BEGIN has run; `None` after.
-    started: Option<oneshot::Sender<Result<()>>>,
+    started: Option<Reply<()>>,
     state: Arc<TxState>,
     /// Raised when it ended, so its command forwarder stops.
     ended: Arc<AtomicBool>,
@@ -202,14 +203,20 @@ fn fail(waiting: Waiting, err: Error) {
         Waiting::Unit(reply) => {
             let _ = reply.send(Err(err));
         }
-        Waiting::Query(sink) => {
+        Waiting::Query(sink) => match sink.channel() {
             // The stream's reader may be slow: never block the thread that fails the rest.
-            if let Err(mpsc::error::TrySendError::Full(item)) = sink.try_send(Err(err)) {
-                std::thread::spawn(move || {
-                    let _ = sink.blocking_send(item);
-                });
+            Some(channel) => {
+                if let Err(mpsc::error::TrySendError::Full(item)) = channel.try_send(Err(err)) {
+                    let channel = channel.clone();
+                    std::thread::spawn(move || {
+                        let _ = channel.blocking_send(item);
+                    });
+                }
             }
-        }
+            None => {
+                let _ = sink.blocking_send(Err(err));
+            }
+        },
         Waiting::Transaction(mut tx) => {
             if !tx.ended.load(Ordering::Acquire) {
                 tx.state.set(TxStatus::Lost);
@@ -313,7 +320,7 @@ impl Writer<'_> {
         &mut self,
         out: &mut impl Write,
         within: Option<(u64, Arc<TxState>)>,
-        reply: oneshot::Sender<Result<()>>,
+        reply: Reply<()>,
         work: Work,
     ) -> std::io::Result<()> {
         let id = self.take_id();
@@ -610,7 +617,10 @@ fn stream(shared: &Shared, id: u64, item: Result<QueryResponse>) {
         Some(InFlight {
             waiting: Waiting::Query(sink),
             ..
-        }) => sink.clone(),
+        }) => match sink.channel() {
+            Some(channel) => channel.clone(),
+            None => return,
+        },
         _ => return,
     };
     let _ = sink.blocking_send(item);
