@@ -27,6 +27,8 @@ RELEASE = ROOT / "target" / "release"
 SQLITED = RELEASE / "sqlited"
 BENCH = RELEASE / "sqlited-bench"
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
+# Where the seed's table runs its workers.
+KINDS = ("threads", "processes")
 
 
 def log(message):
@@ -197,16 +199,19 @@ def main():
                                                   str(pg.insert_script))
     pg.stop()
 
-    log("the seed's table: time to finish 100 scans, readers x client threads")
+    log("the seed's table: time to finish 100 scans, readers x client threads, thread and process workers")
     seed = {}
-    for readers in (1, 2, 4):
-        server = Sqlited(work / f"seed-{readers}", "--readers", readers)
-        bench("--url", server.url, "--init", "--workload", "scan-light", "--duration", 1, "--warmup", 0)
-        for threads in (1, 2, 4, 8):
-            for w in ("scan-heavy", "scan-light"):
-                seed[(w, readers, threads)] = bench("--url", server.url, "--workload", w, "--mode", "threads",
-                                                    "--clients", threads, "--requests", 100)
-        server.stop()
+    for kind in KINDS:
+        for readers in (1, 2, 4):
+            server = Sqlited(work / f"seed-{kind}-{readers}", "--readers", readers, "--workers", kind)
+            bench("--url", server.url, "--init", "--workload", "scan-light", "--duration", 1, "--warmup", 0)
+            for threads in (1, 2, 4, 8):
+                for w in ("scan-heavy", "scan-light"):
+                    result = bench("--url", server.url, "--workload", w, "--mode", "threads",
+                                   "--clients", threads, "--requests", 100)
+                    result["command"] = f"sqlited --workers {kind} --readers {readers}  # then: {result['command']}"
+                    seed[(w, kind, readers, threads)] = result
+            server.stop()
 
     write(args.out, results, seed, group_sizes, d, time.time() - started)
     shutil.rmtree(work, ignore_errors=True)
@@ -296,17 +301,35 @@ def write(out, r, seed, group_sizes, duration, took):
         "## The seed's table: seconds to finish 100 scans",
         "",
         "`SELECT count(*) FROM scan_big WHERE b > ?` on 1,000,000 random rows (heavy) and on 1 row "
-        "(light), for 1, 2 and 4 reader workers and 1, 2, 4, 8 client threads (blocking client).",
+        "(light), for 1, 2 and 4 reader workers and 1, 2, 4, 8 client threads (blocking client), "
+        "with thread workers (`--workers threads`) and worker processes (`--workers processes`) side "
+        "by side; `p ÷ t` is the process time over the thread time (targets: heavy ≤ 1.10, light "
+        "≤ 1.5).",
         "",
     ]
+    elapsed = lambda w, kind, readers, t: seed[(w, kind, readers, t)]["elapsed_s"]
     for w in ("scan-heavy", "scan-light"):
-        doc += [f"**{w}**", "",
-                table(["readers \\ threads", "1", "2", "4", "8"],
-                      [[readers] + [f"{seed[(w, readers, t)]['elapsed_s']:.3f}" for t in (1, 2, 4, 8)]
-                       for readers in (1, 2, 4)]), ""]
-    heavy = lambda readers, t: seed[("scan-heavy", readers, t)]["elapsed_s"]
+        rows = []
+        for readers in (1, 2, 4):
+            for kind in KINDS:
+                rows.append([readers, kind] + [f"{elapsed(w, kind, readers, t):.3f}" for t in (1, 2, 4, 8)])
+            rows.append([readers, "p ÷ t"] + [
+                f"{elapsed(w, 'processes', readers, t) / elapsed(w, 'threads', readers, t):.2f}"
+                for t in (1, 2, 4, 8)])
+        doc += [f"**{w}** (seconds; columns: client threads)", "",
+                table(["readers", "workers", "1", "2", "4", "8"], rows), ""]
+    ratios = {w: [elapsed(w, "processes", r, t) / elapsed(w, "threads", r, t) for r in (1, 2, 4) for t in (1, 2, 4, 8)]
+              for w in ("scan-heavy", "scan-light")}
+    total = lambda w, kind: sum(elapsed(w, kind, r, t) for r in (1, 2, 4) for t in (1, 2, 4, 8))
+    heavy = lambda readers, t: elapsed("scan-heavy", "threads", readers, t)
     doc += [
-        f"Heavy scan, 2 readers ÷ 1 reader at 2 threads: {heavy(2, 2) / heavy(1, 2):.2f} "
+        f"Processes ÷ threads over the whole table (sum of the 12 times): heavy "
+        f"{total('scan-heavy', 'processes') / total('scan-heavy', 'threads'):.2f} (target ≤ 1.10), light "
+        f"{total('scan-light', 'processes') / total('scan-light', 'threads'):.2f} (target ≤ 1.5); cell by "
+        f"cell, heavy {min(ratios['scan-heavy']):.2f}–{max(ratios['scan-heavy']):.2f}, light "
+        f"{min(ratios['scan-light']):.2f}–{max(ratios['scan-light']):.2f}.",
+        "",
+        f"Heavy scan with thread workers, 2 readers ÷ 1 reader at 2 threads: {heavy(2, 2) / heavy(1, 2):.2f} "
         f"(target ≤ 0.55); at 8 threads: {heavy(2, 8) / heavy(1, 8):.2f}.",
         "",
         (ROOT / "bench" / "analysis.md").read_text().strip(),
@@ -322,6 +345,7 @@ def write(out, r, seed, group_sizes, duration, took):
     for res in list(r.values()) + list(seed.values()):
         command = re.sub(r"--clients \d+", "--clients N", res["command"])
         command = re.sub(r"-c \d+ ", "-c N ", command)
+        command = re.sub(r"--readers \d+", "--readers R", command)
         if command not in seen:
             seen.append(command)
     doc += seen + ["```", ""]

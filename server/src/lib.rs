@@ -14,8 +14,8 @@
 //! - [`restore`]: the `sqlited restore` subcommand: a backup back into the data directory.
 //! - [`service`]: one file per gRPC service; thin: validate, call the engine, map errors.
 //! - [`engine`]: the registry of databases, routing, the reader pool and the writer queue.
-//! - [`worker`]: workers owning one connection each: thread workers, the deadpool manager,
-//!   the executor and the writer's group commit.
+//! - [`worker`]: workers owning one connection each: thread workers, worker processes
+//!   (`--workers processes`), the deadpool manager, the executor and the writer's group commit.
 //! - [`statements`]: exposed statements: the statements file, argument checks.
 //! - [`sql`]: values, parameter binding and result codes between proto and rusqlite.
 //! - [`metrics`]: Prometheus metrics on `--metrics-listen`.
