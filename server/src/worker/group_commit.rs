@@ -6,7 +6,6 @@
 
 use std::collections::VecDeque;
 use std::sync::Arc;
-use std::sync::mpsc::Receiver;
 
 use sqlited_proto::v1::ExecuteResponse;
 
@@ -29,7 +28,7 @@ pub enum GroupReport {
 /// `max_bytes` of statements share one transaction.
 pub fn serve(
     db: &Sqlite,
-    tasks: Receiver<Task>,
+    tasks: crossbeam_channel::Receiver<Task>,
     max_group: usize,
     max_bytes: usize,
     database: &str,

@@ -177,6 +177,22 @@ pub enum Rejected {
     Stopped,
 }
 
+/// Offers `task` to a worker's own queue (`None`: the worker is closing).
+#[allow(clippy::result_large_err)]
+fn offer(
+    queue: Option<&crossbeam_channel::Sender<Task>>,
+    task: Task,
+) -> std::result::Result<(), (Rejected, Task)> {
+    let Some(queue) = queue else {
+        return Err((Rejected::Stopped, task));
+    };
+    match queue.try_send(task) {
+        Ok(()) => Ok(()),
+        Err(crossbeam_channel::TrySendError::Full(task)) => Err((Rejected::Full, task)),
+        Err(crossbeam_channel::TrySendError::Disconnected(task)) => Err((Rejected::Stopped, task)),
+    }
+}
+
 /// One SQLite connection that runs tasks, wherever it lives.
 pub trait Worker: Send + Sync {
     /// A number naming this worker in logs.

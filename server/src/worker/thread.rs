@@ -3,7 +3,6 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{SyncSender, TrySendError, sync_channel};
 use std::thread::JoinHandle;
 
 use tokio::sync::oneshot;
@@ -28,7 +27,7 @@ pub struct ThreadOptions {
 pub struct ThreadWorker {
     id: u64,
     /// `None` only while dropping: dropping the sender ends the thread's loop.
-    sender: Option<SyncSender<Task>>,
+    sender: Option<crossbeam_channel::Sender<Task>>,
     /// Cleared by the thread when it ends, however it ends.
     alive: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
@@ -82,7 +81,7 @@ impl ThreadWorker {
         source: TaskSource,
         report: GroupReport,
     ) -> Result<Self> {
-        let (sender, tasks) = sync_channel::<Task>(options.queue_depth);
+        let (sender, tasks) = crossbeam_channel::bounded::<Task>(options.queue_depth.max(1));
         let (opened, opened_rx) = oneshot::channel::<Result<()>>();
         let alive = Arc::new(AtomicBool::new(true));
         let exited = match &source {
@@ -154,14 +153,7 @@ impl Worker for ThreadWorker {
 
     #[allow(clippy::result_large_err)]
     fn submit(&self, task: Task) -> std::result::Result<(), (Rejected, Task)> {
-        let Some(sender) = &self.sender else {
-            return Err((Rejected::Stopped, task));
-        };
-        match sender.try_send(task) {
-            Ok(()) => Ok(()),
-            Err(TrySendError::Full(task)) => Err((Rejected::Full, task)),
-            Err(TrySendError::Disconnected(task)) => Err((Rejected::Stopped, task)),
-        }
+        super::offer(self.sender.as_ref(), task)
     }
 
     fn is_alive(&self) -> bool {

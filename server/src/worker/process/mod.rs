@@ -27,7 +27,7 @@ use std::sync::atomic::Ordering;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Sender, TrySendError};
+use crossbeam_channel::Sender;
 
 use super::connection::{ConnectionSettings, Synchronous};
 use super::group_commit::GroupMetrics;
@@ -273,17 +273,10 @@ impl Worker for ProcessWorker {
 
     #[allow(clippy::result_large_err)]
     fn submit(&self, task: Task) -> std::result::Result<(), (Rejected, Task)> {
-        let Some(sender) = &self.sender else {
-            return Err((Rejected::Stopped, task));
-        };
         if !self.shared.is_alive() {
             return Err((Rejected::Stopped, task));
         }
-        match sender.try_send(task) {
-            Ok(()) => Ok(()),
-            Err(TrySendError::Full(task)) => Err((Rejected::Full, task)),
-            Err(TrySendError::Disconnected(task)) => Err((Rejected::Stopped, task)),
-        }
+        super::offer(self.sender.as_ref(), task)
     }
 
     fn is_alive(&self) -> bool {
