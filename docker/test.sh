@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the images and runs the stack with docker-compose, then checks it for real: sqlited
 # healthy by its HEALTHCHECK, the Python example run against it once healthy, SQL through
-# sqlited-cli, data kept across a restart of the stack; `down -v` at the end.
+# sqlited-cli, data kept across a restart of the stack, worker processes running in the
+# container (the stack runs with --workers processes here); `down -v` at the end.
 # Needs Docker, docker-compose and (when no base image exists) debootstrap; makes the base image
 # itself with debootstrap + `docker import`, so no registry is needed.
 set -euo pipefail
@@ -11,6 +12,8 @@ PROJECT="sqlited-test-$$"
 export SQLITED_BASE="$BASE"
 export SQLITED_PORT="${SQLITED_PORT:-$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')}"
 COMPOSE=(docker-compose -p "$PROJECT" -f docker/docker-compose.yml)
+# The deployment's riskier mode: every connection in a worker process, under a memory cap.
+export SQLITED_WORKERS=processes SQLITED_WORKER_MEMORY_LIMIT=256MiB
 
 if ! docker image inspect "$BASE" >/dev/null 2>&1; then
     command -v debootstrap >/dev/null || apt-get install -y -qq debootstrap >/dev/null
@@ -61,4 +64,7 @@ out="$("${CLI[@]}" -c "SELECT x FROM t")"
 [ "$out" = "$(printf 'x\nkept')" ] || { echo "unexpected: $out"; exit 1; }
 notes="$(target/release/sqlited-cli "http://127.0.0.1:$SQLITED_PORT/example" --mode csv -c "SELECT count(*) AS n FROM notes")"
 [ "$notes" = "$(printf 'n\n2')" ] || { echo "the example's rows did not survive: $notes"; exit 1; }
-echo "docker: 4 passed, 0 failed"
+# The connections live in worker processes of the server, inside the container.
+workers="$(docker top "$container" -o args | grep -c 'sqlited worker' || true)"
+[ "$workers" -ge 2 ] || { echo "expected worker processes, found $workers"; docker top "$container"; exit 1; }
+echo "docker: 5 passed, 0 failed"
