@@ -65,6 +65,6 @@ out="$("${CLI[@]}" -c "SELECT x FROM t")"
 notes="$(target/release/sqlited-cli "http://127.0.0.1:$SQLITED_PORT/example" --mode csv -c "SELECT count(*) AS n FROM notes")"
 [ "$notes" = "$(printf 'n\n2')" ] || { echo "the example's rows did not survive: $notes"; exit 1; }
 # The connections live in worker processes of the server, inside the container.
-workers="$(docker top "$container" -o args | grep -c 'sqlited worker' || true)"
+workers="$(docker top "$container" | grep -c 'sqlited worker' || true)"
 [ "$workers" -ge 2 ] || { echo "expected worker processes, found $workers"; docker top "$container"; exit 1; }
 echo "docker: 5 passed, 0 failed"

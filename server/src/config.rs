@@ -290,9 +290,9 @@ impl Config {
         match self.workers {
             WorkerMode::Threads => WorkerKind::Threads,
             WorkerMode::Processes => WorkerKind::Processes(Arc::new(ProcessOptions {
-                // The running binary; /proc/self/exe still finds it if the file was replaced.
-                program: std::env::current_exe()
-                    .unwrap_or_else(|_| PathBuf::from("/proc/self/exe")),
+                // The running binary itself, even if its file was replaced by an upgrade since
+                // it started: a worker must speak exactly this binary's protocol.
+                program: PathBuf::from("/proc/self/exe"),
                 memory_limit: self.worker_memory_limit,
             })),
         }

@@ -21,6 +21,7 @@ use std::io::{BufRead, BufReader};
 use std::os::fd::OwnedFd;
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
+use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -46,7 +47,7 @@ const CLOSE_TIMEOUT: Duration = Duration::from_secs(60);
 /// How worker processes are started; set from the command line.
 #[derive(Debug, Clone)]
 pub struct ProcessOptions {
-    /// The `sqlited` binary to run as `sqlited worker` (the running one).
+    /// The `sqlited` binary to run as `sqlited worker`: `/proc/self/exe`, the running one.
     pub program: PathBuf,
     /// The cap on each worker's data segment, in bytes (0: none).
     pub memory_limit: u64,
@@ -102,6 +103,8 @@ impl ProcessWorker {
         let (ours, theirs) = UnixStream::pair().map_err(|err| cannot("socketpair", err))?;
         let mut command = Command::new(&process.program);
         command
+            // Shown by ps as `sqlited worker`, whatever the program's path.
+            .arg0("sqlited")
             .arg("worker")
             .stdin(Stdio::from(OwnedFd::from(theirs)))
             .stdout(Stdio::null())
