@@ -217,6 +217,30 @@ async fn a_memory_hungry_query_fails_under_the_cap_and_the_worker_goes_on() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_that_cannot_start_is_not_restarted_in_a_loop() {
+    // 1 MiB cannot hold a worker: every start fails.
+    let server = Server::start_with(&["--workers", "processes", "--worker-memory-limit", "1MiB"]);
+    let db = server.database("starved").await;
+    let mut messages = Vec::new();
+    for _ in 0..3 {
+        let err = db
+            .execute("CREATE TABLE t (x)", ())
+            .await
+            .expect_err("no worker can start");
+        assert_eq!(err.status_code(), Some(Code::Unavailable), "{err}");
+        assert!(err.is_retryable(), "{err}");
+        messages.push(err.message().to_string());
+    }
+    // The first two starts fail for real; the third comes within the backoff and is refused
+    // without starting a process.
+    assert!(
+        messages[2].contains("times in a row") && messages[2].contains("--worker-memory-limit"),
+        "{messages:?}"
+    );
+    assert!(worker_processes(&server).is_empty());
+}
+
 /// The worker processes the server started so far (by its log), as (pid, role), oldest
 /// first.
 fn worker_processes(server: &Server) -> Vec<(u32, String)> {

@@ -33,7 +33,8 @@ pub struct WorkerManager {
     options: ThreadOptions,
     source: TaskSource,
     kind: WorkerKind,
-    /// Shared by every worker this manager starts (and its clones, e.g. `with_source`).
+    /// The restart budget of this database's workers of this role: shared by every manager
+    /// for them, across reopenings of the database too.
     budget: Arc<RestartBudget>,
 }
 
@@ -48,13 +49,14 @@ impl WorkerManager {
         options: ThreadOptions,
         kind: WorkerKind,
     ) -> Self {
+        let budget = RestartBudget::of(&settings.path, role);
         Self {
             role,
             settings,
             options,
             source: TaskSource::Own,
             kind,
-            budget: Arc::default(),
+            budget,
         }
     }
 

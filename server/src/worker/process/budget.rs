@@ -1,8 +1,11 @@
 //! The restart budget of one kind of worker (a database's writer, or its readers): a worker
 //! process that dies soon after it started, or fails to start, makes the next start wait,
-//! twice as long each time in a row, so a worker that cannot live does not spin.
+//! twice as long each time in a row, so a worker that cannot live does not spin — not even
+//! across attempts to open its database, which share the budget.
 
-use std::sync::Mutex;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
@@ -13,6 +16,9 @@ const YOUNG: Duration = Duration::from_secs(10);
 const FIRST_WAIT: Duration = Duration::from_millis(100);
 /// The longest wait between two starts.
 const MAX_WAIT: Duration = Duration::from_secs(30);
+
+/// Every budget of the process, by database file and whether it is the writer's.
+type Budgets = Mutex<HashMap<(PathBuf, bool), Arc<RestartBudget>>>;
 
 /// Young deaths in a row, and when the next start may happen.
 #[derive(Debug, Default)]
@@ -27,6 +33,18 @@ struct State {
 }
 
 impl RestartBudget {
+    /// The budget of the `role` workers of the database file `path`, one per process and
+    /// database (a few bytes each, kept for the server's life).
+    pub fn of(path: &Path, role: crate::worker::Role) -> Arc<Self> {
+        static BUDGETS: OnceLock<Budgets> = OnceLock::new();
+        let key = (path.to_path_buf(), role == crate::worker::Role::Writer);
+        let mut budgets = BUDGETS
+            .get_or_init(Mutex::default)
+            .lock()
+            .expect("restart budgets poisoned");
+        Arc::clone(budgets.entry(key).or_default())
+    }
+
     /// Whether a worker may start now; if not, an UNAVAILABLE error saying when.
     pub fn check(&self, what: &str) -> Result<()> {
         let state = self.state.lock().expect("restart budget poisoned");
