@@ -99,6 +99,12 @@ pub async fn run(
             .map_err(|err| Error::Internal(format!("the TLS configuration is unusable: {err}")))?;
     }
     warn_if_exposed(&config, listener.local_addr().ok());
+    if config.worker_memory_limit > 0 && config.workers == crate::config::WorkerMode::Threads {
+        tracing::warn!(
+            "--worker-memory-limit caps worker processes only; with --workers threads it is \
+             ignored (add --workers processes to cap each connection's memory)"
+        );
+    }
     // Everything is loaded and checked: say where we serve. One machine-readable line on
     // stdout, so scripts and tests learn a port chosen by the OS — and know it is ready.
     let addr = listener.local_addr().unwrap_or(config.listen);
