@@ -31,7 +31,7 @@ use crate::worker::kv::KvWritten;
 use crate::worker::maintenance;
 use crate::worker::reply::{CallSink, Reply, RowSink};
 use crate::worker::thread::{TaskSource, ThreadOptions, ThreadWorker};
-use crate::worker::transaction::{self, TxCommand, TxMode, TxSession, TxState, TxStatus};
+use crate::worker::transaction::{self, TxCommand, TxMode, TxSession, TxState};
 use crate::worker::{Job, Role, StreamLimits, Task, Worker, reply_error};
 
 /// Commands that may wait in one transaction (the server's registry bounds them already).
@@ -443,10 +443,8 @@ impl Drop for EndSignal {
             .lock()
             .expect("tokens poisoned")
             .remove(&self.id);
-        let status = match self.state.status() {
-            TxStatus::Starting | TxStatus::Open => TxStatus::Aborted,
-            ended => ended,
-        };
+        // As it stands; the server reads a session that never reached an end as aborted.
+        let status = self.state.status();
         self.out
             .send(self.id, Answer::TxEnded(u32::from(status as u8)));
     }

@@ -164,11 +164,6 @@ impl ProcessWorker {
             finished,
         })
     }
-
-    /// The worker's process id.
-    pub fn pid(&self) -> u32 {
-        self.pid
-    }
 }
 
 /// Sends [`Hello`] and waits for [`Ready`].
