@@ -171,10 +171,18 @@ impl Sqlite {
     }
 
     /// Runs the server's own transaction statements (BEGIN, SAVEPOINT, COMMIT, …), which the
-    /// authorizer refuses to clients.
+    /// authorizer refuses to clients. A single statement comes from the statement cache: the
+    /// writer runs a few of these around every group, so parsing them each time would show.
     pub fn internal(&self, sql: &str) -> Result<()> {
         self.gate.internal.store(true, Ordering::Relaxed);
-        let result = self.conn.execute_batch(sql);
+        let result = if sql.contains(';') {
+            self.conn.execute_batch(sql)
+        } else {
+            self.conn
+                .prepare_cached(sql)
+                .and_then(|mut stmt| stmt.raw_execute())
+                .map(drop)
+        };
         self.gate.internal.store(false, Ordering::Relaxed);
         Ok(result?)
     }

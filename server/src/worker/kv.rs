@@ -70,11 +70,23 @@ fn ensure(db: &Sqlite, map: &str) -> Result<()> {
     Ok(())
 }
 
-fn current(db: &Sqlite, map: &str, key: &[u8]) -> Result<Option<Entry>> {
-    let sql = format!("SELECT value, version FROM {} WHERE key = ?1", table(map));
-    let entry = db
-        .conn()
-        .prepare_cached(&sql)?
+/// `SELECT value, version` of one key of `map`.
+fn select_sql(map: &str) -> String {
+    format!("SELECT value, version FROM {} WHERE key = ?1", table(map))
+}
+
+/// Upsert of one key of `map` with an explicit version.
+fn upsert_sql(map: &str) -> String {
+    format!(
+        "INSERT INTO {} (key, value, version) VALUES (?1, ?2, ?3) \
+         ON CONFLICT(key) DO UPDATE SET value = excluded.value, version = excluded.version",
+        table(map)
+    )
+}
+
+/// The entry of `key`, read with `select` (see [`select_sql`]).
+fn current(select: &mut rusqlite::CachedStatement<'_>, key: &[u8]) -> Result<Option<Entry>> {
+    let entry = select
         .query_row([key], |row| {
             Ok(Entry {
                 key: key.to_vec(),
@@ -86,23 +98,16 @@ fn current(db: &Sqlite, map: &str, key: &[u8]) -> Result<Option<Entry>> {
     Ok(entry)
 }
 
-/// Sets `key` to `value` over `previous` (what it holds now); returns the new version.
+/// Sets `key` to `value` over `previous` (what it holds now) with `upsert` (see
+/// [`upsert_sql`]); returns the new version.
 fn upsert(
-    db: &Sqlite,
-    map: &str,
+    upsert: &mut rusqlite::CachedStatement<'_>,
     key: &[u8],
     value: &[u8],
     previous: Option<&Entry>,
 ) -> Result<i64> {
     let version = previous.map_or(1, |p| p.version + 1);
-    let sql = format!(
-        "INSERT INTO {} (key, value, version) VALUES (?1, ?2, ?3) \
-         ON CONFLICT(key) DO UPDATE SET value = excluded.value, version = excluded.version",
-        table(map)
-    );
-    db.conn()
-        .prepare_cached(&sql)?
-        .execute(rusqlite::params![key, value, version])?;
+    upsert.execute(rusqlite::params![key, value, version])?;
     Ok(version)
 }
 
@@ -117,7 +122,7 @@ pub fn apply(db: &Sqlite, write: &KvWrite) -> Result<KvWritten> {
             if_version,
         } => {
             ensure(db, map)?;
-            let previous = current(db, map, key)?;
+            let previous = current(&mut db.conn().prepare_cached(&select_sql(map))?, key)?;
             let holds = match (&previous, *if_absent, *if_version) {
                 (Some(_), true, _) => false,
                 (Some(p), false, v) if v != 0 => p.version == v,
@@ -133,7 +138,8 @@ pub fn apply(db: &Sqlite, write: &KvWrite) -> Result<KvWritten> {
                     ..Default::default()
                 });
             }
-            let version = upsert(db, map, key, value, previous.as_ref())?;
+            let mut statement = db.conn().prepare_cached(&upsert_sql(map))?;
+            let version = upsert(&mut statement, key, value, previous.as_ref())?;
             Ok(KvWritten {
                 applied: true,
                 previous,
@@ -144,7 +150,7 @@ pub fn apply(db: &Sqlite, write: &KvWrite) -> Result<KvWritten> {
         }
         KvWrite::Delete { map, key } => {
             ensure(db, map)?;
-            let previous = current(db, map, key)?;
+            let previous = current(&mut db.conn().prepare_cached(&select_sql(map))?, key)?;
             if previous.is_some() {
                 let sql = format!("DELETE FROM {} WHERE key = ?1", table(map));
                 db.conn().prepare_cached(&sql)?.execute([key])?;
@@ -183,10 +189,13 @@ pub fn apply(db: &Sqlite, write: &KvWrite) -> Result<KvWritten> {
             return_previous: true,
         } => {
             ensure(db, map)?;
+            // Both statements once for the whole request, not once per entry.
+            let mut select = db.conn().prepare_cached(&select_sql(map))?;
+            let mut set = db.conn().prepare_cached(&upsert_sql(map))?;
             let mut results = Vec::with_capacity(entries.len());
             for entry in entries {
-                let previous = current(db, map, &entry.key)?;
-                let version = upsert(db, map, &entry.key, &entry.value, previous.as_ref())?;
+                let previous = current(&mut select, &entry.key)?;
+                let version = upsert(&mut set, &entry.key, &entry.value, previous.as_ref())?;
                 results.push((previous, version));
             }
             Ok(KvWritten {
