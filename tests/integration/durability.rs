@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use sqlited_client::params;
 
-use crate::harness::{Server, scalar};
+use crate::harness::{Server, lost_acked, scalar};
 
 const WRITERS: i64 = 64;
 const ROUNDS: i64 = 3;
@@ -68,18 +68,7 @@ async fn acknowledged_writes_survive_kill_9(synchronous: &str) {
         let db = server.database("durable").await;
         let check: String = scalar(&db, "PRAGMA integrity_check").await;
         assert_eq!(check, "ok");
-        let present: std::collections::HashSet<i64> = db
-            .query_all("SELECT id FROM acked", ())
-            .await
-            .unwrap()
-            .iter()
-            .map(|r| r.get(0).unwrap())
-            .collect();
-        let lost: Vec<_> = acked_total
-            .iter()
-            .filter(|id| !present.contains(id))
-            .take(10)
-            .collect();
+        let lost = lost_acked(&db, &acked_total).await;
         assert!(
             lost.is_empty(),
             "round {round}: acknowledged ids lost after kill -9: {lost:?}"

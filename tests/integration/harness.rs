@@ -52,6 +52,27 @@ pub async fn scalar<T: sqlited_client::FromValue>(db: &sqlited_client::Database,
         .unwrap_or_else(|err| panic!("{sql}: {err}"))
 }
 
+/// The ids of `acked` (writes the server acknowledged) that the table `acked` lacks: the
+/// acknowledged writes a crash lost. At most the first ten, for the assertion's message.
+pub async fn lost_acked<'a>(
+    db: &sqlited_client::Database,
+    acked: impl IntoIterator<Item = &'a i64>,
+) -> Vec<i64> {
+    let present: std::collections::HashSet<i64> = db
+        .query_all("SELECT id FROM acked", ())
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| row.get(0).unwrap())
+        .collect();
+    acked
+        .into_iter()
+        .filter(|id| !present.contains(id))
+        .take(10)
+        .copied()
+        .collect()
+}
+
 /// A running `sqlited`, killed when dropped.
 pub struct Server {
     child: Child,

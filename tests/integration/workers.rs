@@ -3,14 +3,13 @@
 //! (Only in the `integration-processes` target: these servers run worker processes
 //! whatever the target.)
 
-use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use sqlited_client::params;
 use tonic::Code;
 
-use crate::harness::{Server, scalar};
+use crate::harness::{Server, lost_acked, scalar};
 
 const BOUND: Duration = Duration::from_secs(30);
 
@@ -133,15 +132,8 @@ async fn a_killed_writer_loses_no_acknowledged_write_and_writes_resume() {
         acked_after_kill.load(std::sync::atomic::Ordering::Relaxed) > 0,
         "writes resumed on a new writer"
     );
-    let present: HashSet<i64> = db
-        .query_all("SELECT id FROM acked", ())
-        .await
-        .unwrap()
-        .iter()
-        .map(|row| row.get(0).unwrap())
-        .collect();
     let acked = acked.lock().unwrap().clone();
-    let lost: Vec<_> = acked.iter().filter(|id| !present.contains(id)).collect();
+    let lost = lost_acked(&db, &acked).await;
     assert!(lost.is_empty(), "acknowledged but lost: {lost:?}");
     let new_writer = live(&server, "writer");
     assert_eq!(new_writer.len(), 1);
