@@ -3,6 +3,11 @@
 //! statement run on a real worker connection with parameters bound and the SQL sandbox on
 //! (read access, so the fuzzer cannot grow the database) — and every error turned into a
 //! status. Nothing may panic, hang or escape the sandbox.
+//!
+//! The same bytes also pick one of SQLite's functions (every one `PRAGMA function_list`
+//! names, fts3_tokenizer and friends included) and call it with bound parameters of every
+//! type made from the rest: SQLite trusts bound parameters as the application's own, so
+//! each function must be safe with any of them, and the ones that are not must be refused.
 
 #![no_main]
 
@@ -17,10 +22,15 @@ use sqlited::worker::Role;
 use sqlited::worker::cancel::CancelToken;
 use sqlited::worker::connection::{ConnectionSettings, Sqlite, Synchronous};
 use sqlited::worker::executor;
-use sqlited_proto::v1::{ExecuteBatchRequest, ExecuteRequest, QueryRequest, SetManyRequest};
+use sqlited_proto::v1::value::Kind;
+use sqlited_proto::v1::{
+    ExecuteBatchRequest, ExecuteRequest, QueryRequest, SetManyRequest, Statement, Value,
+};
 
 struct Fixture {
     db: Sqlite,
+    /// Every SQL function of the connection, with its number of arguments (-1: any).
+    functions: Vec<(String, i32)>,
     _dir: tempfile::TempDir,
 }
 
@@ -39,20 +49,34 @@ fn fixture() -> &'static Fixture {
             statement_cache: 16,
             cache_kib: 1024,
             sandbox: true,
+            max_value_bytes: 1 << 20,
         };
         let db = Sqlite::open(&settings, Role::Writer).expect("open");
         db.conn()
             .execute_batch("CREATE TABLE t (a INTEGER PRIMARY KEY, b TEXT, c BLOB); INSERT INTO t VALUES (1, 'x', x'00');")
             .expect("schema");
-        Fixture { db, _dir: dir }
+        let functions = db
+            .conn()
+            .prepare("SELECT DISTINCT name, narg FROM pragma_function_list ORDER BY name, narg")
+            .and_then(|mut stmt| {
+                stmt.query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
+                    .collect::<Result<Vec<(String, i32)>, _>>()
+            })
+            .expect("function list");
+        Fixture {
+            db,
+            functions,
+            _dir: dir,
+        }
     })
 }
 
-fn run(statement: &sqlited_proto::v1::Statement) {
+fn run(statement: &Statement) -> bool {
     let db = &fixture().db;
     let token = CancelToken::new(Some(Duration::from_millis(20)), None);
     token.set_access(Access::Read);
     let result = db.run_task(&token, || executor::execute(db, statement));
+    let ok = result.is_ok();
     if let Err(err) = result {
         let _ = err.into_status(Some("fuzz"));
     }
@@ -60,9 +84,54 @@ fn run(statement: &sqlited_proto::v1::Statement) {
         db.conn().is_autocommit(),
         "a statement left a transaction open"
     );
+    ok
+}
+
+/// One value of the type `data`'s first byte picks, made from the bytes after it.
+fn value(data: &mut &[u8]) -> Value {
+    let Some((&kind, rest)) = data.split_first() else {
+        return Value { kind: None };
+    };
+    let len = usize::from(rest.first().copied().unwrap_or(0) % 17).min(rest.len());
+    let (bytes, rest) = rest.split_at(len);
+    *data = rest;
+    let mut word = [0u8; 8];
+    word[..bytes.len().min(8)].copy_from_slice(&bytes[..bytes.len().min(8)]);
+    let kind = match kind % 5 {
+        0 => Kind::Null(0),
+        1 => Kind::Integer(i64::from_le_bytes(word)),
+        2 => Kind::Real(f64::from_le_bytes(word)),
+        3 => Kind::Text(String::from_utf8_lossy(bytes).into_owned()),
+        _ => Kind::Blob(bytes.to_vec()),
+    };
+    Value { kind: Some(kind) }
+}
+
+/// Calls the function `data` picks with bound parameters made from the rest of it.
+fn call_function(data: &[u8]) {
+    let functions = &fixture().functions;
+    let [a, b, c, rest @ ..] = data else {
+        return;
+    };
+    let (name, narg) = &functions[usize::from(u16::from_le_bytes([*a, *b])) % functions.len()];
+    let arity = usize::try_from(*narg).unwrap_or(usize::from(c % 4)).min(8);
+    let mut rest = rest;
+    let params: Vec<Value> = (0..arity).map(|_| value(&mut rest)).collect();
+    let placeholders: Vec<String> = (1..=arity).map(|i| format!("?{i}")).collect();
+    let statement = Statement {
+        sql: format!("SELECT {name}({})", placeholders.join(", ")),
+        params,
+        ..Statement::default()
+    };
+    let ok = run(&statement);
+    assert!(
+        !(ok && name.eq_ignore_ascii_case("fts3_tokenizer")),
+        "fts3_tokenizer() ran with bound parameters"
+    );
 }
 
 fuzz_target!(|data: &[u8]| {
+    call_function(data);
     if let Ok(text) = std::str::from_utf8(data) {
         let _ = name::validate(text);
         let _ = Credentials::parse(text);

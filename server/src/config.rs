@@ -210,6 +210,22 @@ pub struct Config {
     /// worker. 0: no cap.
     #[arg(long, env = "SQLITED_WORKER_MEMORY_LIMIT", default_value = "0", value_parser = parse_size)]
     pub worker_memory_limit: u64,
+
+    /// The cap on SQLite's memory, e.g. `2GiB` (a bare number is MiB): page caches, sorts,
+    /// temporary tables and the values queries build. With thread workers it holds for the
+    /// whole server, with worker processes for each worker. A request past it fails with
+    /// RESOURCE_EXHAUSTED and the server goes on. `auto`: a quarter of the memory the server
+    /// may use (its cgroup limit, or the machine's), at least 256 MiB. 0: no cap.
+    #[arg(long, env = "SQLITED_SQLITE_MEMORY_LIMIT", default_value = "auto", value_parser = parse_memory_limit)]
+    pub sqlite_memory_limit: u64,
+}
+
+/// `auto` or a size, for `--sqlite-memory-limit`.
+fn parse_memory_limit(text: &str) -> Result<u64, String> {
+    if text.trim().eq_ignore_ascii_case("auto") {
+        return Ok(crate::memory::default_heap_limit());
+    }
+    parse_size(text)
 }
 
 /// Where workers run.
@@ -294,6 +310,7 @@ impl Config {
                 // it started: a worker must speak exactly this binary's protocol.
                 program: PathBuf::from("/proc/self/exe"),
                 memory_limit: self.worker_memory_limit,
+                heap_limit: self.sqlite_memory_limit,
             })),
         }
     }

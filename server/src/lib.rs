@@ -19,6 +19,7 @@
 //! - [`statements`]: exposed statements: the statements file, argument checks.
 //! - [`sql`]: values, parameter binding and result codes between proto and rusqlite.
 //! - [`metrics`]: Prometheus metrics on `--metrics-listen`.
+//! - [`memory`]: the cap on SQLite's heap (`--sqlite-memory-limit`).
 //! - [`error`]: the one error type and its mapping to `tonic::Status`.
 
 pub mod auth;
@@ -27,6 +28,7 @@ pub mod connections;
 pub mod engine;
 pub mod error;
 pub mod healthcheck;
+pub mod memory;
 pub mod metrics;
 pub mod restore;
 pub mod server;

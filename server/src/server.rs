@@ -37,6 +37,14 @@ pub async fn run(
             config.data_dir.display()
         ))
     })?;
+    if config.sqlite_memory_limit > 0 {
+        // Before any connection opens: the cap is SQLite's, for the whole process.
+        crate::memory::limit_sqlite_heap(config.sqlite_memory_limit);
+        tracing::info!(
+            bytes = config.sqlite_memory_limit,
+            "SQLite's heap is capped (--sqlite-memory-limit)"
+        );
+    }
     let engine = Arc::new(Engine::new(
         config.data_dir.clone(),
         !config.no_create,

@@ -186,6 +186,11 @@ impl Server {
             .database(database)
     }
 
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Sends `signal` to the server process.
     pub fn signal(&self, signal: libc::c_int) {
         // SAFETY: signalling our own child process.

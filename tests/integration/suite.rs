@@ -8,6 +8,7 @@ mod deadlines;
 mod durability;
 mod errors;
 mod harness;
+mod hostile;
 mod lifecycle;
 mod limits;
 mod map;

@@ -89,6 +89,7 @@ impl Database {
             statement_cache: options.statement_cache,
             cache_kib: options.cache_kib,
             sandbox: options.sandbox,
+            max_value_bytes: options.stream.max_message_bytes,
         });
         let writer_manager = WorkerManager::new(
             Role::Writer,
@@ -306,7 +307,7 @@ impl Database {
                 if let Some(statement) = retry {
                     self.routes.learn(&statement.sql, Route::Read);
                 }
-                Ok(QueryRows::new(first, rest))
+                Ok(QueryRows::new(first, rest, cancel))
             }
             None => Err(worker_lost()),
         }
@@ -317,7 +318,9 @@ impl Database {
         statement: Statement,
         cancel: &Arc<CancelToken>,
     ) -> Result<QueryRows> {
-        let (sink, mut rest) = mpsc::channel(QUERY_CHANNEL);
+        // Unbounded: the writer collects a writing query's rows (within --max-message-bytes)
+        // before it commits, then hands them over without waiting for the client.
+        let (sink, mut rest) = mpsc::unbounded_channel();
         let limits = self.options.stream;
         let job = Job::Query {
             statement,
@@ -326,7 +329,7 @@ impl Database {
         };
         self.submit_write(job, cancel).await?;
         match cancel.wait(rest.recv()).await {
-            Some(first) => Ok(QueryRows::new(first, rest)),
+            Some(first) => Ok(QueryRows::new(first, rest, cancel)),
             None => Err(worker_lost()),
         }
     }

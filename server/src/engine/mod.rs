@@ -88,11 +88,12 @@ impl Engine {
             let Some(name) = file.to_str().and_then(|f| f.strip_suffix(".db")) else {
                 continue;
             };
-            if name::validate(name).is_err() || entry.file_type().is_ok_and(|t| t.is_symlink()) {
+            let path = name::path(&self.data_dir, name);
+            if name::validate(name).is_err() || crate::worker::files::check_database(&path).is_err()
+            {
                 continue;
             }
             let size = |path: std::path::PathBuf| std::fs::metadata(path).map_or(0, |m| m.len());
-            let path = name::path(&self.data_dir, name);
             let wal = path.with_extension("db-wal");
             databases.push((
                 name.to_string(),
@@ -154,7 +155,7 @@ impl Engine {
                 if !self.create && !path.exists() {
                     return Err(Error::DatabaseNotFound { name: name.into() });
                 }
-                name::check_not_linked(&path)?;
+                crate::worker::files::check_database(&path)?;
                 let db = Database::open(name, path, self.options.clone()).await?;
                 tracing::info!(database = name, "database opened");
                 let _ = self.opened.send(name.to_string());

@@ -28,28 +28,6 @@ pub fn validate(name: &str) -> Result<()> {
     }
 }
 
-/// Refuses a database whose file, WAL or shared-memory file is a symbolic link (or not a
-/// regular file): one placed in the data directory could point SQLite anywhere.
-pub fn check_not_linked(path: &Path) -> Result<()> {
-    let mut wal = path.as_os_str().to_owned();
-    wal.push("-wal");
-    let mut shm = path.as_os_str().to_owned();
-    shm.push("-shm");
-    for file in [path.to_path_buf(), PathBuf::from(wal), PathBuf::from(shm)] {
-        if let Ok(meta) = std::fs::symlink_metadata(&file)
-            && !meta.file_type().is_file()
-        {
-            tracing::warn!(file = %file.display(), "refused: not a regular file");
-            return Err(Error::PermissionDenied(format!(
-                "{} is a symbolic link or not a regular file; sqlited serves only regular files                  inside its data directory (an operator must replace it)",
-                file.file_name()
-                    .map_or_else(String::new, |n| n.to_string_lossy().into_owned())
-            )));
-        }
-    }
-    Ok(())
-}
-
 /// The file of the (valid) database `name`.
 pub fn path(data_dir: &Path, name: &str) -> PathBuf {
     data_dir.join(format!("{name}.db"))

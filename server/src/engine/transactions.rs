@@ -327,7 +327,7 @@ impl Tx {
             cancel,
         )?;
         match cancel.wait(rest.recv()).await {
-            Some(first) => Ok(QueryRows::new(first, rest)),
+            Some(first) => Ok(QueryRows::new(first, rest, cancel)),
             None => Err(self.ended()),
         }
     }

@@ -68,17 +68,15 @@ pub fn grpc_code(code: i32) -> Code {
         _ => {}
     }
     match code & 0xff {
-        ffi::SQLITE_ERROR
-        | ffi::SQLITE_MISMATCH
-        | ffi::SQLITE_RANGE
-        | ffi::SQLITE_TOOBIG
-        | ffi::SQLITE_MISUSE => Code::InvalidArgument,
+        ffi::SQLITE_ERROR | ffi::SQLITE_MISMATCH | ffi::SQLITE_RANGE | ffi::SQLITE_MISUSE => {
+            Code::InvalidArgument
+        }
         ffi::SQLITE_AUTH | ffi::SQLITE_PERM => Code::PermissionDenied,
         ffi::SQLITE_CONSTRAINT | ffi::SQLITE_READONLY => Code::FailedPrecondition,
         ffi::SQLITE_BUSY | ffi::SQLITE_LOCKED | ffi::SQLITE_SCHEMA => Code::Unavailable,
         ffi::SQLITE_INTERRUPT => Code::Cancelled,
         ffi::SQLITE_ABORT => Code::Aborted,
-        ffi::SQLITE_FULL | ffi::SQLITE_NOMEM => Code::ResourceExhausted,
+        ffi::SQLITE_FULL | ffi::SQLITE_NOMEM | ffi::SQLITE_TOOBIG => Code::ResourceExhausted,
         ffi::SQLITE_CORRUPT | ffi::SQLITE_NOTADB => Code::DataLoss,
         _ => Code::Internal,
     }

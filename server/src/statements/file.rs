@@ -237,10 +237,12 @@ fn verify(data_dir: &Path, database: &str, statements: &DatabaseStatements) -> R
             data_dir.display()
         ));
     }
-    name::check_not_linked(&path).map_err(|err| err.to_string())?;
+    crate::worker::files::check_database(&path).map_err(|err| err.to_string())?;
     let conn = Connection::open_with_flags(
         &path,
-        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        OpenFlags::SQLITE_OPEN_READ_ONLY
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX
+            | OpenFlags::SQLITE_OPEN_NOFOLLOW,
     )
     .map_err(|err| format!("cannot open database {database:?}: {err}"))?;
     for (name, statement) in &statements.statements {

@@ -19,6 +19,9 @@ pub const CHECK_EVERY_OPS: i32 = 4000;
 #[derive(Debug, Default)]
 pub struct CancelToken {
     cancelled: AtomicBool,
+    /// Raised when the request's result stream stayed full until its deadline: the client
+    /// reads too slowly, and its statement is stopped.
+    slow_reader: AtomicBool,
     deadline: Option<Instant>,
     /// The timeout the deadline came from, for the error message.
     timeout: Option<Duration>,
@@ -40,6 +43,7 @@ impl CancelToken {
         let now = Instant::now();
         Arc::new(Self {
             cancelled: AtomicBool::new(false),
+            slow_reader: AtomicBool::new(false),
             deadline: timeout.map(|t| now + t),
             timeout,
             answer_by: answer_within.map(|t| now + t),
@@ -100,7 +104,35 @@ impl CancelToken {
 
     /// Whether the task should stop now.
     pub fn should_stop(&self) -> bool {
-        self.cancelled.load(Ordering::Acquire) || self.deadline.is_some_and(|d| Instant::now() >= d)
+        self.cancelled.load(Ordering::Acquire)
+            || self.slow_reader.load(Ordering::Acquire)
+            || self.deadline.is_some_and(|d| Instant::now() >= d)
+    }
+
+    /// When the task must have stopped, if ever.
+    pub fn deadline(&self) -> Option<Instant> {
+        self.deadline
+    }
+
+    /// The client did not read the task's result stream before the deadline: stop it.
+    pub fn mark_slow_reader(&self) {
+        self.slow_reader.store(true, Ordering::Release);
+    }
+
+    /// Whether the task was stopped for a client that reads too slowly.
+    pub fn is_slow_reader(&self) -> bool {
+        self.slow_reader.load(Ordering::Acquire)
+    }
+
+    /// The error that ends the stream of a client that read too slowly.
+    pub fn slow_reader_error(&self) -> Error {
+        Error::DeadlineExceeded(format!(
+            "the client read the result too slowly: the stream stayed full until the request's \
+             deadline ({} ms: the call's own deadline or the server's --statement-timeout-ms), \
+             so the statement was stopped to free the server's connection (a write was rolled \
+             back); read the stream as it arrives, or fetch less per query (LIMIT, paging)",
+            self.timeout.unwrap_or_default().as_millis()
+        ))
     }
 
     /// Time left before the deadline, if there is one.
@@ -150,6 +182,9 @@ impl CancelToken {
         let interrupted = matches!(&err, Error::Sqlite { code, .. } if code & 0xff == rusqlite::ffi::SQLITE_INTERRUPT);
         if !interrupted {
             return err;
+        }
+        if self.is_slow_reader() {
+            return self.slow_reader_error();
         }
         if self.cancelled.load(Ordering::Acquire) {
             return Error::Cancelled("the client went away; the statement was stopped".into());

@@ -56,6 +56,9 @@ pub struct ConnectionSettings {
     pub cache_kib: u32,
     /// Whether the SQL sandbox is on (off only with `--unsafe-sql`).
     pub sandbox: bool,
+    /// The largest string, blob or row SQLite may build (`SQLITE_LIMIT_LENGTH`): the
+    /// largest message the server sends.
+    pub max_value_bytes: usize,
 }
 
 /// Lets the server's own transaction statements through the authorizer, and remembers why
@@ -69,6 +72,11 @@ struct Gate {
     sandbox: bool,
     /// Why the last statement was refused, other than for transaction control.
     refusal: Mutex<Option<String>>,
+    /// Raised while an interactive transaction runs: the only place TEMP objects may be made
+    /// (they are dropped when it ends).
+    interactive: AtomicBool,
+    /// Raised when a TEMP object was allowed, so the transaction's end knows to drop it.
+    made_temp: AtomicBool,
 }
 
 /// An open connection with its role.
@@ -78,20 +86,29 @@ pub struct Sqlite {
     role: Role,
     /// The token of the running task, checked by the progress handler.
     running: Arc<Running>,
+    /// `SQLITE_LIMIT_LENGTH`, for the message of a value that reached it.
+    max_value_bytes: usize,
 }
 
 impl Sqlite {
     /// Opens the connection for `role`. The writer creates the file and turns on WAL mode;
     /// readers open read-only, so they cannot write by any route.
     pub fn open(settings: &ConnectionSettings, role: Role) -> Result<Self> {
-        let base = OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI;
+        // NOFOLLOW: SQLite refuses a path that resolves through a symbolic link.
+        let base = OpenFlags::SQLITE_OPEN_NO_MUTEX
+            | OpenFlags::SQLITE_OPEN_URI
+            | OpenFlags::SQLITE_OPEN_NOFOLLOW;
         let flags = match role {
             Role::Writer => {
                 base | OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE
             }
             Role::Reader => base | OpenFlags::SQLITE_OPEN_READ_ONLY,
         };
+        // Links are checked on every open (a reader opened late, a restarted worker), before
+        // and after SQLite opens the file, so one swapped in between is refused as well.
+        super::files::check_database(&settings.path)?;
         let conn = Connection::open_with_flags(&settings.path, flags)?;
+        super::safety::harden(&conn, settings)?;
         conn.busy_timeout(settings.busy_timeout)?;
         conn.set_prepared_statement_cache_capacity(settings.statement_cache);
         if role == Role::Writer {
@@ -111,6 +128,8 @@ impl Sqlite {
             "PRAGMA foreign_keys=ON; PRAGMA cache_size=-{}",
             settings.cache_kib
         ))?;
+        // The WAL and shared-memory files exist now (the first read made them).
+        super::files::check_database(&settings.path)?;
 
         let gate = Arc::new(Gate {
             sandbox: settings.sandbox,
@@ -129,6 +148,7 @@ impl Sqlite {
             gate,
             role,
             running,
+            max_value_bytes: settings.max_value_bytes,
         })
     }
 
@@ -157,7 +177,43 @@ impl Sqlite {
             .store(token.access().as_u8(), Ordering::Relaxed);
         let result = work();
         self.running.clear();
-        result.map_err(|err| token.explain(err))
+        result.map_err(|err| self.explain_limit(token.explain(err)))
+    }
+
+    /// Adds to SQLite's terse message for a bound it reached which bound it was.
+    fn explain_limit(&self, err: Error) -> Error {
+        let Error::Sqlite {
+            code,
+            message,
+            field,
+        } = err
+        else {
+            return err;
+        };
+        let advice = match code & 0xff {
+            rusqlite::ffi::SQLITE_TOOBIG => format!(
+                "a string, blob or row may hold at most {} bytes on this server (it could not \
+                 be sent in one message: --max-message-bytes); build smaller values",
+                self.max_value_bytes
+            ),
+            rusqlite::ffi::SQLITE_NOMEM => "the statement needed more memory than SQLite may \
+                use on this server (--sqlite-memory-limit, or --worker-memory-limit for worker \
+                processes); it was stopped and nothing it wrote was kept. Sort, group or join \
+                less at once, or add a LIMIT"
+                .to_string(),
+            _ => {
+                return Error::Sqlite {
+                    code,
+                    message,
+                    field,
+                };
+            }
+        };
+        Error::Sqlite {
+            code,
+            message: format!("{message}: {advice}"),
+            field,
+        }
     }
 
     /// The role this connection was opened for.
@@ -185,6 +241,23 @@ impl Sqlite {
         };
         self.gate.internal.store(false, Ordering::Relaxed);
         Ok(result?)
+    }
+
+    /// An interactive transaction starts: TEMP objects may be made until it ends.
+    pub fn begin_interactive(&self) {
+        self.gate.interactive.store(true, Ordering::Relaxed);
+    }
+
+    /// The interactive transaction ended: drops the TEMP objects it made, so none outlives
+    /// it on this shared connection.
+    pub fn end_interactive(&self) {
+        self.gate.interactive.store(false, Ordering::Relaxed);
+        if !self.gate.made_temp.swap(false, Ordering::Relaxed) {
+            return;
+        }
+        if let Err(err) = self.trusted(|| drop_temp_objects(&self.conn)) {
+            tracing::error!(error = %err, "dropping a transaction's TEMP objects failed");
+        }
     }
 
     /// Runs `work`, whose SQL is the server's own (map writes), past the authorizer.
@@ -270,10 +343,11 @@ impl Sqlite {
         })
     }
 
-    /// Closes the connection; the writer first checkpoints the WAL into the database file.
+    /// Closes the connection; the writer first checkpoints the WAL into the database file
+    /// (the server's own statement: the sandbox does not apply to it).
     pub fn close(self) {
         if self.role == Role::Writer
-            && let Err(err) = self.conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")
+            && let Err(err) = self.maintenance(super::maintenance::CHECKPOINT)
         {
             tracing::warn!(error = %err, "WAL checkpoint at close failed");
         }
@@ -281,6 +355,22 @@ impl Sqlite {
             tracing::warn!(error = %err, "closing a connection failed");
         }
     }
+}
+
+/// Drops every TEMP trigger, view and table (their indexes go with them).
+fn drop_temp_objects(conn: &Connection) -> rusqlite::Result<()> {
+    let objects: Vec<(String, String)> = conn
+        .prepare(
+            "SELECT type, name FROM temp.sqlite_schema WHERE type IN ('trigger', 'view', 'table') \
+             ORDER BY CASE type WHEN 'trigger' THEN 0 WHEN 'view' THEN 1 ELSE 2 END",
+        )?
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    for (kind, name) in objects {
+        let name = name.replace('"', "\"\"");
+        conn.execute_batch(&format!("DROP {kind} IF EXISTS temp.\"{name}\""))?;
+    }
+    Ok(())
 }
 
 /// Whether `sql` holds nothing but white space, comments and semicolons.
@@ -302,9 +392,19 @@ fn authorize(gate: &Gate, ctx: AuthContext<'_>) -> Authorization {
         return Authorization::Allow;
     }
     let access = Access::from_u8(gate.access.load(Ordering::Relaxed));
-    if let Some(reason) = super::sandbox::check(&ctx.action, access, gate.sandbox) {
+    let interactive = gate.interactive.load(Ordering::Relaxed);
+    if let Some(reason) = super::sandbox::check(
+        &ctx.action,
+        ctx.database_name,
+        access,
+        gate.sandbox,
+        interactive,
+    ) {
         *gate.refusal.lock().unwrap_or_else(|p| p.into_inner()) = Some(reason);
         return Authorization::Deny;
+    }
+    if super::sandbox::is_temp_creation(&ctx.action, ctx.database_name) {
+        gate.made_temp.store(true, Ordering::Relaxed);
     }
     match ctx.action {
         AuthAction::Transaction { .. } | AuthAction::Savepoint { .. }
@@ -328,5 +428,6 @@ pub fn test_settings(dir: &std::path::Path) -> ConnectionSettings {
         statement_cache: 64,
         cache_kib: 2048,
         sandbox: true,
+        max_value_bytes: 16 << 20,
     }
 }

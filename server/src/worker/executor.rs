@@ -6,8 +6,9 @@
 use rusqlite::ffi;
 use sqlited_proto::v1::{Column, ExecuteResponse, QueryResponse, Row, Statement};
 
+use super::cancel::CancelToken;
 use super::connection::Sqlite;
-use super::reply::RowSink;
+use super::reply::{RowSink, Sent};
 use super::{Job, Outcome, Role, StreamLimits, Task};
 use crate::error::{Error, Result};
 use crate::sql::bind::bind;
@@ -25,8 +26,10 @@ pub fn serve_reader(db: &Sqlite, mut next: impl FnMut() -> Option<Task>) {
                 limits,
                 sink,
             } => {
-                let last = db.run_task(&cancel, || stream_query(db, &statement, limits, &sink));
-                finish_query(&sink, last);
+                let last = db.run_task(&cancel, || {
+                    stream_query(db, &statement, limits, &mut to_sink(&sink, &cancel))
+                });
+                finish_query(&sink, last, &cancel);
             }
             Job::Batch { reply, .. } => {
                 let _ = reply.send(Err(Error::NeedsWriter));
@@ -74,14 +77,27 @@ pub fn execute_all(db: &Sqlite, statements: &[Statement]) -> Result<Vec<ExecuteR
         .collect()
 }
 
-/// Streams a query's rows to `sink` in messages cut by `limits`, and returns the last message
-/// (remaining rows and the summary) unsent, so the writer can commit before sending it.
-/// `Ok(None)` means the client went away.
+/// Passes a query's messages to `sink` as [`stream_query`] cuts them: `Ok(false)` once
+/// nobody reads, an error once the client reads too slowly for the request's deadline.
+pub fn to_sink<'a>(
+    sink: &'a RowSink,
+    cancel: &'a CancelToken,
+) -> impl FnMut(QueryResponse) -> Result<bool> + 'a {
+    move |message| match sink.send_within(Ok(message), cancel) {
+        Sent::Delivered => Ok(true),
+        Sent::Gone => Ok(false),
+        Sent::TooSlow => Err(cancel.slow_reader_error()),
+    }
+}
+
+/// Runs a query and hands its messages, cut by `limits`, to `emit` (which answers whether
+/// anybody still reads), and returns the last message (remaining rows and the summary)
+/// unsent, so the writer can commit before sending it. `Ok(None)` means the client went away.
 pub fn stream_query(
     db: &Sqlite,
     statement: &Statement,
     limits: StreamLimits,
-    sink: &RowSink,
+    emit: &mut dyn FnMut(QueryResponse) -> Result<bool>,
 ) -> Result<Option<QueryResponse>> {
     let before = total_changes(db);
     let mut stmt = db.prepare(&statement.sql)?;
@@ -139,7 +155,7 @@ pub fn stream_query(
             });
         }
         if !message.rows.is_empty() && bytes + row_bytes > limits.bytes_per_message {
-            if !sink.blocking_send(Ok(std::mem::take(&mut message))) {
+            if !emit(std::mem::take(&mut message))? {
                 return Ok(None);
             }
             bytes = 0;
@@ -147,7 +163,7 @@ pub fn stream_query(
         message.rows.push(Row { values });
         bytes += row_bytes;
         if message.rows.len() >= limits.rows_per_message {
-            if !sink.blocking_send(Ok(std::mem::take(&mut message))) {
+            if !emit(std::mem::take(&mut message))? {
                 return Ok(None);
             }
             bytes = 0;
@@ -162,15 +178,18 @@ pub fn stream_query(
     Ok(Some(message))
 }
 
-/// Sends the end of a query: its last message, or its error.
-pub fn finish_query(sink: &RowSink, last: Result<Option<QueryResponse>>) {
+/// Sends the end of a query: its last message, or its error. The error of a client that
+/// reads too slowly is not waited on: its stream ends with it all the same
+/// ([`crate::engine::rows::QueryRows`] reads it from the token).
+pub fn finish_query(sink: &RowSink, last: Result<Option<QueryResponse>>, cancel: &CancelToken) {
     match last {
         Ok(Some(message)) => {
-            let _ = sink.blocking_send(Ok(message));
+            sink.send_within(Ok(message), cancel);
         }
         Ok(None) => {}
+        Err(err) if cancel.is_slow_reader() => sink.try_send(Err(err)),
         Err(err) => {
-            let _ = sink.blocking_send(Err(err));
+            sink.send_within(Err(err), cancel);
         }
     }
 }

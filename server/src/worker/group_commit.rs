@@ -7,12 +7,13 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 
-use sqlited_proto::v1::ExecuteResponse;
+use sqlited_proto::v1::{ExecuteResponse, QueryResponse};
 
 use super::connection::Sqlite;
 use super::executor;
+use super::reply::Sent;
 use super::{Job, Outcome, Task};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::sql::value::wire_size;
 
 /// Where the writer reports the size of each group it takes from its queue.
@@ -293,6 +294,10 @@ pub(super) fn in_savepoint<T>(
     result
 }
 
+/// Runs a writing query (`INSERT … RETURNING`) in a transaction of its own. Its rows are
+/// collected, up to `--max-message-bytes` in all, and sent only after COMMIT, to a sink that
+/// never waits: the writer is free again at once, however slowly the client reads (a
+/// client that stops reading would otherwise hold every write of the database).
 fn run_query(db: &Sqlite, task: Task) {
     let Task { job, lease, cancel } = task;
     let Job::Query {
@@ -303,10 +308,29 @@ fn run_query(db: &Sqlite, task: Task) {
     else {
         unreachable!("run_query takes queries");
     };
+    let mut collected = Vec::new();
+    let mut bytes = 0;
+    let mut collect = |message: QueryResponse| {
+        bytes += prost::Message::encoded_len(&message);
+        if bytes > limits.max_message_bytes {
+            return Err(Error::ResourceExhausted {
+                message: format!(
+                    "the statement's RETURNING rows take more than {} bytes; a writing \
+                     statement's rows are collected before it commits, so they may take at \
+                     most --max-message-bytes together. Return fewer or smaller columns, or \
+                     write fewer rows per statement",
+                    limits.max_message_bytes
+                ),
+                retryable: false,
+            });
+        }
+        collected.push(message);
+        Ok(true)
+    };
     let last = match db.internal("BEGIN IMMEDIATE") {
         Err(err) => Err(err),
         Ok(()) => match db.run_task(&cancel, || {
-            executor::stream_query(db, &statement, limits, &sink)
+            executor::stream_query(db, &statement, limits, &mut collect)
         }) {
             Ok(Some(message)) => db.internal("COMMIT").map(|()| Some(message)),
             other => other,
@@ -315,7 +339,14 @@ fn run_query(db: &Sqlite, task: Task) {
     if !db.conn().is_autocommit() {
         let _ = db.internal("ROLLBACK");
     }
-    executor::finish_query(&sink, last);
+    if last.is_ok() {
+        for message in collected {
+            if sink.send_within(Ok(message), &cancel) != Sent::Delivered {
+                break;
+            }
+        }
+    }
+    executor::finish_query(&sink, last, &cancel);
     drop(lease);
 }
 

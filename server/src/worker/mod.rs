@@ -6,6 +6,8 @@
 //!
 //! Layout:
 //! - [`connection`]: opening a connection for a role (pragmas, authorizer) and closing it.
+//! - [`safety`]: the SQLite settings and limits every connection gets, each with its reason.
+//! - [`files`]: which files a connection may open (no symbolic or hard links).
 //! - [`executor`]: running one task against a connection: execute, query, batch.
 //! - [`group_commit`]: the writer's loop: many pending writes, one transaction, one fsync.
 //! - [`kv`]: writes to persistent maps (the KeyValue service).
@@ -20,11 +22,13 @@
 pub mod cancel;
 pub mod connection;
 pub mod executor;
+pub mod files;
 pub mod group_commit;
 pub mod kv;
 pub mod manager;
 pub mod process;
 pub mod reply;
+pub mod safety;
 pub mod sandbox;
 pub mod thread;
 pub mod transaction;

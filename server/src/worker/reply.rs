@@ -2,9 +2,16 @@
 //! worker calls on its own thread (in a worker process, which writes the answer straight to
 //! its socket — no thread hop on the way out).
 
+use std::future::Future;
+use std::sync::Arc;
+use std::task::{Context, Poll, Wake, Waker};
+use std::thread::Thread;
+use std::time::Instant;
+
 use sqlited_proto::v1::QueryResponse;
 use tokio::sync::{mpsc, oneshot};
 
+use super::cancel::CancelToken;
 use crate::error::Result;
 
 /// The answer of one job.
@@ -36,10 +43,25 @@ impl<T> From<oneshot::Sender<Result<T>>> for Reply<T> {
 
 /// Where a query's messages go. The stream ends when the sink is dropped.
 pub enum RowSink {
-    /// A bounded channel the request's stream reads: a slow reader makes the worker wait.
+    /// A bounded channel the request's stream reads: a slow reader makes the worker wait,
+    /// though never past the request's deadline ([`Sent::TooSlow`]).
     Channel(mpsc::Sender<Result<QueryResponse>>),
+    /// A channel that never makes the worker wait: for the writer, which collects a writing
+    /// query's rows (bounded) before it commits and must then hand them over at once.
+    Unbounded(mpsc::UnboundedSender<Result<QueryResponse>>),
     /// Functions the worker calls on its own thread.
     Call(CallSink),
+}
+
+/// What became of a message offered to a stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sent {
+    /// The stream has it.
+    Delivered,
+    /// Nobody reads the stream any more.
+    Gone,
+    /// The stream stayed full until the request's deadline: its client reads too slowly.
+    TooSlow,
 }
 
 /// A sink of functions: `send` passes one message (false: nobody reads any more), `end` is
@@ -70,12 +92,29 @@ impl Drop for CallSink {
 }
 
 impl RowSink {
-    /// Passes one message, waiting while the reader is behind; false if nobody reads.
-    pub fn blocking_send(&self, item: Result<QueryResponse>) -> bool {
-        match self {
-            RowSink::Channel(sender) => sender.blocking_send(item).is_ok(),
-            RowSink::Call(sink) => (sink.send)(item),
+    /// Passes one message, waiting while the reader is behind, but not past `cancel`'s
+    /// deadline: time blocked on a full stream counts against the request's deadline like
+    /// time running SQL. A slow reader is marked on the token, so its stream ends with
+    /// DEADLINE_EXCEEDED saying why.
+    pub fn send_within(&self, item: Result<QueryResponse>, cancel: &CancelToken) -> Sent {
+        let sent = match self {
+            RowSink::Channel(sender) => send_by(sender, item, cancel.deadline()),
+            RowSink::Unbounded(sender) => match sender.send(item) {
+                Ok(()) => Sent::Delivered,
+                Err(_) => Sent::Gone,
+            },
+            RowSink::Call(sink) => {
+                if (sink.send)(item) {
+                    Sent::Delivered
+                } else {
+                    Sent::Gone
+                }
+            }
+        };
+        if sent == Sent::TooSlow {
+            cancel.mark_slow_reader();
         }
+        sent
     }
 
     /// Passes one message without waiting (from async code): dropped if the channel is full.
@@ -84,17 +123,64 @@ impl RowSink {
             RowSink::Channel(sender) => {
                 let _ = sender.try_send(item);
             }
+            RowSink::Unbounded(sender) => {
+                let _ = sender.send(item);
+            }
             RowSink::Call(sink) => {
                 (sink.send)(item);
             }
         }
     }
 
-    /// The channel, for a sink that is one.
-    pub fn channel(&self) -> Option<&mpsc::Sender<Result<QueryResponse>>> {
+    /// A handle on the sink's channel, for a sink that is one.
+    pub fn channel(&self) -> Option<RowSink> {
         match self {
-            RowSink::Channel(sender) => Some(sender),
+            RowSink::Channel(sender) => Some(RowSink::Channel(sender.clone())),
+            RowSink::Unbounded(sender) => Some(RowSink::Unbounded(sender.clone())),
             RowSink::Call(_) => None,
+        }
+    }
+}
+
+/// Sends `item` on `sender`, waiting while it is full until `deadline` (if any). A plain
+/// thread waits here (a worker, or a worker process's answer thread), so the wait is the
+/// channel's own future polled under a waker that unparks this thread.
+fn send_by(
+    sender: &mpsc::Sender<Result<QueryResponse>>,
+    item: Result<QueryResponse>,
+    deadline: Option<Instant>,
+) -> Sent {
+    let item = match sender.try_send(item) {
+        Ok(()) => return Sent::Delivered,
+        Err(mpsc::error::TrySendError::Closed(_)) => return Sent::Gone,
+        Err(mpsc::error::TrySendError::Full(item)) => item,
+    };
+    struct Unpark(Thread);
+    impl Wake for Unpark {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
+    let mut context = Context::from_waker(&waker);
+    let mut room = std::pin::pin!(sender.reserve());
+    loop {
+        match room.as_mut().poll(&mut context) {
+            Poll::Ready(Ok(permit)) => {
+                permit.send(item);
+                return Sent::Delivered;
+            }
+            Poll::Ready(Err(_)) => return Sent::Gone,
+            Poll::Pending => match deadline {
+                None => std::thread::park(),
+                Some(deadline) => {
+                    let now = Instant::now();
+                    if now >= deadline {
+                        return Sent::TooSlow;
+                    }
+                    std::thread::park_timeout(deadline - now);
+                }
+            },
         }
     }
 }
@@ -102,5 +188,66 @@ impl RowSink {
 impl From<mpsc::Sender<Result<QueryResponse>>> for RowSink {
     fn from(sender: mpsc::Sender<Result<QueryResponse>>) -> Self {
         RowSink::Channel(sender)
+    }
+}
+
+impl From<mpsc::UnboundedSender<Result<QueryResponse>>> for RowSink {
+    fn from(sender: mpsc::UnboundedSender<Result<QueryResponse>>) -> Self {
+        RowSink::Unbounded(sender)
+    }
+}
+
+#[cfg(test)]
+mod test {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn a_full_stream_waits_only_until_the_deadline() {
+        let (sender, mut receiver) = mpsc::channel(1);
+        let sink = RowSink::from(sender);
+        let cancel = CancelToken::new(Some(Duration::from_millis(50)), None);
+        assert_eq!(
+            sink.send_within(Ok(QueryResponse::default()), &cancel),
+            Sent::Delivered
+        );
+        let started = Instant::now();
+        assert_eq!(
+            sink.send_within(Ok(QueryResponse::default()), &cancel),
+            Sent::TooSlow
+        );
+        assert!(started.elapsed() >= Duration::from_millis(40));
+        assert!(cancel.is_slow_reader());
+        assert!(receiver.try_recv().is_ok());
+        drop(receiver);
+        let patient = CancelToken::new(None, None);
+        assert_eq!(
+            sink.send_within(Ok(QueryResponse::default()), &patient),
+            Sent::Gone
+        );
+    }
+
+    #[test]
+    fn a_reader_that_catches_up_is_served() {
+        let (sender, mut receiver) = mpsc::channel(1);
+        let sink = RowSink::from(sender);
+        let cancel = CancelToken::new(Some(Duration::from_secs(30)), None);
+        sink.send_within(Ok(QueryResponse::default()), &cancel);
+        let reader = std::thread::spawn(move || {
+            let mut got = 0;
+            while receiver.blocking_recv().is_some() {
+                got += 1;
+            }
+            got
+        });
+        for _ in 0..100 {
+            assert_eq!(
+                sink.send_within(Ok(QueryResponse::default()), &cancel),
+                Sent::Delivered
+            );
+        }
+        drop(sink);
+        assert_eq!(reader.join().unwrap(), 101);
     }
 }

@@ -6,14 +6,49 @@
 //! database), no `load_extension()`, and only the PRAGMAs of [`pragma_allowed`]. By the
 //! request's [`Access`]: `read` may not write by any route (INSERT … RETURNING in a Query,
 //! a CTE, a trigger); `write` may change rows but not the schema; `admin` may do both.
+//!
+//! Always, for every access and even with `--unsafe-sql`: no `fts3_tokenizer()`, whose
+//! two-argument form takes a raw C pointer (SQLite trusts a bound parameter as the
+//! application's own, so a client could pass any address and crash or take over the
+//! server), and whose one-argument form hands out a code address (defeating ASLR). And TEMP
+//! objects only inside an interactive transaction, which drops them at its end: made by a
+//! single request they would live on in the connection, unseen by readers and by
+//! `sqlite_schema`, and a TEMP trigger would fire on other tokens' writes.
 
 use rusqlite::hooks::AuthAction;
 
 use crate::auth::Access;
 
-/// Why `action` is refused to a request with `access`, or `None` when it is allowed.
-pub fn check(action: &AuthAction<'_>, access: Access, sandbox: bool) -> Option<String> {
+/// Functions no request may call, with why.
+const DENIED_FUNCTIONS: &[(&str, &str)] = &[(
+    "fts3_tokenizer",
+    "fts3_tokenizer() is not allowed: it reads and writes raw memory addresses",
+)];
+
+/// Why `action` (on the schema `database`, `main` or `temp`) is refused to a request with
+/// `access`, or `None` when it is allowed. `interactive`: the request runs inside an
+/// interactive transaction.
+pub fn check(
+    action: &AuthAction<'_>,
+    database: Option<&str>,
+    access: Access,
+    sandbox: bool,
+    interactive: bool,
+) -> Option<String> {
     use AuthAction::*;
+    if let Function { function_name } = action
+        && let Some((_, why)) = DENIED_FUNCTIONS
+            .iter()
+            .find(|(name, _)| function_name.eq_ignore_ascii_case(name))
+    {
+        return Some((*why).into());
+    }
+    if is_temp_creation(action, database) && !interactive {
+        return Some(
+            "TEMP tables, views, indexes and triggers are allowed only inside an interactive              transaction (Begin … Commit), which drops them when it ends: a request's              connection is shared with other requests. Use a CTE (WITH …), or a regular table"
+                .into(),
+        );
+    }
     if sandbox {
         match action {
             Attach { .. } | Detach { .. } => {
@@ -64,6 +99,22 @@ pub fn check(action: &AuthAction<'_>, access: Access, sandbox: bool) -> Option<S
     (access < needed).then(|| {
         format!("the token's role on this database is {access}; {what} needs the {needed} role")
     })
+}
+
+/// Whether `action` on the schema `database` makes a TEMP object: `CREATE TEMP …`, or
+/// `CREATE … temp.name`, which SQLite reports as a plain CREATE in the `temp` schema.
+pub fn is_temp_creation(action: &AuthAction<'_>, database: Option<&str>) -> bool {
+    use AuthAction::*;
+    match action {
+        CreateTempIndex { .. }
+        | CreateTempTable { .. }
+        | CreateTempTrigger { .. }
+        | CreateTempView { .. } => true,
+        CreateIndex { .. } | CreateTable { .. } | CreateTrigger { .. } | CreateView { .. } => {
+            database.is_some_and(|name| name.eq_ignore_ascii_case("temp"))
+        }
+        _ => false,
+    }
 }
 
 /// PRAGMAs that only read (with or without an argument naming what to read).
@@ -148,15 +199,42 @@ mod test {
     #[test]
     fn roles() {
         let insert = AuthAction::Insert { table_name: "t" };
-        assert!(check(&insert, Access::Read, true).is_some());
-        assert!(check(&insert, Access::Write, true).is_none());
+        assert!(check(&insert, None, Access::Read, true, false).is_some());
+        assert!(check(&insert, None, Access::Write, true, false).is_none());
         let create = AuthAction::CreateTable { table_name: "t" };
-        assert!(check(&create, Access::Write, true).is_some());
-        assert!(check(&create, Access::Admin, true).is_none());
+        assert!(check(&create, None, Access::Write, true, false).is_some());
+        assert!(check(&create, None, Access::Admin, true, false).is_none());
         let attach = AuthAction::Attach {
             filename: "/etc/passwd",
         };
-        assert!(check(&attach, Access::Admin, true).is_some());
-        assert!(check(&attach, Access::Admin, false).is_none());
+        assert!(check(&attach, None, Access::Admin, true, false).is_some());
+        assert!(check(&attach, None, Access::Admin, false, false).is_none());
+    }
+
+    #[test]
+    fn fts3_tokenizer_is_denied_to_everyone() {
+        let call = AuthAction::Function {
+            function_name: "FTS3_Tokenizer",
+        };
+        for sandbox in [true, false] {
+            assert!(check(&call, None, Access::Admin, sandbox, true).is_some());
+        }
+        let harmless = AuthAction::Function {
+            function_name: "hex",
+        };
+        assert!(check(&harmless, None, Access::Read, true, false).is_none());
+    }
+
+    #[test]
+    fn temp_objects_only_in_interactive_transactions() {
+        let temp = AuthAction::CreateTempTrigger {
+            trigger_name: "t",
+            table_name: "x",
+        };
+        assert!(check(&temp, None, Access::Admin, false, false).is_some());
+        assert!(check(&temp, None, Access::Admin, true, true).is_none());
+        let qualified = AuthAction::CreateTable { table_name: "t" };
+        assert!(check(&qualified, Some("temp"), Access::Admin, true, false).is_some());
+        assert!(check(&qualified, Some("main"), Access::Admin, true, false).is_none());
     }
 }

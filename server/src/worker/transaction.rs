@@ -189,10 +189,12 @@ pub fn serve(db: &Sqlite, session: TxSession) {
         return;
     }
     state.set(TxStatus::Open);
+    db.begin_interactive();
     if started.send(Ok(())).is_err() {
         // The Begin request is gone: nobody knows this transaction's id.
         let _ = db.internal("ROLLBACK");
         state.set(TxStatus::RolledBack);
+        db.end_interactive();
         return;
     }
     loop {
@@ -243,6 +245,7 @@ pub fn serve(db: &Sqlite, session: TxSession) {
     if !db.conn().is_autocommit() {
         let _ = db.internal("ROLLBACK");
     }
+    db.end_interactive();
     // Commands that arrived after the end learn how it ended.
     while let Ok(command) = commands.try_recv() {
         refuse(command, &state);
@@ -296,10 +299,19 @@ fn run(db: &Sqlite, task: Task) {
             limits,
             sink,
         } => {
-            let last = db.run_task(&cancel, || {
-                executor::stream_query(db, &statement, limits, &sink)
+            // A savepoint on the writer: a statement stopped half way (its client read too
+            // slowly, say) undoes what it wrote, and only that.
+            let last = in_savepoint(db, db.role() == Role::Writer, || {
+                db.run_task(&cancel, || {
+                    executor::stream_query(
+                        db,
+                        &statement,
+                        limits,
+                        &mut executor::to_sink(&sink, &cancel),
+                    )
+                })
             });
-            executor::finish_query(&sink, last.map_err(read_only_refusal));
+            executor::finish_query(&sink, last.map_err(read_only_refusal), &cancel);
         }
         Job::Transaction(session) => {
             let _ = session.started.send(Err(Error::Internal(

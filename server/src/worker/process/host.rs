@@ -56,6 +56,9 @@ pub fn run() -> u8 {
     if hello.memory_limit > 0 {
         limit_memory(hello.memory_limit);
     }
+    if hello.heap_limit > 0 {
+        crate::memory::limit_sqlite_heap(hello.heap_limit);
+    }
     serve(hello, socket, parent)
 }
 
@@ -98,6 +101,7 @@ fn serve(hello: Hello, socket: UnixStream, parent: u32) -> u8 {
         statement_cache: hello.statement_cache as usize,
         cache_kib: hello.cache_kib,
         sandbox: hello.sandbox,
+        max_value_bytes: hello.max_value_bytes as usize,
     });
     let options = ThreadOptions {
         queue_depth: (hello.queue_depth as usize).max(1),

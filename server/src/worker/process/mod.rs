@@ -51,6 +51,8 @@ pub struct ProcessOptions {
     pub program: PathBuf,
     /// The cap on each worker's data segment, in bytes (0: none).
     pub memory_limit: u64,
+    /// The cap on each worker's SQLite heap, in bytes (0: none): `--sqlite-memory-limit`.
+    pub heap_limit: u64,
 }
 
 /// A worker whose connection lives in a child process.
@@ -193,6 +195,8 @@ fn handshake(
         max_group: options.max_group as u64,
         max_group_bytes: options.max_group_bytes as u64,
         memory_limit: process.memory_limit,
+        max_value_bytes: settings.max_value_bytes as u64,
+        heap_limit: process.heap_limit,
     };
     let failed = |err: std::io::Error| {
         Error::Unavailable(format!(

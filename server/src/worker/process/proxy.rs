@@ -17,7 +17,6 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender, select};
 use sqlited_proto::v1::{ExecuteResponse, QueryResponse};
-use tokio::sync::mpsc;
 
 use super::wire::{
     self, Answer, BeginWork, FromWorker, KvWork, QueryWork, Statements, ToWorker, Work,
@@ -77,7 +76,7 @@ impl InFlight {
             .as_ref()
             .and_then(|state| state.ended_error())
             .unwrap_or_else(|| worker_died(worker));
-        fail(self.waiting, err);
+        fail(self.waiting, err, &self.cancel);
     }
 }
 
@@ -185,8 +184,8 @@ fn worker_died(id: u64) -> Error {
     ))
 }
 
-/// Answers `waiting` with `err`.
-fn fail(waiting: Waiting, err: Error) {
+/// Answers `waiting`, the request of `cancel`, with `err`.
+fn fail(waiting: Waiting, err: Error, cancel: &Arc<CancelToken>) {
     match waiting {
         Waiting::Execute(reply) => {
             let _ = reply.send(Err(err));
@@ -203,18 +202,16 @@ fn fail(waiting: Waiting, err: Error) {
         Waiting::Unit(reply) => {
             let _ = reply.send(Err(err));
         }
+        // A client too slow for its deadline learns so from its token, not from this.
+        Waiting::Query(_) if cancel.is_slow_reader() => {}
         Waiting::Query(sink) => match sink.channel() {
             // The stream's reader may be slow: never block the thread that fails the rest.
             Some(channel) => {
-                if let Err(mpsc::error::TrySendError::Full(item)) = channel.try_send(Err(err)) {
-                    let channel = channel.clone();
-                    std::thread::spawn(move || {
-                        let _ = channel.blocking_send(item);
-                    });
-                }
+                let cancel = Arc::clone(cancel);
+                std::thread::spawn(move || channel.send_within(Err(err), &cancel));
             }
             None => {
-                let _ = sink.blocking_send(Err(err));
+                sink.send_within(Err(err), cancel);
             }
         },
         Waiting::Transaction(mut tx) => {
@@ -482,7 +479,10 @@ impl Writer<'_> {
                 .expect("pending requests poisoned");
             pending
                 .iter_mut()
-                .filter(|(_, request)| !request.cancel_sent && request.cancel.is_cancelled())
+                .filter(|(_, request)| {
+                    !request.cancel_sent
+                        && (request.cancel.is_cancelled() || request.cancel.is_slow_reader())
+                })
                 .map(|(id, request)| {
                     request.cancel_sent = true;
                     *id
@@ -602,13 +602,15 @@ fn deliver(shared: &Shared, message: FromWorker) {
         return;
     };
     shared.finish(&request);
-    answer_request(request.waiting, answer);
+    answer_request(request.waiting, answer, &request.cancel);
 }
 
 /// Passes one part of a query's stream to its reader, waiting while the reader is behind
-/// (which makes the worker wait, as a thread worker would).
+/// (which makes the worker wait, as a thread worker would), but not past the request's
+/// deadline: then the client is too slow, the send thread cancels its statement in the
+/// worker, and the rest of its stream is read off the socket and dropped.
 fn stream(shared: &Shared, id: u64, item: Result<QueryResponse>) {
-    let sink = match shared
+    let (sink, cancel) = match shared
         .pending
         .lock()
         .expect("pending requests poisoned")
@@ -616,19 +618,22 @@ fn stream(shared: &Shared, id: u64, item: Result<QueryResponse>) {
     {
         Some(InFlight {
             waiting: Waiting::Query(sink),
+            cancel,
             ..
         }) => match sink.channel() {
-            Some(channel) => channel.clone(),
+            Some(channel) => (channel, Arc::clone(cancel)),
             None => return,
         },
         _ => return,
     };
-    let _ = sink.blocking_send(item);
+    if !cancel.is_slow_reader() {
+        sink.send_within(item, &cancel);
+    }
 }
 
-fn answer_request(waiting: Waiting, answer: Answer) {
+fn answer_request(waiting: Waiting, answer: Answer, cancel: &Arc<CancelToken>) {
     match (waiting, answer) {
-        (waiting, Answer::Error(err)) => fail(waiting, err.into()),
+        (waiting, Answer::Error(err)) => fail(waiting, err.into(), cancel),
         (Waiting::Execute(reply), Answer::Executed(done)) => {
             let _ = reply.send(Ok(Outcome {
                 response: done.response.unwrap_or_default(),
@@ -668,6 +673,7 @@ fn answer_request(waiting: Waiting, answer: Answer) {
             Error::Internal(format!(
                 "a worker process answered with the wrong kind of message ({other:?})"
             )),
+            cancel,
         ),
     }
 }

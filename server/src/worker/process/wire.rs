@@ -49,6 +49,13 @@ pub struct Hello {
     /// The cap on the process's data segment, in bytes (0: none).
     #[prost(uint64, tag = "12")]
     pub memory_limit: u64,
+    /// `SQLITE_LIMIT_LENGTH`: the largest value SQLite may build.
+    #[prost(uint64, tag = "13")]
+    pub max_value_bytes: u64,
+    /// The cap on SQLite's heap in the process, in bytes (0: none), when lower than the one
+    /// `memory_limit` implies.
+    #[prost(uint64, tag = "14")]
+    pub heap_limit: u64,
 }
 
 /// The worker's first answer: its connection is open, or why not.
