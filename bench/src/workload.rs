@@ -34,6 +34,10 @@ pub enum Workload {
     KvAppend,
     /// A `PersistentMap::get` of a random one of the map's 100k keys (server only).
     KvGet,
+    /// A hostile read client: queries that would build gigabytes (zeroblob, replace, printf,
+    /// doubling) or sort a cross join, round robin. Each should fail fast with
+    /// RESOURCE_EXHAUSTED (or its deadline); `bench/memory.py` reads the server's RSS meanwhile.
+    Hostile,
 }
 
 impl Workload {
@@ -50,6 +54,7 @@ impl Workload {
             Workload::KvInsert => "kv-insert",
             Workload::KvAppend => "kv-append",
             Workload::KvGet => "kv-get",
+            Workload::Hostile => "hostile",
         }
     }
 }
@@ -74,6 +79,17 @@ pub const UPDATE: &str = "UPDATE data SET a = a + 1 WHERE id = ?";
 pub const INSERT: &str = "INSERT INTO ins (a, c) VALUES (?, ?)";
 pub const SCAN_HEAVY: &str = "SELECT count(*) FROM scan_big WHERE b > ?";
 pub const SCAN_LIGHT: &str = "SELECT count(*) FROM scan_one WHERE b > ?";
+
+/// The queries of the `hostile` workload (issue: hardening, item 3).
+pub const HOSTILE: &[&str] = &[
+    "SELECT zeroblob(999000000)",
+    "SELECT replace(hex(zeroblob(100000000)), '0', 'ab')",
+    "SELECT printf('%.*c', 900000000, 'x')",
+    "WITH RECURSIVE d(s, n) AS (SELECT 'xxxxxxxx', 0 UNION ALL SELECT s || s, n + 1 FROM d \
+     WHERE n < 40) SELECT length(s) FROM d",
+    "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 3000) \
+     SELECT a.x, b.x, randomblob(100) AS r FROM c a, c b ORDER BY r LIMIT 1",
+];
 
 /// The map `bench`'s key number `n` of the 100k the init step writes.
 pub fn map_key(n: i64) -> String {
@@ -126,6 +142,7 @@ impl Workload {
                 Op::MapInsert(format!("n{started:012}{n:012}"), vec![rng.u8(..); 16])
             }
             Workload::KvGet => Op::MapGet(map_key(rng.i64(1..=DATA_ROWS))),
+            Workload::Hostile => Op::Query(HOSTILE[rng.usize(..HOSTILE.len())], vec![]),
         }
     }
 }

@@ -95,7 +95,10 @@ const SANDBOX_SETTINGS: &[(c_int, &str, bool, &str)] = &[
 
 // Left at SQLite's defaults on purpose: ENABLE_TRIGGER, ENABLE_VIEW and DQS_DML/DQS_DDL
 // (applications rely on them and every answer must be exactly SQLite's), ENABLE_FKEY (turned
-// on by PRAGMA foreign_keys), NO_CKPT_ON_CLOSE (the close-time checkpoint is wanted).
+// on by PRAGMA foreign_keys), NO_CKPT_ON_CLOSE (the close-time checkpoint is wanted),
+// ENABLE_COMMENTS (the statement cache keys each access level by a leading comment). VACUUM,
+// which the server runs for Admin.Vacuum and backups, lifts defensive mode and the ATTACH
+// settings for its own copy only (SQLite does so inside sqlite3RunVacuum).
 
 /// Applies [`SETTINGS`], the limits and the temp store to a freshly opened connection.
 pub fn harden(conn: &Connection, settings: &ConnectionSettings) -> Result<()> {
@@ -118,9 +121,8 @@ pub fn harden(conn: &Connection, settings: &ConnectionSettings) -> Result<()> {
         .unwrap_or(i32::MAX)
         .max(1024);
     set_limit(conn, ffi::SQLITE_LIMIT_LENGTH, length);
-    if settings.sandbox {
-        set_limit(conn, ffi::SQLITE_LIMIT_ATTACHED, 0);
-    }
+    // SQLITE_LIMIT_ATTACHED stays: VACUUM attaches its copy through the same slot, and the
+    // authorizer refuses ATTACH to clients already.
     // Sorts, temporary B-trees and statement journals go to memory, where they count
     // against SQLite's heap limit (--sqlite-memory-limit, --worker-memory-limit): one
     // ORDER BY over a cross join can no longer fill the disk with temporary files.
