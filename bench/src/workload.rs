@@ -34,6 +34,9 @@ pub enum Workload {
     KvAppend,
     /// A `PersistentMap::get` of a random one of the map's 100k keys (server only).
     KvGet,
+    /// A single-row durable `INSERT … RETURNING id` sent through Query (the writer collects
+    /// the rows and sends them after COMMIT).
+    Returning,
     /// A hostile read client: queries that would build gigabytes (zeroblob, replace, printf,
     /// doubling) or sort a cross join, round robin. Each should fail fast with
     /// RESOURCE_EXHAUSTED (or its deadline); `bench/memory.py` reads the server's RSS meanwhile.
@@ -54,6 +57,7 @@ impl Workload {
             Workload::KvInsert => "kv-insert",
             Workload::KvAppend => "kv-append",
             Workload::KvGet => "kv-get",
+            Workload::Returning => "returning",
             Workload::Hostile => "hostile",
         }
     }
@@ -77,6 +81,7 @@ pub enum Op {
 pub const POINT_SELECT: &str = "SELECT id, a, b, c FROM data WHERE id = ?";
 pub const UPDATE: &str = "UPDATE data SET a = a + 1 WHERE id = ?";
 pub const INSERT: &str = "INSERT INTO ins (a, c) VALUES (?, ?)";
+pub const INSERT_RETURNING: &str = "INSERT INTO ins (a, c) VALUES (?, ?) RETURNING id";
 pub const SCAN_HEAVY: &str = "SELECT count(*) FROM scan_big WHERE b > ?";
 pub const SCAN_LIGHT: &str = "SELECT count(*) FROM scan_one WHERE b > ?";
 
@@ -142,6 +147,7 @@ impl Workload {
                 Op::MapInsert(format!("n{started:012}{n:012}"), vec![rng.u8(..); 16])
             }
             Workload::KvGet => Op::MapGet(map_key(rng.i64(1..=DATA_ROWS))),
+            Workload::Returning => Op::Query(INSERT_RETURNING, insert_params(rng)),
             Workload::Hostile => Op::Query(HOSTILE[rng.usize(..HOSTILE.len())], vec![]),
         }
     }

@@ -230,6 +230,9 @@ fn kind_of(code: Code, reason: Option<&str>) -> ErrorKind {
             "SQLITE_MISMATCH" | "SQLITE_TOOBIG" | "SQLITE_CONSTRAINT_DATATYPE" => ErrorKind::Data,
             _ => ErrorKind::Programming,
         },
+        // A value larger than the server may build (--max-message-bytes): PEP 249's DataError,
+        // as sqlite3 raises for "string or blob too big".
+        Code::ResourceExhausted if reason == "SQLITE_TOOBIG" => ErrorKind::Data,
         Code::AlreadyExists => ErrorKind::Integrity,
         Code::FailedPrecondition if reason.starts_with("SQLITE_CONSTRAINT") => ErrorKind::Integrity,
         Code::OutOfRange => ErrorKind::Data,

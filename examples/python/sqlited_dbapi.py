@@ -94,6 +94,8 @@ def _error(rpc_error):
     S = grpc.StatusCode
     if code == S.INVALID_ARGUMENT:
         cls = DataError if reason in ("SQLITE_MISMATCH", "SQLITE_TOOBIG", "SQLITE_CONSTRAINT_DATATYPE") else ProgrammingError
+    elif code == S.RESOURCE_EXHAUSTED and reason == "SQLITE_TOOBIG":
+        cls = DataError
     elif code == S.ALREADY_EXISTS or (code == S.FAILED_PRECONDITION and reason.startswith("SQLITE_CONSTRAINT")):
         cls = IntegrityError
     elif code == S.OUT_OF_RANGE:
