@@ -57,6 +57,15 @@ pub fn wire_size(value: &Value) -> usize {
     }
 }
 
+/// [`wire_size`] of the value SQLite holds at `value`, before it is copied out.
+pub fn wire_size_ref(value: ValueRef<'_>) -> usize {
+    match value {
+        ValueRef::Null => 2,
+        ValueRef::Integer(_) | ValueRef::Real(_) => 11,
+        ValueRef::Text(bytes) | ValueRef::Blob(bytes) => bytes.len() + 6,
+    }
+}
+
 #[cfg(test)]
 mod test {
     use super::*;

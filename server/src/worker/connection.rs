@@ -307,12 +307,20 @@ impl Sqlite {
         // access has its own cache keys — a leading comment SQLite ignores. Every level has a
         // prefix, so no client text can collide with another level's key (an admin sending
         // "/*r*/INSERT …" is cached as "/*a*//*r*/INSERT …").
+        // Inside an interactive transaction the authorizer allows TEMP objects, so its
+        // statements get keys of their own too ('t'): one prepared there must never run
+        // outside it.
         let sql = format!(
-            "/*{}*/{sql}",
+            "/*{}{}*/{sql}",
             match access {
                 Access::Admin => 'a',
                 Access::Write => 'w',
                 Access::Read => 'r',
+            },
+            if self.gate.interactive.load(Ordering::Relaxed) {
+                "t"
+            } else {
+                ""
             }
         );
         let sql = sql.as_str();

@@ -12,7 +12,7 @@ use super::reply::{RowSink, Sent};
 use super::{Job, Outcome, Role, StreamLimits, Task};
 use crate::error::{Error, Result};
 use crate::sql::bind::bind;
-use crate::sql::value::{from_sqlite, wire_size};
+use crate::sql::value::{from_sqlite, wire_size_ref};
 
 /// Serves a reader: one task at a time from `next`, until it has no more.
 pub fn serve_reader(db: &Sqlite, mut next: impl FnMut() -> Option<Task>) {
@@ -137,22 +137,23 @@ pub fn stream_query(
         let mut values = Vec::with_capacity(column_count);
         let mut row_bytes = 4;
         for i in 0..column_count {
+            let value = row.get_ref(i)?;
+            // Sized before it is copied: a row too large to send is never copied whole.
+            row_bytes += wire_size_ref(value);
+            if row_bytes > limits.max_message_bytes {
+                return Err(Error::ResourceExhausted {
+                    message: format!(
+                        "a result row takes more than {} bytes, more than one message may \
+                         carry (--max-message-bytes); select fewer or smaller columns",
+                        limits.max_message_bytes
+                    ),
+                    retryable: false,
+                });
+            }
             // The column's name is looked up only for an error message.
-            let value = from_sqlite(row.get_ref(i)?, || {
+            values.push(from_sqlite(value, || {
                 row.as_ref().column_name(i).unwrap_or_default().to_string()
-            })?;
-            row_bytes += wire_size(&value);
-            values.push(value);
-        }
-        if row_bytes > limits.max_message_bytes {
-            return Err(Error::ResourceExhausted {
-                message: format!(
-                    "a result row takes {row_bytes} bytes, more than one message may carry \
-                     (--max-message-bytes {}); select fewer or smaller columns",
-                    limits.max_message_bytes
-                ),
-                retryable: false,
-            });
+            })?);
         }
         if !message.rows.is_empty() && bytes + row_bytes > limits.bytes_per_message {
             if !emit(std::mem::take(&mut message))? {
