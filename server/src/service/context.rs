@@ -74,7 +74,8 @@ impl Context {
         };
         if access < Access::Admin && !engine.exists(database) {
             return Err(Error::PermissionDenied(format!(
-                "database {database:?} does not exist, and creating a database needs the admin                  role (the token's role is {access})"
+                "database {database:?} does not exist, and creating a database needs the admin \
+                 role (the token's role is {access})"
             )));
         }
         self.cancel.set_access(access);

@@ -51,15 +51,7 @@ impl KeyValueService {
                 "the request names no map; set map.database and map.map",
             )
         })?;
-        name::validate(&map.map).map_err(|_| {
-            Error::invalid(
-                "map.map",
-                format!(
-                    "invalid map name {:?}: a name is 1 to 64 characters from A-Z, a-z, 0-9, '_' and '-'",
-                    map.map
-                ),
-            )
-        })?;
+        name::validate_map(&map.map)?;
         let what = if needed == Access::Read {
             "reading a map"
         } else {

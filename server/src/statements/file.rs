@@ -105,11 +105,9 @@ pub fn parse(text: &str) -> Result<Catalog, String> {
         let mut statements = BTreeMap::new();
         for (statement, decl) in entry.statements {
             let at = format!("databases.{database}.statements.{statement}");
-            name::validate(&statement).map_err(|_| {
-                format!(
-                    "{at}: a statement name is 1 to 64 characters from A-Z, a-z, 0-9, '_' and '-'"
-                )
-            })?;
+            if !name::is_valid(&statement) {
+                return Err(format!("{at}: invalid statement name: {}", name::RULE));
+            }
             let mut params = Vec::new();
             for (param, p) in decl.params {
                 params.push(
