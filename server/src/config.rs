@@ -107,11 +107,14 @@ pub struct Config {
     #[arg(long, env = "SQLITED_TRANSACTION_LEASE_MS", default_value_t = 30_000)]
     pub transaction_lease_ms: u64,
 
-    /// The longest idle lease a client may ask for, in milliseconds.
+    /// The longest idle lease a client may ask for, in milliseconds. It bounds how long an
+    /// abandoned write transaction holds the writer (every write of its database waits);
+    /// the lease is renewed by every statement, so only a pause between two statements
+    /// needs to fit in it.
     #[arg(
         long,
         env = "SQLITED_MAX_TRANSACTION_LEASE_MS",
-        default_value_t = 300_000
+        default_value_t = 60_000
     )]
     pub max_transaction_lease_ms: u64,
 
