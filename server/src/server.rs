@@ -134,6 +134,7 @@ pub async fn run(
         .add_service(
             KeyValueServer::new(KeyValueService::new(
                 Arc::clone(&engine),
+                Arc::clone(&statements),
                 config.statement_timeout(),
             ))
             .max_decoding_message_size(config.max_message_bytes)
