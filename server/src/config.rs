@@ -34,6 +34,13 @@ pub struct Config {
     #[arg(long, env = "SQLITED_METRICS_LISTEN")]
     pub metrics_listen: Option<SocketAddr>,
 
+    /// A file holding the token every scrape of --metrics-listen must send as
+    /// `Authorization: Bearer <token>` (else 401). Without it the metrics, database names
+    /// included, answer anyone who reaches the address. Read at start; a file (a mounted
+    /// secret) keeps the token out of `ps` and the environment.
+    #[arg(long, env = "SQLITED_METRICS_TOKEN_FILE", requires = "metrics_listen")]
+    pub metrics_token_file: Option<PathBuf>,
+
     /// Refuse (NOT_FOUND) databases that do not exist yet, instead of creating them.
     #[arg(long, env = "SQLITED_NO_CREATE")]
     pub no_create: bool,
