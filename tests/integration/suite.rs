@@ -8,6 +8,7 @@ mod deadlines;
 mod durability;
 mod errors;
 mod harness;
+mod hostile_ops;
 mod lifecycle;
 mod limits;
 mod map;
