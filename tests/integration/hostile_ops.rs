@@ -148,6 +148,9 @@ async fn a_write_token_fills_maps_but_creates_only_declared_ones() {
     let message = err.to_string();
     assert!(message.contains("admin") && message.contains("maps = [\"junk\"]"), "{message}");
     assert_eq!(code(junk.set(b"k", b"v", Condition::Always).await), Code::PermissionDenied);
+    // A compare-and-set against a version on a missing map fails as on an empty map.
+    let cas = junk.set(b"k", b"v", Condition::IfVersion(3)).await.unwrap();
+    assert!(!cas.applied, "{cas:?}");
     assert_eq!(
         code(writer.raw_map("junk2").set_many(vec![(b"k".to_vec(), b"v".to_vec())]).await),
         Code::PermissionDenied

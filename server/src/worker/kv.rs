@@ -142,6 +142,15 @@ fn upsert(
 
 /// Applies `write`; the caller provides the transaction.
 pub fn apply(db: &Sqlite, write: &KvWrite) -> Result<KvWritten> {
+    if let KvWrite::SetMany { entries, .. } = write
+        && entries.is_empty()
+    {
+        // Nothing to add: no reason to create the map.
+        return Ok(KvWritten {
+            applied: true,
+            ..Default::default()
+        });
+    }
     match write {
         KvWrite::Set {
             map,
@@ -151,6 +160,10 @@ pub fn apply(db: &Sqlite, write: &KvWrite) -> Result<KvWritten> {
             if_version,
             may_create,
         } => {
+            if *if_version != 0 && !exists(db, map)? {
+                // A version to match, and no map: not applied, as on an empty map.
+                return Ok(KvWritten::default());
+            }
             ensure(db, map, *may_create)?;
             let previous = current(&mut db.conn().prepare_cached(&select_sql(map))?, key)?;
             let holds = match (&previous, *if_absent, *if_version) {
