@@ -9,7 +9,10 @@
 //! - `sqlited/v1/kv.proto`: the `KeyValue` service: persistent maps of bytes.
 //! - `sqlited/v1/statements.proto`: the `Statements` service: exposed, typed statements.
 //! - [`v1`]: the generated messages, clients and servers.
+//! - [`codec`]: the servers' codec: a request that is not protobuf is INVALID_ARGUMENT.
 //! - [`FILE_DESCRIPTOR_SET`]: the encoded descriptors, for gRPC server reflection.
+
+pub mod codec;
 
 /// Package `sqlited.v1`.
 pub mod v1 {

@@ -34,6 +34,13 @@ pub struct Config {
     #[arg(long, env = "SQLITED_METRICS_LISTEN")]
     pub metrics_listen: Option<SocketAddr>,
 
+    /// A file holding the token every scrape of --metrics-listen must send as
+    /// `Authorization: Bearer <token>` (else 401). Without it the metrics, database names
+    /// included, answer anyone who reaches the address. Read at start; a file (a mounted
+    /// secret) keeps the token out of `ps` and the environment.
+    #[arg(long, env = "SQLITED_METRICS_TOKEN_FILE", requires = "metrics_listen")]
+    pub metrics_token_file: Option<PathBuf>,
+
     /// Refuse (NOT_FOUND) databases that do not exist yet, instead of creating them.
     #[arg(long, env = "SQLITED_NO_CREATE")]
     pub no_create: bool,
@@ -107,11 +114,14 @@ pub struct Config {
     #[arg(long, env = "SQLITED_TRANSACTION_LEASE_MS", default_value_t = 30_000)]
     pub transaction_lease_ms: u64,
 
-    /// The longest idle lease a client may ask for, in milliseconds.
+    /// The longest idle lease a client may ask for, in milliseconds. It bounds how long an
+    /// abandoned write transaction holds the writer (every write of its database waits);
+    /// the lease is renewed by every statement, so only a pause between two statements
+    /// needs to fit in it.
     #[arg(
         long,
         env = "SQLITED_MAX_TRANSACTION_LEASE_MS",
-        default_value_t = 300_000
+        default_value_t = 60_000
     )]
     pub max_transaction_lease_ms: u64,
 

@@ -1,6 +1,7 @@
 //! `sqlited healthcheck`: asks a running server over gRPC health checking whether it serves,
 //! for container health checks and scripts — over TLS too (`https://` addresses), with a
-//! client certificate when the server requires one. Health checks need no token.
+//! client certificate when the server requires one. The server-wide entries need no token;
+//! with auth on, the entry of one database needs a token with a role on it.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -42,7 +43,8 @@ impl Tls {
     }
 }
 
-/// Checks `service` ("" for the whole server) at `addr`; `Ok(true)` when it is SERVING.
+/// Checks `service` ("" for the whole server) at `addr`, sending `token` if given;
+/// `Ok(true)` when it is SERVING.
 ///
 /// # Errors
 /// A message saying why the server could not be asked.
@@ -51,6 +53,7 @@ pub async fn check(
     service: &str,
     timeout: Duration,
     tls: &Tls,
+    token: Option<&str>,
 ) -> Result<bool, String> {
     let ask = async {
         let mut endpoint = tonic::transport::Endpoint::from_shared(addr.to_string())
@@ -65,14 +68,18 @@ pub async fn check(
             .await
             .map_err(|err| format!("cannot reach {addr}: {err}"))?;
         let mut client = HealthClient::new(channel);
-        let response = client
-            .check(HealthCheckRequest {
-                service: service.to_string(),
-            })
-            .await
-            .map_err(|status| {
-                format!("{addr} answered {:?}: {}", status.code(), status.message())
-            })?;
+        let mut request = tonic::Request::new(HealthCheckRequest {
+            service: service.to_string(),
+        });
+        if let Some(token) = token {
+            let value = format!("Bearer {token}")
+                .parse()
+                .map_err(|_| "the token is not a valid header value".to_string())?;
+            request.metadata_mut().insert("authorization", value);
+        }
+        let response = client.check(request).await.map_err(|status| {
+            format!("{addr} answered {:?}: {}", status.code(), status.message())
+        })?;
         let status = response.into_inner().status;
         println!(
             "{}",

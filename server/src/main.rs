@@ -37,7 +37,8 @@ enum Command {
         )]
         addr: String,
         /// The health entry to ask about: "" for the whole server, `sqlited.v1.Database`, or
-        /// `sqlited.v1.Database/<name>` for one open database.
+        /// `sqlited.v1.Database/<name>` for one open database (with --credentials on the
+        /// server: needs --token).
         #[arg(long, default_value = "")]
         service: String,
         /// Milliseconds to wait for the answer.
@@ -56,6 +57,11 @@ enum Command {
         /// The name the server's certificate must carry, when not the address's host.
         #[arg(long)]
         tls_domain: Option<String>,
+        /// A token, for the entry of one database on a server with --credentials (the
+        /// server-wide entries need none). Prefer the environment variable: a flag shows in
+        /// `ps`.
+        #[arg(long, env = "SQLITED_TOKEN", hide_env_values = true)]
+        token: Option<String>,
     },
     /// Restores a backup (as `Admin.Backup` streams it) read from standard input into the data
     /// directory, after checking it passes `PRAGMA integrity_check`. Stop the server first, or
@@ -127,13 +133,15 @@ async fn run(cli: Cli) -> ExitCode {
             cert,
             key,
             tls_domain,
+            token,
         }) => {
             let tls = sqlited::healthcheck::Tls {
                 ca,
                 identity: cert.zip(key),
                 domain: tls_domain,
             };
-            healthcheck(&addr, &service, timeout_ms, &tls).await
+            let timeout = Duration::from_millis(timeout_ms);
+            healthcheck(&addr, &service, timeout, &tls, token.as_deref()).await
         }
         Some(Command::Restore {
             data_dir,
@@ -202,10 +210,11 @@ fn token(command: TokenCommand) -> ExitCode {
 async fn healthcheck(
     addr: &str,
     service: &str,
-    timeout_ms: u64,
+    timeout: Duration,
     tls: &sqlited::healthcheck::Tls,
+    token: Option<&str>,
 ) -> ExitCode {
-    match sqlited::healthcheck::check(addr, service, Duration::from_millis(timeout_ms), tls).await {
+    match sqlited::healthcheck::check(addr, service, timeout, tls, token).await {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::FAILURE,
         Err(err) => {

@@ -1,17 +1,22 @@
 //! Prometheus metrics on `--metrics-listen`: the `metrics` facade records them where things
 //! happen, `metrics-exporter-prometheus` renders them, and a small axum router serves
 //! `GET /metrics`. Without `--metrics-listen` no recorder is installed and recording costs
-//! next to nothing.
+//! next to nothing. With `--metrics-token-file` a scrape must send that token as a bearer
+//! token, or is answered 401: the labels name every database of the data directory.
 //!
 //! Every metric is listed in the README.
 
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder};
 use tokio::net::TcpListener;
 
+use crate::auth::token;
 use crate::engine::Engine;
 use crate::error::{Error, Result};
 
@@ -46,8 +51,45 @@ fn sample_sizes(engine: &Engine) {
     }
 }
 
-/// Installs the recorder and serves `/metrics` on `listener` for the life of the process.
-pub fn serve(listener: TcpListener, engine: Arc<Engine>) -> Result<()> {
+/// The SHA-256 of the token in `path` (`--metrics-token-file`), surrounding whitespace
+/// trimmed; an unreadable or empty file stops the start.
+pub fn read_token(path: &Path) -> Result<[u8; 32]> {
+    let text = std::fs::read_to_string(path).map_err(|err| {
+        Error::Internal(format!(
+            "cannot read the metrics token file {} (--metrics-token-file): {err}",
+            path.display()
+        ))
+    })?;
+    let text = text.trim();
+    if text.is_empty() {
+        return Err(Error::Internal(format!(
+            "the metrics token file {} (--metrics-token-file) is empty; put the token in it \
+             (e.g. the output of `head -c 32 /dev/urandom | base64`)",
+            path.display()
+        )));
+    }
+    Ok(token::hash(text))
+}
+
+/// Whether a scrape's headers carry the token whose hash is `expected` (always, with none).
+fn authorized(headers: &HeaderMap, expected: Option<&[u8; 32]>) -> bool {
+    let Some(expected) = expected else {
+        return true;
+    };
+    let presented = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .map(str::trim);
+    presented.is_some_and(|p| token::same(&token::hash(p), expected))
+}
+
+/// Installs the recorder and serves `/metrics` on `listener` for the life of the process;
+/// with `token` (the hash of `--metrics-token-file`'s token) only to scrapes that send it.
+pub fn serve(listener: TcpListener, engine: Arc<Engine>, token: Option<[u8; 32]>) -> Result<()> {
     let handle = PrometheusBuilder::new()
         .set_buckets_for_metric(
             Matcher::Full(REQUEST_SECONDS.into()),
@@ -77,13 +119,16 @@ pub fn serve(listener: TcpListener, engine: Arc<Engine>) -> Result<()> {
 
     let app = axum::Router::new().route(
         "/metrics",
-        axum::routing::get(move || {
+        axum::routing::get(move |headers: HeaderMap| {
             let handle = handle.clone();
             let engine = Arc::clone(&engine);
             async move {
+                if !authorized(&headers, token.as_ref()) {
+                    return refused();
+                }
                 // File sizes are read at scrape time, off the async threads.
                 let _ = tokio::task::spawn_blocking(move || sample_sizes(&engine)).await;
-                handle.render()
+                handle.render().into_response()
             }
         }),
     );
@@ -93,6 +138,17 @@ pub fn serve(listener: TcpListener, engine: Arc<Engine>) -> Result<()> {
         }
     });
     Ok(())
+}
+
+/// The answer to a scrape without the right token.
+fn refused() -> Response {
+    (
+        StatusCode::UNAUTHORIZED,
+        [(header::WWW_AUTHENTICATE, "Bearer realm=\"sqlited metrics\"")],
+        "this metrics endpoint needs the token of --metrics-token-file: send \
+         `Authorization: Bearer <token>` (Prometheus: authorization.credentials_file)\n",
+    )
+        .into_response()
 }
 
 fn describe() {

@@ -17,7 +17,7 @@ use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::service::admin::AdminService;
 use crate::service::database::{DatabaseService, RequestLimits};
-use crate::service::health::Health;
+use crate::service::health::{Health, HealthGate};
 use crate::service::kv::KeyValueService;
 use crate::service::statements::StatementsService;
 use crate::statements::StatementsStore;
@@ -72,11 +72,25 @@ pub async fn run(
             Error::Internal(format!("cannot listen for metrics on {addr}: {err}"))
         })?;
         let bound = listener.local_addr().unwrap_or(addr);
-        crate::metrics::serve(listener, Arc::clone(&engine))?;
+        let token = match &config.metrics_token_file {
+            Some(path) => Some(crate::metrics::read_token(path)?),
+            None => {
+                if !bound.ip().is_loopback() {
+                    tracing::warn!(%bound, "the metrics endpoint answers anyone who reaches it, \
+                        and its labels name every database: give --metrics-token-file");
+                }
+                None
+            }
+        };
+        crate::metrics::serve(listener, Arc::clone(&engine), token)?;
         tracing::info!(%bound, "metrics at /metrics");
         metrics_bound = Some(bound);
     }
-    let (reporter, health_service) = tonic_health::server::health_reporter();
+    let reporter = tonic_health::server::HealthReporter::new();
+    let health_service = tonic_health::pb::health_server::HealthServer::new(HealthGate::new(
+        &reporter,
+        config.credentials.is_some(),
+    ));
     let health = Health::start(reporter, Arc::clone(&engine)).await;
     let reflection_v1 = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(sqlited_proto::FILE_DESCRIPTOR_SET)
@@ -142,6 +156,7 @@ pub async fn run(
         .add_service(
             KeyValueServer::new(KeyValueService::new(
                 Arc::clone(&engine),
+                Arc::clone(&statements),
                 config.statement_timeout(),
             ))
             .max_decoding_message_size(config.max_message_bytes)

@@ -256,6 +256,12 @@ async fn a_write_token_changes_rows_but_not_the_schema() {
     let tx = db.begin().await.unwrap();
     tx.execute("INSERT INTO t VALUES (2)", ()).await.unwrap();
     tx.commit().await.unwrap();
+    // Rows of a map, once it exists (creating one is a schema change: see hostile_ops).
+    admin
+        .raw_map("m")
+        .set_many(vec![(b"a".to_vec(), b"b".to_vec())])
+        .await
+        .unwrap();
     db.raw_map("m")
         .set_many(vec![(b"k".to_vec(), b"v".to_vec())])
         .await

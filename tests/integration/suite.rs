@@ -9,6 +9,7 @@ mod durability;
 mod errors;
 mod harness;
 mod hostile;
+mod hostile_ops;
 mod lifecycle;
 mod limits;
 mod map;

@@ -1,6 +1,7 @@
 //! The tower layer that authenticates every request before any service sees it.
 //!
-//! Health checks pass without a token (orchestrators probe them); everything else needs
+//! Health checks pass without a token (orchestrators probe them; a token they do carry is
+//! authenticated, for the per-database entries, see `service::health`); everything else needs
 //! `authorization: Bearer <token>` naming a token of the credentials file. The request then
 //! carries its [`Principal`] in its extensions, for the services to check roles. A token
 //! over its `requests_per_second` is answered RESOURCE_EXHAUSTED with a retry hint.
@@ -67,6 +68,13 @@ where
             return Box::pin(self.inner.call(request));
         };
         if request.uri().path().starts_with("/grpc.health.v1.Health/") {
+            // Without a (valid) principal the health service answers the server-wide
+            // entries only.
+            if request.headers().contains_key(http::header::AUTHORIZATION)
+                && let Ok(principal) = authenticate(store, &request)
+            {
+                request.extensions_mut().insert(principal);
+            }
             return Box::pin(self.inner.call(request));
         }
         match authenticate(store, &request) {

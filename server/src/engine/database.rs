@@ -218,7 +218,7 @@ impl Database {
         receive(answer, cancel).await
     }
 
-    /// Writes a consistent snapshot of the database to the new file `target` (`VACUUM
+    /// Writes a consistent snapshot of the database to `target`, a new empty file (`VACUUM
     /// INTO` on a connection of its own, in one read transaction, so reads and writes go on).
     pub async fn snapshot(&self, target: PathBuf) -> Result<u64> {
         let source = self.path.clone();

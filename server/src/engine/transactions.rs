@@ -11,6 +11,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 
 use super::database::Database;
 use super::rows::QueryRows;
+use crate::auth::Access;
 use crate::error::{Error, Result};
 use crate::worker::cancel::CancelToken;
 use crate::worker::transaction::{TxCommand, TxMode, TxSession, TxState};
@@ -40,6 +41,9 @@ pub struct Tx {
     database: Arc<Database>,
     /// The token name that began it (auth on): only it may use or end the transaction.
     owner: Option<String>,
+    /// The access it was begun with: write, or read for a read-only transaction. Its token
+    /// must still hold it at every later request, the commit included.
+    access: Access,
     commands: SyncSender<TxCommand>,
     state: Arc<TxState>,
 }
@@ -117,6 +121,11 @@ impl Transactions {
         let tx = Arc::new(Tx {
             database,
             owner: owner.map(str::to_string),
+            access: if read_only {
+                Access::Read
+            } else {
+                Access::Write
+            },
             commands,
             state,
         });
@@ -181,6 +190,13 @@ impl Transactions {
             ));
         }
         Ok(tx)
+    }
+
+    /// The database of transaction `id` of `owner` and the access it was begun with; `None`
+    /// when `owner` has no transaction `id`.
+    pub fn begun_with(&self, id: &str, owner: Option<&str>) -> Option<(String, Access)> {
+        let tx = self.get_any(id, owner).ok()?;
+        Some((tx.database.name().to_string(), tx.access))
     }
 
     /// The transaction `id` of `owner`; another token's transaction is as good as unknown.

@@ -1,7 +1,8 @@
 //! `sqlited.v1.Admin`: the databases and their sizes, maintenance, and online backups.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use sha2::{Digest, Sha256};
 use sqlited_proto::v1::admin_server::Admin;
@@ -60,6 +61,47 @@ impl AdminService {
 
 /// Deletes a backup's temporary file when the backup ends, however it ends.
 struct TempFile(PathBuf);
+
+impl TempFile {
+    /// A new, empty file for a snapshot of `database` in `dir`. The server names it (a
+    /// counter and 64 random bits), never the client: two backups that sent the same
+    /// `x-request-id` once shared a name, and one's clean-up deleted the other's snapshot.
+    /// `create_new` makes sure no two backups ever write to, or delete, one file; `VACUUM
+    /// INTO` accepts the empty file.
+    async fn create(dir: &Path, database: &str) -> Result<Self, Error> {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let mut last = None;
+        for _ in 0..3 {
+            let mut random = [0u8; 8];
+            getrandom::fill(&mut random).map_err(|err| {
+                Error::Internal(format!("no randomness for a backup's file name: {err}"))
+            })?;
+            let path = dir.join(format!(
+                ".backup-{database}-{}-{:016x}.db",
+                NEXT.fetch_add(1, Ordering::Relaxed),
+                u64::from_le_bytes(random)
+            ));
+            match tokio::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&path)
+                .await
+            {
+                Ok(_) => return Ok(Self(path)),
+                Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => last = Some(err),
+                Err(err) => {
+                    last = Some(err);
+                    break;
+                }
+            }
+        }
+        Err(Error::Internal(format!(
+            "cannot create a temporary file for the backup in the data directory {}: {}",
+            dir.display(),
+            last.map_or_else(String::new, |err| err.to_string())
+        )))
+    }
+}
 
 impl Drop for TempFile {
     fn drop(&mut self) {
@@ -168,11 +210,9 @@ impl Admin for AdminService {
         ctx.authorize(&self.engine, &database, Access::Admin, "Backup")
             .map_err(failed)?;
         let db = self.engine.database(&database).await.map_err(failed)?;
-        let temp = TempFile(
-            self.engine
-                .data_dir()
-                .join(format!(".backup-{database}-{}.db", ctx.request_id)),
-        );
+        let temp = TempFile::create(self.engine.data_dir(), &database)
+            .await
+            .map_err(failed)?;
         let started = std::time::Instant::now();
         let total = db.snapshot(temp.0.clone()).await.map_err(failed)?;
         tracing::info!(request_id = %ctx.request_id, database, bytes = total,

@@ -74,11 +74,44 @@ impl Context {
         };
         if access < Access::Admin && !engine.exists(database) {
             return Err(Error::PermissionDenied(format!(
-                "database {database:?} does not exist, and creating a database needs the admin                  role (the token's role is {access})"
+                "database {database:?} does not exist, and creating a database needs the admin \
+                 role (the token's role is {access})"
             )));
         }
         self.cancel.set_access(access);
         Ok(())
+    }
+
+    /// For a request inside transaction `transaction_id` (none when empty): checks that the
+    /// token still holds the role the transaction was begun with, which a reload of the
+    /// credentials file (SIGHUP) may have taken away since. If it does not, the transaction
+    /// is rolled back — nothing begun under the old role is committed — and the request is
+    /// refused. Call it before [`Context::authorize`], which would refuse without rolling back.
+    pub async fn keep_transaction_role(&self, engine: &Engine, transaction_id: &str) -> Result<()> {
+        let Some(principal) = &self.principal else {
+            return Ok(());
+        };
+        if transaction_id.is_empty() {
+            return Ok(());
+        }
+        let transactions = engine.transactions();
+        // An unknown id is for the request itself to report.
+        let Some((database, needed)) = transactions.begun_with(transaction_id, self.owner()) else {
+            return Ok(());
+        };
+        let what = format!("continuing transaction {transaction_id}");
+        let Err(refused) = principal.require(&database, needed, &what) else {
+            return Ok(());
+        };
+        // It may have ended meanwhile; either way it is over.
+        let _ = transactions
+            .end(transaction_id, false, &self.cancel, self.owner())
+            .await;
+        tracing::info!(token = %principal.name, transaction = transaction_id, database,
+            "the token lost its role: transaction rolled back");
+        Err(Error::PermissionDenied(format!(
+            "{refused}; the transaction was rolled back and nothing in it was kept"
+        )))
     }
 
     /// The name of the request's token, which owns the transactions it begins.

@@ -104,12 +104,17 @@ impl DatabaseService {
         let span = info_span!(
             "EndTransaction",
             request_id = %ctx.request_id, transaction = %id, commit);
-        let result = self
-            .engine
-            .transactions()
-            .end(id, commit, &ctx.cancel, ctx.owner())
-            .instrument(span.clone())
-            .await;
+        let result = async {
+            if commit {
+                ctx.keep_transaction_role(&self.engine, id).await?;
+            }
+            self.engine
+                .transactions()
+                .end(id, commit, &ctx.cancel, ctx.owner())
+                .await
+        }
+        .instrument(span.clone())
+        .await;
         let request_id = ctx.request_id;
         ctx.guard.disarm();
         let _entered = span.enter();
@@ -170,6 +175,8 @@ impl DatabaseRpc for DatabaseService {
             request_id = %ctx.request_id, database = %request.database, kind = %kind_of(&request.statement),
             tx = !request.transaction_id.is_empty());
         let result = async {
+            ctx.keep_transaction_role(&self.engine, &request.transaction_id)
+                .await?;
             ctx.authorize(&self.engine, &request.database, Access::Write, "Execute")?;
             self.raw_sql_allowed(&request.database, "Execute")?;
             let statement = self.statement(request.statement)?;
@@ -206,6 +213,8 @@ impl DatabaseRpc for DatabaseService {
             request_id = %ctx.request_id, database = %request.database, kind = %kind_of(&request.statement),
             tx = !request.transaction_id.is_empty());
         let result = async {
+            ctx.keep_transaction_role(&self.engine, &request.transaction_id)
+                .await?;
             ctx.authorize(&self.engine, &request.database, Access::Read, "Query")?;
             self.raw_sql_allowed(&request.database, "Query")?;
             let statement = self.statement(request.statement)?;
@@ -232,6 +241,8 @@ impl DatabaseRpc for DatabaseService {
             tx = !request.transaction_id.is_empty());
         let limits = self.limits;
         let result = async {
+            ctx.keep_transaction_role(&self.engine, &request.transaction_id)
+                .await?;
             ctx.authorize(
                 &self.engine,
                 &request.database,

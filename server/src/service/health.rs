@@ -1,16 +1,27 @@
 //! Standard gRPC health checking: the overall server (`""`), the Database service, and one
 //! entry per open database (`sqlited.v1.Database/<name>`), SERVING while up and NOT_SERVING
 //! once the server starts draining.
+//!
+//! The server-wide entries answer anyone, token or not: orchestrators probe them. With auth
+//! on, a per-database entry would tell anyone which databases exist (SERVING for an open one,
+//! NOT_FOUND for the rest), so [`HealthGate`] answers it only to a token: without one it is
+//! UNAUTHENTICATED, and to a token with no role on that database it answers exactly as for a
+//! database that does not exist.
 
 use std::sync::Arc;
 
 use sqlited_proto::v1::database_server::DatabaseServer;
 use tonic::server::NamedService;
+use tonic::{Request, Response, Status};
 use tonic_health::ServingStatus;
-use tonic_health::server::HealthReporter;
+use tonic_health::pb::health_server::Health as HealthRpc;
+use tonic_health::pb::{HealthCheckRequest, HealthCheckResponse};
+use tonic_health::server::{HealthReporter, HealthService, WatchStream};
 
 use super::database::DatabaseService;
+use crate::auth::Principal;
 use crate::engine::Engine;
+use crate::error::Error;
 
 /// The health entry of database `name`.
 pub fn database_entry(name: &str) -> String {
@@ -58,5 +69,72 @@ impl Health {
                 .set_service_status(database_entry(&name), ServingStatus::NotServing)
                 .await;
         }
+    }
+}
+
+/// The `grpc.health.v1.Health` service clients reach: tonic-health's, with the per-database
+/// entries kept from callers who hold no role on the database (auth on).
+pub struct HealthGate {
+    inner: HealthService,
+    /// Whether auth is on (`--credentials`); off, every entry answers everyone.
+    auth: bool,
+}
+
+impl HealthGate {
+    /// The service answering from `reporter`'s entries.
+    pub fn new(reporter: &HealthReporter, auth: bool) -> Self {
+        Self {
+            inner: HealthService::from_health_reporter(reporter.clone()),
+            auth,
+        }
+    }
+
+    /// The request to answer: a per-database entry the caller may not see becomes one that
+    /// is never registered, so it is answered exactly as an unknown database would be.
+    fn screen(
+        &self,
+        mut request: Request<HealthCheckRequest>,
+    ) -> Result<Request<HealthCheckRequest>, Status> {
+        if !self.auth {
+            return Ok(request);
+        }
+        let entry = database_entry("");
+        let Some(database) = request.get_ref().service.strip_prefix(&entry) else {
+            return Ok(request);
+        };
+        let Some(principal) = request.extensions().get::<Arc<Principal>>() else {
+            return Err(Error::Unauthenticated(
+                "the health of a single database is answered only to a token with a role on it \
+                 (send `authorization: Bearer <token>`, e.g. sqlited healthcheck --token); the \
+                 server-wide entry \"\" needs none"
+                    .into(),
+            )
+            .into());
+        };
+        if principal.access_to(database).is_none() {
+            request.get_mut().service = entry;
+        }
+        Ok(request)
+    }
+}
+
+#[tonic::async_trait]
+impl HealthRpc for HealthGate {
+    async fn check(
+        &self,
+        request: Request<HealthCheckRequest>,
+    ) -> Result<Response<HealthCheckResponse>, Status> {
+        let request = self.screen(request)?;
+        self.inner.check(request).await
+    }
+
+    type WatchStream = WatchStream;
+
+    async fn watch(
+        &self,
+        request: Request<HealthCheckRequest>,
+    ) -> Result<Response<WatchStream>, Status> {
+        let request = self.screen(request)?;
+        self.inner.watch(request).await
     }
 }

@@ -1,5 +1,11 @@
 //! `sqlited.v1.KeyValue`: persistent maps. Reads are SQL on the readers; writes go to the
 //! writer's group commit as one atomic job each.
+//!
+//! A map is a table, so making one is a schema change: the first write to a new map needs
+//! the admin role, unless the statements file declares the map (`maps = [...]`), which lets a
+//! write token create it. Reads and removals of a map that does not exist answer as for an
+//! empty one and create nothing. A database that serves only exposed statements serves only
+//! its declared maps.
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -21,63 +27,77 @@ use super::context::Context;
 use crate::auth::Access;
 use crate::engine::{Database, Engine, name};
 use crate::error::{Error, Result};
+use crate::statements::StatementsStore;
 use crate::worker::kv::{KvWrite, KvWritten, table};
 
 /// The `KeyValue` service over an [`Engine`].
 pub struct KeyValueService {
     engine: Arc<Engine>,
+    /// The statements file in force: which databases are exposed-only, which maps declared.
+    statements: Arc<StatementsStore>,
     statement_timeout: Option<Duration>,
 }
 
 impl KeyValueService {
-    /// A service over `engine`.
-    pub fn new(engine: Arc<Engine>, statement_timeout: Option<Duration>) -> Self {
+    /// A service over `engine`, following the map declarations of `statements`.
+    pub fn new(
+        engine: Arc<Engine>,
+        statements: Arc<StatementsStore>,
+        statement_timeout: Option<Duration>,
+    ) -> Self {
         Self {
             engine,
+            statements,
             statement_timeout,
         }
     }
 
-    /// The database and validated map name of a request, once `ctx` may do `needed` there.
+    /// The database and validated map name of a request, once `ctx` may do `needed` there;
+    /// the flag says whether a write may create the map if it is missing.
     async fn open(
         &self,
         ctx: &Context,
         map: Option<MapRef>,
         needed: Access,
-    ) -> Result<(Arc<Database>, String)> {
+    ) -> Result<(Arc<Database>, String, bool)> {
         let map = map.ok_or_else(|| {
             Error::invalid(
                 "map",
                 "the request names no map; set map.database and map.map",
             )
         })?;
-        name::validate(&map.map).map_err(|_| {
-            Error::invalid(
-                "map.map",
-                format!(
-                    "invalid map name {:?}: a name is 1 to 64 characters from A-Z, a-z, 0-9, '_' and '-'",
-                    map.map
-                ),
-            )
-        })?;
+        name::validate_map(&map.map)?;
         let what = if needed == Access::Read {
             "reading a map"
         } else {
             "writing a map"
         };
         ctx.authorize(&self.engine, &map.database, needed, what)?;
-        Ok((self.engine.database(&map.database).await?, map.map))
+        let catalog = self.statements.current();
+        let declared = catalog.declares_map(&map.database, &map.map);
+        if catalog.exposed_only(&map.database) && !declared {
+            return Err(Error::PermissionDenied(format!(
+                "database {:?} serves only exposed statements, and map {:?} is not one of the \
+                 maps the statements file declares for it; declare it there (maps = [\"{}\"] \
+                 under [databases.{}]) to serve it",
+                map.database, map.map, map.map, map.database
+            )));
+        }
+        // Authorized: the cancel token now carries the access held on the database.
+        let may_create = declared || ctx.cancel.access() >= Access::Admin;
+        let db = self.engine.database(&map.database).await?;
+        Ok((db, map.map, may_create))
     }
 
-    /// Applies the write `make(map name)` to the map of a request.
+    /// Applies the write `make(map name, may create it)` to the map of a request.
     async fn write(
         &self,
         ctx: &Context,
         map: Option<MapRef>,
-        make: impl FnOnce(String) -> KvWrite,
+        make: impl FnOnce(String, bool) -> KvWrite,
     ) -> Result<KvWritten> {
-        let (db, map) = self.open(ctx, map, Access::Write).await?;
-        db.kv_write(make(map), &ctx.cancel).await
+        let (db, map, may_create) = self.open(ctx, map, Access::Write).await?;
+        db.kv_write(make(map, may_create), &ctx.cancel).await
     }
 
     /// Runs a read and returns its rows; a map never written is empty.
@@ -164,7 +184,7 @@ impl KeyValue for KeyValueService {
         let ctx = Context::new(&request, self.statement_timeout);
         let request = request.into_inner();
         let result = async {
-            let (db, map) = self.open(&ctx, request.map, Access::Read).await?;
+            let (db, map, _) = self.open(&ctx, request.map, Access::Read).await?;
             let sql = format!("SELECT value, version FROM {} WHERE key = ?1", table(&map));
             let rows = self
                 .read(&db, sql, vec![blob(request.key.clone())], &ctx)
@@ -189,12 +209,13 @@ impl KeyValue for KeyValueService {
         let ctx = Context::new(&request, self.statement_timeout);
         let r = request.into_inner();
         let written = self
-            .write(&ctx, r.map, |map| KvWrite::Set {
+            .write(&ctx, r.map, |map, may_create| KvWrite::Set {
                 map,
                 key: r.key,
                 value: r.value,
                 if_absent: r.if_absent,
                 if_version: r.if_version,
+                may_create,
             })
             .await;
         let result = written.map(|w| SetResponse {
@@ -212,7 +233,7 @@ impl KeyValue for KeyValueService {
         let ctx = Context::new(&request, self.statement_timeout);
         let r = request.into_inner();
         let written = self
-            .write(&ctx, r.map, |map| KvWrite::Delete { map, key: r.key })
+            .write(&ctx, r.map, |map, _| KvWrite::Delete { map, key: r.key })
             .await;
         let result = written.map(|w| DeleteResponse {
             found: w.applied,
@@ -228,7 +249,7 @@ impl KeyValue for KeyValueService {
         let ctx = Context::new(&request, self.statement_timeout);
         let request = request.into_inner();
         let result = async {
-            let (db, map) = self.open(&ctx, request.map, Access::Read).await?;
+            let (db, map, _) = self.open(&ctx, request.map, Access::Read).await?;
             let sql = format!("SELECT 1 FROM {} WHERE key = ?1", table(&map));
             let rows = self.read(&db, sql, vec![blob(request.key)], &ctx).await?;
             Ok(ContainsResponse {
@@ -243,7 +264,7 @@ impl KeyValue for KeyValueService {
         let ctx = Context::new(&request, self.statement_timeout);
         let request = request.into_inner();
         let result = async {
-            let (db, map) = self.open(&ctx, request.map, Access::Read).await?;
+            let (db, map, _) = self.open(&ctx, request.map, Access::Read).await?;
             let sql = format!("SELECT count(*) FROM {}", table(&map));
             let rows = self.read(&db, sql, Vec::new(), &ctx).await?;
             let len = rows.first().map_or(0, |r| int_of(&r.values[0])) as u64;
@@ -262,7 +283,7 @@ impl KeyValue for KeyValueService {
         let ctx = Context::new(&request, self.statement_timeout);
         let request = request.into_inner();
         let result = async {
-            let (db, map) = self.open(&ctx, request.map, Access::Read).await?;
+            let (db, map, _) = self.open(&ctx, request.map, Access::Read).await?;
             let mut lower = (!request.start.is_empty())
                 .then(|| (request.start.clone(), request.start_exclusive));
             let mut upper = (!request.end.is_empty()).then(|| request.end.clone());
@@ -350,10 +371,11 @@ impl KeyValue for KeyValueService {
         let r = request.into_inner();
         let (entries, return_previous) = (r.entries, r.return_previous);
         let written = self
-            .write(&ctx, r.map, |map| KvWrite::SetMany {
+            .write(&ctx, r.map, |map, may_create| KvWrite::SetMany {
                 map,
                 entries,
                 return_previous,
+                may_create,
             })
             .await;
         let result = written.map(|w| SetManyResponse {
@@ -379,7 +401,7 @@ impl KeyValue for KeyValueService {
         let r = request.into_inner();
         let keys = r.keys;
         let written = self
-            .write(&ctx, r.map, |map| KvWrite::DeleteMany { map, keys })
+            .write(&ctx, r.map, |map, _| KvWrite::DeleteMany { map, keys })
             .await;
         answer(
             ctx,
@@ -393,7 +415,9 @@ impl KeyValue for KeyValueService {
     ) -> Result<Response<ClearResponse>, Status> {
         let ctx = Context::new(&request, self.statement_timeout);
         let r = request.into_inner();
-        let written = self.write(&ctx, r.map, |map| KvWrite::Clear { map }).await;
+        let written = self
+            .write(&ctx, r.map, |map, _| KvWrite::Clear { map })
+            .await;
         answer(ctx, written.map(|w| ClearResponse { removed: w.count }))
     }
 }

@@ -88,6 +88,8 @@ impl Statements for StatementsService {
         let span = info_span!("Call", request_id = %ctx.request_id, database = %request.database,
             statement = %request.name, tx = !request.transaction_id.is_empty());
         let result = async {
+            ctx.keep_transaction_role(&self.engine, &request.transaction_id)
+                .await?;
             ctx.authorize(&self.engine, &request.database, Access::Read, "Call")?;
             let statement = self.store.current().get(&request.database, &request.name)?;
             if statement.writes {

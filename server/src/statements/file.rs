@@ -3,6 +3,8 @@
 //! ```toml
 //! [databases.app]
 //! exposed_only = true          # Execute, Query and ExecuteBatch refused on `app`
+//! maps = ["sessions"]          # the persistent maps `app` serves (KeyValue) even so; a
+//!                              # write token may create them
 //!
 //! [databases.app.statements.add_user]
 //! sql = "INSERT INTO users (name, age) VALUES (:name, :age)"
@@ -45,6 +47,8 @@ struct File {
 struct DatabaseEntry {
     #[serde(default)]
     exposed_only: bool,
+    #[serde(default)]
+    maps: Vec<String>,
     #[serde(default)]
     statements: BTreeMap<String, StatementEntry>,
 }
@@ -90,6 +94,11 @@ pub fn load(path: &Path, data_dir: &Path, exposed_only: bool) -> Result<Catalog,
     let mut catalog = parse(&text).map_err(|err| format!("{}: {err}", path.display()))?;
     catalog.exposed_only_everywhere = exposed_only;
     for (database, statements) in &catalog.databases {
+        if statements.statements.is_empty() {
+            // Only settings (exposed_only, maps): nothing to prepare, and the database may be
+            // created later.
+            continue;
+        }
         verify(data_dir, database, statements)
             .map_err(|err| format!("{}: {err}", path.display()))?;
     }
@@ -102,14 +111,22 @@ pub fn parse(text: &str) -> Result<Catalog, String> {
     let mut catalog = Catalog::default();
     for (database, entry) in file.databases {
         name::validate(&database).map_err(|err| format!("databases.{database}: {err}"))?;
+        let mut maps = BTreeSet::new();
+        for map in entry.maps {
+            if !name::is_valid(&map) {
+                return Err(format!(
+                    "databases.{database}.maps: invalid map name {map:?}: {}",
+                    name::RULE
+                ));
+            }
+            maps.insert(map);
+        }
         let mut statements = BTreeMap::new();
         for (statement, decl) in entry.statements {
             let at = format!("databases.{database}.statements.{statement}");
-            name::validate(&statement).map_err(|_| {
-                format!(
-                    "{at}: a statement name is 1 to 64 characters from A-Z, a-z, 0-9, '_' and '-'"
-                )
-            })?;
+            if !name::is_valid(&statement) {
+                return Err(format!("{at}: invalid statement name: {}", name::RULE));
+            }
             let mut params = Vec::new();
             for (param, p) in decl.params {
                 params.push(
@@ -131,6 +148,7 @@ pub fn parse(text: &str) -> Result<Catalog, String> {
             database,
             DatabaseStatements {
                 exposed_only: entry.exposed_only,
+                maps,
                 statements,
             },
         );

@@ -1,7 +1,8 @@
 //! Exposed statements: named, typed, validated queries declared in a statements file
 //! (`--statements`, TOML), called with named arguments through `sqlited.v1.Statements/Call`.
 //! Every argument is checked before any SQL runs, every violation reported at once; a
-//! database marked `exposed_only` serves nothing else.
+//! database marked `exposed_only` serves nothing else but the persistent maps the file
+//! declares for it.
 //!
 //! Layout:
 //! - [`file`]: the file's format, parsed into a [`Catalog`] and checked against each database
@@ -14,7 +15,7 @@ pub mod check;
 pub mod file;
 pub mod timestamp;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
@@ -84,6 +85,10 @@ pub struct Exposed {
 pub struct DatabaseStatements {
     /// Execute, Query and ExecuteBatch are refused: only Call.
     pub exposed_only: bool,
+    /// The persistent maps declared for the database (`maps = [...]`): served by KeyValue even
+    /// when the database is exposed-only, and creatable by a write token (creating any other
+    /// map is a schema change, for admin).
+    pub maps: BTreeSet<String>,
     pub statements: BTreeMap<String, Arc<Exposed>>,
 }
 
@@ -120,6 +125,13 @@ impl Catalog {
     /// Whether `database` serves only exposed statements.
     pub fn exposed_only(&self, database: &str) -> bool {
         self.exposed_only_everywhere || self.databases.get(database).is_some_and(|d| d.exposed_only)
+    }
+
+    /// Whether the statements file declares map `map` for `database`.
+    pub fn declares_map(&self, database: &str, map: &str) -> bool {
+        self.databases
+            .get(database)
+            .is_some_and(|d| d.maps.contains(map))
     }
 
     /// How many statements are exposed.

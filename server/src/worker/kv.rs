@@ -2,13 +2,16 @@
 //! (its own savepoint) and durable when acknowledged.
 //!
 //! A map is the table `"kv_<map>"`; map names are validated before they reach here, so the
-//! table name can be written into the SQL text.
+//! table name can be written into the SQL text. These writes run outside the authorizer (the
+//! SQL is the server's), so the rule of roles is kept here: a write that would create a map's
+//! table, a schema change, does so only when the service says it `may_create`; removals from
+//! a map that has no table create nothing.
 
 use rusqlite::OptionalExtension;
 use sqlited_proto::v1::Entry;
 
 use super::connection::Sqlite;
-use crate::error::Result;
+use crate::error::{Error, Result};
 
 /// What to write.
 #[derive(Debug)]
@@ -19,6 +22,8 @@ pub enum KvWrite {
         value: Vec<u8>,
         if_absent: bool,
         if_version: i64,
+        /// Whether a missing map may be created (see [`KvWrite::SetMany`]).
+        may_create: bool,
     },
     Delete {
         map: String,
@@ -29,6 +34,9 @@ pub enum KvWrite {
         entries: Vec<Entry>,
         /// Answer what each entry replaced, in `KvWritten::results`.
         return_previous: bool,
+        /// Whether a missing map may be created: the request's role may change the schema
+        /// (admin), or the statements file declares the map. Otherwise PERMISSION_DENIED.
+        may_create: bool,
     },
     DeleteMany {
         map: String,
@@ -59,14 +67,35 @@ pub fn table(map: &str) -> String {
     format!("\"kv_{map}\"")
 }
 
-/// Creates the table of `map` if it is not there.
-fn ensure(db: &Sqlite, map: &str) -> Result<()> {
+/// Whether `map` has its table (SQLite's names ignore ASCII case, and so does this).
+fn exists(db: &Sqlite, map: &str) -> Result<bool> {
+    let sql = "SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = ?1 COLLATE NOCASE";
+    Ok(db
+        .conn()
+        .prepare_cached(sql)?
+        .exists([format!("kv_{map}")])?)
+}
+
+/// Makes sure the table of `map` is there before a write that adds entries: creates it if
+/// `may_create`, else refuses, saying which role or declaration would do.
+fn ensure(db: &Sqlite, map: &str, may_create: bool) -> Result<()> {
+    if exists(db, map)? {
+        return Ok(());
+    }
+    if !may_create {
+        return Err(Error::PermissionDenied(format!(
+            "map {map:?} does not exist, and creating it (its table kv_{map}) is a schema \
+             change: the first write to a new map needs the admin role on the database, or \
+             the map declared in the statements file (maps = [\"{map}\"] under the \
+             database's [databases.<name>])"
+        )));
+    }
     let sql = format!(
-        "CREATE TABLE IF NOT EXISTS {} (key BLOB PRIMARY KEY, value BLOB NOT NULL, \
+        "CREATE TABLE {} (key BLOB PRIMARY KEY, value BLOB NOT NULL, \
          version INTEGER NOT NULL DEFAULT 1) WITHOUT ROWID",
         table(map)
     );
-    db.conn().prepare_cached(&sql)?.execute([])?;
+    db.conn().execute(&sql, [])?;
     Ok(())
 }
 
@@ -113,6 +142,15 @@ fn upsert(
 
 /// Applies `write`; the caller provides the transaction.
 pub fn apply(db: &Sqlite, write: &KvWrite) -> Result<KvWritten> {
+    if let KvWrite::SetMany { entries, .. } = write
+        && entries.is_empty()
+    {
+        // Nothing to add: no reason to create the map.
+        return Ok(KvWritten {
+            applied: true,
+            ..Default::default()
+        });
+    }
     match write {
         KvWrite::Set {
             map,
@@ -120,8 +158,13 @@ pub fn apply(db: &Sqlite, write: &KvWrite) -> Result<KvWritten> {
             value,
             if_absent,
             if_version,
+            may_create,
         } => {
-            ensure(db, map)?;
+            if *if_version != 0 && !exists(db, map)? {
+                // A version to match, and no map: not applied, as on an empty map.
+                return Ok(KvWritten::default());
+            }
+            ensure(db, map, *may_create)?;
             let previous = current(&mut db.conn().prepare_cached(&select_sql(map))?, key)?;
             let holds = match (&previous, *if_absent, *if_version) {
                 (Some(_), true, _) => false,
@@ -149,7 +192,9 @@ pub fn apply(db: &Sqlite, write: &KvWrite) -> Result<KvWritten> {
             })
         }
         KvWrite::Delete { map, key } => {
-            ensure(db, map)?;
+            if !exists(db, map)? {
+                return Ok(KvWritten::default());
+            }
             let previous = current(&mut db.conn().prepare_cached(&select_sql(map))?, key)?;
             if previous.is_some() {
                 let sql = format!("DELETE FROM {} WHERE key = ?1", table(map));
@@ -166,8 +211,9 @@ pub fn apply(db: &Sqlite, write: &KvWrite) -> Result<KvWritten> {
             map,
             entries,
             return_previous: false,
+            may_create,
         } => {
-            ensure(db, map)?;
+            ensure(db, map, *may_create)?;
             let sql = format!(
                 "INSERT INTO {} (key, value) VALUES (?1, ?2) \
                  ON CONFLICT(key) DO UPDATE SET value = excluded.value, version = version + 1",
@@ -187,8 +233,9 @@ pub fn apply(db: &Sqlite, write: &KvWrite) -> Result<KvWritten> {
             map,
             entries,
             return_previous: true,
+            may_create,
         } => {
-            ensure(db, map)?;
+            ensure(db, map, *may_create)?;
             // Both statements once for the whole request, not once per entry.
             let mut select = db.conn().prepare_cached(&select_sql(map))?;
             let mut set = db.conn().prepare_cached(&upsert_sql(map))?;
@@ -206,7 +253,12 @@ pub fn apply(db: &Sqlite, write: &KvWrite) -> Result<KvWritten> {
             })
         }
         KvWrite::DeleteMany { map, keys } => {
-            ensure(db, map)?;
+            if !exists(db, map)? {
+                return Ok(KvWritten {
+                    applied: true,
+                    ..Default::default()
+                });
+            }
             let sql = format!("DELETE FROM {} WHERE key = ?1", table(map));
             let mut stmt = db.conn().prepare_cached(&sql)?;
             let mut count = 0;
@@ -220,7 +272,12 @@ pub fn apply(db: &Sqlite, write: &KvWrite) -> Result<KvWritten> {
             })
         }
         KvWrite::Clear { map } => {
-            ensure(db, map)?;
+            if !exists(db, map)? {
+                return Ok(KvWritten {
+                    applied: true,
+                    ..Default::default()
+                });
+            }
             let count =
                 db.conn()
                     .execute(&format!("DELETE FROM {}", table(map)), [])? as u64;

@@ -171,6 +171,8 @@ pub struct KvWork {
     pub return_previous: bool,
     #[prost(bytes = "vec", repeated, tag = "9")]
     pub keys: Vec<Vec<u8>>,
+    #[prost(bool, tag = "10")]
+    pub may_create: bool,
 }
 
 /// One message from a worker to the server.
@@ -400,8 +402,10 @@ impl From<KvWrite> for KvWork {
                 value,
                 if_absent,
                 if_version,
+                may_create,
             } => {
                 work.op = 0;
+                work.may_create = may_create;
                 work.map = map;
                 work.key = key;
                 work.value = value;
@@ -417,8 +421,10 @@ impl From<KvWrite> for KvWork {
                 map,
                 entries,
                 return_previous,
+                may_create,
             } => {
                 work.op = 2;
+                work.may_create = may_create;
                 work.map = map;
                 work.entries = entries;
                 work.return_previous = return_previous;
@@ -449,6 +455,7 @@ impl From<KvWork> for KvWrite {
             entries,
             return_previous,
             keys,
+            may_create,
         } = work;
         match op {
             0 => KvWrite::Set {
@@ -457,12 +464,14 @@ impl From<KvWork> for KvWrite {
                 value,
                 if_absent,
                 if_version,
+                may_create,
             },
             1 => KvWrite::Delete { map, key },
             2 => KvWrite::SetMany {
                 map,
                 entries,
                 return_previous,
+                may_create,
             },
             3 => KvWrite::DeleteMany { map, keys },
             _ => KvWrite::Clear { map },
