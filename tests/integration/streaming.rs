@@ -96,6 +96,15 @@ async fn rows_larger_than_a_message_are_refused_clearly() {
         .await
         .unwrap_err();
     assert_eq!(err.status_code(), Some(Code::ResourceExhausted), "{err}");
+    // SQLite refuses to build it (SQLITE_TOOBIG): a DataError, as sqlite3 raises.
+    assert_eq!(err.kind(), ErrorKind::Data);
+    assert!(err.message().contains("--max-message-bytes"), "{err}");
+    // A row of values each within the bound, too large together, is the server's refusal.
+    let err = db
+        .query_all("SELECT zeroblob(600000), zeroblob(600000)", ())
+        .await
+        .unwrap_err();
+    assert_eq!(err.status_code(), Some(Code::ResourceExhausted), "{err}");
     assert_eq!(err.kind(), ErrorKind::Operational);
     assert!(err.message().contains("--max-message-bytes"), "{err}");
 

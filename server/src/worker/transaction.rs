@@ -182,6 +182,10 @@ pub fn serve(db: &Sqlite, session: TxSession) {
         cancel,
         permits,
     } = session;
+    // Released before Commit or Rollback is answered, so a client that begins its next
+    // transaction at once finds the slot free (a worker process's is its end signal, which
+    // then reaches the server before the answer does).
+    let mut permits = Some(permits);
     let begun = db.run_task(&cancel, || begin(db, mode));
     if let Err(err) = begun {
         state.set(TxStatus::Aborted);
@@ -209,6 +213,7 @@ pub fn serve(db: &Sqlite, session: TxSession) {
             Ok(TxCommand::Commit(reply)) => match db.internal("COMMIT") {
                 Ok(()) => {
                     state.set(TxStatus::Committed);
+                    drop(permits.take());
                     let _ = reply.send(Ok(()));
                     break;
                 }
@@ -224,6 +229,7 @@ pub fn serve(db: &Sqlite, session: TxSession) {
             Ok(TxCommand::Rollback(reply)) => {
                 let result = db.internal("ROLLBACK");
                 state.set(TxStatus::RolledBack);
+                drop(permits.take());
                 let _ = reply.send(result);
                 break;
             }
