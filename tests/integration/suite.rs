@@ -16,6 +16,7 @@ mod map;
 mod metrics;
 mod ops;
 mod params;
+mod schema_changes;
 mod security;
 mod statements;
 mod streaming;
