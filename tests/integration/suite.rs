@@ -4,6 +4,7 @@
 mod admin;
 mod batch;
 mod cursor;
+mod data_dir;
 mod deadlines;
 mod durability;
 mod errors;
