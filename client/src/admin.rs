@@ -5,7 +5,8 @@ use crate::transport::Transport;
 use sha2::{Digest, Sha256};
 use sqlited_proto::v1::admin_client::AdminClient;
 use sqlited_proto::v1::{
-    BackupRequest, CheckpointRequest, ListDatabasesRequest, OptimizeRequest, VacuumRequest,
+    BackupRequest, CheckpointRequest, CreateDatabaseRequest, DropDatabaseRequest,
+    ListDatabasesRequest, OptimizeRequest, VacuumRequest,
 };
 
 pub use sqlited_proto::v1::DatabaseInfo;
@@ -27,6 +28,34 @@ impl Admin {
             .list_databases(ListDatabasesRequest {})
             .await?;
         Ok(response.into_inner().databases)
+    }
+
+    /// Creates the empty database `database`, even on a server run with `--no-create`;
+    /// returns whether it was created (false: it existed and `if_not_exists`).
+    ///
+    /// # Errors
+    /// `IntegrityError` (ALREADY_EXISTS) when it exists and not `if_not_exists`.
+    pub async fn create_database(&self, database: &str, if_not_exists: bool) -> Result<bool> {
+        let request = CreateDatabaseRequest {
+            database: database.into(),
+            if_not_exists,
+        };
+        let response = self.rpc.clone().create_database(request).await?;
+        Ok(response.into_inner().created)
+    }
+
+    /// Drops `database`: rolls back its transactions, closes its connections and removes its
+    /// files; returns whether it was dropped (false: it did not exist and `if_exists`).
+    ///
+    /// # Errors
+    /// `OperationalError` (NOT_FOUND) when it does not exist and not `if_exists`.
+    pub async fn drop_database(&self, database: &str, if_exists: bool) -> Result<bool> {
+        let request = DropDatabaseRequest {
+            database: database.into(),
+            if_exists,
+        };
+        let response = self.rpc.clone().drop_database(request).await?;
+        Ok(response.into_inner().dropped)
     }
 
     /// Checkpoints and truncates the WAL of `database`; returns (frames in the WAL, frames

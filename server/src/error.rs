@@ -30,14 +30,14 @@ pub enum Error {
         message: String,
     },
 
-    /// The named database does not exist and the server may not create it.
-    #[error(
-        "database {name:?} does not exist and this server does not create databases (--no-create)"
-    )]
-    DatabaseNotFound {
-        /// The name asked for.
-        name: String,
-    },
+    /// The named database does not exist, and this request does not create it; the message
+    /// says what would ([`Error::database_not_found`]).
+    #[error("{0}")]
+    DatabaseNotFound(String),
+
+    /// What the request would create exists already.
+    #[error("{0}")]
+    AlreadyExists(String),
 
     /// SQLite refused or failed the statement.
     #[error("{message}")]
@@ -160,7 +160,8 @@ impl Error {
     pub fn code(&self) -> Code {
         match self {
             Self::InvalidArgument { .. } => Code::InvalidArgument,
-            Self::DatabaseNotFound { .. } => Code::NotFound,
+            Self::DatabaseNotFound(_) => Code::NotFound,
+            Self::AlreadyExists(_) => Code::AlreadyExists,
             Self::Sqlite { code, .. } => codes::grpc_code(*code),
             Self::ResourceExhausted { .. } => Code::ResourceExhausted,
             Self::Unavailable(_) => Code::Unavailable,
@@ -192,7 +193,8 @@ impl Error {
     fn reason(&self) -> String {
         match self {
             Self::InvalidArgument { .. } => "INVALID_ARGUMENT".into(),
-            Self::DatabaseNotFound { .. } => "DATABASE_NOT_FOUND".into(),
+            Self::DatabaseNotFound(_) => "DATABASE_NOT_FOUND".into(),
+            Self::AlreadyExists(_) => "ALREADY_EXISTS".into(),
             Self::Sqlite { code, .. } => codes::name(*code),
             Self::ResourceExhausted { .. } => "LIMIT_EXCEEDED".into(),
             Self::Unavailable(_) => "UNAVAILABLE".into(),
@@ -208,6 +210,30 @@ impl Error {
             Self::PermissionDenied(_) => "PERMISSION_DENIED".into(),
             Self::Internal(_) | Self::NeedsWriter => "INTERNAL".into(),
         }
+    }
+}
+
+impl Error {
+    /// [`Error::DatabaseNotFound`] for a request that does not create `name`; `creatable`:
+    /// a write would (the server runs without `--no-create`).
+    pub fn database_not_found(name: &str, creatable: bool) -> Self {
+        Self::DatabaseNotFound(database_not_found(name, creatable))
+    }
+}
+
+/// The message of [`Error::database_not_found`].
+fn database_not_found(name: &str, creatable: bool) -> String {
+    if creatable {
+        format!(
+            "database {name:?} does not exist: reads create nothing. A write (Execute, \
+             ExecuteBatch, a write transaction, a map write) creates it, and so does \
+             Admin.CreateDatabase; check the name"
+        )
+    } else {
+        format!(
+            "database {name:?} does not exist, and this server creates no database on first \
+             write (--no-create): an admin creates it with Admin.CreateDatabase"
+        )
     }
 }
 

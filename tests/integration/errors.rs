@@ -209,10 +209,12 @@ async fn no_create_refuses_unknown_databases() {
         assert!(server.terminate().success());
     }
     let server = Server::start_in(dir.path(), &["--no-create"]);
-    let err = server
-        .database("missing")
+    // Not the harness's handle, which would create the database first.
+    let err = sqlited_client::Client::connect(&server.url())
         .await
-        .execute("SELECT 1", ())
+        .unwrap()
+        .database("missing")
+        .execute("CREATE TABLE t (x)", ())
         .await
         .unwrap_err();
     check(

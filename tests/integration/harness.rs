@@ -173,17 +173,41 @@ impl Server {
         format!("http://{}", self.addr)
     }
 
-    /// `http://127.0.0.1:PORT/<database>`, for the blocking client.
+    /// `http://127.0.0.1:PORT/<database>`, for the blocking client; the database exists.
     pub fn db_url(&self, database: &str) -> String {
+        self.ensure_database(database);
         format!("http://{}/{database}", self.addr)
     }
 
-    /// The async client's handle on `database`.
+    /// The async client's handle on `database`, which exists (reads create nothing).
     pub async fn database(&self, database: &str) -> sqlited_client::Database {
+        self.ensure_database(database);
         sqlited_client::Client::connect(&self.url())
             .await
             .expect("connect")
             .database(database)
+    }
+
+    /// Creates `database` unless it exists (Admin.CreateDatabase), so a test may begin with
+    /// a read. Best effort: a server with credentials refuses it, and such tests make their
+    /// databases with their own tokens. On a thread of its own, so it works from sync and
+    /// async tests alike.
+    pub fn ensure_database(&self, database: &str) {
+        let url = self.url();
+        let database = database.to_string();
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a runtime");
+            runtime.block_on(async {
+                if let Ok(client) = sqlited_client::Client::connect(&url).await {
+                    let _ = client.admin().create_database(&database, true).await;
+                }
+            });
+        })
+        .join()
+        .expect("creating the test database");
     }
 
     /// The server's process id.

@@ -282,10 +282,17 @@ async fn a_write_token_changes_rows_but_not_the_schema() {
         );
     }
     admin.execute("PRAGMA user_version = 7", ()).await.unwrap();
-    // A token with no admin role cannot create databases by naming them.
+    // A token with no admin role cannot create databases by naming them: a read finds
+    // nothing, a write is refused.
     let err = writer
         .database("other_new")
         .query_all("SELECT 1", ())
+        .await
+        .unwrap_err();
+    assert_eq!(code(err.clone()), Some(Code::NotFound), "{err}");
+    let err = writer
+        .database("other_new")
+        .execute("CREATE TABLE t (x)", ())
         .await
         .unwrap_err();
     assert_eq!(code(err.clone()), Some(Code::PermissionDenied), "{err}");
@@ -362,12 +369,12 @@ async fn a_symlink_in_the_data_dir_is_refused() {
     let db = server.database("evil").await;
     let err = db.query_all("SELECT 1", ()).await.unwrap_err();
     assert_eq!(code(err.clone()), Some(Code::PermissionDenied), "{err}");
-    // A link to a WAL is refused as well.
+    // A link to a WAL is refused as well, when a write would create the database.
     std::os::unix::fs::symlink(&target, server.data_dir.join("walled.db-wal")).unwrap();
     let err = server
         .database("walled")
         .await
-        .query_all("SELECT 1", ())
+        .execute("CREATE TABLE t (x)", ())
         .await
         .unwrap_err();
     assert_eq!(code(err), Some(Code::PermissionDenied));
@@ -419,6 +426,8 @@ async fn tls_with_and_without_the_right_ca_and_mutual_tls() {
     let cert_file = write(dir.path(), "cert.pem", &cert);
     let key_file = write(dir.path(), "key.pem", &key);
     let server = Server::start_with(&["--tls-cert", &cert_file, "--tls-key", &key_file]);
+    // Reads create nothing: the database the reads below use exists.
+    std::fs::File::create(server.data_dir.join("app.db")).unwrap();
     let url = format!("https://localhost:{}", server.addr.port());
     let options = |ca: &str| ClientOptions {
         tls_ca_pem: Some(ca.as_bytes().to_vec()),
@@ -482,6 +491,7 @@ async fn tls_with_and_without_the_right_ca_and_mutual_tls() {
         "--tls-client-ca",
         &client_ca_file,
     ]);
+    std::fs::File::create(server.data_dir.join("app.db")).unwrap();
     let url = format!("https://localhost:{}", server.addr.port());
     let attempt = |identity: Option<(String, String)>| {
         let url = url.clone();
@@ -560,7 +570,7 @@ fn sighup_reloads_the_credentials_and_a_bad_file_keeps_the_old_ones() {
     let reader = blocking::connect_with(&s.server.db_url("app"), with_token(READER)).unwrap();
     blocking::connect_with(&s.server.db_url("app"), with_token(ADMIN))
         .unwrap()
-        .execute("SELECT 1", ())
+        .execute("CREATE TABLE t (x)", ())
         .unwrap();
     reader.query("SELECT 1", ()).unwrap();
     // A broken file is refused; the reader keeps working.
@@ -627,6 +637,7 @@ fn listening_beyond_loopback_without_auth_or_tls_warns_loudly() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_client_address_holds_a_bounded_number_of_connections() {
     let server = Server::start_with(&["--max-connections-per-client", "2"]);
+    server.ensure_database("app");
     let works = |client: &Client| {
         let db = client.database("app");
         async move { db.query_all("SELECT 1", ()).await.is_ok() }

@@ -16,7 +16,7 @@ pub mod routes;
 pub mod rows;
 pub mod transactions;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
@@ -39,6 +39,9 @@ pub struct Engine {
     /// One cell per name, so two first requests for the same database open it once. A
     /// std mutex: it is held only to look up or insert a cell, never across an await.
     databases: Mutex<HashMap<String, Arc<OnceCell<Arc<Database>>>>>,
+    /// Databases being dropped: refused until their files are gone, so no request reopens
+    /// one half way. A std mutex, held for a set operation only.
+    dropping: Mutex<HashSet<String>>,
     /// Open interactive transactions.
     transactions: Transactions,
     /// Tells listeners (health reporting) the name of each database as it opens.
@@ -58,6 +61,7 @@ impl Engine {
             create,
             options,
             databases: Mutex::new(HashMap::new()),
+            dropping: Mutex::new(HashSet::new()),
             transactions: Transactions::new(transactions),
             opened: tokio::sync::broadcast::channel(256).0,
         }
@@ -139,9 +143,93 @@ impl Engine {
         open || name::path(&self.data_dir, name).exists()
     }
 
-    /// The database called `name`, opening (and, if allowed, creating) it on first use.
+    /// The database called `name`, opening it on first use; NOT_FOUND if it has no file.
+    /// For every request that cannot write: a read of a mistyped name creates nothing.
     pub async fn database(&self, name: &str) -> Result<Arc<Database>> {
+        self.open(name, false).await
+    }
+
+    /// The database called `name` for a request that writes: created on first use unless
+    /// the server runs with `--no-create`.
+    pub async fn database_to_write(&self, name: &str) -> Result<Arc<Database>> {
+        self.open(name, self.create).await
+    }
+
+    /// Creates the database `name` (an admin's `Admin.CreateDatabase`, allowed even with
+    /// `--no-create`); false when it existed already.
+    pub async fn create_database(&self, name: &str) -> Result<bool> {
         name::validate(name)?;
+        let existed = self.exists(name);
+        self.open(name, true).await?;
+        Ok(!existed)
+    }
+
+    /// Drops the database `name`: rolls back its open transactions, closes every
+    /// connection (waiting for the statements running on them), and removes its file, WAL
+    /// and shared-memory file. False when it did not exist.
+    pub async fn drop_database(&self, name: &str) -> Result<bool> {
+        name::validate(name)?;
+        if !self
+            .dropping
+            .lock()
+            .expect("dropping set poisoned")
+            .insert(name.to_string())
+        {
+            return Err(Error::FailedPrecondition(format!(
+                "database {name:?} is being dropped already"
+            )));
+        }
+        let result = self.drop_now(name).await;
+        self.dropping
+            .lock()
+            .expect("dropping set poisoned")
+            .remove(name);
+        result
+    }
+
+    async fn drop_now(&self, name: &str) -> Result<bool> {
+        let existed = self.exists(name);
+        self.transactions.close_database(name);
+        let cell = self
+            .databases
+            .lock()
+            .expect("database registry poisoned")
+            .remove(name);
+        if let Some(db) = cell.as_ref().and_then(|cell| cell.get()) {
+            db.close().await;
+            tracing::info!(database = name, "database closed to be dropped");
+        }
+        for file in crate::worker::files::database_files(&name::path(&self.data_dir, name)) {
+            match std::fs::remove_file(&file) {
+                Ok(()) => {}
+                Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+                Err(err) => {
+                    return Err(Error::Internal(format!(
+                        "cannot remove {}: {err}",
+                        file.display()
+                    )));
+                }
+            }
+        }
+        if existed {
+            tracing::info!(database = name, "database dropped");
+        }
+        Ok(existed)
+    }
+
+    /// Opens `name` on first use, creating its file when `create`.
+    async fn open(&self, name: &str, create: bool) -> Result<Arc<Database>> {
+        name::validate(name)?;
+        if self
+            .dropping
+            .lock()
+            .expect("dropping set poisoned")
+            .contains(name)
+        {
+            return Err(Error::Unavailable(format!(
+                "database {name:?} is being dropped; it exists again only once created anew"
+            )));
+        }
         let cell = {
             let mut databases = self.databases.lock().expect("database registry poisoned");
             if let Some(db) = databases.get(name).and_then(|cell| cell.get()) {
@@ -152,8 +240,8 @@ impl Engine {
         let db = cell
             .get_or_try_init(|| async {
                 let path = name::path(&self.data_dir, name);
-                if !self.create && !path.exists() {
-                    return Err(Error::DatabaseNotFound { name: name.into() });
+                if !create && !path.exists() {
+                    return Err(Error::database_not_found(name, self.create));
                 }
                 crate::worker::files::check_database(&path)?;
                 let db = Database::open(name, path, self.options.clone()).await?;
@@ -179,10 +267,19 @@ impl Engine {
             let tx = self.transactions.get(transaction_id, database, owner)?;
             return tx.query(statement, self.options.stream, cancel).await;
         }
-        self.database(database)
-            .await?
-            .query(statement, cancel)
-            .await
+        let db = match self.database(database).await {
+            Err(Error::DatabaseNotFound(_))
+                if self.create
+                    && cancel.access() >= crate::auth::Access::Admin
+                    && writes(&statement.sql).await =>
+            {
+                // A write sent through Query (a DB-API cursor's CREATE TABLE) creates the
+                // database like any write; for an admin only, as every creation.
+                self.database_to_write(database).await?
+            }
+            other => other?,
+        };
+        db.query(statement, cancel).await
     }
 
     /// Closes every database: waits for their workers to finish, checkpoints each WAL.
@@ -200,4 +297,17 @@ impl Engine {
             }
         }
     }
+}
+
+/// Whether `sql` writes, as SQLite judges it on an empty database (where a database does not
+/// exist yet, only statements that need no table, such as CREATE, prepare at all).
+async fn writes(sql: &str) -> bool {
+    let sql = sql.to_string();
+    tokio::task::spawn_blocking(move || {
+        rusqlite::Connection::open_in_memory()
+            .and_then(|conn| conn.prepare(&sql).map(|stmt| !stmt.readonly()))
+            .unwrap_or(false)
+    })
+    .await
+    .unwrap_or(false)
 }

@@ -229,6 +229,29 @@ impl Transactions {
     }
 
     /// Forgets every transaction: their workers roll them back and move on. For shutdown.
+    /// Rolls back every open transaction of `database` (it is being dropped): their
+    /// workers see their command queues close.
+    pub fn close_database(&self, database: &str) {
+        let ended: Vec<_> = {
+            let mut entries = self.entries.lock().expect("transactions poisoned");
+            let ids: Vec<String> = entries
+                .iter()
+                .filter(|(_, tx)| tx.database.name() == database)
+                .map(|(id, _)| id.clone())
+                .collect();
+            ids.into_iter()
+                .filter_map(|id| entries.remove(&id))
+                .collect()
+        };
+        let open = ended
+            .iter()
+            .filter(|tx| tx.state.ended_error().is_none())
+            .count();
+        if open > 0 {
+            tracing::info!(database, open, "rolling back open transactions");
+        }
+    }
+
     pub fn close_all(&self) {
         let entries: Vec<_> = self
             .entries

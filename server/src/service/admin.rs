@@ -7,7 +7,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use sha2::{Digest, Sha256};
 use sqlited_proto::v1::admin_server::Admin;
 use sqlited_proto::v1::{
-    BackupChunk, BackupRequest, CheckpointRequest, CheckpointResponse, DatabaseInfo,
+    BackupChunk, BackupRequest, CheckpointRequest, CheckpointResponse, CreateDatabaseRequest,
+    CreateDatabaseResponse, DatabaseInfo, DropDatabaseRequest, DropDatabaseResponse,
     ListDatabasesRequest, ListDatabasesResponse, OptimizeRequest, OptimizeResponse, VacuumRequest,
     VacuumResponse,
 };
@@ -111,6 +112,71 @@ impl Drop for TempFile {
 
 #[tonic::async_trait]
 impl Admin for AdminService {
+    async fn create_database(
+        &self,
+        request: Request<CreateDatabaseRequest>,
+    ) -> Result<Response<CreateDatabaseResponse>, Status> {
+        let ctx = Context::new(&request, self.statement_timeout);
+        let CreateDatabaseRequest {
+            database,
+            if_not_exists,
+        } = request.into_inner();
+        let result = async {
+            ctx.authorize(&self.engine, &database, Access::Admin, "CreateDatabase")?;
+            if self.engine.exists(&database) && !if_not_exists {
+                return Err(Error::AlreadyExists(format!(
+                    "database {database:?} exists already; set if_not_exists to accept that"
+                )));
+            }
+            self.engine.create_database(&database).await
+        }
+        .await;
+        ctx.guard.disarm();
+        match result {
+            Ok(created) => {
+                tracing::info!(request_id = %ctx.request_id, database, created, "CreateDatabase");
+                Ok(tag(
+                    Response::new(CreateDatabaseResponse { created }),
+                    &ctx.request_id,
+                ))
+            }
+            Err(err) => Err(err.into_status(Some(&ctx.request_id))),
+        }
+    }
+
+    async fn drop_database(
+        &self,
+        request: Request<DropDatabaseRequest>,
+    ) -> Result<Response<DropDatabaseResponse>, Status> {
+        // Closing waits for the statements running on the database: no deadline of ours.
+        let ctx = Context::new(&request, None);
+        let DropDatabaseRequest {
+            database,
+            if_exists,
+        } = request.into_inner();
+        let result = async {
+            ctx.authorize(&self.engine, &database, Access::Admin, "DropDatabase")?;
+            if !self.engine.exists(&database) && !if_exists {
+                return Err(Error::DatabaseNotFound(format!(
+                    "database {database:?} does not exist; set if_exists to accept that"
+                )));
+            }
+            self.engine.drop_database(&database).await
+        }
+        .await;
+        ctx.guard.disarm();
+        match result {
+            Ok(dropped) => {
+                tracing::info!(request_id = %ctx.request_id, database, dropped, "DropDatabase");
+                Ok(tag(
+                    Response::new(DropDatabaseResponse { dropped }),
+                    &ctx.request_id,
+                ))
+            }
+            Err(err) => Err(err.into_status(Some(&ctx.request_id))),
+        }
+    }
+
     async fn list_databases(
         &self,
         request: Request<ListDatabasesRequest>,

@@ -59,7 +59,8 @@ impl Context {
 
     /// Checks that the request may do `what`, which needs `needed` on `database`, and limits
     /// its statements to the access its token holds there. Without auth: admin everywhere.
-    /// A database that does not exist yet is created only for admin.
+    /// A database that does not exist yet is created only for admin, and only by a request
+    /// that writes.
     pub fn authorize(
         &self,
         engine: &Engine,
@@ -72,7 +73,9 @@ impl Context {
             None => Access::Admin,
             Some(principal) => principal.require(database, needed, what)?,
         };
-        if access < Access::Admin && !engine.exists(database) {
+        // A request that cannot write never creates the database; the engine answers
+        // NOT_FOUND for it.
+        if needed >= Access::Write && access < Access::Admin && !engine.exists(database) {
             return Err(Error::PermissionDenied(format!(
                 "database {database:?} does not exist, and creating a database needs the admin \
                  role (the token's role is {access})"

@@ -188,7 +188,7 @@ impl DatabaseRpc for DatabaseService {
                 )?;
                 return tx.execute(statement, &ctx.cancel).await;
             }
-            let db = self.engine.database(&request.database).await?;
+            let db = self.engine.database_to_write(&request.database).await?;
             db.execute(statement, &ctx.cancel).await
         }
         .instrument(span.clone())
@@ -273,7 +273,7 @@ impl DatabaseRpc for DatabaseService {
                 let results = tx.execute_batch(request.statements, &ctx.cancel).await?;
                 return Ok(ExecuteBatchResponse { results });
             }
-            let db = self.engine.database(&request.database).await?;
+            let db = self.engine.database_to_write(&request.database).await?;
             if request.statements.is_empty() {
                 return Ok(ExecuteBatchResponse::default());
             }
@@ -323,7 +323,11 @@ impl DatabaseRpc for DatabaseService {
             ctx.authorize(&self.engine, &request.database, needed, what)?;
             let lease =
                 (request.lease_ms > 0).then(|| Duration::from_millis(u64::from(request.lease_ms)));
-            let db = self.engine.database(&request.database).await?;
+            let db = if request.read_only {
+                self.engine.database(&request.database).await?
+            } else {
+                self.engine.database_to_write(&request.database).await?
+            };
             let (id, lease) = self
                 .engine
                 .transactions()

@@ -85,7 +85,11 @@ impl KeyValueService {
         }
         // Authorized: the cancel token now carries the access held on the database.
         let may_create = declared || ctx.cancel.access() >= Access::Admin;
-        let db = self.engine.database(&map.database).await?;
+        let db = if needed == Access::Read {
+            self.engine.database(&map.database).await?
+        } else {
+            self.engine.database_to_write(&map.database).await?
+        };
         Ok((db, map.map, may_create))
     }
 

@@ -108,6 +108,8 @@ const METHODS: &[&str] = &[
     "Optimize",
     "Vacuum",
     "Backup",
+    "CreateDatabase",
+    "DropDatabase",
     "Check",
     "Watch",
     "ServerReflectionInfo",

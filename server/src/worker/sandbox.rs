@@ -45,7 +45,9 @@ pub fn check(
     }
     if is_temp_creation(action, database) && !interactive {
         return Some(
-            "TEMP tables, views, indexes and triggers are allowed only inside an interactive              transaction (Begin … Commit), which drops them when it ends: a request's              connection is shared with other requests. Use a CTE (WITH …), or a regular table"
+            "TEMP tables, views, indexes and triggers are allowed only inside an interactive \
+             transaction (Begin … Commit), which drops them when it ends: a request's \
+             connection is shared with other requests. Use a CTE (WITH …), or a regular table"
                 .into(),
         );
     }

@@ -113,6 +113,7 @@ async fn temp_objects_live_only_inside_an_interactive_transaction() {
             .expect_err(sql);
         assert_eq!(code_of(err.clone()), Code::PermissionDenied, "{sql}: {err}");
         assert!(err.to_string().contains("TEMP"), "{sql}: {err}");
+        assert!(!err.to_string().contains("  "), "a run of spaces: {err}");
     }
     // Inside a transaction they work, and are gone once it ends.
     let tx = db.begin().await.unwrap();

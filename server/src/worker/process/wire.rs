@@ -294,7 +294,7 @@ impl From<&Error> for WireError {
                 wire.field = Some(field.clone());
                 (0, message.clone())
             }
-            Error::DatabaseNotFound { name } => (1, name.clone()),
+            Error::DatabaseNotFound(message) => (1, message.clone()),
             Error::Sqlite {
                 code,
                 message,
@@ -335,6 +335,7 @@ impl From<&Error> for WireError {
             Error::PermissionDenied(message) => (13, message.clone()),
             Error::Internal(message) => (14, message.clone()),
             Error::NeedsWriter => (15, String::new()),
+            Error::AlreadyExists(message) => (16, message.clone()),
         };
         wire.kind = kind;
         wire.message = message;
@@ -357,7 +358,7 @@ impl From<WireError> for Error {
                 field: field.unwrap_or_default(),
                 message,
             },
-            1 => Error::DatabaseNotFound { name: message },
+            1 => Error::DatabaseNotFound(message),
             2 => Error::Sqlite {
                 code,
                 message,
@@ -387,6 +388,7 @@ impl From<WireError> for Error {
             12 => Error::Unauthenticated(message),
             13 => Error::PermissionDenied(message),
             15 => Error::NeedsWriter,
+            16 => Error::AlreadyExists(message),
             _ => Error::Internal(message),
         }
     }
