@@ -5,6 +5,7 @@ mod admin;
 mod batch;
 mod cursor;
 mod deadlines;
+mod differential;
 mod durability;
 mod errors;
 mod harness;
