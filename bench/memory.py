@@ -40,13 +40,18 @@ def free_port():
 
 
 def rss(pid):
-    """Resident bytes of `pid` and every process below it."""
+    """Resident bytes of `pid` and every process below it (a child of any of its threads)."""
     total = 0
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
             if line.startswith("VmRSS:"):
                 total += int(line.split()[1]) * 1024
-        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        children = []
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            try:
+                children += (task / "children").read_text().split()
+            except OSError:
+                continue  # the thread ended meanwhile
     except OSError:
         return total
     return total + sum(rss(int(child)) for child in children)
@@ -94,7 +99,7 @@ def run(label, flags, clients, duration):
                 "errors": result.get("errors", {}),
                 "ok": result.get("requests", 0),
                 "alive": alive,
-                "bench": " ".join(["sqlited-bench", *hostile[1:3], "URL", *hostile[4:]]),
+                "bench": " ".join(["sqlited-bench", *hostile[1:2], "URL", *hostile[3:]]),
             }
         finally:
             server.terminate()

@@ -12,6 +12,7 @@
 //! - [`server`]: the tonic router (Database, health, reflection), serving, graceful shutdown.
 //! - [`healthcheck`]: the `sqlited healthcheck` subcommand's client.
 //! - [`restore`]: the `sqlited restore` subcommand: a backup back into the data directory.
+//! - [`lock`]: the data directory's lock: one server (or restore) at a time.
 //! - [`service`]: one file per gRPC service; thin: validate, call the engine, map errors.
 //! - [`engine`]: the registry of databases, routing, the reader pool and the writer queue.
 //! - [`worker`]: workers owning one connection each: thread workers, worker processes
@@ -28,6 +29,7 @@ pub mod connections;
 pub mod engine;
 pub mod error;
 pub mod healthcheck;
+pub mod lock;
 pub mod memory;
 pub mod metrics;
 pub mod restore;

@@ -8,8 +8,8 @@ use crate::engine::name;
 
 /// Restores the database `database` of `data_dir` from `input`; returns its size in bytes.
 ///
-/// Refuses input that is not a SQLite file or fails `PRAGMA integrity_check`, and an existing
-/// database unless `force` (stop the server first: it must not have the database open).
+/// Refuses input that is not a SQLite file or fails `PRAGMA integrity_check`, an existing
+/// database unless `force`, and a data directory a running server holds (its lock).
 ///
 /// # Errors
 /// A message saying what was refused and why; nothing in the data directory changed then.
@@ -26,6 +26,8 @@ pub fn restore(
             data_dir.display()
         )
     })?;
+    let _lock =
+        crate::lock::DataDirLock::acquire(data_dir, &format!("restore {database:?} into it"))?;
     let target = name::path(data_dir, database);
     if target.exists() && !force {
         return Err(format!(

@@ -37,6 +37,9 @@ pub async fn run(
             config.data_dir.display()
         ))
     })?;
+    // Held until the server returns: no second server, and no restore, on this directory.
+    let _lock = crate::lock::DataDirLock::acquire(&config.data_dir, "serve it")
+        .map_err(Error::FailedPrecondition)?;
     if config.sqlite_memory_limit > 0 {
         // Before any connection opens: the cap is SQLite's, for the whole process.
         crate::memory::limit_sqlite_heap(config.sqlite_memory_limit);

@@ -72,7 +72,8 @@ fn restore(
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    child.stdin.take().unwrap().write_all(input).unwrap();
+    // A refused restore may exit before reading its input.
+    let _ = child.stdin.take().unwrap().write_all(input);
     child.wait_with_output().unwrap()
 }
 
@@ -142,6 +143,15 @@ async fn a_backup_under_load_restores_to_a_consistent_database() {
         );
     }
 
+    // Not while a server holds the data directory, even with --force.
+    let live = restore(dir.path(), "copy", &backup, true);
+    assert!(!live.status.success());
+    assert!(
+        String::from_utf8_lossy(&live.stderr).contains("in use by a running sqlited"),
+        "{live:?}"
+    );
+    drop(copy);
+    drop(restored);
     // An existing database is kept unless --force.
     let again = restore(dir.path(), "copy", &backup, false);
     assert!(!again.status.success());

@@ -4,6 +4,7 @@
 mod admin;
 mod batch;
 mod cursor;
+mod data_dir;
 mod deadlines;
 mod differential;
 mod durability;
@@ -17,6 +18,7 @@ mod map;
 mod metrics;
 mod ops;
 mod params;
+mod schema_changes;
 mod security;
 mod statements;
 mod streaming;

@@ -113,23 +113,18 @@ pub fn stream_query(
         return Err(Error::NeedsWriter);
     }
     bind(&mut stmt, &statement.params, &statement.named_params)?;
-    let columns: Vec<Column> = stmt
-        .columns()
-        .iter()
-        .map(|c| Column {
-            name: c.name().to_string(),
-            decl_type: c.decl_type().unwrap_or_default().to_string(),
-        })
-        .collect();
-    let column_count = columns.len();
-    let mut message = QueryResponse {
-        columns,
-        ..Default::default()
-    };
+    // The columns are read after the first step, never before: a cached statement that
+    // SQLite re-prepares after a schema change has its new columns only once it has run.
+    let mut message = QueryResponse::default();
+    let mut column_count = 0;
     let mut bytes = 0;
     let mut count: u64 = 0;
     let mut rows = stmt.raw_query();
     while let Some(row) = rows.next()? {
+        if count == 0 {
+            message.columns = describe(row.as_ref());
+            column_count = message.columns.len();
+        }
         count += 1;
         if limits.max_rows > 0 && count > limits.max_rows {
             return Err(Error::ResourceExhausted {
@@ -178,12 +173,26 @@ pub fn stream_query(
         }
     }
     drop(rows);
+    if count == 0 {
+        message.columns = describe(&stmt);
+    }
     message.summary = Some(if read_only {
         ExecuteResponse::default()
     } else {
         summary(db, before)
     });
     Ok(Some(message))
+}
+
+/// The result columns of `stmt` as it stands (after its first step: see [`stream_query`]).
+fn describe(stmt: &rusqlite::Statement<'_>) -> Vec<Column> {
+    stmt.columns()
+        .iter()
+        .map(|c| Column {
+            name: c.name().to_string(),
+            decl_type: c.decl_type().unwrap_or_default().to_string(),
+        })
+        .collect()
 }
 
 /// Sends the end of a query: its last message, or its error. The error of a client that

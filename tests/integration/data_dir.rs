@@ -1,0 +1,93 @@
+//! One server per data directory, and no restore under a running one: the directory's lock.
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::harness::{Server, scalar, sqlited_binary};
+
+/// A small, sound SQLite file holding `t(x)` with the row `marker`.
+fn backup_file(marker: &str) -> Vec<u8> {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("b.db");
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute_batch("CREATE TABLE t (x)").unwrap();
+    conn.execute("INSERT INTO t VALUES (?)", [marker]).unwrap();
+    drop(conn);
+    std::fs::read(path).unwrap()
+}
+
+fn restore(data_dir: &std::path::Path, input: &[u8]) -> std::process::Output {
+    let mut child = Command::new(sqlited_binary())
+        .args(["restore", "--force", "--database", "app", "--data-dir"])
+        .arg(data_dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // A refused restore may exit before reading its input.
+    let _ = child.stdin.take().unwrap().write_all(input);
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn a_second_server_on_the_same_data_directory_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = Server::start_in(dir.path(), &[]);
+    let mut second = Command::new(sqlited_binary())
+        .args(["--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = second.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = second.kill();
+            panic!("a second server on the same data directory kept running");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(!status.success());
+    let mut log = String::new();
+    std::io::Read::read_to_string(&mut second.stderr.take().unwrap(), &mut log).unwrap();
+    let holder = format!("process {}", first.pid());
+    assert!(log.contains("in use by a running sqlited"), "{log}");
+    assert!(log.contains(&holder), "{log}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restore_refuses_a_data_directory_a_server_holds() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Server::start_in(dir.path(), &[]);
+    let db = server.database("app").await;
+    db.execute("CREATE TABLE t (x)", ()).await.unwrap();
+    db.execute("INSERT INTO t VALUES ('live')", ()).await.unwrap();
+
+    let out = restore(dir.path(), &backup_file("restored"));
+    assert!(!out.status.success(), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains(&format!("process {}", server.pid())), "{stderr}");
+    // The live database was not touched: the server keeps serving and keeping its writes.
+    db.execute("INSERT INTO t VALUES ('after')", ()).await.unwrap();
+    drop(db);
+    assert!(server.terminate().success());
+    let again = Server::start_in(dir.path(), &[]);
+    let db = again.database("app").await;
+    assert_eq!(scalar::<i64>(&db, "SELECT count(*) FROM t").await, 2);
+    drop(db);
+    drop(again);
+
+    // Stopped, the directory can be restored into.
+    let out = restore(dir.path(), &backup_file("restored"));
+    assert!(out.status.success(), "{out:?}");
+    let server = Server::start_in(dir.path(), &[]);
+    let db = server.database("app").await;
+    assert_eq!(scalar::<String>(&db, "SELECT x FROM t").await, "restored");
+}
