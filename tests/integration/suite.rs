@@ -6,6 +6,7 @@ mod batch;
 mod cursor;
 mod data_dir;
 mod deadlines;
+mod differential;
 mod durability;
 mod errors;
 mod harness;

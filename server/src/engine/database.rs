@@ -304,7 +304,9 @@ impl Database {
                 self.query_on_writer(statement, cancel).await
             }
             Some(first) => {
-                if let Some(statement) = retry {
+                // Only a statement that ran is known to read: one that failed to prepare (no
+                // such table yet) may write once the schema lets it.
+                if let (Some(statement), Ok(_)) = (retry, &first) {
                     self.routes.learn(&statement.sql, Route::Read);
                 }
                 Ok(QueryRows::new(first, rest, cancel))

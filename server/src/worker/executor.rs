@@ -58,8 +58,15 @@ pub fn execute(db: &Sqlite, statement: &Statement) -> Result<Outcome> {
     let mut rows = stmt.raw_query();
     while rows.next()?.is_some() {}
     drop(rows);
+    // A read-only statement changed nothing and inserted nothing, whichever connection ran
+    // it (the writer, while its route is unknown, holds the last rowid of other requests).
+    let response = if read_only {
+        ExecuteResponse::default()
+    } else {
+        summary(db, before)
+    };
     Ok(Outcome {
-        response: summary(db, before),
+        response,
         read_only,
     })
 }
