@@ -135,7 +135,10 @@ impl Shell {
                     Some(mode) => {
                         self.settings.mode = mode;
                         self.settings.column_separator = None;
-                        self.settings.row_separator = None;
+                        // As sqlite3: `.mode csv` ends rows with CRLF (RFC 4180), `--mode
+                        // csv` with a newline.
+                        self.settings.row_separator =
+                            (mode == Mode::Csv).then(|| "\r\n".to_string());
                         if let Some(table) = arg(2) {
                             self.settings.table = table.to_string();
                         }
