@@ -560,3 +560,143 @@ fn url_mistakes_say_what_to_do() {
     );
     assert!(text(&out.stdout).contains("| 7 |"), "{out:?}");
 }
+
+/// A shell under tmux: a pseudo-terminal, so it is interactive, and keys sent for real.
+struct Tmux {
+    session: String,
+}
+
+impl Tmux {
+    fn start(command: &str) -> Self {
+        let session = format!("sqlited-cli-test-{}", std::process::id());
+        let status = Command::new("tmux")
+            .args([
+                "new-session",
+                "-d",
+                "-s",
+                &session,
+                "-x",
+                "200",
+                "-y",
+                "50",
+                command,
+            ])
+            .status()
+            .expect("tmux is needed for this test (apt-get install -y tmux; .ci/run does)");
+        assert!(status.success());
+        Self { session }
+    }
+
+    fn tmux(&self, args: &[&str]) -> String {
+        let out = Command::new("tmux").args(args).output().unwrap();
+        text(&out.stdout)
+    }
+
+    /// Types `keys` literally (a trailing space keeps tmux from reading a final `;` as its
+    /// own command separator), then Enter if asked.
+    fn type_line(&self, keys: &str) {
+        self.tmux(&["send-keys", "-t", &self.session, "-l", &format!("{keys} ")]);
+        self.tmux(&["send-keys", "-t", &self.session, "Enter"]);
+    }
+
+    fn key(&self, key: &str) {
+        self.tmux(&["send-keys", "-t", &self.session, key]);
+    }
+
+    fn screen(&self) -> String {
+        self.tmux(&["capture-pane", "-p", "-t", &self.session])
+    }
+
+    fn cursor_line(&self) -> usize {
+        self.tmux(&["display", "-p", "-t", &self.session, "#{cursor_y}"])
+            .trim()
+            .parse()
+            .unwrap_or(0)
+    }
+
+    /// Polls until `done` holds for the screen, for at most ten seconds.
+    fn wait(&self, what: &str, done: impl Fn(&str) -> bool) -> String {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let screen = self.screen();
+            if done(&screen) {
+                return screen;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "waited 10 s for {what}; the screen:\n{screen}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
+    fn alive(&self) -> bool {
+        Command::new("tmux")
+            .args(["has-session", "-t", &self.session])
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .args(["kill-session", "-t", &self.session])
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+#[test]
+fn ctrl_c_stops_the_statement_and_keeps_the_shell() {
+    // One reader: the statement after the interrupted one finds it free only if the server
+    // really stopped the first (else it would wait for the 30 s statement timeout).
+    let server = Server::start_with(&["--readers", "1"]);
+    let home = tempfile::tempdir().unwrap();
+    let shell = Tmux::start(&format!(
+        "env HOME={} {} {}",
+        home.path().display(),
+        env!("CARGO_BIN_EXE_sqlited-cli"),
+        server.db_url("ctrlc")
+    ));
+    shell.wait("the prompt", |s| s.contains("ctrlc>"));
+    let line = shell.cursor_line();
+    shell.type_line(
+        "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c;",
+    );
+    // The line was accepted (the cursor left it): the statement is running.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while shell.cursor_line() == line {
+        assert!(std::time::Instant::now() < deadline, "{}", shell.screen());
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    shell.key("C-c");
+    shell.wait("interrupted", |s| s.contains("interrupted"));
+    shell.type_line("SELECT 6 * 7 AS answer;");
+    shell.wait("the next statement's answer", |s| s.contains("| 42     |"));
+    // History is on disk already, before the shell ends.
+    let history = std::fs::read_to_string(home.path().join(".sqlited_history")).unwrap();
+    assert!(history.contains("SELECT 6 * 7 AS answer;"), "{history}");
+
+    // Ctrl-C at a continuation prompt forgets the half-typed statement.
+    shell.type_line("SELECT 'forgotten'");
+    shell.wait("the continuation prompt", |s| s.contains("   ...>"));
+    shell.key("C-c");
+    shell.type_line("SELECT 'fresh' AS v;");
+    let screen = shell.wait("the fresh statement", |s| s.contains("| fresh |"));
+    assert!(!screen.contains("Error"), "{screen}");
+
+    // The prompt shows an open transaction.
+    shell.type_line("BEGIN;");
+    shell.wait("the transaction prompt", |s| {
+        s.contains("ctrlc (transaction)>")
+    });
+    shell.type_line("ROLLBACK;");
+    shell.type_line("\\q");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while shell.alive() {
+        assert!(std::time::Instant::now() < deadline, "\\q did not leave");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}

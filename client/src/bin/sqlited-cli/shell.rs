@@ -140,6 +140,13 @@ impl Shell {
     /// The prompt: the database, marked while a transaction is open.
     pub fn prompt(&mut self) -> String {
         self.check_lost();
+        // A Ctrl-C that came after the last statement ended is not meant for the next one.
+        if let Some(signal) = self.interrupt.as_mut() {
+            self.runtime.block_on(async {
+                while let Ok(Some(())) = tokio::time::timeout(Duration::ZERO, signal.recv()).await {
+                }
+            });
+        }
         if self.in_statement() {
             "   ...> ".into()
         } else if self.tx.is_some() {
@@ -358,8 +365,6 @@ impl Shell {
             return Some(self.runtime.block_on(future));
         };
         self.runtime.block_on(async {
-            // A Ctrl-C that came before this statement is not meant for it.
-            while let Ok(Some(())) = tokio::time::timeout(Duration::ZERO, signal.recv()).await {}
             tokio::select! {
                 output = future => Some(output),
                 _ = signal.recv() => None,
