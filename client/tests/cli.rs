@@ -57,9 +57,12 @@ SELECT 1;
     let out = cli(&[&url], script);
     let stdout = text(&out.stdout);
     assert!(out.status.success(), "{out:?}");
-    assert!(stdout.contains("id,name\n1,\"a,b\"\n2,c\n3,\n"), "{stdout}");
+    assert!(
+        stdout.contains("id,name\r\n1,\"a,b\"\r\n2,c\r\n3,\r\n"),
+        "{stdout}"
+    );
     assert!(stdout.contains("[{\"id\":1,\"name\":\"a,b\"}]"), "{stdout}");
-    assert!(stdout.contains("n = 3"), "{stdout}");
+    assert!(stdout.contains("    n = 3"), "{stdout}");
     assert!(
         stdout.contains("| name |\n") && stdout.contains("| c    |"),
         "{stdout}"
@@ -190,4 +193,510 @@ fn connects_with_a_token_over_tls() {
     let out = cli(&[&url, "--ca", &ca, "-c", "SELECT 1;"], "");
     assert!(!out.status.success());
     assert!(text(&out.stderr).contains("token"), "{out:?}");
+}
+
+/// Runs sqlite3 (installed by .ci/run) on the database file `db` with `input` on stdin.
+fn sqlite3(db: &std::path::Path, args: &[&str], input: &str) -> String {
+    let mut child = Command::new("sqlite3")
+        .arg(db)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("sqlite3 is needed for this test (apt-get install -y sqlite3; .ci/run does)");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "sqlite3 {args:?}: {out:?}");
+    text(&out.stdout)
+}
+
+/// Every table of `db` with its rows (as SQL literals, in rowid order), and the schema.
+fn contents(db: &std::path::Path) -> Vec<(String, String)> {
+    let tables = sqlite3(
+        db,
+        &[],
+        "SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name;",
+    );
+    let mut all: Vec<(String, String)> = tables
+        .lines()
+        .map(|table| {
+            let rows = sqlite3(
+                db,
+                &["-cmd", ".mode quote"],
+                &format!("SELECT * FROM \"{table}\" ORDER BY rowid;"),
+            );
+            (table.to_string(), rows)
+        })
+        .collect();
+    let schema = sqlite3(
+        db,
+        &["-cmd", ".mode quote"],
+        "SELECT type, name, tbl_name, sql FROM sqlite_schema ORDER BY name;",
+    );
+    all.push(("schema".into(), schema));
+    all
+}
+
+#[test]
+fn a_sqlite3_dump_loads_and_dumps_back_the_same_database() {
+    let server = Server::start();
+    let url = server.db_url("roundtrip");
+    let dir = tempfile::tempdir().unwrap();
+    let original = dir.path().join("original.db");
+    let mut build = String::from(
+        "CREATE TABLE author(id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL);
+CREATE TABLE book(id INTEGER PRIMARY KEY, author INTEGER REFERENCES author(id), title TEXT,
+  price REAL, cover BLOB, note TEXT);
+CREATE TABLE \"odd name\"(\"select\" TEXT, x);
+CREATE TABLE log(what TEXT);
+CREATE INDEX book_title ON book(title);
+CREATE VIEW priced AS SELECT title, price FROM book WHERE price IS NOT NULL;
+CREATE TRIGGER book_added AFTER INSERT ON book BEGIN
+  INSERT INTO log VALUES ('added ' || new.title);
+END;
+INSERT INTO author(name) VALUES ('Ada'), ('O''Brien');
+INSERT INTO book VALUES (1, 1, 'It''s \"quoted\"', 1.0, X'00ff10', 'line one
+line two'), (2, 2, 'cr' || char(13) || char(10) || 'lf', 0.1 + 0.2, X'', NULL),
+  (3, NULL, '', 1e300, NULL, 'back\\slash \\n literal'), (4, 1, 'pi', 3.141592653589793, zeroblob(3), -0.0),
+  (5, 2, 'tiny', 2.5e-7, X'CAFE', 9007199254740993);
+INSERT INTO \"odd name\" VALUES ('a', 1), (NULL, 2.5);
+",
+    );
+    for i in 0..2000 {
+        build.push_str(&format!(
+            "INSERT INTO log VALUES ('row {i} with ''quotes'' and, commas');\n"
+        ));
+    }
+    sqlite3(&original, &[], &build);
+    let dump = sqlite3(&original, &[".dump"], "");
+    assert!(
+        dump.starts_with("PRAGMA foreign_keys=OFF;\nBEGIN TRANSACTION;"),
+        "{dump}"
+    );
+
+    let started = std::time::Instant::now();
+    let out = cli(&[&url], &dump);
+    let took = started.elapsed();
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        text(&out.stderr).contains("foreign_keys=OFF skipped"),
+        "{out:?}"
+    );
+    // One transaction in batches: well under a second for 2,000 rows (a debug build on a
+    // shared machine gets some slack).
+    assert!(
+        took < std::time::Duration::from_secs(2),
+        "loading took {took:?}"
+    );
+
+    let out = cli(&[&url, "-c", ".dump"], "");
+    assert!(out.status.success(), "{out:?}");
+    let ours = text(&out.stdout);
+    let copy = dir.path().join("copy.db");
+    sqlite3(&copy, &[], &ours);
+    assert_eq!(contents(&copy), contents(&original), "our dump:\n{ours}");
+    // The trigger came back and works.
+    let log = sqlite3(
+        &copy,
+        &[],
+        "INSERT INTO book(id, title) VALUES (9, 'new'); SELECT what FROM log WHERE what = 'added new';",
+    );
+    assert_eq!(log, "added new\n");
+
+    // .schema replays too: tables first.
+    let out = cli(&[&url, "-c", ".schema"], "");
+    let schema = text(&out.stdout);
+    let table = schema.find("CREATE TABLE log").unwrap();
+    assert!(table < schema.find("CREATE VIEW").unwrap(), "{schema}");
+    assert!(table < schema.find("CREATE TRIGGER").unwrap(), "{schema}");
+    assert!(table < schema.find("CREATE INDEX").unwrap(), "{schema}");
+    let replayed = dir.path().join("schema.db");
+    sqlite3(&replayed, &[], &schema);
+    // .dump of one table only.
+    let out = cli(&[&url, "-c", ".dump author"], "");
+    let one = text(&out.stdout);
+    assert!(
+        one.contains("INSERT INTO author VALUES(2,'O''Brien');"),
+        "{one}"
+    );
+    assert!(!one.contains("CREATE TABLE book"), "{one}");
+}
+
+#[test]
+fn a_dump_that_fails_half_way_leaves_nothing_behind() {
+    let server = Server::start();
+    let url = server.db_url("halfway");
+    let mut dump = String::from(
+        "PRAGMA foreign_keys=OFF;\nBEGIN TRANSACTION;\nCREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT);\n",
+    );
+    for i in 0..1500 {
+        dump.push_str(&format!("INSERT INTO t VALUES({i},'v{i}');\n"));
+    }
+    dump.push_str("INSERT INTO t VALUES(7,'duplicate');\n");
+    for i in 1500..1600 {
+        dump.push_str(&format!("INSERT INTO t VALUES({i},'v{i}');\n"));
+    }
+    dump.push_str("CREATE INDEX tv ON t(v);\nCOMMIT;\nSELECT 'after' AS marker;\n");
+    let out = cli(&[&url, "--mode", "list"], &dump);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("UNIQUE constraint failed"), "{stderr}");
+    assert!(
+        stderr.contains("INSERT INTO t VALUES(7,'duplicate');"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("rolled back"), "{stderr}");
+    // Without .bail the script goes on after the failed transaction.
+    assert!(text(&out.stdout).contains("after"), "{out:?}");
+    let out = cli(&[&url, "-c", ".tables"], "");
+    assert_eq!(text(&out.stdout), "", "nothing may be left: {out:?}");
+
+    // With -bail (sqlite3's spelling) it stops at the first error.
+    let out = cli(&[&url, "-bail", "--mode", "list"], &dump);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(!text(&out.stdout).contains("after"), "{out:?}");
+    let out = cli(&[&url, "-c", ".tables"], "");
+    assert_eq!(text(&out.stdout), "");
+}
+
+#[test]
+fn shell_transactions_commit_and_roll_back() {
+    let server = Server::start();
+    let url = server.db_url("tx");
+    let script = "\
+CREATE TABLE t(v);
+BEGIN;
+INSERT INTO t VALUES ('rolled back');
+SELECT count(*) AS inside FROM t;
+ROLLBACK;
+BEGIN IMMEDIATE TRANSACTION;
+INSERT INTO t VALUES ('kept');
+UPDATE t SET v = v || '!';
+END;
+SAVEPOINT outer_sp;
+INSERT INTO t VALUES ('released');
+RELEASE outer_sp;
+SAVEPOINT sp;
+INSERT INTO t VALUES ('undone');
+ROLLBACK TO sp;
+INSERT INTO t VALUES ('after rollback to');
+RELEASE SAVEPOINT sp;
+SELECT group_concat(v, '|') AS v FROM t;
+";
+    let out = cli(&[&url, "--mode", "list"], script);
+    assert!(out.status.success(), "{out:?}");
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("inside\n1\n"), "{stdout}");
+    assert!(
+        stdout.contains("v\nkept!|released|after rollback to\n"),
+        "{stdout}"
+    );
+    // What the server cannot do is refused with what to do instead, and the transaction
+    // it happened in (of a script) is rolled back whole.
+    let out = cli(
+        &[&url, "--mode", "list"],
+        "BEGIN;\nINSERT INTO t VALUES ('no');\nSAVEPOINT inner_sp;\nCOMMIT;\nCOMMIT;\nSELECT count(*) AS n FROM t;\n",
+    );
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("savepoints inside a transaction are not supported"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("cannot commit - no transaction is active"),
+        "{stderr}"
+    );
+    assert!(text(&out.stdout).contains("n\n3\n"), "{out:?}");
+    // A transaction left open at the end of the input is rolled back.
+    let out = cli(&[&url], "BEGIN;\nINSERT INTO t VALUES ('dangling');\n");
+    assert!(text(&out.stderr).contains("rolled back"), "{out:?}");
+    let out = cli(
+        &[&url, "--mode", "list", "-c", "SELECT count(*) FROM t"],
+        "",
+    );
+    assert_eq!(text(&out.stdout), "count(*)\n3\n");
+}
+
+#[test]
+fn import_reads_quoted_csv_in_one_transaction() {
+    let server = Server::start();
+    let url = server.db_url("import");
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("people.csv");
+    std::fs::write(
+        &csv,
+        "name,\"quote, with comma\",n\r\nAda,\"She said \"\"hi\"\"\",1\r\n\"Grace\nHopper\",,2\r\nshort\r\n",
+    )
+    .unwrap();
+    let commands = format!(
+        ".import --csv {} people\n.mode quote\nSELECT * FROM people;\n.import --skip 1 {} people\nSELECT count(*) FROM people;\n",
+        csv.display(),
+        csv.display()
+    );
+    let out = cli(&[&url], &commands);
+    assert!(out.status.success(), "{out:?}");
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains(
+            "'name','quote, with comma','n'\n'Ada','She said \"hi\"','1'\n'Grace\nHopper','','2'\n'short',NULL,NULL\n"
+        ),
+        "{stdout}"
+    );
+    assert!(stdout.contains("'count(*)'\n6\n"), "{stdout}");
+    assert!(
+        text(&out.stderr).contains("expected 3 columns but found 1"),
+        "{out:?}"
+    );
+    // A failing import (a NOT NULL column) keeps nothing of it.
+    std::fs::write(&csv, "a\nb\n\n").unwrap();
+    let out = cli(
+        &[&url, "--mode", "list"],
+        &format!(
+            "CREATE TABLE strict_t(v TEXT NOT NULL CHECK (v <> ''));\n.import {} strict_t\nSELECT count(*) AS n FROM strict_t;\n",
+            csv.display()
+        ),
+    );
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(text(&out.stdout).contains("n\n0\n"), "{out:?}");
+}
+
+#[test]
+fn every_output_mode_matches_sqlite3() {
+    // The golden files are sqlite3's own output (3.40) for the same query.
+    let golden = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden");
+    let server = Server::start();
+    let url = server.db_url("modes");
+    let setup = std::fs::read_to_string(format!("{golden}/modes.sql")).unwrap();
+    assert!(cli(&[&url], &setup).status.success());
+    let query = "SELECT * FROM t ORDER BY rowid";
+    for mode in [
+        "list", "column", "box", "markdown", "insert", "quote", "csv", "json", "line", "table",
+        "tabs",
+    ] {
+        let out = cli(&[&url, "-c", &format!(".mode {mode}"), "-c", query], "");
+        let expected = std::fs::read_to_string(format!("{golden}/{mode}.txt")).unwrap();
+        assert_eq!(text(&out.stdout), expected, "mode {mode}");
+    }
+    let out = cli(
+        &[
+            &url,
+            "-c",
+            ".mode list",
+            "-c",
+            ".nullvalue NULL",
+            "-c",
+            ".headers off",
+            "-c",
+            ".separator ; ~",
+            "-c",
+            query,
+        ],
+        "",
+    );
+    let expected =
+        std::fs::read_to_string(format!("{golden}/list-nullvalue-separator.txt")).unwrap();
+    assert_eq!(text(&out.stdout), expected);
+    let out = cli(&[&url, "-c", ".mode json", "-c", ".mode"], "");
+    assert_eq!(text(&out.stdout), "current output mode: json\n");
+    // .once sends one result to a file; .changes counts.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("once.txt");
+    let out = cli(
+        &[&url, "--mode", "list"],
+        &format!(
+            ".once {}\nSELECT 1 AS a;\nSELECT 2 AS b;\n.changes on\nUPDATE t SET r = r;\n.print done\n",
+            file.display()
+        ),
+    );
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "a\n1\n");
+    assert_eq!(
+        text(&out.stdout),
+        "b\n2\nchanges: 6   total_changes: 6\ndone\n",
+        "{out:?}"
+    );
+}
+
+#[test]
+fn url_mistakes_say_what_to_do() {
+    let out = cli(&["127.0.0.1:50551/app", "-c", "SELECT 1"], "");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("missing scheme: try http://127.0.0.1:50551/app"),
+        "{out:?}"
+    );
+    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = free.local_addr().unwrap();
+    drop(free);
+    let out = cli(&[&format!("http://{addr}/app"), "-c", "SELECT 1"], "");
+    assert!(
+        text(&out.stderr).contains(&format!(
+            "no sqlited at {addr} (connection refused): is the server running?"
+        )),
+        "{out:?}"
+    );
+    let server = Server::start();
+    let out = cli(
+        &[&format!("https://{}/app", server.addr), "-c", "SELECT 1"],
+        "",
+    );
+    assert!(
+        text(&out.stderr).contains("the server is not using TLS: use http://"),
+        "{out:?}"
+    );
+    // No database named: none is created, and SQL says how to open one.
+    let out = cli(&[&server.url(), "-c", "SELECT 1"], "");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains(".open NAME"), "{out:?}");
+    let out = cli(
+        &[&server.url(), "-c", ".open other", "-c", "SELECT 7 AS n"],
+        "",
+    );
+    assert!(text(&out.stdout).contains("| 7 |"), "{out:?}");
+}
+
+/// A shell under tmux: a pseudo-terminal, so it is interactive, and keys sent for real.
+struct Tmux {
+    session: String,
+}
+
+impl Tmux {
+    fn start(command: &str) -> Self {
+        let session = format!("sqlited-cli-test-{}", std::process::id());
+        let status = Command::new("tmux")
+            .args([
+                "new-session",
+                "-d",
+                "-s",
+                &session,
+                "-x",
+                "200",
+                "-y",
+                "50",
+                command,
+            ])
+            .status()
+            .expect("tmux is needed for this test (apt-get install -y tmux; .ci/run does)");
+        assert!(status.success());
+        Self { session }
+    }
+
+    fn tmux(&self, args: &[&str]) -> String {
+        let out = Command::new("tmux").args(args).output().unwrap();
+        text(&out.stdout)
+    }
+
+    /// Types `keys` literally (a trailing space keeps tmux from reading a final `;` as its
+    /// own command separator), then Enter if asked.
+    fn type_line(&self, keys: &str) {
+        self.tmux(&["send-keys", "-t", &self.session, "-l", &format!("{keys} ")]);
+        self.tmux(&["send-keys", "-t", &self.session, "Enter"]);
+    }
+
+    fn key(&self, key: &str) {
+        self.tmux(&["send-keys", "-t", &self.session, key]);
+    }
+
+    fn screen(&self) -> String {
+        self.tmux(&["capture-pane", "-p", "-t", &self.session])
+    }
+
+    fn cursor_line(&self) -> usize {
+        self.tmux(&["display", "-p", "-t", &self.session, "#{cursor_y}"])
+            .trim()
+            .parse()
+            .unwrap_or(0)
+    }
+
+    /// Polls until `done` holds for the screen, for at most ten seconds.
+    fn wait(&self, what: &str, done: impl Fn(&str) -> bool) -> String {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let screen = self.screen();
+            if done(&screen) {
+                return screen;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "waited 10 s for {what}; the screen:\n{screen}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
+    fn alive(&self) -> bool {
+        Command::new("tmux")
+            .args(["has-session", "-t", &self.session])
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .args(["kill-session", "-t", &self.session])
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+#[test]
+fn ctrl_c_stops_the_statement_and_keeps_the_shell() {
+    // One reader: the statement after the interrupted one finds it free only if the server
+    // really stopped the first (else it would wait for the 30 s statement timeout).
+    let server = Server::start_with(&["--readers", "1"]);
+    let home = tempfile::tempdir().unwrap();
+    let shell = Tmux::start(&format!(
+        "env HOME={} {} {}",
+        home.path().display(),
+        env!("CARGO_BIN_EXE_sqlited-cli"),
+        server.db_url("ctrlc")
+    ));
+    shell.wait("the prompt", |s| s.contains("ctrlc>"));
+    let line = shell.cursor_line();
+    shell.type_line(
+        "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c;",
+    );
+    // The line was accepted (the cursor left it): the statement is running.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while shell.cursor_line() == line {
+        assert!(std::time::Instant::now() < deadline, "{}", shell.screen());
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    shell.key("C-c");
+    shell.wait("interrupted", |s| s.contains("interrupted"));
+    shell.type_line("SELECT 6 * 7 AS answer;");
+    shell.wait("the next statement's answer", |s| s.contains("| 42     |"));
+    // History is on disk already, before the shell ends.
+    let history = std::fs::read_to_string(home.path().join(".sqlited_history")).unwrap();
+    assert!(history.contains("SELECT 6 * 7 AS answer;"), "{history}");
+
+    // Ctrl-C at a continuation prompt forgets the half-typed statement.
+    shell.type_line("SELECT 'forgotten'");
+    shell.wait("the continuation prompt", |s| s.contains("   ...>"));
+    shell.key("C-c");
+    shell.type_line("SELECT 'fresh' AS v;");
+    let screen = shell.wait("the fresh statement", |s| s.contains("| fresh |"));
+    assert!(!screen.contains("Error"), "{screen}");
+
+    // The prompt shows an open transaction.
+    shell.type_line("BEGIN;");
+    shell.wait("the transaction prompt", |s| {
+        s.contains("ctrlc (transaction)>")
+    });
+    shell.type_line("ROLLBACK;");
+    shell.type_line("\\q");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while shell.alive() {
+        assert!(std::time::Instant::now() < deadline, "\\q did not leave");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
 }

@@ -1,19 +1,34 @@
 //! sqlited-cli: a shell for sqlited in the manner of sqlite3 and psql.
 //!
 //! Layout:
-//! - `shell.rs`: the shell's state, SQL and dot commands.
+//! - `shell.rs`: the shell's state; SQL statements, transaction control, script batches.
+//! - `dot.rs`: the dot commands; `dump.rs`: `.schema` and `.dump`; `import.rs`: `.import`.
+//! - `control.rs`: what a statement is to the shell (BEGIN, COMMIT, SAVEPOINT, other SQL).
+//! - `transaction.rs`: the open transaction and the keeper of its lease.
 //! - `split.rs`: where statements end (`sqlite3_complete`).
-//! - `output.rs`: table, csv, json and line output.
+//! - `output.rs`: the output modes, row by row; `sink.rs`: stdout or `.output FILE`.
+//! - `literal.rs`: values as sqlite3 shows them and as SQL literals; `keywords.rs`.
+//! - `complete.rs`: tab completion; `url.rs`: the URL and connection messages.
 
+mod complete;
+mod control;
+mod dot;
+mod dump;
+mod import;
+mod keywords;
+mod literal;
 mod output;
 mod shell;
+mod sink;
 mod split;
+mod transaction;
+mod url;
 
 use std::io::{BufRead, IsTerminal};
 use std::process::ExitCode;
 
 use clap::Parser;
-use output::Mode;
+use output::{Mode, Settings};
 use shell::Shell;
 use sqlited_client::ClientOptions;
 
@@ -24,8 +39,9 @@ use sqlited_client::ClientOptions;
 #[derive(Debug, Parser)]
 #[command(name = "sqlited-cli", version)]
 struct Args {
-    /// The database: http://host:port/<database>, or https:// for TLS.
-    #[arg(default_value = "http://127.0.0.1:50051/main", env = "SQLITED_URL")]
+    /// The server and database: http://HOST:PORT/DATABASE, or https:// for TLS. Without a
+    /// database none is open (`.open NAME`).
+    #[arg(default_value = "http://127.0.0.1:50051", env = "SQLITED_URL")]
     url: String,
     /// Run this SQL (or dot command) and exit; may be given several times.
     #[arg(short = 'c', long = "command")]
@@ -33,6 +49,12 @@ struct Args {
     /// Output mode.
     #[arg(long, value_enum, default_value = "table")]
     mode: Mode,
+    /// Stop a script at its first error (also `-bail`, as sqlite3 spells it).
+    #[arg(long)]
+    bail: bool,
+    /// No column names in list, csv, quote, tabs and insert modes.
+    #[arg(long)]
+    no_header: bool,
     /// The token for a server run with --credentials (better given by the environment, so it
     /// stays out of the process list and shell history).
     #[arg(long, env = "SQLITED_TOKEN", hide_env_values = true)]
@@ -71,42 +93,61 @@ impl Args {
 }
 
 fn main() -> ExitCode {
-    let args = Args::parse();
-    let Some((server, database)) = args
-        .url
-        .rsplit_once('/')
-        .filter(|(s, d)| s.contains("://") && !d.is_empty())
-    else {
-        eprintln!("Error: the URL must name a database: http://host:port/<database>");
-        return ExitCode::from(2);
-    };
-    let mut shell = match args
-        .options()
-        .and_then(|options| Shell::connect(server, database, args.mode, options))
-    {
-        Ok(shell) => shell,
-        Err(err) => {
-            eprintln!("Error: {err}");
+    // sqlite3's single-dash spellings.
+    let args = Args::parse_from(std::env::args().map(|arg| match arg.as_str() {
+        "-bail" => "--bail".to_string(),
+        "-noheader" => "--no-header".to_string(),
+        _ => arg,
+    }));
+    let (server, database) = match url::parse(&args.url) {
+        Ok(parts) => parts,
+        Err(message) => {
+            eprintln!("Error: {message}");
             return ExitCode::from(2);
         }
     };
+    let mut settings = Settings::new(args.mode);
+    settings.headers = !args.no_header;
+    let mut shell = match args
+        .options()
+        .and_then(|options| Shell::connect(&server, database.as_deref(), settings, options))
+    {
+        Ok(shell) => shell,
+        Err(err) => {
+            eprintln!("Error: {}", url::explain(&server, &err.to_string()));
+            return ExitCode::from(2);
+        }
+    };
+    shell.bail = args.bail;
     if !args.commands.is_empty() {
         for command in &args.commands {
-            shell.feed(command);
+            for line in command.split('\n') {
+                shell.feed(line);
+            }
             shell.finish();
-        }
-    } else if std::io::stdin().is_terminal() {
-        interactive(&mut shell, database);
-    } else {
-        for line in std::io::stdin().lock().lines() {
-            let Ok(line) = line else { break };
-            shell.feed(&line);
             if shell.quit {
                 break;
             }
         }
-        shell.finish();
+    } else if std::io::stdin().is_terminal() {
+        interactive(&mut shell);
+    } else {
+        let mut input = std::io::stdin().lock();
+        let mut line = Vec::new();
+        // Lines end at \n only: a \r inside a quoted value is data.
+        while !shell.quit {
+            line.clear();
+            match input.read_until(b'\n', &mut line) {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+            if line.last() == Some(&b'\n') {
+                line.pop();
+            }
+            shell.feed(&String::from_utf8_lossy(&line));
+        }
     }
+    shell.close();
     if shell.failed {
         ExitCode::FAILURE
     } else {
@@ -114,39 +155,50 @@ fn main() -> ExitCode {
     }
 }
 
-/// The prompt, with line editing and a history kept in ~/.sqlited_history.
-fn interactive(shell: &mut Shell, database: &str) {
+/// The prompt, with line editing, completion, and a history kept in ~/.sqlited_history
+/// (saved after every line, so a killed shell loses none).
+fn interactive(shell: &mut Shell) {
+    shell.interactive();
     let history =
         std::env::var_os("HOME").map(|home| std::path::Path::new(&home).join(".sqlited_history"));
-    let mut editor = match rustyline::DefaultEditor::new() {
+    let names = complete::Names::default();
+    let mut editor = match rustyline::Editor::<complete::Helper, _>::new() {
         Ok(editor) => editor,
         Err(err) => {
             eprintln!("Error: no line editor: {err}");
             return;
         }
     };
+    editor.set_helper(Some(complete::Helper::new(names.clone())));
     if let Some(path) = &history {
         let _ = editor.load_history(path);
     }
-    println!("sqlited-cli: connected to {database}. Type .help for help, .quit to leave.");
+    println!(
+        "sqlited-cli: connected to {}. Type .help for help, .quit to leave.",
+        shell.database_name()
+    );
+    shell.schema_changed = true;
     while !shell.quit {
-        let prompt = if shell.in_statement() {
-            "   ...> ".to_string()
-        } else {
-            format!("{database}> ")
-        };
+        if std::mem::take(&mut shell.schema_changed) {
+            complete::reload(shell, &names);
+        }
+        let prompt = shell.prompt();
         match editor.readline(&prompt) {
             Ok(line) => {
-                let _ = editor.add_history_entry(line.as_str());
+                if !line.trim().is_empty() {
+                    let _ = editor.add_history_entry(line.as_str());
+                    if let Some(path) = &history {
+                        let _ = editor.save_history(path);
+                    }
+                }
                 shell.failed = false;
                 shell.feed(&line);
             }
-            Err(rustyline::error::ReadlineError::Interrupted) => continue,
+            Err(rustyline::error::ReadlineError::Interrupted) => {
+                // As psql: Ctrl-C at a continuation prompt forgets the half-typed statement.
+                shell.clear_pending();
+            }
             Err(_) => break,
         }
-    }
-    shell.finish();
-    if let Some(path) = &history {
-        let _ = editor.save_history(path);
     }
 }

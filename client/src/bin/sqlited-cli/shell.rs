@@ -1,47 +1,85 @@
-//! The shell's state and what it does with each line: SQL until a complete statement, or a
-//! dot command.
+//! The shell's state and what it does with each line: SQL until a complete statement
+//! (transaction control run by the shell itself), or a dot command (`dot.rs`).
+//!
+//! A script — standard input that is not a terminal, `-c`, `.read` — differs from typing in
+//! two ways: a transaction it opens is all or nothing (the first error rolls it back and
+//! the rest of it, up to its COMMIT, is skipped), and the statements inside a transaction
+//! that return no rows travel to the server in batches, so a dump loads in one round trip
+//! per [`BATCH_STATEMENTS`] statements.
 
-use std::time::Instant;
+use std::io::Write;
+use std::time::{Duration, Instant};
 
-use sqlited_client::{Client, Database, Error, Value};
+use sqlited_client::{Client, Database, Error, TransactionMode};
 use tokio::runtime::Runtime;
 
-use crate::output::{Mode, render};
+use crate::control::{Statement, classify};
+use crate::output::{Printer, Settings};
+use crate::sink::Sink;
 use crate::split::split;
+use crate::transaction::OpenTransaction;
 
-const HELP: &str = "\
-.backup FILE        Write a consistent backup of the database to FILE
-.databases          List the server's databases with their sizes
-.help               Show this help
-.mode MODE          Output mode: table, csv, json or line
-.quit / .exit       Leave
-.read FILE          Run the SQL in FILE
-.schema [TABLE]     Show the CREATE statements (of TABLE)
-.tables             List the tables and views
-.timer on|off       Show how long each statement took
-Anything else is SQL, run when a line ends a complete statement with ';'.";
+/// Most statements sent in one batch.
+const BATCH_STATEMENTS: usize = 1000;
+/// Most SQL bytes sent in one batch (well below the server's 16 MiB message bound).
+const BATCH_BYTES: usize = 4 << 20;
 
-/// What the shell is connected to and how it prints.
+/// What the shell is connected to, how it prints, and what is under way.
 pub struct Shell {
-    runtime: Runtime,
-    client: Client,
-    db: Database,
-    pub mode: Mode,
-    timer: bool,
+    pub runtime: Runtime,
+    pub client: Client,
+    /// The database statements run on; `None` until one is named (`.open`).
+    pub db: Option<Database>,
+    /// `.timeout`: the deadline of each call.
+    pub timeout: Option<Duration>,
+    pub settings: Settings,
+    pub out: Sink,
+    pub timer: bool,
+    pub echo: bool,
+    pub changes: bool,
+    pub total_changes: u64,
+    /// `.bail on`: a script stops at its first error.
+    pub bail: bool,
+    /// Input comes from a script rather than a person (see the module's doc).
+    pub script: bool,
     /// SQL typed so far that does not end a statement yet.
     pending: String,
+    pub tx: Option<OpenTransaction>,
+    /// Statements of a script's transaction waiting to be sent as one batch.
+    batch: Vec<String>,
+    batch_bytes: usize,
+    /// A script's transaction failed: its statements are skipped until its COMMIT/ROLLBACK.
+    skipping: bool,
+    /// Ctrl-C, when a person is at the keyboard: it stops the running statement.
+    interrupt: Option<tokio::signal::unix::Signal>,
     /// Whether any statement or command failed (the exit code says so).
     pub failed: bool,
-    /// Set by `.quit`.
+    /// Set by `.quit` (and by an error under `.bail on`).
     pub quit: bool,
+    /// Set when a statement may have changed the schema (completion reloads names).
+    pub schema_changed: bool,
+}
+
+/// Why a statement did not complete.
+pub enum Failure {
+    Error(Error),
+    /// A mistake the shell itself finds (no transaction to commit, no database open…).
+    Usage(String),
+    Interrupted,
+}
+
+impl From<Error> for Failure {
+    fn from(err: Error) -> Self {
+        Failure::Error(err)
+    }
 }
 
 impl Shell {
-    /// Connects to `server` and its `database`.
+    /// Connects to `server`, with `database` open if named.
     pub fn connect(
         server: &str,
-        database: &str,
-        mode: Mode,
+        database: Option<&str>,
+        settings: Settings,
         options: sqlited_client::ClientOptions,
     ) -> Result<Self, Error> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -50,17 +88,43 @@ impl Shell {
             .build()
             .expect("a runtime");
         let client = runtime.block_on(Client::connect_with(server, options))?;
-        let db = client.database(database);
+        let db = database.map(|name| client.database(name));
         Ok(Self {
             runtime,
             client,
             db,
-            mode,
+            timeout: None,
+            settings,
+            out: Sink::stdout(),
             timer: false,
+            echo: false,
+            changes: false,
+            total_changes: 0,
+            bail: false,
+            script: true,
             pending: String::new(),
+            tx: None,
+            batch: Vec::new(),
+            batch_bytes: 0,
+            skipping: false,
+            interrupt: None,
             failed: false,
             quit: false,
+            schema_changed: false,
         })
+    }
+
+    /// For a person at a terminal: Ctrl-C stops the running statement instead of the shell.
+    pub fn interactive(&mut self) {
+        self.script = false;
+        let _guard = self.runtime.enter();
+        self.interrupt =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt()).ok();
+    }
+
+    /// The open database's name.
+    pub fn database_name(&self) -> &str {
+        self.db.as_ref().map_or("(none)", |db| db.name())
     }
 
     /// Whether a statement is half typed (for the continuation prompt).
@@ -68,30 +132,381 @@ impl Shell {
         !self.pending.trim().is_empty()
     }
 
+    /// Forgets a half-typed statement (Ctrl-C at a continuation prompt).
+    pub fn clear_pending(&mut self) {
+        self.pending.clear();
+    }
+
+    /// The prompt: the database, marked while a transaction is open.
+    pub fn prompt(&mut self) -> String {
+        self.check_lost();
+        // A Ctrl-C that came after the last statement ended is not meant for the next one.
+        if let Some(signal) = self.interrupt.as_mut() {
+            self.runtime.block_on(async {
+                while let Ok(Some(())) = tokio::time::timeout(Duration::ZERO, signal.recv()).await {
+                }
+            });
+        }
+        if self.in_statement() {
+            "   ...> ".into()
+        } else if self.tx.is_some() {
+            format!("{} (transaction)> ", self.database_name())
+        } else {
+            format!("{}> ", self.database_name())
+        }
+    }
+
     /// Handles one line of input.
     pub fn feed(&mut self, line: &str) {
-        if !self.in_statement() && line.trim_start().starts_with('.') {
-            self.dot(line.trim());
-            return;
+        if !self.in_statement() {
+            let trimmed = line.trim();
+            if trimmed.starts_with('.') {
+                self.flush_batch();
+                if self.echo {
+                    self.echo_line(trimmed);
+                }
+                self.dot(trimmed);
+                self.out.statement_done();
+                return;
+            }
+            if matches!(trimmed, "\\q" | "exit" | "quit" | "exit;" | "quit;") {
+                self.quit = true;
+                return;
+            }
         }
         self.pending.push_str(line);
         self.pending.push('\n');
         let (statements, rest) = split(&self.pending);
         self.pending = rest;
         for statement in statements {
-            self.run(&statement);
+            if self.quit {
+                break;
+            }
+            self.statement(&statement);
         }
     }
 
-    /// Runs what is left at the end of the input, complete or not.
+    /// Runs what is left at the end of the input, complete or not, and sends any batch.
     pub fn finish(&mut self) {
         let rest = std::mem::take(&mut self.pending);
-        if !rest.trim().is_empty() {
-            self.run(rest.trim());
+        if !rest.trim().is_empty() && !self.quit {
+            self.statement(rest.trim());
+        }
+        self.flush_batch();
+    }
+
+    /// Ends the session: an open transaction is rolled back, as closing sqlite3 does.
+    pub fn close(&mut self) {
+        self.finish();
+        if let Some(tx) = self.tx.take() {
+            let _ = tx.end(&self.runtime, false);
+            eprintln!("note: the input ended inside a transaction: it was rolled back");
+        }
+        self.out.finish();
+    }
+
+    fn echo_line(&mut self, line: &str) {
+        let _ = writeln!(self.out, "{line}");
+    }
+
+    /// One complete statement.
+    fn statement(&mut self, sql: &str) {
+        if self.echo {
+            self.echo_line(sql);
+        }
+        let kind = classify(sql);
+        if self.skipping {
+            if matches!(kind, Statement::Commit | Statement::Rollback) {
+                self.skipping = false;
+            }
+            return;
+        }
+        self.check_lost();
+        if let Statement::Sql { batchable: true } = kind
+            && self.script
+            && self.tx.is_some()
+        {
+            self.batch_bytes += sql.len();
+            self.batch.push(sql.to_string());
+            if self.batch.len() >= BATCH_STATEMENTS || self.batch_bytes >= BATCH_BYTES {
+                self.flush_batch();
+            }
+            return;
+        }
+        self.flush_batch();
+        if self.skipping {
+            // The batch just sent failed: this statement belongs to the failed transaction.
+            if matches!(kind, Statement::Commit | Statement::Rollback) {
+                self.skipping = false;
+            }
+            return;
+        }
+        let started = Instant::now();
+        let result = match kind {
+            Statement::Begin(mode) => self.begin(mode, None),
+            Statement::Commit => self.end(true, "commit"),
+            Statement::Rollback => self.end(false, "rollback"),
+            Statement::Savepoint(name) => match &self.tx {
+                None => self.begin(TransactionMode::Deferred, Some(name)),
+                Some(_) => Err(nested_savepoint()),
+            },
+            Statement::Release(name) => match self.tx.as_ref().map(|t| t.savepoint.clone()) {
+                Some(Some(outer)) if outer.eq_ignore_ascii_case(&name) => self.end(true, "release"),
+                Some(_) => Err(nested_savepoint()),
+                None => Err(usage(&format!("no such savepoint: {name}"))),
+            },
+            Statement::RollbackTo(name) => match self.tx.as_ref().map(|t| t.savepoint.clone()) {
+                Some(Some(outer)) if outer.eq_ignore_ascii_case(&name) => self
+                    .end(false, "rollback")
+                    .and_then(|()| self.begin(TransactionMode::Deferred, Some(outer))),
+                Some(_) => Err(nested_savepoint()),
+                None => Err(usage(&format!("no such savepoint: {name}"))),
+            },
+            Statement::ForeignKeys => {
+                eprintln!(
+                    "note: {} skipped: sqlited always enforces foreign keys (PRAGMA foreign_keys \
+                     cannot be set on the server)",
+                    sql.trim_end_matches(';')
+                );
+                Ok(())
+            }
+            Statement::Sql { .. } => {
+                let upper = sql.trim_start().to_ascii_uppercase();
+                if ["CREATE", "DROP", "ALTER"]
+                    .iter()
+                    .any(|w| upper.starts_with(w))
+                {
+                    self.schema_changed = true;
+                }
+                self.run_sql(sql)
+            }
+        };
+        match result {
+            Ok(()) => {}
+            Err(failure) => self.fail(failure),
+        }
+        if self.timer {
+            let _ = writeln!(
+                self.out,
+                "Run Time: real {:.3}",
+                started.elapsed().as_secs_f64()
+            );
+        }
+        self.out.statement_done();
+    }
+
+    /// Reports why a statement or command did not complete.
+    pub fn fail(&mut self, failure: Failure) {
+        match failure {
+            Failure::Interrupted => {
+                self.out.statement_done();
+                eprintln!("interrupted");
+                self.after_interrupt();
+            }
+            Failure::Error(err) => self.failed_statement(&err, None),
+            Failure::Usage(message) => {
+                self.usage(&message);
+                if self.script
+                    && let Some(tx) = self.tx.take()
+                {
+                    let _ = tx.end(&self.runtime, false);
+                    self.skipping = true;
+                    eprintln!(
+                        "the transaction was rolled back (a script's transaction is all or \
+                         nothing); its remaining statements are skipped"
+                    );
+                }
+            }
         }
     }
 
-    fn report(&mut self, err: &Error) {
+    /// The database to run on, or why there is none.
+    pub fn database(&self) -> Result<Database, Failure> {
+        let db = self.db.as_ref().ok_or_else(|| {
+            usage(
+                "no database is open: use .open NAME, or name it in the URL \
+                 (http://HOST:PORT/NAME)",
+            )
+        })?;
+        Ok(db.with_timeout(self.timeout))
+    }
+
+    /// Where statements run: the open transaction, or the database.
+    pub fn target(&self) -> Result<Database, Failure> {
+        match &self.tx {
+            Some(tx) => Ok(tx.db().with_timeout(self.timeout)),
+            None => self.database(),
+        }
+    }
+
+    fn begin(&mut self, mode: TransactionMode, savepoint: Option<String>) -> Result<(), Failure> {
+        if self.tx.is_some() {
+            return Err(usage(
+                "cannot start a transaction within a transaction (COMMIT or ROLLBACK first)",
+            ));
+        }
+        let db = self.database()?;
+        self.tx = Some(OpenTransaction::begin(&self.runtime, &db, mode, savepoint)?);
+        Ok(())
+    }
+
+    fn end(&mut self, commit: bool, what: &str) -> Result<(), Failure> {
+        let Some(tx) = self.tx.take() else {
+            return Err(usage(&format!("cannot {what} - no transaction is active")));
+        };
+        tx.end(&self.runtime, commit)?;
+        Ok(())
+    }
+
+    /// Runs `future`; Ctrl-C (interactive only) drops it, which cancels its call: the
+    /// server stops the statement.
+    pub fn interruptible<F: std::future::Future>(&mut self, future: F) -> Option<F::Output> {
+        let Some(signal) = self.interrupt.as_mut() else {
+            return Some(self.runtime.block_on(future));
+        };
+        self.runtime.block_on(async {
+            tokio::select! {
+                output = future => Some(output),
+                _ = signal.recv() => None,
+            }
+        })
+    }
+
+    /// Runs one SQL statement and prints its rows as they arrive.
+    fn run_sql(&mut self, sql: &str) -> Result<(), Failure> {
+        let db = self.target()?;
+        let settings = self.settings.clone();
+        let mut out = std::mem::take(&mut self.out);
+        let outcome = self.interruptible(async {
+            let mut rows = db.query(sql, ()).await?;
+            let columns: Vec<String> = rows
+                .columns()
+                .iter()
+                .map(|c| c.name().to_string())
+                .collect();
+            let mut printer = (!columns.is_empty()).then(|| Printer::new(&settings, columns));
+            while let Some(row) = rows.next().await? {
+                if let Some(printer) = printer.as_mut() {
+                    printer.row(&mut out, row.values()).map_err(io_error)?;
+                }
+            }
+            if let Some(printer) = printer {
+                printer.finish(&mut out).map_err(io_error)?;
+                return Ok::<_, Failure>(None);
+            }
+            Ok(rows.summary())
+        });
+        self.out = out;
+        match outcome {
+            None => Err(Failure::Interrupted),
+            Some(Err(failure)) => Err(failure),
+            Some(Ok(summary)) => {
+                if let Some(summary) = summary {
+                    self.count_changes(summary.rows_affected);
+                }
+                Ok(())
+            }
+        }
+    }
+
+    fn count_changes(&mut self, changes: u64) {
+        self.total_changes += changes;
+        if self.changes {
+            let total = self.total_changes;
+            let _ = writeln!(self.out, "changes: {changes}   total_changes: {total}");
+        }
+    }
+
+    /// Sends the statements waiting in the batch.
+    fn flush_batch(&mut self) {
+        if self.batch.is_empty() {
+            return;
+        }
+        let statements = std::mem::take(&mut self.batch);
+        self.batch_bytes = 0;
+        let db = match self.target() {
+            Ok(db) => db,
+            Err(failure) => return self.fail(failure),
+        };
+        let result = self.interruptible(db.execute_batch(statements.iter().map(|s| (s, ()))));
+        match result {
+            Some(Ok(results)) => {
+                for result in results {
+                    self.count_changes(result.rows_affected);
+                }
+            }
+            Some(Err(err)) => {
+                let at = err
+                    .field()
+                    .and_then(|f| f.strip_prefix("statements["))
+                    .and_then(|f| f.split(']').next())
+                    .and_then(|i| i.parse::<usize>().ok())
+                    .and_then(|i| statements.get(i));
+                self.failed_statement(&err, at.map(String::as_str));
+            }
+            None => {
+                eprintln!("interrupted");
+                self.after_interrupt();
+            }
+        }
+    }
+
+    /// A transaction the server ended on its own (lease run out) is reported, and forgotten.
+    fn check_lost(&mut self) {
+        if let Some(why) = self.tx.as_ref().and_then(OpenTransaction::lost) {
+            self.tx = None;
+            self.failed = true;
+            eprintln!("Error: the transaction is over: {why}");
+            if self.script {
+                self.skipping = true;
+            }
+        }
+    }
+
+    /// After Ctrl-C inside a transaction: say whether the transaction survived.
+    fn after_interrupt(&mut self) {
+        self.failed = true;
+        let Some(tx) = &self.tx else { return };
+        let db = tx.db();
+        if let Err(err) = self.runtime.block_on(db.query_all("SELECT 1", ()))
+            && err.status_code() == Some(tonic::Code::Aborted)
+        {
+            self.tx = None;
+            eprintln!("the transaction was rolled back: {}", err.message());
+        }
+    }
+
+    /// Reports a failed statement; in a script, a failure inside a transaction rolls it back
+    /// and skips the rest of it; with `.bail on` the script stops.
+    fn failed_statement(&mut self, err: &Error, statement: Option<&str>) {
+        self.report(err);
+        if let Some(statement) = statement {
+            let short: String = statement.chars().take(200).collect();
+            eprintln!("  in: {short}");
+        }
+        if err.status_code() == Some(tonic::Code::Aborted) && self.tx.is_some() {
+            self.tx = None;
+            eprintln!("the transaction is over: the server rolled it back");
+            if self.script {
+                self.skipping = true;
+            }
+        } else if self.script
+            && let Some(tx) = self.tx.take()
+        {
+            let _ = tx.end(&self.runtime, false);
+            self.skipping = true;
+            eprintln!(
+                "the transaction was rolled back (a script's transaction is all or nothing); \
+                 its remaining statements are skipped"
+            );
+        }
+        if self.bail && self.script {
+            self.quit = true;
+        }
+    }
+
+    /// Prints an error with its kind and SQLite code.
+    pub fn report(&mut self, err: &Error) {
         self.failed = true;
         let mut detail = Vec::new();
         if let Some(reason) = err.reason() {
@@ -105,136 +520,33 @@ impl Shell {
         } else {
             format!(" ({})", detail.join(", "))
         };
+        self.out.flush_now();
         eprintln!("Error: {}: {}{detail}", err.kind().name(), err.message());
     }
 
-    fn query(
-        &self,
-        sql: &str,
-        params: Vec<Value>,
-    ) -> Result<(Vec<String>, Vec<Vec<Value>>), Error> {
-        self.runtime.block_on(async {
-            let mut rows = self.db.query(sql, params).await?;
-            let columns = rows
-                .columns()
-                .iter()
-                .map(|c| c.name().to_string())
-                .collect();
-            let mut all = Vec::new();
-            while let Some(row) = rows.next().await? {
-                all.push(row.into_values());
-            }
-            Ok((columns, all))
-        })
-    }
-
-    /// Runs one statement and prints its rows.
-    fn run(&mut self, sql: &str) {
-        let started = Instant::now();
-        match self.query(sql, Vec::new()) {
-            Ok((columns, rows)) => print!("{}", render(self.mode, &columns, &rows)),
-            Err(err) => self.report(&err),
-        }
-        if self.timer {
-            println!("Run Time: real {:.3}", started.elapsed().as_secs_f64());
-        }
-    }
-
-    fn dot(&mut self, line: &str) {
-        let mut words = line.split_whitespace();
-        let command = words.next().unwrap_or_default();
-        let arg = words.next();
-        match (command, arg) {
-            (".help", _) => println!("{HELP}"),
-            (".quit" | ".exit", _) => self.quit = true,
-            (".mode", Some(name)) => match Mode::parse(name) {
-                Some(mode) => self.mode = mode,
-                None => self.usage("unknown mode; use table, csv, json or line"),
-            },
-            (".timer", Some("on")) => self.timer = true,
-            (".timer", Some("off")) => self.timer = false,
-            (".tables", None) => self.show(
-                "SELECT name FROM sqlite_schema WHERE type IN ('table', 'view') \
-                 AND name NOT LIKE 'sqlite_%' ORDER BY name",
-                Vec::new(),
-            ),
-            (".schema", table) => {
-                let (filter, params) = match table {
-                    Some(t) => (" AND tbl_name = ?", vec![Value::Text(t.to_string())]),
-                    None => ("", Vec::new()),
-                };
-                self.show(
-                    &format!("SELECT sql || ';' FROM sqlite_schema WHERE sql IS NOT NULL{filter} ORDER BY type DESC, name"),
-                    params,
-                );
-            }
-            (".databases", None) => {
-                match self.runtime.block_on(self.client.admin().list_databases()) {
-                    Ok(databases) => {
-                        let columns = ["name", "file_bytes", "wal_bytes", "open"]
-                            .map(String::from)
-                            .to_vec();
-                        let rows: Vec<Vec<Value>> = databases
-                            .into_iter()
-                            .map(|d| {
-                                vec![
-                                    Value::Text(d.name),
-                                    Value::Integer(d.file_bytes as i64),
-                                    Value::Integer(d.wal_bytes as i64),
-                                    Value::Integer(i64::from(d.open)),
-                                ]
-                            })
-                            .collect();
-                        print!("{}", render(self.mode, &columns, &rows));
-                    }
-                    Err(err) => self.report(&err),
-                }
-            }
-            (".read", Some(file)) => match std::fs::read_to_string(file) {
-                Ok(script) => {
-                    for line in script.lines() {
-                        self.feed(line);
-                    }
-                    self.finish();
-                }
-                Err(err) => self.usage(&format!("cannot read {file}: {err}")),
-            },
-            (".backup", Some(file)) => {
-                let result = std::fs::File::create(file)
-                    .map_err(|err| format!("cannot create {file}: {err}"))
-                    .and_then(|mut out| {
-                        let name = self.db.name().to_string();
-                        self.runtime
-                            .block_on(self.client.admin().backup(&name, &mut out))
-                            .map_err(|err| err.to_string())
-                    });
-                match result {
-                    Ok(bytes) => println!("backed up {} ({bytes} bytes) to {file}", self.db.name()),
-                    Err(err) => self.usage(&err),
-                }
-            }
-            _ => self.usage(&format!(
-                "unknown or incomplete command {line:?}; try .help"
-            )),
-        }
-    }
-
-    /// Runs a query of the shell's own and prints its first column as plain lines.
-    fn show(&mut self, sql: &str, params: Vec<Value>) {
-        match self.query(sql, params) {
-            Ok((_, rows)) => {
-                for row in rows {
-                    if let Some(Value::Text(text)) = row.first() {
-                        println!("{text}");
-                    }
-                }
-            }
-            Err(err) => self.report(&err),
-        }
-    }
-
-    fn usage(&mut self, message: &str) {
+    /// Reports a mistake in a command.
+    pub fn usage(&mut self, message: &str) {
         self.failed = true;
+        self.out.flush_now();
         eprintln!("Error: {message}");
+        if self.bail && self.script {
+            self.quit = true;
+        }
     }
+}
+
+pub fn usage(message: &str) -> Failure {
+    Failure::Usage(message.to_string())
+}
+
+fn nested_savepoint() -> Failure {
+    usage(
+        "savepoints inside a transaction are not supported: the server refuses SAVEPOINT in a \
+         statement. A SAVEPOINT outside a transaction begins one (RELEASE of its name commits, \
+         ROLLBACK TO it starts over); inside one, COMMIT or ROLLBACK the whole transaction",
+    )
+}
+
+fn io_error(err: std::io::Error) -> Failure {
+    Failure::Usage(format!("cannot write the output: {err}"))
 }
