@@ -88,6 +88,8 @@ pub struct Sqlite {
     running: Arc<Running>,
     /// `SQLITE_LIMIT_LENGTH`, for the message of a value that reached it.
     max_value_bytes: usize,
+    /// The schema version this connection last read on purpose ([`Sqlite::refresh_schema`]).
+    schema_seen: std::cell::Cell<Option<i64>>,
 }
 
 impl Sqlite {
@@ -149,6 +151,7 @@ impl Sqlite {
             role,
             running,
             max_value_bytes: settings.max_value_bytes,
+            schema_seen: std::cell::Cell::new(None),
         })
     }
 
@@ -324,7 +327,22 @@ impl Sqlite {
             }
         );
         let sql = sql.as_str();
-        self.conn.prepare_cached(sql).map_err(|err| {
+        let first = self.conn.prepare_cached(sql);
+        // An idle connection parses against the schema it last read: another connection's
+        // schema change since then can make a valid statement fail to prepare ("table t has
+        // 2 columns but 3 values were supplied"), and SQLite does not always look again. So a
+        // statement that fails to prepare outside a transaction is tried once more after the
+        // connection has read the schema's current version.
+        let prepared = match first {
+            Err(rusqlite::Error::SqlInputError { .. } | rusqlite::Error::SqliteFailure(..))
+                if self.conn.is_autocommit() && self.refresh_schema() =>
+            {
+                *self.gate.refusal.lock().unwrap_or_else(|p| p.into_inner()) = None;
+                self.conn.prepare_cached(sql)
+            }
+            other => other,
+        };
+        prepared.map_err(|err| {
             if let Some(reason) = self
                 .gate
                 .refusal
@@ -349,6 +367,26 @@ impl Sqlite {
                 Error::from(err)
             }
         })
+    }
+
+    /// Reads the schema's version, which makes SQLite drop a schema it holds from before
+    /// another connection's change. True when the schema had changed, so a retry can help.
+    fn refresh_schema(&self) -> bool {
+        self.gate.internal.store(true, Ordering::Relaxed);
+        let before = self.schema_seen.get();
+        // Reading sqlite_schema checks the schema cookie, and reloads the schema if another
+        // connection changed it; then its version says whether it had changed.
+        let now: Option<i64> = self
+            .conn
+            .query_row("SELECT count(*) FROM sqlite_schema", [], |_| Ok(()))
+            .and_then(|()| {
+                self.conn
+                    .query_row("PRAGMA schema_version", [], |row| row.get(0))
+            })
+            .ok();
+        self.gate.internal.store(false, Ordering::Relaxed);
+        self.schema_seen.set(now);
+        now.is_some() && now != before
     }
 
     /// Closes the connection; the writer first checkpoints the WAL into the database file

@@ -54,7 +54,10 @@ async fn every_script_answers_as_sqlite_does() {
             .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
             .collect();
         let pair = Pair {
-            server: client.database(&name),
+            server: {
+                server.ensure_database(&name);
+                client.database(&name)
+            },
             reference: Reference::open(&temp.path().join(format!("{name}.db"))),
         };
         let mut tally = Tally::default();

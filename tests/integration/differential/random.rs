@@ -167,7 +167,10 @@ fn random_scripts_answer_as_sqlite_does() {
     // One database of each engine for every run, emptied before each: the statement caches
     // stay warm across runs (where stale statements hide), and no run waits for new workers.
     let pair = Pair {
-        server: client.database("random"),
+        server: {
+            server.ensure_database("random");
+            client.database("random")
+        },
         reference: Reference::open(&temp.path().join("random.db")),
     };
     let reset: Vec<(String, bool)> = TABLES
