@@ -173,6 +173,8 @@ fn connects_with_a_token_over_tls() {
         "--credentials",
         &path("credentials.toml"),
     ]);
+    // Reads create nothing: the database the statement reads exists.
+    std::fs::File::create(server.data_dir.join("shell.db")).unwrap();
     let url = format!("https://localhost:{}/shell", server.addr.port());
     let ca = path("ca.pem");
     let out = cli(
@@ -554,6 +556,7 @@ fn url_mistakes_say_what_to_do() {
     let out = cli(&[&server.url(), "-c", "SELECT 1"], "");
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains(".open NAME"), "{out:?}");
+    server.ensure_database("other");
     let out = cli(
         &[&server.url(), "-c", ".open other", "-c", "SELECT 7 AS n"],
         "",
