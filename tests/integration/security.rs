@@ -296,6 +296,12 @@ async fn a_write_token_changes_rows_but_not_the_schema() {
         .await
         .unwrap_err();
     assert_eq!(code(err.clone()), Some(Code::PermissionDenied), "{err}");
+    // The whole message, word for word (it once carried a run of spaces).
+    assert_eq!(
+        err.message(),
+        "token \"writer\" has the read role on database \"other_new\"; Execute needs the write \
+         role (grant it in the credentials file)"
+    );
     assert!(!s.server.data_dir.join("other_new.db").exists());
     // One token's transaction is invisible to another.
     let tx = db.begin().await.unwrap();
