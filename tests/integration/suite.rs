@@ -5,6 +5,7 @@ mod admin;
 mod batch;
 mod cursor;
 mod data_dir;
+mod databases;
 mod deadlines;
 mod differential;
 mod durability;
