@@ -194,9 +194,13 @@ impl From<tonic::Status> for Error {
         }
         let kind = kind_of(status.code(), reason.as_deref());
         let request_id = info.and_then(|i| i.metadata.get("request_id")).cloned();
+        let message = match status.code() {
+            Code::Unavailable | Code::Unknown => explain_tls(status.message().to_string()),
+            _ => status.message().to_string(),
+        };
         Self(Box::new(Inner {
             kind,
-            message: status.message().to_string(),
+            message,
             status: Some(status.code()),
             reason,
             sqlite_code,
@@ -218,8 +222,20 @@ impl From<tonic::transport::Error> for Error {
         }
         Self::new(
             ErrorKind::Operational,
-            format!("cannot reach the server: {message}"),
+            format!("cannot reach the server: {}", explain_tls(message)),
         )
+    }
+}
+
+/// A TLS handshake answered by a plaintext server reads as "corrupt message": say so.
+fn explain_tls(message: String) -> String {
+    if message.contains("corrupt message") || message.contains("InvalidContentType") {
+        format!(
+            "the server is not using TLS (an https:// URL met a plaintext server): use http:// \
+             ({message})"
+        )
+    } else {
+        message
     }
 }
 

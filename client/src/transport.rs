@@ -32,8 +32,19 @@ impl Interceptor for Bearer {
 }
 
 /// Connects to `url` as `options` say.
+/// `url` with `http://` in front when it names no scheme: `127.0.0.1:50051` and
+/// `127.0.0.1:50051/app` mean plaintext HTTP/2, as everywhere a URL is taken.
+pub fn with_scheme(url: &str) -> std::borrow::Cow<'_, str> {
+    if url.contains("://") {
+        std::borrow::Cow::Borrowed(url)
+    } else {
+        std::borrow::Cow::Owned(format!("http://{url}"))
+    }
+}
+
 pub async fn connect(url: &str, options: &ClientOptions) -> Result<Transport> {
     let interface = |message: String| Error::new(ErrorKind::Interface, message);
+    let url = &*with_scheme(url);
     let mut endpoint = Endpoint::from_shared(url.to_string())
         .map_err(|err| interface(format!("invalid server URL {url:?}: {err}")))?
         .connect_timeout(options.connect_timeout)

@@ -527,12 +527,10 @@ fn every_output_mode_matches_sqlite3() {
 
 #[test]
 fn url_mistakes_say_what_to_do() {
-    let out = cli(&["127.0.0.1:50551/app", "-c", "SELECT 1"], "");
-    assert_eq!(out.status.code(), Some(2));
-    assert!(
-        text(&out.stderr).contains("missing scheme: try http://127.0.0.1:50551/app"),
-        "{out:?}"
-    );
+    // Two databases in one URL: refused, not silently the last one.
+    let out = cli(&["http://127.0.0.1:50551/a/b", "-c", "SELECT 1"], "");
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(text(&out.stderr).contains("one word"), "{out:?}");
     let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = free.local_addr().unwrap();
     drop(free);
@@ -557,6 +555,12 @@ fn url_mistakes_say_what_to_do() {
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains(".open NAME"), "{out:?}");
     server.ensure_database("other");
+    // No scheme: plaintext http://, as everywhere a URL is taken.
+    let out = cli(
+        &[&format!("{}/other", server.addr), "-c", "SELECT 6 AS n"],
+        "",
+    );
+    assert!(text(&out.stdout).contains("| 6 |"), "{out:?}");
     let out = cli(
         &[&server.url(), "-c", ".open other", "-c", "SELECT 7 AS n"],
         "",

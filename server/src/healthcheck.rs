@@ -55,6 +55,12 @@ pub async fn check(
     tls: &Tls,
     token: Option<&str>,
 ) -> Result<bool, String> {
+    // No scheme: plaintext, as everywhere a URL is taken.
+    let addr = &*if addr.contains("://") {
+        addr.to_string()
+    } else {
+        format!("http://{addr}")
+    };
     let ask = async {
         let mut endpoint = tonic::transport::Endpoint::from_shared(addr.to_string())
             .map_err(|err| format!("invalid address {addr:?}: {err}"))?;

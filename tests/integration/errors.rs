@@ -246,3 +246,39 @@ async fn unreachable_server_is_an_operational_error() {
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Interface, "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn url_forms_and_a_tls_mismatch_get_clear_answers() {
+    let server = Server::start();
+    server.ensure_database("app");
+    // No scheme: plaintext http://.
+    let plain = sqlited_client::Client::connect(&server.addr.to_string())
+        .await
+        .unwrap();
+    let one: i64 = scalar(&plain.database("app"), "SELECT 1").await;
+    assert_eq!(one, 1);
+    let addr = server.addr;
+    tokio::task::spawn_blocking(move || {
+        let conn = sqlited_client::blocking::connect(&format!("{addr}/app")).unwrap();
+        assert_eq!(conn.query("SELECT 2", ()).unwrap().len(), 1);
+        // Two database names: refused, not silently the last.
+        let Err(err) = sqlited_client::blocking::connect(&format!("http://{addr}/a/b")) else {
+            panic!("a URL with two database names was accepted");
+        };
+        assert_eq!(err.kind(), ErrorKind::Interface);
+    })
+    .await
+    .unwrap();
+    let health = std::process::Command::new(crate::harness::sqlited_binary())
+        .args(["healthcheck", "--addr", &server.addr.to_string()])
+        .output()
+        .unwrap();
+    assert!(health.status.success(), "{health:?}");
+    // https:// against this plaintext server: said so, not "corrupt message".
+    let tls = async {
+        let client = sqlited_client::Client::connect(&format!("https://{}", server.addr)).await?;
+        client.database("app").query_all("SELECT 1", ()).await
+    };
+    let err = tls.await.unwrap_err();
+    assert!(err.to_string().contains("not using TLS"), "{err}");
+}

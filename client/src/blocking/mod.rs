@@ -63,10 +63,10 @@ pub fn connect_with(url: &str, options: ClientOptions) -> Result<Connection> {
                 format!("cannot start the client runtime: {err}"),
             )
         })?;
-    let client = runtime.block_on(Client::connect_with(server, options))?;
+    let client = runtime.block_on(Client::connect_with(&server, options))?;
     Ok(Connection {
         shared: Arc::new(Shared {
-            db: client.database(database),
+            db: client.database(&database),
             closed: AtomicBool::new(false),
             autocommit: AtomicBool::new(true),
             current: Mutex::new(None),
@@ -75,8 +75,9 @@ pub fn connect_with(url: &str, options: ClientOptions) -> Result<Connection> {
     })
 }
 
-/// `http://host:port/app` → (`http://host:port`, `app`).
-fn split_url(url: &str) -> Result<(&str, &str)> {
+/// `http://host:port/app` (or `host:port/app`, plaintext) → (`http://host:port`, `app`).
+fn split_url(url: &str) -> Result<(String, String)> {
+    let url = &*crate::transport::with_scheme(url);
     let bad = |why: &str| {
         Error::new(
             ErrorKind::Interface,
@@ -95,7 +96,10 @@ fn split_url(url: &str) -> Result<(&str, &str)> {
     if database.is_empty() {
         return Err(bad("no database name"));
     }
-    Ok((&url[..slash], database))
+    if database.contains('/') {
+        return Err(bad("a URL names one database, one word after the address"));
+    }
+    Ok((url[..slash].to_string(), database.to_string()))
 }
 
 /// What every clone of a connection shares. Field order matters: the database handle (and
@@ -324,9 +328,17 @@ mod test {
 
     #[test]
     fn urls() {
-        assert_eq!(split_url("http://h:1/app").unwrap(), ("http://h:1", "app"));
-        assert_eq!(split_url("http://h:1/app/").unwrap(), ("http://h:1", "app"));
-        for bad in ["http://h:1", "http://h:1/", "h:1/app"] {
+        let pair = |a: &str, b: &str| (a.to_string(), b.to_string());
+        assert_eq!(
+            split_url("http://h:1/app").unwrap(),
+            pair("http://h:1", "app")
+        );
+        assert_eq!(
+            split_url("http://h:1/app/").unwrap(),
+            pair("http://h:1", "app")
+        );
+        assert_eq!(split_url("h:1/app").unwrap(), pair("http://h:1", "app"));
+        for bad in ["http://h:1", "http://h:1/", "http://h:1/a/b", "h:1"] {
             assert_eq!(
                 split_url(bad).unwrap_err().kind(),
                 ErrorKind::Interface,

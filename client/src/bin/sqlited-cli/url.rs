@@ -1,8 +1,10 @@
 //! The shell's URL, `http://HOST:PORT[/DATABASE]` (or `https://`), and connection errors
 //! rewritten to say what to do.
 
-/// The server part and the database of `url`. A URL naming no database opens none.
+/// The server part and the database of `url`. A URL naming no database opens none; one
+/// naming no scheme (`127.0.0.1:50051/app`) is plaintext `http://`, as everywhere.
 pub fn parse(url: &str) -> Result<(String, Option<String>), String> {
+    let url = &*sqlited_client::transport::with_scheme(url);
     let Some((scheme, rest)) = url.split_once("://") else {
         return Err(format!("missing scheme: try http://{url}"));
     };
@@ -56,8 +58,8 @@ mod test {
         assert_eq!(parse("https://h:1/").unwrap(), ("https://h:1".into(), None));
         assert_eq!(parse("http://h:1").unwrap(), ("http://h:1".into(), None));
         assert_eq!(
-            parse("127.0.0.1:50551/app").unwrap_err(),
-            "missing scheme: try http://127.0.0.1:50551/app"
+            parse("127.0.0.1:50551/app").unwrap(),
+            ("http://127.0.0.1:50551".into(), Some("app".into()))
         );
         assert!(parse("ftp://h/app").is_err());
         assert!(parse("http://h:1/a/b").is_err());
