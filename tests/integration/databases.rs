@@ -193,5 +193,11 @@ async fn only_an_admin_creates_or_drops() {
     );
     let status = database.begin(begin).await.unwrap_err();
     assert_eq!(status.code(), Code::PermissionDenied, "{status:?}");
+    // The whole message, word for word (it once carried a run of 18 spaces).
+    assert_eq!(
+        status.message(),
+        "database \"app\" does not exist, and creating a database needs the admin role (the \
+         token's role is write)"
+    );
     assert!(!server.data_dir.join("app.db").exists());
 }
