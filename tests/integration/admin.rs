@@ -2,15 +2,13 @@
 //! sound, prefix-consistent database.
 
 use std::collections::HashMap;
-use std::io::Write;
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use sqlited_client::{Client, params};
 use tonic::Code;
 
-use crate::harness::{Server, scalar};
+use crate::harness::{Server, restore, scalar};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn list_checkpoint_optimize_vacuum() {
@@ -50,31 +48,6 @@ async fn list_checkpoint_optimize_vacuum() {
 
     let err = admin.checkpoint("../etc").await.unwrap_err();
     assert_eq!(err.status_code(), Some(Code::InvalidArgument), "{err}");
-}
-
-fn restore(
-    data_dir: &std::path::Path,
-    database: &str,
-    input: &[u8],
-    force: bool,
-) -> std::process::Output {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_sqlited"));
-    command
-        .args(["restore", "--data-dir"])
-        .arg(data_dir)
-        .args(["--database", database]);
-    if force {
-        command.arg("--force");
-    }
-    let mut child = command
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // A refused restore may exit before reading its input.
-    let _ = child.stdin.take().unwrap().write_all(input);
-    child.wait_with_output().unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

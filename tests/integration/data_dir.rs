@@ -1,10 +1,9 @@
 //! One server per data directory, and no restore under a running one: the directory's lock.
 
-use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::harness::{Server, scalar, sqlited_binary};
+use crate::harness::{Server, restore, scalar, sqlited_binary};
 
 /// A small, sound SQLite file holding `t(x)` with the row `marker`.
 fn backup_file(marker: &str) -> Vec<u8> {
@@ -15,20 +14,6 @@ fn backup_file(marker: &str) -> Vec<u8> {
     conn.execute("INSERT INTO t VALUES (?)", [marker]).unwrap();
     drop(conn);
     std::fs::read(path).unwrap()
-}
-
-fn restore(data_dir: &std::path::Path, input: &[u8]) -> std::process::Output {
-    let mut child = Command::new(sqlited_binary())
-        .args(["restore", "--force", "--database", "app", "--data-dir"])
-        .arg(data_dir)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // A refused restore may exit before reading its input.
-    let _ = child.stdin.take().unwrap().write_all(input);
-    child.wait_with_output().unwrap()
 }
 
 #[test]
@@ -70,7 +55,7 @@ async fn restore_refuses_a_data_directory_a_server_holds() {
     db.execute("CREATE TABLE t (x)", ()).await.unwrap();
     db.execute("INSERT INTO t VALUES ('live')", ()).await.unwrap();
 
-    let out = restore(dir.path(), &backup_file("restored"));
+    let out = restore(dir.path(), "app", &backup_file("restored"), true);
     assert!(!out.status.success(), "{out:?}");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains(&format!("process {}", server.pid())), "{stderr}");
@@ -85,7 +70,7 @@ async fn restore_refuses_a_data_directory_a_server_holds() {
     drop(again);
 
     // Stopped, the directory can be restored into.
-    let out = restore(dir.path(), &backup_file("restored"));
+    let out = restore(dir.path(), "app", &backup_file("restored"), true);
     assert!(out.status.success(), "{out:?}");
     let server = Server::start_in(dir.path(), &[]);
     let db = server.database("app").await;

@@ -260,3 +260,25 @@ impl Drop for Server {
         let _ = self.child.wait();
     }
 }
+
+/// Runs `sqlited restore` of `input` into `database` of `data_dir` (`--force` if `force`).
+pub fn restore(data_dir: &Path, database: &str, input: &[u8], force: bool) -> std::process::Output {
+    use std::io::Write;
+    let mut command = Command::new(sqlited_binary());
+    command
+        .args(["restore", "--data-dir"])
+        .arg(data_dir)
+        .args(["--database", database]);
+    if force {
+        command.arg("--force");
+    }
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start sqlited restore");
+    // A refused restore may exit before reading its input.
+    let _ = child.stdin.take().expect("stdin").write_all(input);
+    child.wait_with_output().expect("wait for sqlited restore")
+}
