@@ -46,6 +46,8 @@ pub struct Engine {
     transactions: Transactions,
     /// Tells listeners (health reporting) the name of each database as it opens.
     opened: tokio::sync::broadcast::Sender<String>,
+    /// And of each database dropped.
+    dropped: tokio::sync::broadcast::Sender<String>,
 }
 
 impl Engine {
@@ -64,12 +66,18 @@ impl Engine {
             dropping: Mutex::new(HashSet::new()),
             transactions: Transactions::new(transactions),
             opened: tokio::sync::broadcast::channel(256).0,
+            dropped: tokio::sync::broadcast::channel(256).0,
         }
     }
 
     /// The names of databases as they open from now on.
     pub fn subscribe_opened(&self) -> tokio::sync::broadcast::Receiver<String> {
         self.opened.subscribe()
+    }
+
+    /// The names of databases as they are dropped from now on.
+    pub fn subscribe_dropped(&self) -> tokio::sync::broadcast::Receiver<String> {
+        self.dropped.subscribe()
     }
 
     /// The data directory.
@@ -213,6 +221,7 @@ impl Engine {
         }
         if existed {
             tracing::info!(database = name, "database dropped");
+            let _ = self.dropped.send(name.to_string());
         }
         Ok(existed)
     }

@@ -53,6 +53,14 @@ impl Health {
                     .await;
             }
         });
+        // A dropped database has no entry any more: NOT_FOUND, as for one never opened.
+        let mut dropped = engine.subscribe_dropped();
+        let mut follower = reporter.clone();
+        tokio::spawn(async move {
+            while let Ok(name) = dropped.recv().await {
+                follower.clear_service_status(&database_entry(&name)).await;
+            }
+        });
         Self { reporter, engine }
     }
 
