@@ -61,6 +61,10 @@ struct Args {
     /// `less -FRX`, when standard output is a terminal).
     #[arg(long)]
     no_pager: bool,
+    /// How long the shell renews the lease of an open transaction while nothing is typed
+    /// (then the server's lease runs out and it rolls the transaction back).
+    #[arg(long, default_value_t = 15 * 60 * 1000)]
+    transaction_keepalive_ms: u64,
     /// The token for a server run with --credentials (better given by the environment, so it
     /// stays out of the process list and shell history).
     #[arg(long, env = "SQLITED_TOKEN", hide_env_values = true)]
@@ -126,6 +130,7 @@ fn main() -> ExitCode {
     };
     shell.bail = args.bail;
     shell.pager = !args.no_pager;
+    shell.keepalive = std::time::Duration::from_millis(args.transaction_keepalive_ms);
     if !args.commands.is_empty() {
         for command in &args.commands {
             for line in command.split('\n') {

@@ -40,6 +40,8 @@ pub struct Shell {
     pub changes: bool,
     /// `.pager`, `--no-pager`: page results taller than the screen (on a terminal only).
     pub pager: bool,
+    /// How long an open transaction's lease is renewed for a user who types nothing.
+    pub keepalive: Duration,
     pub total_changes: u64,
     /// `.bail on`: a script stops at its first error.
     pub bail: bool,
@@ -103,6 +105,7 @@ impl Shell {
             echo: false,
             changes: false,
             pager: true,
+            keepalive: crate::transaction::MAX_IDLE,
             total_changes: 0,
             bail: false,
             script: true,
@@ -350,7 +353,13 @@ impl Shell {
             ));
         }
         let db = self.database()?;
-        self.tx = Some(OpenTransaction::begin(&self.runtime, &db, mode, savepoint)?);
+        self.tx = Some(OpenTransaction::begin(
+            &self.runtime,
+            &db,
+            mode,
+            savepoint,
+            self.keepalive,
+        )?);
         Ok(())
     }
 
