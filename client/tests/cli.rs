@@ -575,7 +575,10 @@ struct Tmux {
 
 impl Tmux {
     fn start(command: &str) -> Self {
-        let session = format!("sqlited-cli-test-{}", std::process::id());
+        // Tests run in parallel in one process: each shell has its own session.
+        static SESSIONS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = SESSIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let session = format!("sqlited-cli-test-{}-{n}", std::process::id());
         let status = Command::new("tmux")
             .args([
                 "new-session",
@@ -706,4 +709,187 @@ fn ctrl_c_stops_the_statement_and_keeps_the_shell() {
         assert!(std::time::Instant::now() < deadline, "\\q did not leave");
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
+}
+
+/// Polls until `done` holds, for at most ten seconds.
+fn wait_for(what: &str, done: impl Fn() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !done() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "waited 10 s for {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// The screen's last line that is not blank: the prompt, when the shell waits for input.
+fn last_line(screen: &str) -> &str {
+    screen
+        .trim_end()
+        .lines()
+        .last()
+        .unwrap_or_default()
+        .trim_end()
+}
+
+/// A shell under tmux on `url`, with `env` (`NAME=value …`) and `args` added.
+fn shell_in_tmux(home: &std::path::Path, env: &str, url: &str, args: &str) -> Tmux {
+    Tmux::start(&format!(
+        "exec env HOME={} {env} {} {url} {args}",
+        home.display(),
+        env!("CARGO_BIN_EXE_sqlited-cli"),
+    ))
+}
+
+/// 100 rows: 105 lines in table mode, taller than the 50-line tmux window.
+const HUNDRED_ROWS: &str = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 100) SELECT x FROM c;";
+
+#[test]
+fn a_result_taller_than_the_screen_goes_through_the_pager() {
+    let server = Server::start_with(&["--readers", "1"]);
+    server.ensure_database("paged");
+    let url = server.db_url("paged");
+    let dir = tempfile::tempdir().unwrap();
+    let record = dir.path().join("paged.txt");
+    let read = || std::fs::read_to_string(&record).unwrap_or_default();
+    // The pager records what it was given, then ends: the shell waits for it, then goes on.
+    let pager = format!("PAGER='cat >> {}'", record.display());
+    let shell = shell_in_tmux(dir.path(), &pager, &url, "");
+    shell.wait("the prompt", |s| s.contains("paged>"));
+    shell.type_line(HUNDRED_ROWS);
+    wait_for("the pager", || read().contains("(100 rows)"));
+    let paged = read();
+    assert!(paged.starts_with("+-----+\n|  x  |\n"), "{paged}");
+    assert!(paged.contains("| 100 |\n+-----+\n(100 rows)\n"), "{paged}");
+    // A result that fits is printed as it is, with its row count.
+    shell.type_line("SELECT 'short' AS marker;");
+    let screen = shell.wait("the short result", |s| s.contains("| short  |"));
+    assert!(
+        screen.contains("| short  |\n+--------+\n(1 row)"),
+        "{screen}"
+    );
+    assert!(
+        !screen.contains("| 100 |"),
+        "the long one went to the pager: {screen}"
+    );
+    assert_eq!(read(), paged, "the short result was paged");
+    // .pager off: the long result is printed too.
+    shell.type_line(".pager off");
+    shell.type_line(HUNDRED_ROWS);
+    shell.wait("the unpaged result", |s| s.contains("(100 rows)"));
+    assert_eq!(read(), paged, "paged with .pager off");
+
+    // A pager left before the end (head takes 3 lines) stops the result, here an endless
+    // one: rows streamed into it, and the server stopped the statement (with one reader,
+    // the next statement would wait for it).
+    let record_head = dir.path().join("head.txt");
+    let pager = format!("PAGER='head -n 3 > {}'", record_head.display());
+    let shell = shell_in_tmux(dir.path(), &pager, &url, "--mode list");
+    shell.wait("the prompt", |s| s.contains("paged>"));
+    shell.type_line(
+        "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT x FROM c;",
+    );
+    shell.type_line("SELECT 'next' AS marker;");
+    let screen = shell.wait("the next statement", |s| {
+        s.contains("marker\nnext\n(1 row)")
+    });
+    assert!(!screen.contains("Error"), "{screen}");
+    assert_eq!(std::fs::read_to_string(&record_head).unwrap(), "x\n1\n2\n");
+
+    // --no-pager: never.
+    let shell = shell_in_tmux(dir.path(), &pager, &url, "--no-pager");
+    shell.wait("the prompt", |s| s.contains("paged>"));
+    std::fs::remove_file(&record_head).unwrap();
+    shell.type_line(HUNDRED_ROWS);
+    shell.wait("the result", |s| s.contains("| 100 |\n+-----+\n(100 rows)"));
+    assert!(!record_head.exists(), "paged with --no-pager");
+}
+
+#[test]
+fn tab_completes_names_fetched_from_the_server() {
+    let server = Server::start();
+    let url = server.db_url("names");
+    let out = cli(&[&url, "-c", "CREATE TABLE widgets(id, width_mm)"], "");
+    assert!(out.status.success(), "{out:?}");
+    let home = tempfile::tempdir().unwrap();
+    let shell = shell_in_tmux(home.path(), "", &url, "");
+    shell.wait("the prompt", |s| s.contains("names>"));
+    shell.tmux(&["send-keys", "-t", &shell.session, "-l", "SELECT width"]);
+    shell.key("Tab");
+    shell.tmux(&["send-keys", "-t", &shell.session, "-l", " FROM widg"]);
+    shell.key("Tab");
+    shell.wait("the completed names", |s| {
+        s.contains("SELECT width_mm FROM widgets")
+    });
+    // A table made in the shell is offered next.
+    shell.key("C-u");
+    shell.type_line("CREATE TABLE gadgets(g);");
+    shell.tmux(&[
+        "send-keys",
+        "-t",
+        &shell.session,
+        "-l",
+        "SELECT * FROM gadg",
+    ]);
+    shell.key("Tab");
+    shell.wait("the new table", |s| s.contains("SELECT * FROM gadgets"));
+}
+
+#[test]
+fn an_open_transaction_outlives_its_lease_and_an_expired_one_is_reported() {
+    let server = Server::start_with(&[
+        "--transaction-lease-ms",
+        "1000",
+        "--max-transaction-lease-ms",
+        "1000",
+    ]);
+    let url = server.db_url("lease");
+    let out = cli(&[&url, "-c", "CREATE TABLE t(v)"], "");
+    assert!(out.status.success(), "{out:?}");
+    let home = tempfile::tempdir().unwrap();
+    let shell = shell_in_tmux(home.path(), "", &url, "--mode list");
+    shell.wait("the prompt", |s| s.contains("lease>"));
+    shell.type_line("BEGIN;");
+    shell.type_line("INSERT INTO t VALUES ('kept');");
+    shell.wait("the transaction prompt", |s| {
+        s.contains("INSERT INTO t VALUES ('kept');") && last_line(s) == "lease (transaction)>"
+    });
+    // The subject of the test is time passing: three leases of a user who types nothing.
+    std::thread::sleep(std::time::Duration::from_millis(3500));
+    shell.type_line("COMMIT;");
+    shell.type_line("SELECT group_concat(v) AS v FROM t;");
+    let screen = shell.wait("the committed row", |s| s.contains("v\nkept\n(1 row)"));
+    assert!(!screen.contains("Error"), "{screen}");
+
+    // A shell that stops renewing (here after 2 s idle) loses its transaction: the server
+    // rolls it back and frees the writer, and the shell says so at its next statement.
+    let shell = shell_in_tmux(
+        home.path(),
+        "",
+        &url,
+        "--mode list --transaction-keepalive-ms 2000",
+    );
+    shell.wait("the prompt", |s| s.contains("lease>"));
+    shell.type_line("BEGIN;");
+    shell.type_line("INSERT INTO t VALUES ('lost');");
+    shell.wait("the transaction prompt", |s| {
+        s.contains("INSERT INTO t VALUES ('lost');") && last_line(s) == "lease (transaction)>"
+    });
+    // Another writer waits for the writer, which is free once the lease has run out.
+    let out = cli(&[&url, "-c", "INSERT INTO t VALUES ('other')"], "");
+    assert!(out.status.success(), "{out:?}\n{}", server.log());
+    // The next statement finds the transaction gone: it says so, and runs nothing.
+    shell.type_line("SELECT group_concat(v) AS v FROM t;");
+    let screen = shell.wait("the report", |s| {
+        s.contains("the transaction is over") && last_line(s) == "lease>"
+    });
+    assert!(
+        screen.contains("expired: it was idle longer than its lease (1000 ms) and was rolled back"),
+        "{screen}"
+    );
+    // Outside a transaction again: what the other writer wrote, and nothing of the lost one.
+    shell.type_line("SELECT group_concat(v) AS v FROM t;");
+    let screen = shell.wait("the rows", |s| s.contains("v\nkept,other\n(1 row)"));
+    assert_eq!(last_line(&screen), "lease>", "{screen}");
 }

@@ -33,6 +33,7 @@ const DOT_COMMANDS: &[&str] = &[
     ".once",
     ".open",
     ".output",
+    ".pager",
     ".print",
     ".quit",
     ".read",
@@ -101,10 +102,10 @@ impl Completer for Helper {
                 .collect();
             return Ok((start, found));
         }
-        // After a dot (`t.col`), complete the part after it.
-        let (start, word) = match word.rfind('.') {
-            Some(dot) => (start + dot + 1, &word[dot + 1..]),
-            None => (start, word),
+        // After a dot (`t.col`), complete the part after it: a name, never a keyword.
+        let (start, word, qualified) = match word.rfind('.') {
+            Some(dot) => (start + dot + 1, &word[dot + 1..], true),
+            None => (start, word, false),
         };
         if word.is_empty() {
             return Ok((start, Vec::new()));
@@ -121,7 +122,7 @@ impl Completer for Helper {
         found.extend(
             KEYWORDS
                 .iter()
-                .filter(|k| k.starts_with(&word.to_uppercase()))
+                .filter(|k| !qualified && k.starts_with(&word.to_uppercase()))
                 .map(|k| {
                     if lower {
                         k.to_lowercase()
@@ -144,3 +145,72 @@ impl Highlighter for Helper {}
 impl Validator for Helper {}
 
 impl rustyline::Helper for Helper {}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+
+    /// What the completer offers for `line` with the cursor at its end, against a schema of
+    /// a table `widgets(id, width, colour)` and a view `wide`.
+    fn complete(line: &str) -> (usize, Vec<String>) {
+        let names: Names = Arc::new(Mutex::new(
+            ["colour", "id", "wide", "widgets", "width"]
+                .map(String::from)
+                .to_vec(),
+        ));
+        let history = rustyline::history::MemHistory::new();
+        let context = rustyline::Context::new(&history);
+        Helper::new(names)
+            .complete(line, line.len(), &context)
+            .unwrap()
+    }
+
+    #[test]
+    fn dot_commands_at_the_start_of_a_line() {
+        assert_eq!(complete(".ta"), (0, vec![".tables".to_string()]));
+        assert_eq!(
+            complete(".ti"),
+            (0, vec![".timeout".to_string(), ".timer".to_string()])
+        );
+        assert_eq!(complete(".pa"), (0, vec![".pager".to_string()]));
+        // Not after the command's name: its argument is no dot command.
+        assert!(!complete(".mode .ta").1.contains(&".tables".to_string()));
+    }
+
+    #[test]
+    fn keywords_in_the_case_typed() {
+        assert_eq!(complete("SEL"), (0, vec!["SELECT".to_string()]));
+        assert_eq!(complete("sel"), (0, vec!["select".to_string()]));
+        let (start, found) = complete("SELECT 1 WHE");
+        assert_eq!(
+            (start, found),
+            (9, ["WHEN", "WHERE"].map(String::from).to_vec())
+        );
+        assert!(complete("").1.is_empty());
+    }
+
+    #[test]
+    fn tables_and_columns_from_the_schema() {
+        assert_eq!(
+            complete("SELECT * FROM wid"),
+            (14, ["wide", "widgets", "width"].map(String::from).to_vec())
+        );
+        // Names match whatever the case typed, and keep their own.
+        assert_eq!(
+            complete("select * from WIDG").1,
+            vec!["widgets".to_string()]
+        );
+        // After `table.`, the part after the dot.
+        assert_eq!(
+            complete("SELECT widgets.col"),
+            (15, vec!["colour".to_string()])
+        );
+        // Names and keywords together: the view `wide`, the columns, and WITH… for `wi`.
+        let (_, found) = complete("SELECT wi");
+        assert!(
+            found.starts_with(&["wide", "widgets", "width"].map(String::from)),
+            "{found:?}"
+        );
+        assert!(found.contains(&"with".to_string()), "{found:?}");
+    }
+}

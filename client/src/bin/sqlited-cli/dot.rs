@@ -25,6 +25,7 @@ pub const HELP: &str = "\
 .once FILE               Send the next result to FILE
 .open NAME               Switch to the database NAME
 .output [FILE]           Send results to FILE, or back to standard output
+.pager on|off            Page results taller than the screen ($PAGER, or less -FRX)
 .print TEXT...           Print TEXT
 .quit / .exit            Leave (also \\q, exit, quit)
 .read FILE               Run the SQL in FILE (as a script: see BEGIN below)
@@ -154,6 +155,7 @@ impl Shell {
             ".echo" => flag(self, &mut |s, v| s.echo = v),
             ".changes" => flag(self, &mut |s, v| s.changes = v),
             ".bail" => flag(self, &mut |s, v| s.bail = v),
+            ".pager" => flag(self, &mut |s, v| s.pager = v),
             ".nullvalue" => self.settings.null = arg(1).unwrap_or_default().to_string(),
             ".separator" => match arg(1) {
                 Some(col) => {

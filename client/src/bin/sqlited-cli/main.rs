@@ -6,7 +6,8 @@
 //! - `control.rs`: what a statement is to the shell (BEGIN, COMMIT, SAVEPOINT, other SQL).
 //! - `transaction.rs`: the open transaction and the keeper of its lease.
 //! - `split.rs`: where statements end (`sqlite3_complete`).
-//! - `output.rs`: the output modes, row by row; `sink.rs`: stdout or `.output FILE`.
+//! - `output.rs`: the output modes, row by row; `sink.rs`: stdout or `.output FILE`;
+//!   `pager.rs`: `$PAGER` for results taller than the screen.
 //! - `literal.rs`: values as sqlite3 shows them and as SQL literals; `keywords.rs`.
 //! - `complete.rs`: tab completion; `url.rs`: the URL and connection messages.
 
@@ -18,6 +19,7 @@ mod import;
 mod keywords;
 mod literal;
 mod output;
+mod pager;
 mod shell;
 mod sink;
 mod split;
@@ -55,6 +57,14 @@ struct Args {
     /// No column names in list, csv, quote, tabs and insert modes.
     #[arg(long)]
     no_header: bool,
+    /// Never page results (by default one taller than the screen goes through $PAGER, or
+    /// `less -FRX`, when standard output is a terminal).
+    #[arg(long)]
+    no_pager: bool,
+    /// How long the shell renews the lease of an open transaction while nothing is typed
+    /// (then the server's lease runs out and it rolls the transaction back).
+    #[arg(long, default_value_t = 15 * 60 * 1000)]
+    transaction_keepalive_ms: u64,
     /// The token for a server run with --credentials (better given by the environment, so it
     /// stays out of the process list and shell history).
     #[arg(long, env = "SQLITED_TOKEN", hide_env_values = true)]
@@ -119,6 +129,8 @@ fn main() -> ExitCode {
         }
     };
     shell.bail = args.bail;
+    shell.pager = !args.no_pager;
+    shell.keepalive = std::time::Duration::from_millis(args.transaction_keepalive_ms);
     if !args.commands.is_empty() {
         for command in &args.commands {
             for line in command.split('\n') {

@@ -7,7 +7,7 @@
 //! that return no rows travel to the server in batches, so a dump loads in one round trip
 //! per [`BATCH_STATEMENTS`] statements.
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::time::{Duration, Instant};
 
 use sqlited_client::{Client, Database, Error, TransactionMode};
@@ -15,6 +15,7 @@ use tokio::runtime::Runtime;
 
 use crate::control::{Statement, classify};
 use crate::output::{Printer, Settings};
+use crate::pager::{self, Page};
 use crate::sink::Sink;
 use crate::split::split;
 use crate::transaction::OpenTransaction;
@@ -37,6 +38,10 @@ pub struct Shell {
     pub timer: bool,
     pub echo: bool,
     pub changes: bool,
+    /// `.pager`, `--no-pager`: page results taller than the screen (on a terminal only).
+    pub pager: bool,
+    /// How long an open transaction's lease is renewed for a user who types nothing.
+    pub keepalive: Duration,
     pub total_changes: u64,
     /// `.bail on`: a script stops at its first error.
     pub bail: bool,
@@ -99,6 +104,8 @@ impl Shell {
             timer: false,
             echo: false,
             changes: false,
+            pager: true,
+            keepalive: crate::transaction::MAX_IDLE,
             total_changes: 0,
             bail: false,
             script: true,
@@ -346,7 +353,13 @@ impl Shell {
             ));
         }
         let db = self.database()?;
-        self.tx = Some(OpenTransaction::begin(&self.runtime, &db, mode, savepoint)?);
+        self.tx = Some(OpenTransaction::begin(
+            &self.runtime,
+            &db,
+            mode,
+            savepoint,
+            self.keepalive,
+        )?);
         Ok(())
     }
 
@@ -372,10 +385,23 @@ impl Shell {
         })
     }
 
-    /// Runs one SQL statement and prints its rows as they arrive.
+    /// The pager and the screen, if this result may be paged: `.pager on`, to standard
+    /// output, which is a terminal.
+    fn pager(&self) -> Option<(String, usize, usize)> {
+        if !self.pager || !self.out.is_stdout() || !std::io::stdout().is_terminal() {
+            return None;
+        }
+        let (rows, columns) = pager::screen()?;
+        Some((pager::command()?, rows, columns))
+    }
+
+    /// Runs one SQL statement and prints its rows as they arrive; interactively, a row
+    /// count line follows them.
     fn run_sql(&mut self, sql: &str) -> Result<(), Failure> {
         let db = self.target()?;
         let settings = self.settings.clone();
+        let pager = self.pager();
+        let count_rows = !self.script;
         let mut out = std::mem::take(&mut self.out);
         let outcome = self.interruptible(async {
             let mut rows = db.query(sql, ()).await?;
@@ -384,17 +410,28 @@ impl Shell {
                 .iter()
                 .map(|c| c.name().to_string())
                 .collect();
-            let mut printer = (!columns.is_empty()).then(|| Printer::new(&settings, columns));
+            if columns.is_empty() {
+                while rows.next().await?.is_some() {}
+                return Ok::<_, Failure>(rows.summary());
+            }
+            let mut page = Page::new(&mut out, pager);
+            let mut printer = Printer::new(&settings, columns);
+            let mut count = 0u64;
             while let Some(row) = rows.next().await? {
-                if let Some(printer) = printer.as_mut() {
-                    printer.row(&mut out, row.values()).map_err(io_error)?;
+                count += 1;
+                printer.row(&mut page, row.values()).map_err(io_error)?;
+                if page.gone() {
+                    // The user left the pager: stop reading, which cancels the call.
+                    return Ok(None);
                 }
             }
-            if let Some(printer) = printer {
-                printer.finish(&mut out).map_err(io_error)?;
-                return Ok::<_, Failure>(None);
+            printer.finish(&mut page).map_err(io_error)?;
+            if count_rows {
+                let plural = if count == 1 { "" } else { "s" };
+                writeln!(page, "({count} row{plural})").map_err(io_error)?;
             }
-            Ok(rows.summary())
+            page.finish().map_err(io_error)?;
+            Ok(None)
         });
         self.out = out;
         match outcome {

@@ -38,6 +38,11 @@ impl Sink {
         Ok(())
     }
 
+    /// Whether output goes to standard output (no `.output FILE`).
+    pub fn is_stdout(&self) -> bool {
+        self.file.is_none()
+    }
+
     /// Flushes what is buffered.
     pub fn flush_now(&mut self) {
         let _ = self.flush();

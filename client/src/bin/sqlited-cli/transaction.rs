@@ -1,6 +1,7 @@
 //! The shell's open transaction: a server-side interactive transaction whose idle lease is
 //! renewed in the background while the user types, so a person thinking at the prompt does
-//! not lose it — for at most [`MAX_IDLE`], so a forgotten shell does not hold the
+//! not lose it — for at most a keep-alive bound ([`MAX_IDLE`] unless
+//! `--transaction-keepalive-ms` says otherwise), so a forgotten shell does not hold the
 //! database's writer for ever.
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -11,7 +12,7 @@ use sqlited_client::{Database, Error, Transaction, TransactionMode, TransactionO
 use tokio::runtime::Runtime;
 use tokio::task::JoinHandle;
 
-/// How long the shell keeps a transaction alive for a user who types nothing.
+/// How long the shell keeps a transaction alive for a user who types nothing, by default.
 pub const MAX_IDLE: Duration = Duration::from_secs(15 * 60);
 
 /// An open transaction and its lease keeper.
@@ -34,6 +35,7 @@ impl OpenTransaction {
         db: &Database,
         mode: TransactionMode,
         savepoint: Option<String>,
+        max_idle: Duration,
     ) -> Result<Self, Error> {
         let options = TransactionOptions {
             mode,
@@ -46,6 +48,7 @@ impl OpenTransaction {
         let keeper = runtime.spawn(keep_alive(
             Database::clone(&tx),
             tx.lease(),
+            max_idle,
             started,
             Arc::clone(&last_used),
             Arc::clone(&lost),
@@ -91,10 +94,11 @@ impl Drop for OpenTransaction {
 }
 
 /// Sends a trivial statement into the transaction every third of its lease while it is
-/// idle, until [`MAX_IDLE`] without a statement or until the server says it is gone.
+/// idle, until `max_idle` without a statement or until the server says it is gone.
 async fn keep_alive(
     db: Database,
     lease: Duration,
+    max_idle: Duration,
     started: Instant,
     last_used: Arc<AtomicU64>,
     lost: Arc<Mutex<Option<String>>>,
@@ -105,7 +109,7 @@ async fn keep_alive(
         let idle = started
             .elapsed()
             .saturating_sub(Duration::from_millis(last_used.load(Ordering::Relaxed)));
-        if idle > MAX_IDLE {
+        if idle > max_idle {
             return;
         }
         if let Err(err) = db.query_all("SELECT 1", ()).await
