@@ -1,0 +1,128 @@
+"""sqlited: a PEP 249 (DB-API 2.0) driver for sqlited servers, which behaves like sqlite3.
+
+    import sqlited
+    conn = sqlited.connect("127.0.0.1:50051/app")
+    with conn:
+        conn.execute("INSERT INTO users (name) VALUES (?)", ("ada",))
+    for row in conn.execute("SELECT id, name FROM users"):
+        print(row)
+
+Layout:
+- ``connection``: ``Connection`` and its transaction, as sqlite3 keeps it;
+- ``cursor``: ``Cursor``, statements run and rows streamed lazily;
+- ``values``: Python values to the wire and back (adapters, converters, binding);
+- ``exceptions``: the PEP 249 hierarchy, and gRPC statuses mapped onto it;
+- ``types``: PEP 249's constructors and type objects;
+- ``row``: ``Row``, the row factory like sqlite3.Row;
+- ``url``: ``[http[s]://]host:port/database``;
+- ``_sql``: the little lexing a driver needs (statement kinds, named parameters, scripts);
+- ``_proto``: the generated gRPC stubs.
+"""
+
+from __future__ import annotations
+
+from typing import Optional, Union
+
+import grpc
+
+from .connection import LEGACY_TRANSACTION_CONTROL, Connection
+from .cursor import Cursor
+from .exceptions import (
+    DatabaseError,
+    DataError,
+    Error,
+    IntegerOverflowError,
+    IntegrityError,
+    InterfaceError,
+    InternalError,
+    NotSupportedError,
+    OperationalError,
+    ProgrammingError,
+    Warning,
+)
+from .row import Row
+from .types import (
+    BINARY,
+    DATETIME,
+    NUMBER,
+    ROWID,
+    STRING,
+    Binary,
+    Date,
+    DateFromTicks,
+    Time,
+    TimeFromTicks,
+    Timestamp,
+    TimestampFromTicks,
+)
+from .url import parse as _parse_url
+from .values import PARSE_COLNAMES, PARSE_DECLTYPES, PrepareProtocol, adapt, adapters, converters, register_adapter, register_converter
+
+__version__ = "0.1.0"
+
+apilevel = "2.0"
+# Threads may share the module and connections, not cursors: a connection's calls are
+# independent gRPC calls on a thread-safe channel, its transaction state is behind a lock; a
+# cursor is a position in one result stream, as in sqlite3 and psycopg.
+threadsafety = 2
+# As sqlite3: ``?`` (and ``?NNN``), with ``:name``, ``@name`` and ``$name`` taken from a mapping.
+paramstyle = "qmark"
+
+_CHANNEL_OPTIONS = [
+    ("grpc.max_receive_message_length", -1),
+    ("grpc.max_send_message_length", -1),
+]
+
+
+def connect(
+    url: str,
+    *,
+    timeout: Optional[float] = None,
+    token: Optional[str] = None,
+    root_certificates: Optional[bytes] = None,
+    lease_ms: int = 0,
+    autocommit: Union[bool, int] = LEGACY_TRANSACTION_CONTROL,
+    isolation_level: Optional[str] = "",
+    detect_types: int = 0,
+) -> Connection:
+    """Connects to the database named by ``url``: ``http://host:port/db``, ``host:port/db``,
+    or ``https://host:port/db`` for TLS.
+
+    - ``timeout``: seconds each call may take (a query's whole stream included); None: no limit.
+    - ``token``: sent as ``authorization: Bearer`` to a server run with ``--credentials``.
+    - ``root_certificates``: PEM bytes of the CA that signed a TLS server's certificate
+      (default: the system's roots).
+    - ``lease_ms``: the idle lease asked for transactions (0: the server's default).
+    - ``autocommit``, ``isolation_level``, ``detect_types``: as sqlite3's.
+
+    Nothing is sent until the first statement: a database that does not exist answers
+    NOT_FOUND (OperationalError) to reads, and the first write creates it.
+    """
+    target = _parse_url(url)
+    if target.tls:
+        credentials = grpc.ssl_channel_credentials(root_certificates)
+        channel = grpc.secure_channel(target.address, credentials, options=_CHANNEL_OPTIONS)
+    else:
+        channel = grpc.insecure_channel(target.address, options=_CHANNEL_OPTIONS)
+    return Connection(
+        channel,
+        target.database,
+        timeout=timeout,
+        token=token,
+        lease_ms=lease_ms,
+        autocommit=autocommit,
+        isolation_level=isolation_level,
+        detect_types=detect_types,
+    )
+
+
+__all__ = [
+    "BINARY", "DATETIME", "LEGACY_TRANSACTION_CONTROL", "NUMBER", "PARSE_COLNAMES",
+    "PARSE_DECLTYPES", "ROWID", "STRING", "Binary", "Connection", "Cursor", "DataError",
+    "DatabaseError", "Date", "DateFromTicks", "Error", "IntegerOverflowError",
+    "IntegrityError", "InterfaceError", "InternalError", "NotSupportedError",
+    "OperationalError", "PrepareProtocol", "ProgrammingError", "Row", "Time",
+    "TimeFromTicks", "Timestamp", "TimestampFromTicks", "Warning", "adapt", "adapters",
+    "apilevel", "connect", "converters", "paramstyle", "register_adapter",
+    "register_converter", "threadsafety",
+]
