@@ -53,8 +53,11 @@ wait_healthy
 [ "$(docker inspect --format '{{.Config.User}}' "$container")" = sqlited ] || { echo "runs as root"; exit 1; }
 
 # The Python example ran once sqlited was healthy.
-[ "$(docker wait "$example")" = 0 ] || { docker logs "$example"; exit 1; }
-docker logs "$example" 2>&1 | grep -q "inserted 2 notes" || { docker logs "$example"; exit 1; }
+code="$(docker wait "$example")"
+[ "$code" = 0 ] || { echo "the example exited with $code"; docker logs "$example"; exit 1; }
+# grep reads all the logs (not -q): under pipefail, -q's early exit can fail `docker logs`
+# with SIGPIPE and the pipeline with it.
+docker logs "$example" 2>&1 | grep "inserted 2 notes" >/dev/null || { docker logs "$example"; exit 1; }
 
 CLI=(target/release/sqlited-cli "http://127.0.0.1:$SQLITED_PORT/app" --mode csv)
 "${CLI[@]}" -c "CREATE TABLE t (x TEXT)" -c "INSERT INTO t VALUES ('kept')"
