@@ -63,10 +63,17 @@ impl Transaction {
     ///
     /// # Errors
     /// `OperationalError` (ABORTED) if the server already rolled the transaction back, for
-    /// example because its lease ran out; nothing of it was kept then.
+    /// example because its lease ran out; nothing of it was kept then. A commit SQLite
+    /// refuses (a deferred foreign key still unresolved, say) leaves a transaction open on
+    /// the server, which no handle could finish: it is rolled back before the error returns,
+    /// so it does not hold the writer until its lease runs out.
     pub async fn commit(mut self) -> Result<()> {
         self.open = false;
-        self.db.end(true).await
+        let result = self.db.end(true).await;
+        if result.is_err() {
+            let _ = self.db.end(false).await;
+        }
+        result
     }
 
     /// Rolls back.

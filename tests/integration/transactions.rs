@@ -371,3 +371,166 @@ fn dbapi_manual_mode_commits_and_rolls_back() {
         1
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn savepoints_nest_inside_a_transaction() {
+    let server = Server::start();
+    let db = server.database("savepoints").await;
+    db.execute("CREATE TABLE t (x INTEGER)", ()).await.unwrap();
+
+    let tx = db.begin().await.unwrap();
+    tx.execute("INSERT INTO t VALUES (1)", ()).await.unwrap();
+    tx.execute("SAVEPOINT a", ()).await.unwrap();
+    tx.execute("INSERT INTO t VALUES (2)", ()).await.unwrap();
+    tx.execute("ROLLBACK TO a", ()).await.unwrap();
+    // ROLLBACK TO keeps the savepoint; RELEASE ends it.
+    tx.execute("INSERT INTO t VALUES (3)", ()).await.unwrap();
+    tx.execute("RELEASE a", ()).await.unwrap();
+    tx.execute("SAVEPOINT \"b c\"", ()).await.unwrap();
+    tx.execute("SAVEPOINT inner_most", ()).await.unwrap();
+    tx.execute("INSERT INTO t VALUES (4)", ()).await.unwrap();
+    // Releasing the outer one releases the inner one too; the transaction stays open.
+    tx.execute("RELEASE SAVEPOINT \"b c\"", ()).await.unwrap();
+    let err = tx.execute("RELEASE inner_most", ()).await.unwrap_err();
+    assert!(err.message().contains("no such savepoint"), "{err}");
+    tx.execute("SAVEPOINT d", ()).await.unwrap();
+    tx.execute("INSERT INTO t VALUES (5)", ()).await.unwrap();
+    tx.execute("ROLLBACK TRANSACTION TO SAVEPOINT d", ())
+        .await
+        .unwrap();
+    assert_eq!(count(&tx, "t").await, 3, "1, 3 and 4 are left");
+    assert_eq!(count(&db, "t").await, 0, "nothing is visible before Commit");
+    // A savepoint left open is committed with the transaction.
+    tx.commit().await.unwrap();
+    let sum: i64 = scalar(&db, "SELECT sum(x) FROM t").await;
+    assert_eq!(sum, 8);
+
+    // Rollback undoes everything, savepoints released or not.
+    let tx = db.begin().await.unwrap();
+    tx.execute("SAVEPOINT e", ()).await.unwrap();
+    tx.execute("INSERT INTO t VALUES (6)", ()).await.unwrap();
+    tx.execute("RELEASE e", ()).await.unwrap();
+    tx.execute("SAVEPOINT f", ()).await.unwrap();
+    tx.rollback().await.unwrap();
+    assert_eq!(count(&db, "t").await, 3);
+
+    // Read-only transactions nest too.
+    let tx = db
+        .begin_with(TransactionOptions {
+            read_only: true,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    tx.execute("SAVEPOINT r", ()).await.unwrap();
+    assert_eq!(count(&tx, "t").await, 3);
+    tx.execute("RELEASE r", ()).await.unwrap();
+    tx.commit().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transaction_control_inside_a_transaction_gets_clear_refusals() {
+    let server = Server::start();
+    let db = server.database("control").await;
+    db.execute("CREATE TABLE t (x INTEGER)", ()).await.unwrap();
+    let tx = db.begin().await.unwrap();
+    tx.execute("INSERT INTO t VALUES (1)", ()).await.unwrap();
+    // Ending the transaction is the Commit and Rollback calls' work.
+    for control in ["BEGIN", "COMMIT", "END", "ROLLBACK", "BEGIN IMMEDIATE"] {
+        let err = tx.execute(control, ()).await.unwrap_err();
+        assert_eq!(err.status_code(), Some(Code::InvalidArgument), "{control}");
+        assert!(
+            err.message().contains("Commit or Rollback call"),
+            "{control}: {err}"
+        );
+    }
+    // Savepoints run alone: a batch or a query wraps its work in a savepoint of its own.
+    tx.execute("SAVEPOINT s", ()).await.unwrap();
+    for control in ["SAVEPOINT s2", "RELEASE s", "ROLLBACK TO s"] {
+        let err = tx
+            .execute_batch([(control, ()), ("INSERT INTO t VALUES (2)", ())])
+            .await
+            .unwrap_err();
+        assert_eq!(err.status_code(), Some(Code::InvalidArgument), "{control}");
+        assert!(err.message().contains("alone with Execute"), "{control}: {err}");
+        let err = tx.query_all(control, ()).await.unwrap_err();
+        assert_eq!(err.status_code(), Some(Code::InvalidArgument), "{control}");
+        assert!(err.message().contains("alone with Execute"), "{control}: {err}");
+    }
+    tx.execute("RELEASE s", ()).await.unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(count(&db, "t").await, 1, "the refused batches wrote nothing");
+
+    // A savepoint statement prepared inside a transaction is never reused outside one.
+    for control in ["SAVEPOINT s", "RELEASE s"] {
+        let err = db.execute(control, ()).await.unwrap_err();
+        assert_eq!(err.status_code(), Some(Code::InvalidArgument), "{control}");
+        assert!(err.message().contains("transaction control"), "{control}: {err}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deferred_foreign_keys_last_one_transaction() {
+    let server = Server::start();
+    let db = server.database("defer").await;
+    db.execute_batch([
+        ("CREATE TABLE parent (id INTEGER PRIMARY KEY)", ()),
+        (
+            "CREATE TABLE child (id INTEGER PRIMARY KEY, parent INTEGER REFERENCES parent(id))",
+            (),
+        ),
+    ])
+    .await
+    .unwrap();
+
+    // A row that references one inserted later: checked at Commit, as a dump needs.
+    let tx = db.begin().await.unwrap();
+    tx.execute("PRAGMA defer_foreign_keys=ON", ()).await.unwrap();
+    tx.execute("INSERT INTO child VALUES (1, 10)", ())
+        .await
+        .unwrap();
+    tx.execute("INSERT INTO parent VALUES (10)", ()).await.unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(count(&db, "child").await, 1);
+
+    // Still unresolved at Commit: the Commit fails and the transaction stays open.
+    let tx = db.begin().await.unwrap();
+    tx.execute("PRAGMA defer_foreign_keys=1", ()).await.unwrap();
+    tx.execute("INSERT INTO child VALUES (2, 20)", ())
+        .await
+        .unwrap();
+    // (A failed commit drops the handle, which rolls back.)
+    let err = tx.commit().await.unwrap_err();
+    assert!(err.message().contains("FOREIGN KEY"), "{err}");
+    assert_eq!(count(&db, "child").await, 1, "the orphan was not committed");
+    // And that transaction no longer holds the writer (it would until its 30 s lease).
+    db.with_timeout(Some(Duration::from_secs(10)))
+        .execute("INSERT INTO parent VALUES (30)", ())
+        .await
+        .expect("the failed commit's transaction was rolled back");
+    db.execute("DELETE FROM parent WHERE id = 30", ())
+        .await
+        .unwrap();
+
+    // The setting ended with its transaction: the next one checks at once again.
+    let tx = db.begin().await.unwrap();
+    let on: i64 = scalar(&tx, "PRAGMA defer_foreign_keys").await;
+    assert_eq!(on, 0);
+    let err = tx
+        .execute("INSERT INTO child VALUES (3, 30)", ())
+        .await
+        .unwrap_err();
+    assert!(err.message().contains("FOREIGN KEY"), "{err}");
+    tx.rollback().await.unwrap();
+
+    // Outside a transaction it would reach the other requests of a group commit.
+    let err = db
+        .execute("PRAGMA defer_foreign_keys=ON", ())
+        .await
+        .unwrap_err();
+    assert_eq!(err.status_code(), Some(Code::PermissionDenied), "{err}");
+    assert!(
+        err.message().contains("only inside an interactive transaction"),
+        "{err}"
+    );
+}

@@ -66,7 +66,8 @@ pub struct ConnectionSettings {
 #[derive(Debug, Default)]
 struct Gate {
     internal: AtomicBool,
-    refused_transaction_control: AtomicBool,
+    /// Which transaction control the last statement was refused for ([`Control`] as u8).
+    refused_control: AtomicU8,
     /// The running task's access (`Access::as_u8`; 0: admin).
     access: AtomicU8,
     sandbox: bool,
@@ -75,6 +76,10 @@ struct Gate {
     /// Raised while an interactive transaction runs: the only place TEMP objects may be made
     /// (they are dropped when it ends).
     interactive: AtomicBool,
+    /// Raised while an interactive transaction runs a lone statement (Execute): the only
+    /// place SAVEPOINT, RELEASE and ROLLBACK TO may run. A batch or a query wraps its work
+    /// in a savepoint of the server's own, which a client's RELEASE would end.
+    savepoints: AtomicBool,
     /// Raised when a TEMP object was allowed, so the transaction's end knows to drop it.
     made_temp: AtomicBool,
 }
@@ -246,6 +251,16 @@ impl Sqlite {
         Ok(result?)
     }
 
+    /// Runs `work`, a lone statement of an interactive transaction, with SAVEPOINT, RELEASE
+    /// and ROLLBACK TO allowed: savepoints nest inside the transaction's BEGIN, so none of
+    /// them can end it.
+    pub fn with_savepoints<T>(&self, work: impl FnOnce() -> T) -> T {
+        self.gate.savepoints.store(true, Ordering::Relaxed);
+        let result = work();
+        self.gate.savepoints.store(false, Ordering::Relaxed);
+        result
+    }
+
     /// An interactive transaction starts: TEMP objects may be made until it ends.
     pub fn begin_interactive(&self) {
         self.gate.interactive.store(true, Ordering::Relaxed);
@@ -300,9 +315,7 @@ impl Sqlite {
                 "the SQL text holds no statement (it is empty or only comments)",
             ));
         }
-        self.gate
-            .refused_transaction_control
-            .store(false, Ordering::Relaxed);
+        self.gate.refused_control.store(0, Ordering::Relaxed);
         *self.gate.refusal.lock().unwrap_or_else(|p| p.into_inner()) = None;
         let access = Access::from_u8(self.gate.access.load(Ordering::Relaxed));
         // The authorizer runs when a statement is prepared, not when a cached one runs again:
@@ -312,9 +325,9 @@ impl Sqlite {
         // "/*r*/INSERT …" is cached as "/*a*//*r*/INSERT …").
         // Inside an interactive transaction the authorizer allows TEMP objects, so its
         // statements get keys of their own too ('t'): one prepared there must never run
-        // outside it.
+        // outside it. Likewise for savepoints, allowed only in its lone statements ('s').
         let sql = format!(
-            "/*{}{}*/{sql}",
+            "/*{}{}{}*/{sql}",
             match access {
                 Access::Admin => 'a',
                 Access::Write => 'w',
@@ -322,6 +335,11 @@ impl Sqlite {
             },
             if self.gate.interactive.load(Ordering::Relaxed) {
                 "t"
+            } else {
+                ""
+            },
+            if self.gate.savepoints.load(Ordering::Relaxed) {
+                "s"
             } else {
                 ""
             }
@@ -352,19 +370,10 @@ impl Sqlite {
             {
                 return Error::PermissionDenied(reason);
             }
-            if self
-                .gate
-                .refused_transaction_control
-                .load(Ordering::Relaxed)
-            {
-                Error::invalid(
-                    "statement.sql",
-                    "transaction control (BEGIN, COMMIT, ROLLBACK, SAVEPOINT, RELEASE) is not \
-                     allowed in a statement: every request is its own transaction; use \
-                     ExecuteBatch to run several statements atomically",
-                )
-            } else {
-                Error::from(err)
+            let interactive = self.gate.interactive.load(Ordering::Relaxed);
+            match Control::from_u8(self.gate.refused_control.load(Ordering::Relaxed)) {
+                None => Error::from(err),
+                Some(control) => Error::invalid("statement.sql", control.refusal(interactive)),
             }
         })
     }
@@ -453,14 +462,61 @@ fn authorize(gate: &Gate, ctx: AuthContext<'_>) -> Authorization {
         gate.made_temp.store(true, Ordering::Relaxed);
     }
     match ctx.action {
-        AuthAction::Transaction { .. } | AuthAction::Savepoint { .. }
-            if !gate.internal.load(Ordering::Relaxed) =>
-        {
-            gate.refused_transaction_control
-                .store(true, Ordering::Relaxed);
+        AuthAction::Savepoint { .. } if gate.savepoints.load(Ordering::Relaxed) => {
+            Authorization::Allow
+        }
+        AuthAction::Transaction { .. } => {
+            gate.refused_control
+                .store(Control::Transaction as u8, Ordering::Relaxed);
+            Authorization::Deny
+        }
+        AuthAction::Savepoint { .. } => {
+            gate.refused_control
+                .store(Control::Savepoint as u8, Ordering::Relaxed);
             Authorization::Deny
         }
         _ => Authorization::Allow,
+    }
+}
+
+/// The transaction control a client's statement was refused for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+enum Control {
+    /// BEGIN, COMMIT, END or ROLLBACK (without TO).
+    Transaction = 1,
+    /// SAVEPOINT, RELEASE or ROLLBACK TO.
+    Savepoint = 2,
+}
+
+impl Control {
+    fn from_u8(value: u8) -> Option<Self> {
+        match value {
+            1 => Some(Self::Transaction),
+            2 => Some(Self::Savepoint),
+            _ => None,
+        }
+    }
+
+    /// What to do instead, outside (`interactive` false) or inside an interactive transaction.
+    fn refusal(self, interactive: bool) -> &'static str {
+        match (self, interactive) {
+            (Self::Transaction, false) | (Self::Savepoint, false) => {
+                "transaction control (BEGIN, COMMIT, ROLLBACK, SAVEPOINT, RELEASE) is not \
+                 allowed in a statement: every request is its own transaction; use \
+                 ExecuteBatch to run several statements atomically, or Begin an interactive \
+                 transaction (inside one, SAVEPOINT, RELEASE and ROLLBACK TO are allowed)"
+            }
+            (Self::Transaction, true) => {
+                "BEGIN, COMMIT and ROLLBACK are not allowed inside an interactive \
+                 transaction: end it with the Commit or Rollback call, and nest with \
+                 SAVEPOINT, RELEASE and ROLLBACK TO instead of BEGIN"
+            }
+            (Self::Savepoint, true) => {
+                "SAVEPOINT, RELEASE and ROLLBACK TO must be sent alone with Execute inside \
+                 an interactive transaction, not in a batch or a query"
+            }
+        }
     }
 }
 

@@ -65,6 +65,17 @@ pub fn check(
             }
             Pragma {
                 pragma_name,
+                pragma_value: Some(_),
+            } if interactive
+                && access >= Access::Write
+                && pragma_name.eq_ignore_ascii_case("defer_foreign_keys") =>
+            {
+                // SQLite turns it off again at the transaction's COMMIT or ROLLBACK, so inside
+                // an interactive transaction it reaches no other request: a dump whose rows
+                // reference rows that come later loads, checked at Commit.
+            }
+            Pragma {
+                pragma_name,
                 pragma_value,
             } => {
                 return pragma_allowed(pragma_name, *pragma_value, access).err();
@@ -145,6 +156,8 @@ const READ_ONLY: &[&str] = &[
 /// request shares, or its safety.
 const READ_NOT_SET: &[&str] = &[
     "foreign_keys",
+    // Set only inside an interactive transaction ([`check`]).
+    "defer_foreign_keys",
     "page_size",
     "schema_version",
     "encoding",
@@ -164,6 +177,13 @@ fn pragma_allowed(name: &str, value: Option<&str>, access: Access) -> Result<(),
     let listed = |list: &[&str]| list.contains(&name.as_str());
     if listed(READ_ONLY) || (value.is_none() && (listed(READ_NOT_SET) || listed(ADMIN_MAY_SET))) {
         return Ok(());
+    }
+    if name == "defer_foreign_keys" {
+        return Err(format!(
+            "PRAGMA defer_foreign_keys may be set only inside an interactive transaction \
+             (Begin … Commit), by a token with the write role (its role is {access}): SQLite \
+             turns it off at that transaction's end, so it reaches no other request"
+        ));
     }
     if listed(ADMIN_MAY_SET) {
         return if access >= Access::Admin {
@@ -235,6 +255,17 @@ mod test {
         };
         assert!(check(&temp, None, Access::Admin, false, false).is_some());
         assert!(check(&temp, None, Access::Admin, true, true).is_none());
+        let defer = AuthAction::Pragma {
+            pragma_name: "defer_foreign_keys",
+            pragma_value: Some("ON"),
+        };
+        assert!(check(&defer, None, Access::Write, true, true).is_none());
+        assert!(check(&defer, None, Access::Read, true, true).is_some());
+        let outside = check(&defer, None, Access::Admin, true, false).unwrap();
+        assert!(
+            outside.contains("only inside an interactive transaction"),
+            "{outside}"
+        );
         let qualified = AuthAction::CreateTable { table_name: "t" };
         assert!(check(&qualified, Some("temp"), Access::Admin, true, false).is_some());
         assert!(check(&qualified, Some("main"), Access::Admin, true, false).is_none());

@@ -291,7 +291,10 @@ fn run(db: &Sqlite, task: Task) {
     let Task { job, lease, cancel } = task;
     match job {
         Job::Execute { statement, reply } => {
-            let result = db.run_task(&cancel, || executor::execute(db, &statement));
+            // A lone statement may be SAVEPOINT, RELEASE or ROLLBACK TO: they nest inside
+            // this transaction's BEGIN, so none of them can end it.
+            let result =
+                db.with_savepoints(|| db.run_task(&cancel, || executor::execute(db, &statement)));
             let _ = reply.send(result.map_err(read_only_refusal));
         }
         Job::Batch { statements, reply } => {
