@@ -268,6 +268,8 @@ line two'), (2, 2, 'cr' || char(13) || char(10) || 'lf', 0.1 + 0.2, X'', NULL),
   (3, NULL, '', 1e300, NULL, 'back\\slash \\n literal'), (4, 1, 'pi', 3.141592653589793, zeroblob(3), -0.0),
   (5, 2, 'tiny', 2.5e-7, X'CAFE', 9007199254740993);
 INSERT INTO \"odd name\" VALUES ('a', 1), (NULL, 2.5);
+CREATE TABLE node(id INTEGER PRIMARY KEY, parent INTEGER REFERENCES node(id));
+INSERT INTO node VALUES (1, 3), (2, 1), (3, NULL);
 ",
     );
     for i in 0..2000 {
@@ -399,23 +401,76 @@ SELECT group_concat(v, '|') AS v FROM t;
         stdout.contains("v\nkept!|released|after rollback to\n"),
         "{stdout}"
     );
-    // What the server cannot do is refused with what to do instead, and the transaction
-    // it happened in (of a script) is rolled back whole.
+    // Savepoints nest inside a transaction, on the server; ROLLBACK TO keeps the savepoint
+    // and the transaction, RELEASE of an inner one keeps the transaction.
+    let script = "\
+BEGIN;
+INSERT INTO t VALUES ('n1');
+SAVEPOINT a;
+INSERT INTO t VALUES ('undone');
+SAVEPOINT b;
+INSERT INTO t VALUES ('undone too');
+ROLLBACK TO a;
+SAVEPOINT c;
+INSERT INTO t VALUES ('n2');
+RELEASE c;
+RELEASE a;
+SELECT count(*) AS inside FROM t;
+COMMIT;
+SAVEPOINT outer_sp;
+SAVEPOINT Inner_SP;
+INSERT INTO t VALUES ('undone three');
+ROLLBACK TO outer_sp;
+SAVEPOINT outer_sp;
+INSERT INTO t VALUES ('n3');
+RELEASE OUTER_SP;
+INSERT INTO t VALUES ('n4');
+RELEASE outer_sp;
+SELECT group_concat(v, '|') AS v FROM t WHERE v LIKE 'n_' OR v LIKE 'undone%';
+";
+    let out = cli(&[&url, "--mode", "list"], script);
+    assert!(out.status.success(), "{out:?}");
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("inside\n5\n"), "{stdout}");
+    assert!(stdout.contains("v\nn1|n2|n3|n4\n"), "{stdout}");
+    // The last RELEASE ended the transaction that the first SAVEPOINT began.
+    let out = cli(&[&url, "--mode", "list"], "RELEASE outer_sp;\n");
+    assert!(
+        text(&out.stderr).contains("no such savepoint: outer_sp"),
+        "{out:?}"
+    );
+    let out = cli(
+        &[&url, "--mode", "list", "-c", "SELECT count(*) FROM t"],
+        "",
+    );
+    assert_eq!(text(&out.stdout), "count(*)\n7\n");
     let out = cli(
         &[&url, "--mode", "list"],
-        "BEGIN;\nINSERT INTO t VALUES ('no');\nSAVEPOINT inner_sp;\nCOMMIT;\nCOMMIT;\nSELECT count(*) AS n FROM t;\n",
+        "DELETE FROM t WHERE v LIKE 'n_';\n",
+    );
+    assert!(out.status.success(), "{out:?}");
+    // A failure in a script's transaction rolls it back whole, and the rest of it is
+    // skipped up to its COMMIT.
+    let out = cli(
+        &[&url, "--mode", "list"],
+        "BEGIN;\nINSERT INTO t VALUES ('no');\nRELEASE never_made;\nINSERT INTO t VALUES ('skipped');\nCOMMIT;\nCOMMIT;\nSELECT count(*) AS n FROM t;\n",
     );
     assert_eq!(out.status.code(), Some(1), "{out:?}");
     let stderr = text(&out.stderr);
-    assert!(
-        stderr.contains("savepoints inside a transaction are not supported"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("no such savepoint: never_made"), "{stderr}");
     assert!(
         stderr.contains("cannot commit - no transaction is active"),
         "{stderr}"
     );
     assert!(text(&out.stdout).contains("n\n3\n"), "{out:?}");
+    // Begun by a SAVEPOINT, the skipped transaction ends at that savepoint's RELEASE.
+    let out = cli(
+        &[&url, "--mode", "list"],
+        "SAVEPOINT s;\nINSERT INTO t VALUES ('no');\nINSERT INTO nowhere VALUES (1);\nRELEASE s;\nSELECT count(*) AS n FROM t;\n",
+    );
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(text(&out.stdout).contains("n\n3\n"), "{out:?}");
+    assert!(!text(&out.stderr).contains("no such savepoint"), "{out:?}");
     // A transaction left open at the end of the input is rolled back.
     let out = cli(&[&url], "BEGIN;\nINSERT INTO t VALUES ('dangling');\n");
     assert!(text(&out.stderr).contains("rolled back"), "{out:?}");

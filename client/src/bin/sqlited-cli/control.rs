@@ -13,8 +13,10 @@ pub enum Statement {
     Savepoint(String),
     Release(String),
     RollbackTo(String),
-    /// `PRAGMA foreign_keys = …`: the server keeps foreign keys on.
-    ForeignKeys,
+    /// `PRAGMA foreign_keys = …` (`on`: ON, 1, TRUE or YES): the server keeps foreign keys on.
+    ForeignKeys {
+        on: bool,
+    },
     /// SQL for the server; `batchable` when it returns no rows.
     Sql {
         batchable: bool,
@@ -109,7 +111,9 @@ pub fn classify(sql: &str) -> Statement {
         }
         "SAVEPOINT" => Statement::Savepoint(name_at(1)),
         "RELEASE" => Statement::Release(name_at(if word(1) == "SAVEPOINT" { 2 } else { 1 })),
-        "PRAGMA" if word(1) == "FOREIGN_KEYS" && word(2) == "=" => Statement::ForeignKeys,
+        "PRAGMA" if word(1) == "FOREIGN_KEYS" && word(2) == "=" => Statement::ForeignKeys {
+            on: matches!(word(3), "ON" | "1" | "TRUE" | "YES"),
+        },
         first => {
             let returns_rows = matches!(first, "SELECT" | "WITH" | "VALUES" | "PRAGMA" | "EXPLAIN")
                 || sql.to_ascii_uppercase().contains("RETURNING");
@@ -153,7 +157,14 @@ mod test {
             classify("RELEASE SAVEPOINT s;"),
             Statement::Release("s".into())
         );
-        assert_eq!(classify("PRAGMA foreign_keys=OFF;"), Statement::ForeignKeys);
+        assert_eq!(
+            classify("PRAGMA foreign_keys=OFF;"),
+            Statement::ForeignKeys { on: false }
+        );
+        assert_eq!(
+            classify("pragma FOREIGN_KEYS = on"),
+            Statement::ForeignKeys { on: true }
+        );
         assert_eq!(
             classify("PRAGMA foreign_keys;"),
             Statement::Sql { batchable: false }

@@ -55,6 +55,12 @@ pub struct Shell {
     batch_bytes: usize,
     /// A script's transaction failed: its statements are skipped until its COMMIT/ROLLBACK.
     skipping: bool,
+    /// While skipping: the savepoint whose RELEASE ends the skipped transaction, if a
+    /// SAVEPOINT began it.
+    skip_release: Option<String>,
+    /// `PRAGMA foreign_keys=OFF` was seen: each transaction defers its foreign key checks to
+    /// COMMIT.
+    defer_foreign_keys: bool,
     /// Ctrl-C, when a person is at the keyboard: it stops the running statement.
     interrupt: Option<tokio::signal::unix::Signal>,
     /// Whether any statement or command failed (the exit code says so).
@@ -114,6 +120,8 @@ impl Shell {
             batch: Vec::new(),
             batch_bytes: 0,
             skipping: false,
+            skip_release: None,
+            defer_foreign_keys: false,
             interrupt: None,
             failed: false,
             quit: false,
@@ -223,9 +231,7 @@ impl Shell {
         }
         let kind = classify(sql);
         if self.skipping {
-            if matches!(kind, Statement::Commit | Statement::Rollback) {
-                self.skipping = false;
-            }
+            self.skipping = !self.ends_skipping(&kind);
             return;
         }
         self.check_lost();
@@ -243,40 +249,18 @@ impl Shell {
         self.flush_batch();
         if self.skipping {
             // The batch just sent failed: this statement belongs to the failed transaction.
-            if matches!(kind, Statement::Commit | Statement::Rollback) {
-                self.skipping = false;
-            }
+            self.skipping = !self.ends_skipping(&kind);
             return;
         }
         let started = Instant::now();
         let result = match kind {
-            Statement::Begin(mode) => self.begin(mode, None),
+            Statement::Begin(mode) => self.begin(mode, false),
             Statement::Commit => self.end(true, "commit"),
             Statement::Rollback => self.end(false, "rollback"),
-            Statement::Savepoint(name) => match &self.tx {
-                None => self.begin(TransactionMode::Deferred, Some(name)),
-                Some(_) => Err(nested_savepoint()),
-            },
-            Statement::Release(name) => match self.tx.as_ref().map(|t| t.savepoint.clone()) {
-                Some(Some(outer)) if outer.eq_ignore_ascii_case(&name) => self.end(true, "release"),
-                Some(_) => Err(nested_savepoint()),
-                None => Err(usage(&format!("no such savepoint: {name}"))),
-            },
-            Statement::RollbackTo(name) => match self.tx.as_ref().map(|t| t.savepoint.clone()) {
-                Some(Some(outer)) if outer.eq_ignore_ascii_case(&name) => self
-                    .end(false, "rollback")
-                    .and_then(|()| self.begin(TransactionMode::Deferred, Some(outer))),
-                Some(_) => Err(nested_savepoint()),
-                None => Err(usage(&format!("no such savepoint: {name}"))),
-            },
-            Statement::ForeignKeys => {
-                eprintln!(
-                    "note: {} skipped: sqlited always enforces foreign keys (PRAGMA foreign_keys \
-                     cannot be set on the server)",
-                    sql.trim_end_matches(';')
-                );
-                Ok(())
-            }
+            Statement::Savepoint(name) => self.savepoint(sql, name),
+            Statement::Release(name) => self.release(sql, &name),
+            Statement::RollbackTo(name) => self.rollback_to(sql, &name),
+            Statement::ForeignKeys { on } => self.foreign_keys(on, sql),
             Statement::Sql { .. } => {
                 let upper = sql.trim_start().to_ascii_uppercase();
                 if ["CREATE", "DROP", "ALTER"]
@@ -316,8 +300,8 @@ impl Shell {
                 if self.script
                     && let Some(tx) = self.tx.take()
                 {
+                    self.skip(&tx);
                     let _ = tx.end(&self.runtime, false);
-                    self.skipping = true;
                     eprintln!(
                         "the transaction was rolled back (a script's transaction is all or \
                          nothing); its remaining statements are skipped"
@@ -346,7 +330,91 @@ impl Shell {
         }
     }
 
-    fn begin(&mut self, mode: TransactionMode, savepoint: Option<String>) -> Result<(), Failure> {
+    /// `SAVEPOINT name`: outside a transaction it begins one (DEFERRED), as in SQLite; the
+    /// savepoint itself is the server's, inside the transaction.
+    fn savepoint(&mut self, sql: &str, name: String) -> Result<(), Failure> {
+        let began = self.tx.is_none();
+        if began {
+            self.begin(TransactionMode::Deferred, true)?;
+        }
+        if let Err(failure) = self.run_in_transaction(sql) {
+            if began && let Some(tx) = self.tx.take() {
+                let _ = tx.end(&self.runtime, false);
+            }
+            return Err(failure);
+        }
+        if let Some(tx) = self.tx.as_mut() {
+            tx.savepoints.push(name);
+        }
+        Ok(())
+    }
+
+    /// `RELEASE name`: of the savepoint that began the transaction, it commits; of any other,
+    /// the server releases it and those inside it.
+    fn release(&mut self, sql: &str, name: &str) -> Result<(), Failure> {
+        let Some(tx) = self.tx.as_ref() else {
+            return Err(usage(&format!("no such savepoint: {name}")));
+        };
+        match find_savepoint(&tx.savepoints, name) {
+            Some(0) if tx.begun_by_savepoint => self.end(true, "release"),
+            at => {
+                self.run_in_transaction(sql)?;
+                if let (Some(at), Some(tx)) = (at, self.tx.as_mut()) {
+                    tx.savepoints.truncate(at);
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// `ROLLBACK TO name`: the server undoes what followed the savepoint, which stays open
+    /// (so does the transaction), as in SQLite.
+    fn rollback_to(&mut self, sql: &str, name: &str) -> Result<(), Failure> {
+        let Some(tx) = self.tx.as_ref() else {
+            return Err(usage(&format!("no such savepoint: {name}")));
+        };
+        let at = find_savepoint(&tx.savepoints, name);
+        self.run_in_transaction(sql)?;
+        if let (Some(at), Some(tx)) = (at, self.tx.as_mut()) {
+            tx.savepoints.truncate(at + 1);
+        }
+        Ok(())
+    }
+
+    /// `PRAGMA foreign_keys=OFF` (in every sqlite3 dump): the server always enforces foreign
+    /// keys, so the shell defers their checks to COMMIT instead (`PRAGMA
+    /// defer_foreign_keys=ON`, which lasts one transaction) in this and every later
+    /// transaction, until `PRAGMA foreign_keys=ON`.
+    fn foreign_keys(&mut self, on: bool, sql: &str) -> Result<(), Failure> {
+        self.defer_foreign_keys = !on;
+        if on {
+            eprintln!(
+                "note: {} skipped: sqlited always enforces foreign keys",
+                sql.trim_end_matches(';')
+            );
+            return Ok(());
+        }
+        eprintln!(
+            "note: {} skipped: sqlited always enforces foreign keys, so the shell defers their \
+             checks to each transaction's COMMIT instead (PRAGMA defer_foreign_keys=ON)",
+            sql.trim_end_matches(';')
+        );
+        if self.tx.is_some() {
+            self.run_in_transaction(DEFER_FOREIGN_KEYS)?;
+        }
+        Ok(())
+    }
+
+    /// Runs `sql`, which returns no rows, in the open transaction.
+    fn run_in_transaction(&mut self, sql: &str) -> Result<(), Failure> {
+        let db = self.target()?;
+        match self.interruptible(db.execute(sql, ())) {
+            None => Err(Failure::Interrupted),
+            Some(result) => result.map(drop).map_err(Failure::from),
+        }
+    }
+
+    fn begin(&mut self, mode: TransactionMode, begun_by_savepoint: bool) -> Result<(), Failure> {
         if self.tx.is_some() {
             return Err(usage(
                 "cannot start a transaction within a transaction (COMMIT or ROLLBACK first)",
@@ -357,9 +425,17 @@ impl Shell {
             &self.runtime,
             &db,
             mode,
-            savepoint,
+            begun_by_savepoint,
             self.keepalive,
         )?);
+        if self.defer_foreign_keys
+            && let Err(failure) = self.run_in_transaction(DEFER_FOREIGN_KEYS)
+        {
+            if let Some(tx) = self.tx.take() {
+                let _ = tx.end(&self.runtime, false);
+            }
+            return Err(failure);
+        }
         Ok(())
     }
 
@@ -490,13 +566,37 @@ impl Shell {
 
     /// A transaction the server ended on its own (lease run out) is reported, and forgotten.
     fn check_lost(&mut self) {
-        if let Some(why) = self.tx.as_ref().and_then(OpenTransaction::lost) {
-            self.tx = None;
+        if let Some(why) = self.tx.as_ref().and_then(OpenTransaction::lost)
+            && let Some(tx) = self.tx.take()
+        {
             self.failed = true;
             eprintln!("Error: the transaction is over: {why}");
             if self.script {
-                self.skipping = true;
+                self.skip(&tx);
             }
+        }
+    }
+
+    /// Skips the rest of the script's failed transaction `tx`.
+    fn skip(&mut self, tx: &OpenTransaction) {
+        self.skipping = true;
+        self.skip_release = if tx.begun_by_savepoint {
+            tx.savepoints.first().cloned()
+        } else {
+            None
+        };
+    }
+
+    /// Whether `kind` ends the skipped transaction: its COMMIT or ROLLBACK, or the RELEASE of
+    /// the savepoint that began it.
+    fn ends_skipping(&self, kind: &Statement) -> bool {
+        match kind {
+            Statement::Commit | Statement::Rollback => true,
+            Statement::Release(name) => self
+                .skip_release
+                .as_ref()
+                .is_some_and(|began| began.eq_ignore_ascii_case(name)),
+            _ => false,
         }
     }
 
@@ -521,17 +621,18 @@ impl Shell {
             let short: String = statement.chars().take(200).collect();
             eprintln!("  in: {short}");
         }
-        if err.status_code() == Some(tonic::Code::Aborted) && self.tx.is_some() {
-            self.tx = None;
+        if err.status_code() == Some(tonic::Code::Aborted)
+            && let Some(tx) = self.tx.take()
+        {
             eprintln!("the transaction is over: the server rolled it back");
             if self.script {
-                self.skipping = true;
+                self.skip(&tx);
             }
         } else if self.script
             && let Some(tx) = self.tx.take()
         {
+            self.skip(&tx);
             let _ = tx.end(&self.runtime, false);
-            self.skipping = true;
             eprintln!(
                 "the transaction was rolled back (a script's transaction is all or nothing); \
                  its remaining statements are skipped"
@@ -576,12 +677,15 @@ pub fn usage(message: &str) -> Failure {
     Failure::Usage(message.to_string())
 }
 
-fn nested_savepoint() -> Failure {
-    usage(
-        "savepoints inside a transaction are not supported: the server refuses SAVEPOINT in a \
-         statement. A SAVEPOINT outside a transaction begins one (RELEASE of its name commits, \
-         ROLLBACK TO it starts over); inside one, COMMIT or ROLLBACK the whole transaction",
-    )
+/// What the shell runs at the start of each transaction after `PRAGMA foreign_keys=OFF`.
+const DEFER_FOREIGN_KEYS: &str = "PRAGMA defer_foreign_keys=ON";
+
+/// Where the innermost savepoint called `name` is in `stack` (names compare as SQLite
+/// compares them: ASCII case ignored).
+fn find_savepoint(stack: &[String], name: &str) -> Option<usize> {
+    stack
+        .iter()
+        .rposition(|open| open.eq_ignore_ascii_case(name))
 }
 
 fn io_error(err: std::io::Error) -> Failure {

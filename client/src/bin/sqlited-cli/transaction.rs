@@ -18,8 +18,12 @@ pub const MAX_IDLE: Duration = Duration::from_secs(15 * 60);
 /// An open transaction and its lease keeper.
 pub struct OpenTransaction {
     tx: Option<Transaction>,
-    /// The savepoint name that began it (`SAVEPOINT x` outside a transaction), if any.
-    pub savepoint: Option<String>,
+    /// The savepoints open in it, outermost first (the server keeps them; the shell follows
+    /// along to know which RELEASE ends the transaction).
+    pub savepoints: Vec<String>,
+    /// Whether a `SAVEPOINT` outside a transaction began it: releasing that outermost
+    /// savepoint commits, as in SQLite.
+    pub begun_by_savepoint: bool,
     /// Milliseconds after `started` of the last statement, for the idle bound.
     last_used: Arc<AtomicU64>,
     started: Instant,
@@ -34,7 +38,7 @@ impl OpenTransaction {
         runtime: &Runtime,
         db: &Database,
         mode: TransactionMode,
-        savepoint: Option<String>,
+        begun_by_savepoint: bool,
         max_idle: Duration,
     ) -> Result<Self, Error> {
         let options = TransactionOptions {
@@ -55,7 +59,8 @@ impl OpenTransaction {
         ));
         Ok(Self {
             tx: Some(tx),
-            savepoint,
+            savepoints: Vec::new(),
+            begun_by_savepoint,
             last_used,
             started,
             lost,
