@@ -1,6 +1,7 @@
 //! The one error type of the server, and its mapping to `tonic::Status` with the standard
 //! rich error model (ErrorInfo, BadRequest, RetryInfo).
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -158,25 +159,40 @@ impl Error {
 
     /// The gRPC code this error maps to.
     pub fn code(&self) -> Code {
-        match self {
-            Self::InvalidArgument { .. } => Code::InvalidArgument,
-            Self::DatabaseNotFound(_) => Code::NotFound,
-            Self::AlreadyExists(_) => Code::AlreadyExists,
-            Self::Sqlite { code, .. } => codes::grpc_code(*code),
-            Self::ResourceExhausted { .. } => Code::ResourceExhausted,
-            Self::Unavailable(_) => Code::Unavailable,
-            Self::DeadlineExceeded(_) => Code::DeadlineExceeded,
-            Self::Cancelled(_) => Code::Cancelled,
-            Self::NoSuchTransaction { .. } => Code::NotFound,
-            Self::TransactionEnded { aborted: true, .. } => Code::Aborted,
-            Self::TransactionEnded { aborted: false, .. } => Code::FailedPrecondition,
-            Self::Violations { .. } => Code::InvalidArgument,
-            Self::StatementNotFound(_) => Code::NotFound,
-            Self::FailedPrecondition(_) => Code::FailedPrecondition,
-            Self::Unauthenticated(_) => Code::Unauthenticated,
-            Self::PermissionDenied(_) => Code::PermissionDenied,
-            Self::Internal(_) | Self::NeedsWriter => Code::Internal,
-        }
+        self.class().0
+    }
+
+    /// The `ErrorInfo` reason: SQLite's code name for a SQLite error, else the kind's own.
+    pub fn reason(&self) -> Cow<'static, str> {
+        self.class().1
+    }
+
+    /// The one classification table: each kind's gRPC code and reason.
+    fn class(&self) -> (Code, Cow<'static, str>) {
+        let (code, reason) = match self {
+            Self::Sqlite { code, .. } => {
+                return (codes::grpc_code(*code), codes::name(*code).into());
+            }
+            Self::InvalidArgument { .. } => (Code::InvalidArgument, "INVALID_ARGUMENT"),
+            Self::Violations { .. } => (Code::InvalidArgument, "INVALID_ARGUMENT"),
+            Self::DatabaseNotFound(_) => (Code::NotFound, "DATABASE_NOT_FOUND"),
+            Self::NoSuchTransaction { .. } => (Code::NotFound, "TRANSACTION_NOT_FOUND"),
+            Self::StatementNotFound(_) => (Code::NotFound, "STATEMENT_NOT_FOUND"),
+            Self::AlreadyExists(_) => (Code::AlreadyExists, "ALREADY_EXISTS"),
+            Self::ResourceExhausted { .. } => (Code::ResourceExhausted, "LIMIT_EXCEEDED"),
+            Self::Unavailable(_) => (Code::Unavailable, "UNAVAILABLE"),
+            Self::DeadlineExceeded(_) => (Code::DeadlineExceeded, "DEADLINE_EXCEEDED"),
+            Self::Cancelled(_) => (Code::Cancelled, "CANCELLED"),
+            Self::TransactionEnded { aborted: true, .. } => (Code::Aborted, "TRANSACTION_ABORTED"),
+            Self::TransactionEnded { aborted: false, .. } => {
+                (Code::FailedPrecondition, "TRANSACTION_ENDED")
+            }
+            Self::FailedPrecondition(_) => (Code::FailedPrecondition, "FAILED_PRECONDITION"),
+            Self::Unauthenticated(_) => (Code::Unauthenticated, "UNAUTHENTICATED"),
+            Self::PermissionDenied(_) => (Code::PermissionDenied, "PERMISSION_DENIED"),
+            Self::Internal(_) | Self::NeedsWriter => (Code::Internal, "INTERNAL"),
+        };
+        (code, reason.into())
     }
 
     fn retry_after(&self) -> Option<Duration> {
@@ -187,28 +203,6 @@ impl Error {
             }
             | Self::Unavailable(_) => Some(RETRY_AFTER),
             _ => None,
-        }
-    }
-
-    fn reason(&self) -> String {
-        match self {
-            Self::InvalidArgument { .. } => "INVALID_ARGUMENT".into(),
-            Self::DatabaseNotFound(_) => "DATABASE_NOT_FOUND".into(),
-            Self::AlreadyExists(_) => "ALREADY_EXISTS".into(),
-            Self::Sqlite { code, .. } => codes::name(*code),
-            Self::ResourceExhausted { .. } => "LIMIT_EXCEEDED".into(),
-            Self::Unavailable(_) => "UNAVAILABLE".into(),
-            Self::DeadlineExceeded(_) => "DEADLINE_EXCEEDED".into(),
-            Self::Cancelled(_) => "CANCELLED".into(),
-            Self::NoSuchTransaction { .. } => "TRANSACTION_NOT_FOUND".into(),
-            Self::TransactionEnded { aborted: true, .. } => "TRANSACTION_ABORTED".into(),
-            Self::TransactionEnded { aborted: false, .. } => "TRANSACTION_ENDED".into(),
-            Self::Violations { .. } => "INVALID_ARGUMENT".into(),
-            Self::StatementNotFound(_) => "STATEMENT_NOT_FOUND".into(),
-            Self::FailedPrecondition(_) => "FAILED_PRECONDITION".into(),
-            Self::Unauthenticated(_) => "UNAUTHENTICATED".into(),
-            Self::PermissionDenied(_) => "PERMISSION_DENIED".into(),
-            Self::Internal(_) | Self::NeedsWriter => "INTERNAL".into(),
         }
     }
 }

@@ -43,10 +43,11 @@ const UPKEEP_EVERY: Duration = Duration::from_secs(5);
 /// Sets the file-size gauges of every database.
 fn sample_sizes(engine: &Engine) {
     if let Ok(databases) = engine.list_databases() {
-        for (name, file, wal, _) in databases {
-            metrics::gauge!(DATABASE_BYTES, "database" => name.clone(), "file" => "db")
-                .set(file as f64);
-            metrics::gauge!(DATABASE_BYTES, "database" => name, "file" => "wal").set(wal as f64);
+        for db in databases {
+            metrics::gauge!(DATABASE_BYTES, "database" => db.name.clone(), "file" => "db")
+                .set(db.file_bytes as f64);
+            metrics::gauge!(DATABASE_BYTES, "database" => db.name, "file" => "wal")
+                .set(db.wal_bytes as f64);
         }
     }
 }

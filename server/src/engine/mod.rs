@@ -50,6 +50,18 @@ pub struct Engine {
     dropped: tokio::sync::broadcast::Sender<String>,
 }
 
+/// One database file of the data directory, as [`Engine::list_databases`] finds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DatabaseFile {
+    pub name: String,
+    /// The size of `NAME.db`.
+    pub file_bytes: u64,
+    /// The size of `NAME.db-wal` (0 when there is none).
+    pub wal_bytes: u64,
+    /// Whether the server has it open now.
+    pub open: bool,
+}
+
 impl Engine {
     /// An engine over `data_dir`, which must exist.
     pub fn new(
@@ -85,8 +97,8 @@ impl Engine {
         &self.data_dir
     }
 
-    /// Every database file of the data directory: name, file bytes, WAL bytes, open or not.
-    pub fn list_databases(&self) -> Result<Vec<(String, u64, u64, bool)>> {
+    /// Every database file of the data directory, by name.
+    pub fn list_databases(&self) -> Result<Vec<DatabaseFile>> {
         let open = self.open_databases();
         let entries = std::fs::read_dir(&self.data_dir).map_err(|err| {
             Error::Internal(format!(
@@ -107,14 +119,14 @@ impl Engine {
             }
             let size = |path: std::path::PathBuf| std::fs::metadata(path).map_or(0, |m| m.len());
             let wal = path.with_extension("db-wal");
-            databases.push((
-                name.to_string(),
-                size(path),
-                size(wal),
-                open.iter().any(|o| o == name),
-            ));
+            databases.push(DatabaseFile {
+                name: name.to_string(),
+                file_bytes: size(path),
+                wal_bytes: size(wal),
+                open: open.iter().any(|o| o == name),
+            });
         }
-        databases.sort();
+        databases.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(databases)
     }
 

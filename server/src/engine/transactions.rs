@@ -96,7 +96,7 @@ impl Transactions {
         let permits = self.permits(database.name())?;
         self.forget_old();
 
-        let id = new_id();
+        let id = new_id()?;
         let state = TxState::new(id.clone(), lease);
         let (commands, receiver) = sync_channel(COMMAND_QUEUE);
         let (started, started_rx) = oneshot::channel();
@@ -388,21 +388,11 @@ impl Drop for OpenGauge {
     }
 }
 
-/// A fresh transaction id: 128 random bits in hex.
-fn new_id() -> String {
-    use std::collections::hash_map::RandomState;
-    use std::hash::{BuildHasher, Hasher};
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    // RandomState is seeded from the OS's randomness once per process and per instance; the
-    // counter makes every id distinct even if two seeds collided.
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let mut parts = [0u64; 2];
-    for (i, part) in parts.iter_mut().enumerate() {
-        let mut hasher = RandomState::new().build_hasher();
-        hasher.write_u64(n);
-        hasher.write_usize(i);
-        *part = hasher.finish();
-    }
-    format!("{:016x}{:016x}", parts[0], parts[1])
+/// A fresh transaction id: 128 random bits from the OS, in hex. An id is the only key to a
+/// transaction (any token with the role may use one it knows), so it must not be guessable.
+fn new_id() -> Result<String> {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes)
+        .map_err(|err| Error::Internal(format!("no randomness for a transaction id: {err}")))?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }

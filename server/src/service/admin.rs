@@ -193,12 +193,12 @@ impl Admin for AdminService {
             .engine
             .list_databases()?
             .into_iter()
-            .filter(|(name, ..)| visible(name))
-            .map(|(name, file_bytes, wal_bytes, open)| DatabaseInfo {
-                name,
-                file_bytes,
-                wal_bytes,
-                open,
+            .filter(|file| visible(&file.name))
+            .map(|file| DatabaseInfo {
+                name: file.name,
+                file_bytes: file.file_bytes,
+                wal_bytes: file.wal_bytes,
+                open: file.open,
             })
             .collect();
         Ok(Response::new(ListDatabasesResponse { databases }))
@@ -246,8 +246,8 @@ impl Admin for AdminService {
             engine
                 .list_databases()
                 .ok()
-                .and_then(|dbs| dbs.into_iter().find(|d| d.0 == *database))
-                .map_or(0, |d| d.1)
+                .and_then(|dbs| dbs.into_iter().find(|d| d.name == *database))
+                .map_or(0, |d| d.file_bytes)
         };
         let bytes_before = size(&self.engine);
         self.maintain(&ctx, database, maintenance::VACUUM).await?;

@@ -3,7 +3,6 @@
 //! Transactions are the caller's business: a reader runs each statement on its own, the
 //! writer wraps them in its group commit.
 
-use rusqlite::ffi;
 use sqlited_proto::v1::{Column, ExecuteResponse, QueryResponse, Row, Statement};
 
 use super::cancel::CancelToken;
@@ -211,14 +210,13 @@ pub fn finish_query(sink: &RowSink, last: Result<Option<QueryResponse>>, cancel:
     }
 }
 
-fn total_changes(db: &Sqlite) -> i64 {
-    // SAFETY: the handle is valid while `db` lives, and this call only reads a counter.
-    unsafe { ffi::sqlite3_total_changes64(db.conn().handle()) }
+fn total_changes(db: &Sqlite) -> u64 {
+    db.conn().total_changes()
 }
 
 /// What the statement just run changed. `changes()` keeps the count of the last
 /// INSERT/UPDATE/DELETE, so a statement that changed nothing (CREATE, a SELECT) reports 0.
-fn summary(db: &Sqlite, total_before: i64) -> ExecuteResponse {
+fn summary(db: &Sqlite, total_before: u64) -> ExecuteResponse {
     if total_changes(db) == total_before {
         return ExecuteResponse {
             rows_affected: 0,
