@@ -277,7 +277,8 @@ INSERT INTO node VALUES (1, 3), (2, 1), (3, NULL);
             "INSERT INTO log VALUES ('row {i} with ''quotes'' and, commas');\n"
         ));
     }
-    sqlite3(&original, &[], &build);
+    // One transaction: 2,000 autocommitted INSERTs would be 2,000 fsyncs.
+    sqlite3(&original, &[], &format!("BEGIN;\n{build}COMMIT;\n"));
     let dump = sqlite3(&original, &[".dump"], "");
     assert!(
         dump.starts_with("PRAGMA foreign_keys=OFF;\nBEGIN TRANSACTION;"),
@@ -522,6 +523,23 @@ fn import_reads_quoted_csv_in_one_transaction() {
     );
     assert_eq!(out.status.code(), Some(1), "{out:?}");
     assert!(text(&out.stdout).contains("n\n0\n"), "{out:?}");
+    // Inside a script's transaction it fails that transaction, as a statement would.
+    let out = cli(
+        &[&url, "--mode", "list"],
+        &format!(
+            "BEGIN;\nINSERT INTO strict_t VALUES ('gone');\n.import {} strict_t\nCOMMIT;\nSELECT count(*) AS n FROM strict_t;\n",
+            csv.display()
+        ),
+    );
+    assert!(
+        text(&out.stderr).contains("nothing was imported"),
+        "{out:?}"
+    );
+    assert!(
+        text(&out.stderr).contains("the transaction was rolled back"),
+        "{out:?}"
+    );
+    assert!(text(&out.stdout).contains("n\n0\n"), "{out:?}");
 }
 
 #[test]
@@ -736,8 +754,12 @@ fn ctrl_c_stops_the_statement_and_keeps_the_shell() {
         assert!(std::time::Instant::now() < deadline, "{}", shell.screen());
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
+    // Keys go only to a prompt that is drawn: sent while a statement runs or the line
+    // editor restarts, they reach a terminal that is not in its mode.
     shell.key("C-c");
-    shell.wait("interrupted", |s| s.contains("interrupted"));
+    shell.wait("interrupted", |s| {
+        s.contains("interrupted") && at_prompt("ctrlc>")(s)
+    });
     shell.type_line("SELECT 6 * 7 AS answer;");
     shell.wait("the next statement's answer", |s| s.contains("| 42     |"));
     // History is on disk already, before the shell ends.
@@ -745,25 +767,48 @@ fn ctrl_c_stops_the_statement_and_keeps_the_shell() {
     assert!(history.contains("SELECT 6 * 7 AS answer;"), "{history}");
 
     // Ctrl-C at a continuation prompt forgets the half-typed statement.
+    shell.wait("the prompt", at_prompt("ctrlc>"));
     shell.type_line("SELECT 'forgotten'");
-    shell.wait("the continuation prompt", |s| s.contains("   ...>"));
+    shell.wait("the continuation prompt", at_prompt("...>"));
     shell.key("C-c");
+    shell.wait("a fresh prompt", at_prompt("ctrlc>"));
     shell.type_line("SELECT 'fresh' AS v;");
     let screen = shell.wait("the fresh statement", |s| s.contains("| fresh |"));
     assert!(!screen.contains("Error"), "{screen}");
 
     // The prompt shows an open transaction.
+    shell.wait("the prompt", at_prompt("ctrlc>"));
     shell.type_line("BEGIN;");
     shell.wait("the transaction prompt", |s| {
         s.contains("ctrlc (transaction)>")
     });
-    shell.type_line("ROLLBACK;");
+    // A failed .import inside it is undone alone (a savepoint of its own); what the
+    // transaction wrote before stays, and the transaction stays open.
+    let csv = home.path().join("bad.csv");
+    std::fs::write(&csv, "a\nb\n\n").unwrap();
+    let prompt = "ctrlc (transaction)>";
+    let done = |line: &str, next_prompt: &str| {
+        shell.type_line(line);
+        shell.wait(line, |s| s.contains(line) && at_prompt(next_prompt)(s))
+    };
+    done("CREATE TABLE imp(v TEXT NOT NULL CHECK (v <> ''));", prompt);
+    done("INSERT INTO imp VALUES ('kept');", prompt);
+    let screen = done(&format!(".import {} imp", csv.display()), prompt);
+    assert!(screen.contains("nothing was imported"), "{screen}");
+    let screen = done("SELECT group_concat(v, '+') AS g FROM imp;", prompt);
+    assert!(screen.contains("| kept |"), "{screen}");
+    done("ROLLBACK;", "ctrlc>");
     shell.type_line("\\q");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     while shell.alive() {
         assert!(std::time::Instant::now() < deadline, "\\q did not leave");
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
+}
+
+/// A check that the screen ends with `prompt`, drawn and waiting for keys.
+fn at_prompt(prompt: &str) -> impl Fn(&str) -> bool + '_ {
+    move |s: &str| s.trim_end().lines().last().map(str::trim) == Some(prompt)
 }
 
 /// Polls until `done` holds, for at most ten seconds.
@@ -818,6 +863,7 @@ fn a_result_taller_than_the_screen_goes_through_the_pager() {
     assert!(paged.starts_with("+-----+\n|  x  |\n"), "{paged}");
     assert!(paged.contains("| 100 |\n+-----+\n(100 rows)\n"), "{paged}");
     // A result that fits is printed as it is, with its row count.
+    shell.wait("the prompt", at_prompt("paged>"));
     shell.type_line("SELECT 'short' AS marker;");
     let screen = shell.wait("the short result", |s| {
         s.contains("| short  |\n+--------+\n(1 row)")
@@ -828,7 +874,11 @@ fn a_result_taller_than_the_screen_goes_through_the_pager() {
     );
     assert_eq!(read(), paged, "the short result was paged");
     // .pager off: the long result is printed too.
+    shell.wait("the prompt", at_prompt("paged>"));
     shell.type_line(".pager off");
+    shell.wait(".pager off", |s| {
+        s.contains(".pager off") && at_prompt("paged>")(s)
+    });
     shell.type_line(HUNDRED_ROWS);
     shell.wait("the unpaged result", |s| s.contains("(100 rows)"));
     assert_eq!(read(), paged, "paged with .pager off");
@@ -843,6 +893,9 @@ fn a_result_taller_than_the_screen_goes_through_the_pager() {
     shell.type_line(
         "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT x FROM c;",
     );
+    shell.wait("the prompt after the pager", |s| {
+        s.contains("FROM c;") && at_prompt("paged>")(s)
+    });
     shell.type_line("SELECT 'next' AS marker;");
     let screen = shell.wait("the next statement", |s| {
         s.contains("marker\nnext\n(1 row)")

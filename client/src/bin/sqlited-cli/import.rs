@@ -59,6 +59,11 @@ pub fn records(text: &str) -> impl Iterator<Item = (usize, Vec<String>)> + '_ {
     })
 }
 
+/// Inside the shell's transaction, an import runs in a savepoint of its own.
+const IMPORT_SAVEPOINT: &str = "SAVEPOINT sqlited_cli_import";
+const IMPORT_RELEASE: &str = "RELEASE sqlited_cli_import";
+const IMPORT_UNDO: &str = "ROLLBACK TO sqlited_cli_import";
+
 impl Shell {
     /// `.import [--csv] [--skip N] FILE TABLE`.
     pub fn import(&mut self, args: &[String]) {
@@ -127,58 +132,72 @@ impl Shell {
         let in_shell_transaction = self.tx.is_some();
         let script = self.script;
         let result = self.runtime.block_on(async {
+            // Its own transaction, or a savepoint inside the shell's: all or nothing.
             let tx = if in_shell_transaction {
+                db.execute(IMPORT_SAVEPOINT, ()).await?;
                 None
             } else {
                 Some(db.begin().await?)
             };
             let target = tx.as_deref().unwrap_or(&db);
-            if let Some(create) = &create {
-                target.execute(create, ()).await?;
-            }
-            let mut loaded = 0usize;
-            let mut chunk: Vec<Params> = Vec::with_capacity(CHUNK);
-            loop {
-                let next = records.next();
-                let done = next.is_none();
-                if let Some((line, mut fields)) = next {
-                    if fields.len() != width {
-                        eprintln!(
-                            "{file}:{line}: expected {width} columns but found {} - {}",
-                            fields.len(),
-                            if fields.len() < width {
-                                "filling the rest with NULL"
-                            } else {
-                                "extras ignored"
-                            }
-                        );
+            let loaded = async {
+                if let Some(create) = &create {
+                    target.execute(create, ()).await?;
+                }
+                let mut loaded = 0usize;
+                let mut chunk: Vec<Params> = Vec::with_capacity(CHUNK);
+                loop {
+                    let next = records.next();
+                    let done = next.is_none();
+                    if let Some((line, mut fields)) = next {
+                        if fields.len() != width {
+                            eprintln!(
+                                "{file}:{line}: expected {width} columns but found {} - {}",
+                                fields.len(),
+                                if fields.len() < width {
+                                    "filling the rest with NULL"
+                                } else {
+                                    "extras ignored"
+                                }
+                            );
+                        }
+                        let mut values: Vec<Value> = fields.drain(..).map(Value::Text).collect();
+                        values.resize(width, Value::Null);
+                        chunk.push(values.into());
                     }
-                    let mut values: Vec<Value> = fields.drain(..).map(Value::Text).collect();
-                    values.resize(width, Value::Null);
-                    chunk.push(values.into());
-                }
-                if chunk.len() >= CHUNK || (done && !chunk.is_empty()) {
-                    let n = chunk.len();
-                    target.execute_many(&insert, chunk.drain(..)).await?;
-                    loaded += n;
-                    if !script && loaded % 100_000 < CHUNK {
-                        eprint!("\rloaded {loaded} rows…");
+                    if chunk.len() >= CHUNK || (done && !chunk.is_empty()) {
+                        let n = chunk.len();
+                        target.execute_many(&insert, chunk.drain(..)).await?;
+                        loaded += n;
+                        if !script && loaded % 100_000 < CHUNK {
+                            eprint!("\rloaded {loaded} rows…");
+                        }
+                    }
+                    if done {
+                        break;
                     }
                 }
-                if done {
-                    break;
+                Ok::<(), sqlited_client::Error>(())
+            }
+            .await;
+            match (tx, loaded) {
+                (Some(tx), Ok(())) => tx.commit().await,
+                (None, Ok(())) => db.execute(IMPORT_RELEASE, ()).await.map(drop),
+                (_, Err(err)) => {
+                    if in_shell_transaction {
+                        let _ = db.execute(IMPORT_UNDO, ()).await;
+                        let _ = db.execute(IMPORT_RELEASE, ()).await;
+                    }
+                    Err(err)
                 }
             }
-            if let Some(tx) = tx {
-                tx.commit().await?;
-            }
-            Ok::<(), sqlited_client::Error>(())
         });
         match result {
             Ok(()) => self.schema_changed |= create.is_some(),
             Err(err) => {
-                self.report(&err);
                 let _ = writeln!(std::io::stderr(), "nothing was imported");
+                // In a script, as any failed statement: its transaction is all or nothing.
+                self.failed_statement(&err, None);
             }
         }
     }

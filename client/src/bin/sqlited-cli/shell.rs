@@ -615,7 +615,7 @@ impl Shell {
 
     /// Reports a failed statement; in a script, a failure inside a transaction rolls it back
     /// and skips the rest of it; with `.bail on` the script stops.
-    fn failed_statement(&mut self, err: &Error, statement: Option<&str>) {
+    pub fn failed_statement(&mut self, err: &Error, statement: Option<&str>) {
         self.report(err);
         if let Some(statement) = statement {
             let short: String = statement.chars().take(200).collect();
