@@ -282,8 +282,8 @@ impl From<Error> for Status {
 }
 
 impl Error {
-    /// The status for this error; `request_id` goes into its ErrorInfo, so a client's report
-    /// can be found in the server's log.
+    /// The status for this error; `request_id` goes into its ErrorInfo and its
+    /// `x-request-id` metadata, so a client's report can be found in the server's log.
     pub fn into_status(self, request_id: Option<&str>) -> Status {
         let err = self;
         let code = err.code();
@@ -318,6 +318,11 @@ impl Error {
             }
             _ => {}
         }
-        Status::with_error_details(code, err.to_string(), details)
+        let mut status = Status::with_error_details(code, err.to_string(), details);
+        // In its metadata too, as on every successful response.
+        if let Some(value) = request_id.and_then(|id| id.parse().ok()) {
+            status.metadata_mut().insert("x-request-id", value);
+        }
+        status
     }
 }

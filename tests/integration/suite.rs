@@ -19,6 +19,7 @@ mod map;
 mod metrics;
 mod ops;
 mod params;
+mod request_ids;
 mod schema_changes;
 mod security;
 mod statements;

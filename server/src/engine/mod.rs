@@ -7,6 +7,7 @@
 //! - [`readers`]: the readers sharing one queue of single reads.
 //! - [`routes`]: which SQL texts read and which write, learned from SQLite.
 //! - [`rows`]: the stream of a query's result messages.
+//! - [`run`]: where a request runs: in its transaction, or on its database.
 //! - [`transactions`]: interactive transactions: ids, leases, bounds.
 
 pub mod database;
@@ -14,6 +15,7 @@ pub mod name;
 pub mod readers;
 pub mod routes;
 pub mod rows;
+mod run;
 pub mod transactions;
 
 use std::collections::{HashMap, HashSet};
@@ -26,9 +28,6 @@ pub use database::{Database, DatabaseOptions};
 pub use transactions::{TransactionOptions, Transactions};
 
 use crate::error::{Error, Result};
-use crate::worker::cancel::CancelToken;
-use rows::QueryRows;
-use sqlited_proto::v1::Statement;
 
 /// Every database of one data directory, opened on first use.
 pub struct Engine {
@@ -274,35 +273,6 @@ impl Engine {
         Ok(Arc::clone(db))
     }
 
-    /// Runs a statement returning rows on `database`, inside the transaction
-    /// `transaction_id` of `owner` when it is not empty.
-    pub async fn query(
-        &self,
-        database: &str,
-        transaction_id: &str,
-        owner: Option<&str>,
-        statement: Statement,
-        cancel: &Arc<CancelToken>,
-    ) -> Result<QueryRows> {
-        if !transaction_id.is_empty() {
-            let tx = self.transactions.get(transaction_id, database, owner)?;
-            return tx.query(statement, self.options.stream, cancel).await;
-        }
-        let db = match self.database(database).await {
-            Err(Error::DatabaseNotFound(_))
-                if self.create
-                    && cancel.access() >= crate::auth::Access::Admin
-                    && writes(&statement.sql).await =>
-            {
-                // A write sent through Query (a DB-API cursor's CREATE TABLE) creates the
-                // database like any write; for an admin only, as every creation.
-                self.database_to_write(database).await?
-            }
-            other => other?,
-        };
-        db.query(statement, cancel).await
-    }
-
     /// Closes every database: waits for their workers to finish, checkpoints each WAL.
     pub async fn close(&self) {
         // First end every transaction, so no worker waits on one while closing.
@@ -318,17 +288,4 @@ impl Engine {
             }
         }
     }
-}
-
-/// Whether `sql` writes, as SQLite judges it on an empty database (where a database does not
-/// exist yet, only statements that need no table, such as CREATE, prepare at all).
-async fn writes(sql: &str) -> bool {
-    let sql = sql.to_string();
-    tokio::task::spawn_blocking(move || {
-        rusqlite::Connection::open_in_memory()
-            .and_then(|conn| conn.prepare(&sql).map(|stmt| !stmt.readonly()))
-            .unwrap_or(false)
-    })
-    .await
-    .unwrap_or(false)
 }

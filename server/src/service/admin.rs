@@ -15,8 +15,10 @@ use sqlited_proto::v1::{
 use tokio::io::AsyncReadExt;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
+use tracing::{Instrument, info_span};
 
-use super::context::{Context, tag};
+use super::context::Context;
+use super::response_stream::ResponseStream;
 use crate::auth::Access;
 use crate::engine::Engine;
 use crate::error::Error;
@@ -46,17 +48,10 @@ impl AdminService {
         ctx: &Context,
         database: &str,
         sql: &'static str,
-    ) -> Result<Vec<i64>, Status> {
-        let result = async {
-            ctx.authorize(&self.engine, database, Access::Admin, sql)?;
-            let db = self.engine.database(database).await?;
-            db.maintenance(sql, &ctx.cancel).await
-        }
-        .await;
-        result.map_err(|err| {
-            tracing::info!(request_id = %ctx.request_id, database, sql, error = %err, "maintenance failed");
-            err.into_status(Some(&ctx.request_id))
-        })
+    ) -> Result<Vec<i64>, Error> {
+        ctx.authorize(&self.engine, database, Access::Admin, sql)?;
+        let db = self.engine.database(database).await?;
+        db.maintenance(sql, &ctx.cancel).await
     }
 }
 
@@ -121,6 +116,7 @@ impl Admin for AdminService {
             database,
             if_not_exists,
         } = request.into_inner();
+        let span = info_span!("CreateDatabase", request_id = %ctx.request_id, database);
         let result = async {
             ctx.authorize(&self.engine, &database, Access::Admin, "CreateDatabase")?;
             if self.engine.exists(&database) && !if_not_exists {
@@ -128,20 +124,13 @@ impl Admin for AdminService {
                     "database {database:?} exists already; set if_not_exists to accept that"
                 )));
             }
-            self.engine.create_database(&database).await
+            let created = self.engine.create_database(&database).await?;
+            tracing::info!(created, "CreateDatabase");
+            Ok(CreateDatabaseResponse { created })
         }
+        .instrument(span.clone())
         .await;
-        ctx.guard.disarm();
-        match result {
-            Ok(created) => {
-                tracing::info!(request_id = %ctx.request_id, database, created, "CreateDatabase");
-                Ok(tag(
-                    Response::new(CreateDatabaseResponse { created }),
-                    &ctx.request_id,
-                ))
-            }
-            Err(err) => Err(err.into_status(Some(&ctx.request_id))),
-        }
+        ctx.unary(&span, result, |_| 0)
     }
 
     async fn drop_database(
@@ -154,6 +143,7 @@ impl Admin for AdminService {
             database,
             if_exists,
         } = request.into_inner();
+        let span = info_span!("DropDatabase", request_id = %ctx.request_id, database);
         let result = async {
             ctx.authorize(&self.engine, &database, Access::Admin, "DropDatabase")?;
             if !self.engine.exists(&database) && !if_exists {
@@ -161,20 +151,13 @@ impl Admin for AdminService {
                     "database {database:?} does not exist; set if_exists to accept that"
                 )));
             }
-            self.engine.drop_database(&database).await
+            let dropped = self.engine.drop_database(&database).await?;
+            tracing::info!(dropped, "DropDatabase");
+            Ok(DropDatabaseResponse { dropped })
         }
+        .instrument(span.clone())
         .await;
-        ctx.guard.disarm();
-        match result {
-            Ok(dropped) => {
-                tracing::info!(request_id = %ctx.request_id, database, dropped, "DropDatabase");
-                Ok(tag(
-                    Response::new(DropDatabaseResponse { dropped }),
-                    &ctx.request_id,
-                ))
-            }
-            Err(err) => Err(err.into_status(Some(&ctx.request_id))),
-        }
+        ctx.unary(&span, result, |_| 0)
     }
 
     async fn list_databases(
@@ -182,26 +165,27 @@ impl Admin for AdminService {
         request: Request<ListDatabasesRequest>,
     ) -> Result<Response<ListDatabasesResponse>, Status> {
         let ctx = Context::new(&request, self.statement_timeout);
-        ctx.guard.disarm();
+        let span = info_span!("ListDatabases", request_id = %ctx.request_id);
         // With auth, a token sees the databases it holds a role on.
         let visible = |name: &str| {
             ctx.principal
                 .as_ref()
                 .is_none_or(|p| p.access_to(name).is_some())
         };
-        let databases = self
-            .engine
-            .list_databases()?
-            .into_iter()
-            .filter(|file| visible(&file.name))
-            .map(|file| DatabaseInfo {
-                name: file.name,
-                file_bytes: file.file_bytes,
-                wal_bytes: file.wal_bytes,
-                open: file.open,
-            })
-            .collect();
-        Ok(Response::new(ListDatabasesResponse { databases }))
+        let result = self.engine.list_databases().map(|files| {
+            let databases = files
+                .into_iter()
+                .filter(|file| visible(&file.name))
+                .map(|file| DatabaseInfo {
+                    name: file.name,
+                    file_bytes: file.file_bytes,
+                    wal_bytes: file.wal_bytes,
+                    open: file.open,
+                })
+                .collect();
+            ListDatabasesResponse { databases }
+        });
+        ctx.unary(&span, result, |r| r.databases.len() as u64)
     }
 
     async fn checkpoint(
@@ -209,19 +193,21 @@ impl Admin for AdminService {
         request: Request<CheckpointRequest>,
     ) -> Result<Response<CheckpointResponse>, Status> {
         let ctx = Context::new(&request, self.statement_timeout);
-        let row = self
-            .maintain(&ctx, &request.get_ref().database, maintenance::CHECKPOINT)
-            .await?;
-        ctx.guard.disarm();
-        // wal_checkpoint answers (busy, frames in the WAL, frames checkpointed).
-        let frames = |i: usize| row.get(i).copied().unwrap_or_default();
-        Ok(tag(
-            Response::new(CheckpointResponse {
-                wal_frames: frames(1),
-                checkpointed_frames: frames(2),
-            }),
-            &ctx.request_id,
-        ))
+        let database = &request.get_ref().database;
+        let span = info_span!("Checkpoint", request_id = %ctx.request_id, database);
+        let result = self
+            .maintain(&ctx, database, maintenance::CHECKPOINT)
+            .instrument(span.clone())
+            .await
+            .map(|row| {
+                // wal_checkpoint answers (busy, frames in the WAL, frames checkpointed).
+                let frames = |i: usize| row.get(i).copied().unwrap_or_default();
+                CheckpointResponse {
+                    wal_frames: frames(1),
+                    checkpointed_frames: frames(2),
+                }
+            });
+        ctx.unary(&span, result, |_| 0)
     }
 
     async fn optimize(
@@ -229,10 +215,14 @@ impl Admin for AdminService {
         request: Request<OptimizeRequest>,
     ) -> Result<Response<OptimizeResponse>, Status> {
         let ctx = Context::new(&request, self.statement_timeout);
-        self.maintain(&ctx, &request.get_ref().database, maintenance::OPTIMIZE)
-            .await?;
-        ctx.guard.disarm();
-        Ok(tag(Response::new(OptimizeResponse {}), &ctx.request_id))
+        let database = &request.get_ref().database;
+        let span = info_span!("Optimize", request_id = %ctx.request_id, database);
+        let result = self
+            .maintain(&ctx, database, maintenance::OPTIMIZE)
+            .instrument(span.clone())
+            .await
+            .map(|_| OptimizeResponse {});
+        ctx.unary(&span, result, |_| 0)
     }
 
     async fn vacuum(
@@ -242,6 +232,7 @@ impl Admin for AdminService {
         // VACUUM may take long: only the call's own deadline bounds it.
         let ctx = Context::new(&request, None);
         let database = &request.get_ref().database;
+        let span = info_span!("Vacuum", request_id = %ctx.request_id, database);
         let size = |engine: &Engine| {
             engine
                 .list_databases()
@@ -249,22 +240,23 @@ impl Admin for AdminService {
                 .and_then(|dbs| dbs.into_iter().find(|d| d.name == *database))
                 .map_or(0, |d| d.file_bytes)
         };
-        let bytes_before = size(&self.engine);
-        self.maintain(&ctx, database, maintenance::VACUUM).await?;
-        // In WAL mode the rebuilt pages sit in the WAL until a checkpoint moves them home.
-        self.maintain(&ctx, database, maintenance::CHECKPOINT)
-            .await?;
-        ctx.guard.disarm();
-        Ok(tag(
-            Response::new(VacuumResponse {
+        let result = async {
+            let bytes_before = size(&self.engine);
+            self.maintain(&ctx, database, maintenance::VACUUM).await?;
+            // In WAL mode the rebuilt pages sit in the WAL until a checkpoint moves them home.
+            self.maintain(&ctx, database, maintenance::CHECKPOINT)
+                .await?;
+            Ok(VacuumResponse {
                 bytes_before,
                 bytes_after: size(&self.engine),
-            }),
-            &ctx.request_id,
-        ))
+            })
+        }
+        .instrument(span.clone())
+        .await;
+        ctx.unary(&span, result, |_| 0)
     }
 
-    type BackupStream = ReceiverStream<Result<BackupChunk, Status>>;
+    type BackupStream = ResponseStream<ReceiverStream<Result<BackupChunk, Error>>, BackupChunk>;
 
     async fn backup(
         &self,
@@ -272,63 +264,71 @@ impl Admin for AdminService {
     ) -> Result<Response<Self::BackupStream>, Status> {
         let ctx = Context::new(&request, None);
         let database = request.into_inner().database;
-        let failed = |err: Error| err.into_status(Some(&ctx.request_id));
-        ctx.authorize(&self.engine, &database, Access::Admin, "Backup")
-            .map_err(failed)?;
-        let db = self.engine.database(&database).await.map_err(failed)?;
-        let temp = TempFile::create(self.engine.data_dir(), &database)
-            .await
-            .map_err(failed)?;
-        let started = std::time::Instant::now();
-        let total = db.snapshot(temp.0.clone()).await.map_err(failed)?;
-        tracing::info!(request_id = %ctx.request_id, database, bytes = total,
-            elapsed_ms = started.elapsed().as_millis() as u64, "backup snapshot taken; streaming it");
-        let mut file = tokio::fs::File::open(&temp.0)
-            .await
-            .map_err(|err| failed(Error::Internal(format!("cannot open the snapshot: {err}"))))?;
-        let (sender, receiver) = tokio::sync::mpsc::channel(2);
-        ctx.guard.disarm();
-        let request_id = ctx.request_id.clone();
-        tokio::spawn(async move {
-            let _temp = temp;
-            let mut hasher = Sha256::new();
-            let mut sent = 0u64;
-            loop {
-                let mut data = vec![0; CHUNK];
-                let mut filled = 0;
-                while filled < CHUNK {
-                    match file.read(&mut data[filled..]).await {
-                        Ok(0) => break,
-                        Ok(n) => filled += n,
-                        Err(err) => {
-                            let err =
-                                Error::Internal(format!("reading the snapshot failed: {err}"));
-                            let _ = sender.send(Err(err.into_status(Some(&request_id)))).await;
-                            return;
-                        }
-                    }
-                }
-                data.truncate(filled);
-                hasher.update(&data);
-                sent += filled as u64;
-                let last = filled < CHUNK;
-                let chunk = BackupChunk {
-                    data,
-                    sha256: if last {
-                        format!("{:x}", hasher.clone().finalize())
-                    } else {
-                        String::new()
-                    },
-                    total_bytes: if last { sent } else { 0 },
-                };
-                if sender.send(Ok(chunk)).await.is_err() || last {
-                    break;
+        let span = info_span!("Backup", request_id = %ctx.request_id, database);
+        let result = async {
+            ctx.authorize(&self.engine, &database, Access::Admin, "Backup")?;
+            let db = self.engine.database(&database).await?;
+            let temp = TempFile::create(self.engine.data_dir(), &database).await?;
+            let started = std::time::Instant::now();
+            let total = db.snapshot(temp.0.clone()).await?;
+            tracing::info!(
+                bytes = total,
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                "backup snapshot taken; streaming it"
+            );
+            let file = tokio::fs::File::open(&temp.0)
+                .await
+                .map_err(|err| Error::Internal(format!("cannot open the snapshot: {err}")))?;
+            let (sender, receiver) = tokio::sync::mpsc::channel(2);
+            tokio::spawn(send_snapshot(temp, file, sender));
+            Ok(ReceiverStream::new(receiver))
+        }
+        .instrument(span.clone())
+        .await;
+        // The chunks of a backup count as no rows.
+        ctx.stream(span, result, |_| 0)
+    }
+}
+
+/// Streams the snapshot `file` in chunks, the last with the SHA-256 of the whole; the
+/// temporary file goes when it is sent, or when the client stops reading.
+async fn send_snapshot(
+    temp: TempFile,
+    mut file: tokio::fs::File,
+    sender: tokio::sync::mpsc::Sender<Result<BackupChunk, Error>>,
+) {
+    let _temp = temp;
+    let mut hasher = Sha256::new();
+    let mut sent = 0u64;
+    loop {
+        let mut data = vec![0; CHUNK];
+        let mut filled = 0;
+        while filled < CHUNK {
+            match file.read(&mut data[filled..]).await {
+                Ok(0) => break,
+                Ok(n) => filled += n,
+                Err(err) => {
+                    let err = Error::Internal(format!("reading the snapshot failed: {err}"));
+                    let _ = sender.send(Err(err)).await;
+                    return;
                 }
             }
-        });
-        Ok(tag(
-            Response::new(ReceiverStream::new(receiver)),
-            &ctx.request_id,
-        ))
+        }
+        data.truncate(filled);
+        hasher.update(&data);
+        sent += filled as u64;
+        let last = filled < CHUNK;
+        let chunk = BackupChunk {
+            data,
+            sha256: if last {
+                format!("{:x}", hasher.clone().finalize())
+            } else {
+                String::new()
+            },
+            total_bytes: if last { sent } else { 0 },
+        };
+        if sender.send(Ok(chunk)).await.is_err() || last {
+            break;
+        }
     }
 }

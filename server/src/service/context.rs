@@ -3,7 +3,7 @@
 //! carries both to the worker.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tonic::metadata::MetadataMap;
 
@@ -23,11 +23,14 @@ pub struct Context {
     pub request_id: String,
     /// The token the request authenticated with; `None` when auth is off.
     pub principal: Option<Arc<Principal>>,
+    /// When the request arrived, for its end log.
+    pub started: Instant,
 }
 
 impl Context {
     /// The context of `request`, under the server's `statement_timeout`.
     pub fn new<T>(request: &tonic::Request<T>, statement_timeout: Option<Duration>) -> Self {
+        let started = Instant::now();
         let metadata = request.metadata();
         let call = grpc_timeout(metadata);
         let timeout = match (call.map(stop_before), statement_timeout) {
@@ -54,6 +57,7 @@ impl Context {
             guard,
             request_id,
             principal: request.extensions().get::<Arc<Principal>>().cloned(),
+            started,
         }
     }
 

@@ -1,20 +1,21 @@
 //! `sqlited.v1.Database`: Execute, Query, ExecuteBatch, and the transaction RPCs.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use crate::engine::rows::QueryRows;
 use sqlited_proto::v1::begin_request::Mode;
 use sqlited_proto::v1::database_server::Database as DatabaseRpc;
 use sqlited_proto::v1::{
     BeginRequest, BeginResponse, CommitRequest, CommitResponse, ExecuteBatchRequest,
-    ExecuteBatchResponse, ExecuteRequest, ExecuteResponse, QueryRequest, RollbackRequest,
-    RollbackResponse, Statement,
+    ExecuteBatchResponse, ExecuteRequest, ExecuteResponse, QueryRequest, QueryResponse,
+    RollbackRequest, RollbackResponse, Statement,
 };
 use tonic::{Request, Response, Status};
 use tracing::{Instrument, info_span};
 
-use super::context::{Context, tag};
-use super::response_rows::ResponseRows;
+use super::context::Context;
+use super::response_stream::ResponseStream;
 use super::statement_kind;
 use crate::auth::Access;
 use crate::engine::Engine;
@@ -99,8 +100,12 @@ impl DatabaseService {
     }
 
     /// Commit (`commit`) or Rollback: ends transaction `id`.
-    async fn end_transaction(&self, ctx: Context, id: &str, commit: bool) -> Result<(), Status> {
-        let started = Instant::now();
+    async fn end_transaction<T: Default>(
+        &self,
+        ctx: Context,
+        id: &str,
+        commit: bool,
+    ) -> Result<Response<T>, Status> {
         let span = info_span!(
             "EndTransaction",
             request_id = %ctx.request_id, transaction = %id, commit);
@@ -115,10 +120,7 @@ impl DatabaseService {
         }
         .instrument(span.clone())
         .await;
-        let request_id = ctx.request_id;
-        ctx.guard.disarm();
-        let _entered = span.enter();
-        finish(result, started, &request_id, |_| 0).map(|_| ())
+        ctx.unary(&span, result.map(|()| T::default()), |_| 0)
     }
 
     fn statement(&self, statement: Option<Statement>) -> Result<Statement> {
@@ -130,27 +132,6 @@ impl DatabaseService {
         })?;
         self.check(&statement, "statement")?;
         Ok(statement)
-    }
-}
-
-/// Logs the end of a unary call and turns its error into a status.
-fn finish<T>(
-    result: Result<T>,
-    started: Instant,
-    request_id: &str,
-    rows: impl Fn(&T) -> u64,
-) -> Result<Response<T>, Status> {
-    let elapsed = started.elapsed();
-    let elapsed_us = elapsed.as_micros() as u64;
-    match result {
-        Ok(response) => {
-            tracing::debug!(rows = rows(&response), elapsed_us, "ok");
-            Ok(tag(Response::new(response), request_id))
-        }
-        Err(err) => {
-            tracing::info!(code = ?err.code(), error = %err, elapsed_us, "failed");
-            Err(err.into_status(Some(request_id)))
-        }
     }
 }
 
@@ -167,7 +148,6 @@ impl DatabaseRpc for DatabaseService {
         &self,
         request: Request<ExecuteRequest>,
     ) -> Result<Response<ExecuteResponse>, Status> {
-        let started = Instant::now();
         let ctx = self.context(&request);
         let request = request.into_inner();
         let span = info_span!(
@@ -180,32 +160,22 @@ impl DatabaseRpc for DatabaseService {
             ctx.authorize(&self.engine, &request.database, Access::Write, "Execute")?;
             self.raw_sql_allowed(&request.database, "Execute")?;
             let statement = self.statement(request.statement)?;
-            if !request.transaction_id.is_empty() {
-                let tx = self.engine.transactions().get(
-                    &request.transaction_id,
-                    &request.database,
-                    ctx.owner(),
-                )?;
-                return tx.execute(statement, &ctx.cancel).await;
-            }
-            let db = self.engine.database_to_write(&request.database).await?;
-            db.execute(statement, &ctx.cancel).await
+            let tx = &request.transaction_id;
+            self.engine
+                .execute(&request.database, tx, ctx.owner(), statement, &ctx.cancel)
+                .await
         }
         .instrument(span.clone())
         .await;
-        let request_id = ctx.request_id;
-        ctx.guard.disarm();
-        let _entered = span.enter();
-        finish(result, started, &request_id, |r| r.rows_affected)
+        ctx.unary(&span, result, |r| r.rows_affected)
     }
 
-    type QueryStream = ResponseRows;
+    type QueryStream = ResponseStream<QueryRows, QueryResponse>;
 
     async fn query(
         &self,
         request: Request<QueryRequest>,
     ) -> Result<Response<Self::QueryStream>, Status> {
-        let started = Instant::now();
         let ctx = self.context(&request);
         let request = request.into_inner();
         let span = info_span!(
@@ -225,14 +195,13 @@ impl DatabaseRpc for DatabaseService {
         }
         .instrument(span.clone())
         .await;
-        ResponseRows::respond(result, span, started, ctx)
+        ctx.stream(span, result, |m| m.rows.len() as u64)
     }
 
     async fn execute_batch(
         &self,
         request: Request<ExecuteBatchRequest>,
     ) -> Result<Response<ExecuteBatchResponse>, Status> {
-        let started = Instant::now();
         let ctx = self.context(&request);
         let request = request.into_inner();
         let span = info_span!(
@@ -264,28 +233,22 @@ impl DatabaseRpc for DatabaseService {
             for (i, statement) in request.statements.iter().enumerate() {
                 self.check(statement, &format!("statements[{i}]"))?;
             }
-            if !request.transaction_id.is_empty() {
-                let tx = self.engine.transactions().get(
-                    &request.transaction_id,
+            let tx = &request.transaction_id;
+            let results = self
+                .engine
+                .execute_batch(
                     &request.database,
+                    tx,
                     ctx.owner(),
-                )?;
-                let results = tx.execute_batch(request.statements, &ctx.cancel).await?;
-                return Ok(ExecuteBatchResponse { results });
-            }
-            let db = self.engine.database_to_write(&request.database).await?;
-            if request.statements.is_empty() {
-                return Ok(ExecuteBatchResponse::default());
-            }
-            let results = db.execute_batch(request.statements, &ctx.cancel).await?;
+                    request.statements,
+                    &ctx.cancel,
+                )
+                .await?;
             Ok(ExecuteBatchResponse { results })
         }
         .instrument(span.clone())
         .await;
-        let request_id = ctx.request_id;
-        ctx.guard.disarm();
-        let _entered = span.enter();
-        finish(result, started, &request_id, |r| {
+        ctx.unary(&span, result, |r| {
             r.results.iter().map(|x| x.rows_affected).sum()
         })
     }
@@ -294,7 +257,6 @@ impl DatabaseRpc for DatabaseService {
         &self,
         request: Request<BeginRequest>,
     ) -> Result<Response<BeginResponse>, Status> {
-        let started = Instant::now();
         let ctx = self.context(&request);
         let request = request.into_inner();
         let span = info_span!(
@@ -347,10 +309,7 @@ impl DatabaseRpc for DatabaseService {
         }
         .instrument(span.clone())
         .await;
-        let request_id = ctx.request_id;
-        ctx.guard.disarm();
-        let _entered = span.enter();
-        finish(result, started, &request_id, |_| 0)
+        ctx.unary(&span, result, |_| 0)
     }
 
     async fn commit(
@@ -359,8 +318,7 @@ impl DatabaseRpc for DatabaseService {
     ) -> Result<Response<CommitResponse>, Status> {
         let ctx = self.context(&request);
         self.end_transaction(ctx, &request.get_ref().transaction_id, true)
-            .await?;
-        Ok(Response::new(CommitResponse {}))
+            .await
     }
 
     async fn rollback(
@@ -369,8 +327,7 @@ impl DatabaseRpc for DatabaseService {
     ) -> Result<Response<RollbackResponse>, Status> {
         let ctx = self.context(&request);
         self.end_transaction(ctx, &request.get_ref().transaction_id, false)
-            .await?;
-        Ok(Response::new(RollbackResponse {}))
+            .await
     }
 }
 

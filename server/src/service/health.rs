@@ -18,6 +18,7 @@ use tonic_health::pb::health_server::Health as HealthRpc;
 use tonic_health::pb::{HealthCheckRequest, HealthCheckResponse};
 use tonic_health::server::{HealthReporter, HealthService, WatchStream};
 
+use super::context::{Context, tag};
 use super::database::DatabaseService;
 use crate::auth::Principal;
 use crate::engine::Engine;
@@ -132,8 +133,12 @@ impl HealthRpc for HealthGate {
         &self,
         request: Request<HealthCheckRequest>,
     ) -> Result<Response<HealthCheckResponse>, Status> {
-        let request = self.screen(request)?;
-        self.inner.check(request).await
+        let ctx = Context::new(&request, None);
+        let answer = match self.screen(request) {
+            Ok(request) => self.inner.check(request).await,
+            Err(status) => Err(status),
+        };
+        tagged(ctx, answer)
     }
 
     type WatchStream = WatchStream;
@@ -142,7 +147,26 @@ impl HealthRpc for HealthGate {
         &self,
         request: Request<HealthCheckRequest>,
     ) -> Result<Response<WatchStream>, Status> {
-        let request = self.screen(request)?;
-        self.inner.watch(request).await
+        let ctx = Context::new(&request, None);
+        let answer = match self.screen(request) {
+            Ok(request) => self.inner.watch(request).await,
+            Err(status) => Err(status),
+        };
+        tagged(ctx, answer)
+    }
+}
+
+/// tonic-health's answer with the request id, as every other RPC's: on the response, or on
+/// the status of a refusal.
+fn tagged<T>(ctx: Context, answer: Result<Response<T>, Status>) -> Result<Response<T>, Status> {
+    ctx.guard.disarm();
+    match answer {
+        Ok(response) => Ok(tag(response, &ctx.request_id)),
+        Err(mut status) => {
+            if let Ok(value) = ctx.request_id.parse() {
+                status.metadata_mut().insert("x-request-id", value);
+            }
+            Err(status)
+        }
     }
 }

@@ -22,8 +22,10 @@ use sqlited_proto::v1::{
 };
 use tokio_stream::StreamExt;
 use tonic::{Request, Response, Status};
+use tracing::{Instrument, Span, info_span};
 
 use super::context::Context;
+use super::response_stream::ResponseStream;
 use crate::auth::Access;
 use crate::engine::{Database, Engine, name};
 use crate::error::{Error, Result};
@@ -171,15 +173,13 @@ fn after_prefix(prefix: &[u8]) -> Option<Vec<u8>> {
     None
 }
 
-fn answer<T>(ctx: Context, result: Result<T>) -> Result<Response<T>, Status> {
-    let request_id = ctx.request_id.clone();
-    ctx.guard.disarm();
-    result
-        .map(|r| super::context::tag(Response::new(r), &request_id))
-        .map_err(|err| {
-            tracing::info!(request_id = %request_id, code = ?err.code(), error = %err, "key-value request failed");
-            err.into_status(Some(&request_id))
-        })
+/// A map's entries in pages, as a Scan reads them.
+type ScanEntries = Pin<Box<dyn Stream<Item = Result<ScanResponse>> + Send>>;
+
+/// The span of a key-value request: its RPC, request id and map.
+fn span(rpc: &str, ctx: &Context, map: Option<&MapRef>) -> Span {
+    let (database, map) = map.map_or(("", ""), |m| (m.database.as_str(), m.map.as_str()));
+    info_span!("KeyValue", rpc, request_id = %ctx.request_id, database, map)
 }
 
 #[tonic::async_trait]
@@ -187,6 +187,7 @@ impl KeyValue for KeyValueService {
     async fn get(&self, request: Request<GetRequest>) -> Result<Response<GetResponse>, Status> {
         let ctx = Context::new(&request, self.statement_timeout);
         let request = request.into_inner();
+        let span = span("Get", &ctx, request.map.as_ref());
         let result = async {
             let (db, map, _) = self.open(&ctx, request.map, Access::Read).await?;
             let sql = format!("SELECT value, version FROM {} WHERE key = ?1", table(&map));
@@ -205,13 +206,15 @@ impl KeyValue for KeyValueService {
                 None => GetResponse::default(),
             })
         }
+        .instrument(span.clone())
         .await;
-        answer(ctx, result)
+        ctx.unary(&span, result, |_| 0)
     }
 
     async fn set(&self, request: Request<SetRequest>) -> Result<Response<SetResponse>, Status> {
         let ctx = Context::new(&request, self.statement_timeout);
         let r = request.into_inner();
+        let span = span("Set", &ctx, r.map.as_ref());
         let written = self
             .write(&ctx, r.map, |map, may_create| KvWrite::Set {
                 map,
@@ -221,13 +224,14 @@ impl KeyValue for KeyValueService {
                 if_version: r.if_version,
                 may_create,
             })
+            .instrument(span.clone())
             .await;
         let result = written.map(|w| SetResponse {
             applied: w.applied,
             previous: w.previous,
             version: w.version,
         });
-        answer(ctx, result)
+        ctx.unary(&span, result, |_| 0)
     }
 
     async fn delete(
@@ -236,14 +240,16 @@ impl KeyValue for KeyValueService {
     ) -> Result<Response<DeleteResponse>, Status> {
         let ctx = Context::new(&request, self.statement_timeout);
         let r = request.into_inner();
+        let span = span("Delete", &ctx, r.map.as_ref());
         let written = self
             .write(&ctx, r.map, |map, _| KvWrite::Delete { map, key: r.key })
+            .instrument(span.clone())
             .await;
         let result = written.map(|w| DeleteResponse {
             found: w.applied,
             previous: w.previous,
         });
-        answer(ctx, result)
+        ctx.unary(&span, result, |_| 0)
     }
 
     async fn contains(
@@ -252,6 +258,7 @@ impl KeyValue for KeyValueService {
     ) -> Result<Response<ContainsResponse>, Status> {
         let ctx = Context::new(&request, self.statement_timeout);
         let request = request.into_inner();
+        let span = span("Contains", &ctx, request.map.as_ref());
         let result = async {
             let (db, map, _) = self.open(&ctx, request.map, Access::Read).await?;
             let sql = format!("SELECT 1 FROM {} WHERE key = ?1", table(&map));
@@ -260,13 +267,15 @@ impl KeyValue for KeyValueService {
                 found: !rows.is_empty(),
             })
         }
+        .instrument(span.clone())
         .await;
-        answer(ctx, result)
+        ctx.unary(&span, result, |_| 0)
     }
 
     async fn len(&self, request: Request<LenRequest>) -> Result<Response<LenResponse>, Status> {
         let ctx = Context::new(&request, self.statement_timeout);
         let request = request.into_inner();
+        let span = span("Len", &ctx, request.map.as_ref());
         let result = async {
             let (db, map, _) = self.open(&ctx, request.map, Access::Read).await?;
             let sql = format!("SELECT count(*) FROM {}", table(&map));
@@ -274,11 +283,12 @@ impl KeyValue for KeyValueService {
             let len = rows.first().map_or(0, |r| int_of(&r.values[0])) as u64;
             Ok(LenResponse { len })
         }
+        .instrument(span.clone())
         .await;
-        answer(ctx, result)
+        ctx.unary(&span, result, |_| 0)
     }
 
-    type ScanStream = Pin<Box<dyn Stream<Item = Result<ScanResponse, Status>> + Send>>;
+    type ScanStream = ResponseStream<ScanEntries, ScanResponse>;
 
     async fn scan(
         &self,
@@ -286,6 +296,7 @@ impl KeyValue for KeyValueService {
     ) -> Result<Response<Self::ScanStream>, Status> {
         let ctx = Context::new(&request, self.statement_timeout);
         let request = request.into_inner();
+        let span = span("Scan", &ctx, request.map.as_ref());
         let result = async {
             let (db, map, _) = self.open(&ctx, request.map, Access::Read).await?;
             let mut lower = (!request.start.is_empty())
@@ -338,19 +349,18 @@ impl KeyValue for KeyValueService {
                 Err(err) => Err(err),
             }
         }
+        .instrument(span.clone())
         .await;
-        let request_id = ctx.request_id.clone();
-        let rows = answer(ctx, result)?.into_inner();
-        let stream: Self::ScanStream = match rows {
-            None => Box::pin(tokio_stream::empty()),
-            Some(rows) => Box::pin(rows.map(move |message| {
-                // A map never written has no table yet: it is empty.
-                let message = match message {
-                    Err(err) if no_such_table(&err) => Ok(Default::default()),
-                    other => other,
-                };
-                message
-                    .map(|m| ScanResponse {
+        let entries = result.map(|rows| -> ScanEntries {
+            match rows {
+                None => Box::pin(tokio_stream::empty()),
+                Some(rows) => Box::pin(rows.map(|message| {
+                    // A map never written has no table yet: it is empty.
+                    let message = match message {
+                        Err(err) if no_such_table(&err) => Ok(Default::default()),
+                        other => other,
+                    };
+                    message.map(|m| ScanResponse {
                         entries: m
                             .rows
                             .into_iter()
@@ -361,10 +371,10 @@ impl KeyValue for KeyValueService {
                             })
                             .collect(),
                     })
-                    .map_err(|err| err.into_status(Some(&request_id)))
-            })),
-        };
-        Ok(Response::new(stream))
+                })),
+            }
+        });
+        ctx.stream(span, entries, |m| m.entries.len() as u64)
     }
 
     async fn set_many(
@@ -373,6 +383,7 @@ impl KeyValue for KeyValueService {
     ) -> Result<Response<SetManyResponse>, Status> {
         let ctx = Context::new(&request, self.statement_timeout);
         let r = request.into_inner();
+        let span = span("SetMany", &ctx, r.map.as_ref());
         let (entries, return_previous) = (r.entries, r.return_previous);
         let written = self
             .write(&ctx, r.map, |map, may_create| KvWrite::SetMany {
@@ -381,6 +392,7 @@ impl KeyValue for KeyValueService {
                 return_previous,
                 may_create,
             })
+            .instrument(span.clone())
             .await;
         let result = written.map(|w| SetManyResponse {
             count: w.count,
@@ -394,7 +406,7 @@ impl KeyValue for KeyValueService {
                 })
                 .collect(),
         });
-        answer(ctx, result)
+        ctx.unary(&span, result, |_| 0)
     }
 
     async fn delete_many(
@@ -403,14 +415,14 @@ impl KeyValue for KeyValueService {
     ) -> Result<Response<DeleteManyResponse>, Status> {
         let ctx = Context::new(&request, self.statement_timeout);
         let r = request.into_inner();
+        let span = span("DeleteMany", &ctx, r.map.as_ref());
         let keys = r.keys;
         let written = self
             .write(&ctx, r.map, |map, _| KvWrite::DeleteMany { map, keys })
+            .instrument(span.clone())
             .await;
-        answer(
-            ctx,
-            written.map(|w| DeleteManyResponse { removed: w.count }),
-        )
+        let result = written.map(|w| DeleteManyResponse { removed: w.count });
+        ctx.unary(&span, result, |r| r.removed)
     }
 
     async fn clear(
@@ -419,10 +431,13 @@ impl KeyValue for KeyValueService {
     ) -> Result<Response<ClearResponse>, Status> {
         let ctx = Context::new(&request, self.statement_timeout);
         let r = request.into_inner();
+        let span = span("Clear", &ctx, r.map.as_ref());
         let written = self
             .write(&ctx, r.map, |map, _| KvWrite::Clear { map })
+            .instrument(span.clone())
             .await;
-        answer(ctx, written.map(|w| ClearResponse { removed: w.count }))
+        let result = written.map(|w| ClearResponse { removed: w.count });
+        ctx.unary(&span, result, |r| r.removed)
     }
 }
 

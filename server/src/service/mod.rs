@@ -7,19 +7,21 @@
 //! - [`kv`]: `sqlited.v1.KeyValue`: persistent maps.
 //! - [`health`]: gRPC health entries for the server and each open database.
 //! - [`context`]: a request's deadline and the cancel token that carries it to SQLite.
+//! - [`finish`]: the one way every RPC ends: logs, `x-request-id`, errors as statuses.
 //! - [`observe`]: request counts and latencies of every RPC, for the metrics.
 //! - [`oversize`]: oversized requests answered RESOURCE_EXHAUSTED.
 //! - [`statements`]: `sqlited.v1.Statements` (Call, ListStatements, ReloadStatements).
-//! - [`response_rows`]: a query's result stream as tonic sends it, with its log line.
+//! - [`response_stream`]: a streaming RPC's response as tonic sends it, with its end log.
 
 pub mod admin;
 pub mod context;
 pub mod database;
+pub mod finish;
 pub mod health;
 pub mod kv;
 pub mod observe;
 pub mod oversize;
-pub mod response_rows;
+pub mod response_stream;
 pub mod statements;
 
 /// The first keyword of `sql` in capitals (`SELECT`, `INSERT`, …), for logs.

@@ -6,20 +6,21 @@
 //! the sandbox once the caller may call it.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use sqlited_proto::v1::statements_server::Statements;
 use sqlited_proto::v1::{
     CallRequest, ExposedStatement, ListStatementsRequest, ListStatementsResponse, Parameter,
-    ReloadStatementsRequest, ReloadStatementsResponse, Statement,
+    QueryResponse, ReloadStatementsRequest, ReloadStatementsResponse, Statement,
 };
 use tonic::{Request, Response, Status};
 use tracing::{Instrument, info_span};
 
-use super::context::{Context, tag};
-use super::response_rows::ResponseRows;
+use super::context::Context;
+use super::response_stream::ResponseStream;
 use crate::auth::Access;
 use crate::engine::Engine;
+use crate::engine::rows::QueryRows;
 use crate::error::Error;
 use crate::statements::{Exposed, StatementsStore, check};
 
@@ -76,13 +77,12 @@ fn describe(database: &str, exposed_only: bool, statement: &Exposed) -> ExposedS
 
 #[tonic::async_trait]
 impl Statements for StatementsService {
-    type CallStream = ResponseRows;
+    type CallStream = ResponseStream<QueryRows, QueryResponse>;
 
     async fn call(
         &self,
         request: Request<CallRequest>,
     ) -> Result<Response<Self::CallStream>, Status> {
-        let started = Instant::now();
         let ctx = Context::new(&request, self.statement_timeout);
         let request = request.into_inner();
         let span = info_span!("Call", request_id = %ctx.request_id, database = %request.database,
@@ -132,7 +132,7 @@ impl Statements for StatementsService {
         }
         .instrument(span.clone())
         .await;
-        ResponseRows::respond(result, span, started, ctx)
+        ctx.stream(span, result, |m| m.rows.len() as u64)
     }
 
     async fn list_statements(
@@ -140,8 +140,8 @@ impl Statements for StatementsService {
         request: Request<ListStatementsRequest>,
     ) -> Result<Response<ListStatementsResponse>, Status> {
         let ctx = Context::new(&request, self.statement_timeout);
-        ctx.guard.disarm();
         let only = &request.get_ref().database;
+        let span = info_span!("ListStatements", request_id = %ctx.request_id, database = %only);
         let catalog = self.store.current();
         let statements = catalog
             .databases
@@ -160,10 +160,9 @@ impl Statements for StatementsService {
                     .map(move |s| describe(database, exposed_only, s))
             })
             .collect();
-        Ok(tag(
-            Response::new(ListStatementsResponse { statements }),
-            &ctx.request_id,
-        ))
+        ctx.unary(&span, Ok(ListStatementsResponse { statements }), |r| {
+            r.statements.len() as u64
+        })
     }
 
     async fn reload_statements(
@@ -171,29 +170,29 @@ impl Statements for StatementsService {
         request: Request<ReloadStatementsRequest>,
     ) -> Result<Response<ReloadStatementsResponse>, Status> {
         let ctx = Context::new(&request, self.statement_timeout);
-        ctx.guard.disarm();
-        let failed = |err: Error| err.into_status(Some(&ctx.request_id));
-        if let Some(principal) = &ctx.principal
-            && principal.access_to("*") != Some(Access::Admin)
-        {
-            return Err(failed(Error::PermissionDenied(format!(
-                "token {:?} may not reload the statements: that needs the admin role on every \
-                 database (a \"*\" = \"admin\" grant)",
-                principal.name
-            ))));
-        }
-        // Reloading prepares every statement against its database: blocking SQLite work.
-        let store = Arc::clone(&self.store);
-        let statements = tokio::task::spawn_blocking(move || store.reload())
-            .await
-            .map_err(|err| Error::Internal(format!("the reload stopped: {err}")))
-            .and_then(|reloaded| reloaded)
-            .map_err(failed)?;
-        Ok(tag(
-            Response::new(ReloadStatementsResponse {
+        let span = info_span!("ReloadStatements", request_id = %ctx.request_id);
+        let result = async {
+            if let Some(principal) = &ctx.principal
+                && principal.access_to("*") != Some(Access::Admin)
+            {
+                return Err(Error::PermissionDenied(format!(
+                    "token {:?} may not reload the statements: that needs the admin role on \
+                     every database (a \"*\" = \"admin\" grant)",
+                    principal.name
+                )));
+            }
+            // Reloading prepares every statement against its database: blocking SQLite work.
+            let store = Arc::clone(&self.store);
+            let statements = tokio::task::spawn_blocking(move || store.reload())
+                .await
+                .map_err(|err| Error::Internal(format!("the reload stopped: {err}")))??;
+            tracing::info!(statements, "statements reloaded");
+            Ok(ReloadStatementsResponse {
                 statements: u32::try_from(statements).unwrap_or(u32::MAX),
-            }),
-            &ctx.request_id,
-        ))
+            })
+        }
+        .instrument(span.clone())
+        .await;
+        ctx.unary(&span, result, |r| u64::from(r.statements))
     }
 }

@@ -1,0 +1,95 @@
+//! Where a request runs: inside its interactive transaction when it names one, else on its
+//! database (which a write creates). The services hand every statement here, so that choice
+//! has one home.
+
+use std::sync::Arc;
+
+use sqlited_proto::v1::{ExecuteResponse, Statement};
+
+use super::Engine;
+use super::rows::QueryRows;
+use crate::error::{Error, Result};
+use crate::worker::cancel::CancelToken;
+
+impl Engine {
+    /// Runs a statement returning rows on `database`, inside the transaction
+    /// `transaction_id` of `owner` when it is not empty.
+    pub async fn query(
+        &self,
+        database: &str,
+        transaction_id: &str,
+        owner: Option<&str>,
+        statement: Statement,
+        cancel: &Arc<CancelToken>,
+    ) -> Result<QueryRows> {
+        if !transaction_id.is_empty() {
+            let tx = self.transactions.get(transaction_id, database, owner)?;
+            return tx.query(statement, self.options.stream, cancel).await;
+        }
+        let db = match self.database(database).await {
+            Err(Error::DatabaseNotFound(_))
+                if self.create
+                    && cancel.access() >= crate::auth::Access::Admin
+                    && writes(&statement.sql).await =>
+            {
+                // A write sent through Query (a DB-API cursor's CREATE TABLE) creates the
+                // database like any write; for an admin only, as every creation.
+                self.database_to_write(database).await?
+            }
+            other => other?,
+        };
+        db.query(statement, cancel).await
+    }
+
+    /// Runs one statement on `database`, inside the transaction `transaction_id` of `owner`
+    /// when it is not empty.
+    pub async fn execute(
+        &self,
+        database: &str,
+        transaction_id: &str,
+        owner: Option<&str>,
+        statement: Statement,
+        cancel: &Arc<CancelToken>,
+    ) -> Result<ExecuteResponse> {
+        if !transaction_id.is_empty() {
+            let tx = self.transactions.get(transaction_id, database, owner)?;
+            return tx.execute(statement, cancel).await;
+        }
+        let db = self.database_to_write(database).await?;
+        db.execute(statement, cancel).await
+    }
+
+    /// Runs `statements` on `database` all or nothing, inside the transaction
+    /// `transaction_id` of `owner` when it is not empty.
+    pub async fn execute_batch(
+        &self,
+        database: &str,
+        transaction_id: &str,
+        owner: Option<&str>,
+        statements: Vec<Statement>,
+        cancel: &Arc<CancelToken>,
+    ) -> Result<Vec<ExecuteResponse>> {
+        if !transaction_id.is_empty() {
+            let tx = self.transactions.get(transaction_id, database, owner)?;
+            return tx.execute_batch(statements, cancel).await;
+        }
+        let db = self.database_to_write(database).await?;
+        if statements.is_empty() {
+            return Ok(Vec::new());
+        }
+        db.execute_batch(statements, cancel).await
+    }
+}
+
+/// Whether `sql` writes, as SQLite judges it on an empty database (where a database does not
+/// exist yet, only statements that need no table, such as CREATE, prepare at all).
+async fn writes(sql: &str) -> bool {
+    let sql = sql.to_string();
+    tokio::task::spawn_blocking(move || {
+        rusqlite::Connection::open_in_memory()
+            .and_then(|conn| conn.prepare(&sql).map(|stmt| !stmt.readonly()))
+            .unwrap_or(false)
+    })
+    .await
+    .unwrap_or(false)
+}
