@@ -85,7 +85,19 @@ pub async fn run(
                 None
             }
         };
-        crate::metrics::serve(listener, Arc::clone(&engine), token)?;
+        let files = Arc::clone(&engine);
+        let sizes: crate::metrics::Sizes = Arc::new(move || {
+            let listed = files.list_databases().unwrap_or_default();
+            listed
+                .into_iter()
+                .map(|db| crate::metrics::DatabaseSize {
+                    name: db.name,
+                    file_bytes: db.file_bytes,
+                    wal_bytes: db.wal_bytes,
+                })
+                .collect()
+        });
+        crate::metrics::serve(listener, sizes, token)?;
         tracing::info!(%bound, "metrics at /metrics");
         metrics_bound = Some(bound);
     }

@@ -143,7 +143,7 @@ impl Database {
             routes: Routes::new(4096),
             options,
             path: settings.path.clone(),
-            write_queue: ::metrics::gauge!(crate::metrics::WRITE_QUEUE, "database" => name.to_string()),
+            write_queue: ::metrics::gauge!(crate::metrics::names::WRITE_QUEUE, "database" => name.to_string()),
         })
     }
 
@@ -417,7 +417,8 @@ impl Database {
             return Ok(writer);
         }
         tracing::warn!(database = %self.name, "the writer died; starting a new one");
-        ::metrics::counter!(crate::metrics::WORKER_RESTARTS, "role" => "writer").increment(1);
+        ::metrics::counter!(crate::metrics::names::WORKER_RESTARTS, "role" => "writer")
+            .increment(1);
         let writer: Arc<dyn Worker> = self.writer_manager.start().await?;
         let mut slot = self.writer.write().expect("writer slot poisoned");
         if slot.is_none() {

@@ -97,7 +97,8 @@ impl Readers {
         workers.retain(|w| w.is_alive());
         while workers.len() < self.count {
             tracing::warn!(database = %self.database, "a reader died; starting a new one");
-            ::metrics::counter!(crate::metrics::WORKER_RESTARTS, "role" => "reader").increment(1);
+            ::metrics::counter!(crate::metrics::names::WORKER_RESTARTS, "role" => "reader")
+                .increment(1);
             workers.push(self.manager.start().await?);
         }
         Ok(())

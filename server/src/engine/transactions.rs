@@ -377,14 +377,14 @@ struct OpenGauge;
 
 impl OpenGauge {
     fn new() -> Self {
-        ::metrics::gauge!(crate::metrics::OPEN_TRANSACTIONS).increment(1);
+        ::metrics::gauge!(crate::metrics::names::OPEN_TRANSACTIONS).increment(1);
         Self
     }
 }
 
 impl Drop for OpenGauge {
     fn drop(&mut self) {
-        ::metrics::gauge!(crate::metrics::OPEN_TRANSACTIONS).decrement(1);
+        ::metrics::gauge!(crate::metrics::names::OPEN_TRANSACTIONS).decrement(1);
     }
 }
 

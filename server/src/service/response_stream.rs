@@ -61,7 +61,7 @@ impl<S: Stream<Item = Result<M>>, M> ResponseStream<S, M> {
         {
             guard.disarm();
         }
-        ::metrics::counter!(crate::metrics::ROWS_RETURNED).increment(self.rows);
+        ::metrics::counter!(crate::metrics::names::ROWS_RETURNED).increment(self.rows);
         let elapsed_us = self.started.elapsed().as_micros() as u64;
         tracing::debug!(parent: &self.span, rows = self.rows, elapsed_us, outcome, "stream ended");
     }

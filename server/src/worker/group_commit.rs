@@ -71,8 +71,8 @@ impl GroupMetrics {
     /// The metrics of `database`.
     pub fn new(database: &str) -> Self {
         Self {
-            queued: ::metrics::gauge!(crate::metrics::WRITE_QUEUE, "database" => database.to_string()),
-            size: ::metrics::histogram!(crate::metrics::GROUP_SIZE, "database" => database.to_string()),
+            queued: ::metrics::gauge!(crate::metrics::names::WRITE_QUEUE, "database" => database.to_string()),
+            size: ::metrics::histogram!(crate::metrics::names::GROUP_SIZE, "database" => database.to_string()),
         }
     }
 

@@ -114,7 +114,7 @@ impl managed::Manager for WorkerManager {
             Ok(())
         } else {
             tracing::warn!(worker = worker.id(), role = %self.role, "worker died; replacing it");
-            ::metrics::counter!(crate::metrics::WORKER_RESTARTS, "role" => "transaction-reader")
+            ::metrics::counter!(crate::metrics::names::WORKER_RESTARTS, "role" => "transaction-reader")
                 .increment(1);
             Err(RecycleError::message("worker stopped"))
         }

@@ -5,6 +5,12 @@
 //! token, or is answered 401: the labels name every database of the data directory.
 //!
 //! Every metric is listed in the README.
+//!
+//! Layout:
+//! - [`names`]: the metrics' names, a leaf module for whatever records them.
+//! - this file: the exporter, and the scrape-time file sizes it is handed as a function.
+
+pub mod names;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -17,38 +23,29 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder};
 use tokio::net::TcpListener;
 
 use crate::auth::token;
-use crate::engine::Engine;
 use crate::error::{Error, Result};
-
-/// Requests by service, RPC and status code.
-pub const REQUESTS: &str = "sqlited_requests_total";
-/// Request latency by service and RPC, in seconds.
-pub const REQUEST_SECONDS: &str = "sqlited_request_duration_seconds";
-/// Rows streamed back by Query.
-pub const ROWS_RETURNED: &str = "sqlited_rows_returned_total";
-/// Write requests waiting for or held by a database's writer.
-pub const WRITE_QUEUE: &str = "sqlited_write_queue_depth";
-/// Requests per group commit transaction.
-pub const GROUP_SIZE: &str = "sqlited_group_commit_size";
-/// Interactive transactions open now.
-pub const OPEN_TRANSACTIONS: &str = "sqlited_open_transactions";
-/// Workers replaced after they died, by role.
-pub const WORKER_RESTARTS: &str = "sqlited_worker_restarts_total";
-/// Database and WAL file sizes.
-pub const DATABASE_BYTES: &str = "sqlited_database_bytes";
+use names::*;
 
 /// How often the exporter's histograms are maintained.
 const UPKEEP_EVERY: Duration = Duration::from_secs(5);
 
+/// The sizes of one database's files, as a scrape reports them.
+pub struct DatabaseSize {
+    pub name: String,
+    pub file_bytes: u64,
+    pub wal_bytes: u64,
+}
+
+/// What the exporter calls, off the async threads, for the file sizes at each scrape.
+pub type Sizes = Arc<dyn Fn() -> Vec<DatabaseSize> + Send + Sync>;
+
 /// Sets the file-size gauges of every database.
-fn sample_sizes(engine: &Engine) {
-    if let Ok(databases) = engine.list_databases() {
-        for db in databases {
-            metrics::gauge!(DATABASE_BYTES, "database" => db.name.clone(), "file" => "db")
-                .set(db.file_bytes as f64);
-            metrics::gauge!(DATABASE_BYTES, "database" => db.name, "file" => "wal")
-                .set(db.wal_bytes as f64);
-        }
+fn sample_sizes(sizes: &Sizes) {
+    for db in sizes() {
+        metrics::gauge!(DATABASE_BYTES, "database" => db.name.clone(), "file" => "db")
+            .set(db.file_bytes as f64);
+        metrics::gauge!(DATABASE_BYTES, "database" => db.name, "file" => "wal")
+            .set(db.wal_bytes as f64);
     }
 }
 
@@ -90,7 +87,7 @@ fn authorized(headers: &HeaderMap, expected: Option<&[u8; 32]>) -> bool {
 
 /// Installs the recorder and serves `/metrics` on `listener` for the life of the process;
 /// with `token` (the hash of `--metrics-token-file`'s token) only to scrapes that send it.
-pub fn serve(listener: TcpListener, engine: Arc<Engine>, token: Option<[u8; 32]>) -> Result<()> {
+pub fn serve(listener: TcpListener, sizes: Sizes, token: Option<[u8; 32]>) -> Result<()> {
     let handle = PrometheusBuilder::new()
         .set_buckets_for_metric(
             Matcher::Full(REQUEST_SECONDS.into()),
@@ -122,13 +119,13 @@ pub fn serve(listener: TcpListener, engine: Arc<Engine>, token: Option<[u8; 32]>
         "/metrics",
         axum::routing::get(move |headers: HeaderMap| {
             let handle = handle.clone();
-            let engine = Arc::clone(&engine);
+            let sizes = Arc::clone(&sizes);
             async move {
                 if !authorized(&headers, token.as_ref()) {
                     return refused();
                 }
                 // File sizes are read at scrape time, off the async threads.
-                let _ = tokio::task::spawn_blocking(move || sample_sizes(&engine)).await;
+                let _ = tokio::task::spawn_blocking(move || sample_sizes(&sizes)).await;
                 handle.render().into_response()
             }
         }),
