@@ -332,6 +332,24 @@ def test_a_dict_survives_a_server_restart_and_a_kill():
         assert d["after"] is True and d["single"] == "durable when it returns" and len(d) == 102
         with pytest.raises(sqlited.CodecMismatchError):
             sqlited.PersistentDict(url, "m")  # the record survived too
+
+        # No server: every caller of a batch gets its own error, none hangs.
+        server.stop()
+        errors = []
+
+        def put(i):
+            try:
+                d[f"down{i}"] = i
+            except sqlited.OperationalError as e:
+                errors.append(e)
+
+        pool = [threading.Thread(target=put, args=(i,)) for i in range(10)]
+        for t in pool:
+            t.start()
+        for t in pool:
+            t.join(60)
+        assert len(errors) == 10 and all(e.code == grpc.StatusCode.UNAVAILABLE for e in errors)
+        assert len({id(e) for e in errors}) == 10
     finally:
         server.close()
 

@@ -24,6 +24,7 @@ with the codec given, and is recorded at the first write.
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 import threading
@@ -131,7 +132,8 @@ class _Batcher:
             if finished and not leading:
                 break
         if pending.error is not None:
-            raise pending.error
+            # Each caller of a failed batch raises its own copy (a traceback is per raise).
+            raise copy.copy(pending.error)
 
     def _lead(self) -> None:
         with self._lock:
@@ -252,11 +254,9 @@ class PersistentDict(MutableMapping):
 
     def _error(self, rpc_error: grpc.RpcError) -> Error:
         error = exceptions.from_rpc_error(rpc_error)
-        if error.code == grpc.StatusCode.RESOURCE_EXHAUSTED and "message" in str(error).lower():
-            bigger = ValueTooLargeError(
-                f"{error} — the entries are larger than the server accepts in one request "
-                "(its --max-message-bytes); store smaller values"
-            )
+        if error.code == grpc.StatusCode.RESOURCE_EXHAUSTED and "max-message-bytes" in str(error):
+            # The server says what happened and which limit; the class says it is the data's.
+            bigger = ValueTooLargeError(str(error))
             bigger.__dict__.update(error.__dict__)
             return bigger
         return error
