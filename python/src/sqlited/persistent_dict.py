@@ -424,7 +424,9 @@ class PersistentDict(MutableMapping):
 
     def update(self, other: Any = (), /, **kwargs: Any) -> None:  # type: ignore[override]
         """Sets every entry of ``other`` (a mapping or ``(key, value)`` pairs) and ``kwargs``
-        in one atomic ``SetMany``: all of them, or none if it fails."""
+        in one atomic ``SetMany``: all of them, or none if it fails. One request: an update
+        larger than the server's ``--max-message-bytes`` (16 MiB by default) is refused whole,
+        ``ValueTooLargeError``; split it to store it in parts."""
         if hasattr(other, "keys"):
             pairs: Iterable[Tuple[Any, Any]] = ((k, other[k]) for k in other.keys())
         else:
