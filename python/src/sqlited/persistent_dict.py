@@ -176,6 +176,8 @@ class PersistentDict(MutableMapping):
     ``sqlited.codecs``. ``timeout``, ``token`` and ``root_certificates`` are as for
     ``sqlited.connect``, when a URL is given.
 
+    Opening reads the map's codec record (and, when there is none, its first entry), so a
+    server that cannot be reached, or a map opened with another codec, fails here.
     Every write is durable when it returns. One PersistentDict may be shared by any number
     of threads; their concurrent ``d[k] = v`` travel together. Reads of a database or map
     that does not exist see an empty map and create nothing; the first write creates them.
@@ -337,8 +339,8 @@ class PersistentDict(MutableMapping):
 
     def _codecs_map_error(self, error: Error) -> Error:
         """``error`` of a call on the codecs map; if the map itself is refused, that error."""
-        if error.code != grpc.StatusCode.PERMISSION_DENIED:
-            return error
+        if error.code != grpc.StatusCode.PERMISSION_DENIED or "declare" not in str(error):
+            return error  # not about declarations (a token's role falls short, say): as it is
         try:
             self._call(self._stub.Contains, kv_pb2.ContainsRequest(map=self._ref, key=b""), read=True)
         except Error as own:
