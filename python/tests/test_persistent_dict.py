@@ -566,3 +566,44 @@ def test_postcard_interoperates_with_the_rust_client(server):
     garbled = sqlited.PersistentDict(f"{server}/pydict_interop_bad", "bench", codec="raw")
     garbled.update({codec.encode_key(f"k{n:06}"): b"\xff" for n in range(1, 100_001)})
     assert bench("pydict_interop_bad", "kv-insert")["errors"] != {}
+
+
+def test_tokens_and_roles(tmp_path):
+    """With auth on: the token is sent; a read token reads and cannot write; a write token
+    may create only declared maps, and the error says to declare the codecs map too."""
+    import hashlib
+
+    tokens = {"admin": "tok-admin-0123456789", "write": "tok-write-0123456789", "read": "tok-read-0123456789"}
+    credentials = tmp_path / "credentials.toml"
+    credentials.write_text("".join(
+        f'[[token]]\nname = "{role}"\nsha256 = "{hashlib.sha256(t.encode()).hexdigest()}"\nroles = {{ "*" = "{role}" }}\n'
+        for role, t in tokens.items()
+    ))
+    statements = tmp_path / "statements.toml"
+    statements.write_text('[databases.app]\nmaps = ["carts", "sqlited_codecs"]\n')
+    server = Server("--credentials", str(credentials), "--statements", str(statements)).start()
+    try:
+        url = f"{server.address}/app"
+        with pytest.raises(sqlited.Error) as e:
+            sqlited.PersistentDict(url, "carts")  # no token
+        assert e.value.code == grpc.StatusCode.UNAUTHENTICATED
+        admin = sqlited.PersistentDict(url, "carts", token=tokens["admin"])
+        admin["a"] = 1
+        writer = sqlited.PersistentDict(sqlited.connect(url, token=tokens["write"]), "carts")
+        writer["b"] = 2  # a declared map: a write token may write it
+        reader = sqlited.PersistentDict(url, "carts", token=tokens["read"])
+        assert dict(reader) == {"a": 1, "b": 2}
+        with pytest.raises(sqlited.Error, match="role") as e:
+            reader["c"] = 3
+        assert e.value.code == grpc.StatusCode.PERMISSION_DENIED and "sqlited_codecs" not in str(e.value)
+        # An undeclared new map needs admin to be created: the write token is refused, saying so.
+        with pytest.raises(sqlited.Error, match="admin") as e:
+            sqlited.PersistentDict(url, "other", token=tokens["write"])["k"] = 1
+        assert e.value.code == grpc.StatusCode.PERMISSION_DENIED
+        assert dict(admin) == {"a": 1, "b": 2}
+        # The refused first write left no codec record: another codec may still have "other".
+        other = sqlited.PersistentDict(url, "other", codec="json", token=tokens["admin"])
+        other["k"] = 1
+        assert other["k"] == 1
+    finally:
+        server.close()

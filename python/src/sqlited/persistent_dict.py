@@ -24,6 +24,7 @@ with the codec given, and is recorded at the first write.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import re
@@ -229,8 +230,9 @@ class PersistentDict(MutableMapping):
         self._stub = kv_pb2_grpc.KeyValueStub(channel)
         self._ref = kv_pb2.MapRef(database=self.database, map=self.name)
         self._codecs_ref = kv_pb2.MapRef(database=self.database, map=CODECS_MAP)
-        self._record_lock = threading.Lock()
+        self._record_lock = threading.RLock()  # _forget_record calls len() under it
         self._recorded = False
+        self._created_record = False  # this object wrote the record (and nothing else yet)
         self._batcher = _Batcher(self._send_batch)
         self._check_codec()
 
@@ -371,7 +373,34 @@ class PersistentDict(MutableMapping):
                 raise self._codecs_map_error(e) from None
             if not response.applied:
                 self._compare(response.previous.value)
+            self._created_record = response.applied
             self._recorded = True
+
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[None]:
+        """Around a write: the codec recorded first; if the write is refused and the record
+        was this object's doing on a map still empty, the record goes again, so that a
+        refused first write leaves no record of a map that was never written."""
+        self._ensure_recorded()
+        try:
+            yield
+        except Error as e:
+            if e.code == grpc.StatusCode.PERMISSION_DENIED and self._created_record:
+                self._forget_record()
+            raise
+        self._created_record = False  # written: the record is the map's now
+
+    def _forget_record(self) -> None:
+        with self._record_lock:
+            if not self._created_record:
+                return
+            try:
+                if len(self) == 0:
+                    key = self.name.lower().encode()
+                    self._call(self._stub.Delete, kv_pb2.DeleteRequest(map=self._codecs_ref, key=key))
+                    self._recorded = self._created_record = False
+            except Error:
+                pass  # the refusal is the error to report; the record stays
 
     # -- writes ----------------------------------------------------------------------------
 
@@ -392,8 +421,8 @@ class PersistentDict(MutableMapping):
     def __setitem__(self, key: Any, value: Any) -> None:
         encoded_key = self.codec.encode_key(key)
         encoded = self.codec.encode_value(value)
-        self._ensure_recorded()
-        self._batcher.set(encoded_key, encoded)
+        with self._writing():
+            self._batcher.set(encoded_key, encoded)
 
     def __delitem__(self, key: Any) -> None:
         response = self._call(self._stub.Delete, kv_pb2.DeleteRequest(map=self._ref, key=self.codec.encode_key(key)))
@@ -437,8 +466,8 @@ class PersistentDict(MutableMapping):
         entries += [kv_pb2.Entry(key=self.codec.encode_key(k), value=self.codec.encode_value(v)) for k, v in kwargs.items()]
         if not entries:
             return
-        self._ensure_recorded()
-        self._call(self._stub.SetMany, kv_pb2.SetManyRequest(map=self._ref, entries=entries))
+        with self._writing():
+            self._call(self._stub.SetMany, kv_pb2.SetManyRequest(map=self._ref, entries=entries))
 
     def setdefault(self, key: Any, default: Any = None) -> Any:
         """The value of ``key``; if absent, sets it to ``default`` first, atomically (of
@@ -448,9 +477,9 @@ class PersistentDict(MutableMapping):
         if response is not None and response.found:
             return self._decode_value(encoded_key, response.entry.value)
         encoded = self.codec.encode_value(default)
-        self._ensure_recorded()
         request = kv_pb2.SetRequest(map=self._ref, key=encoded_key, value=encoded, if_absent=True)
-        response = self._call(self._stub.Set, request)
+        with self._writing():
+            response = self._call(self._stub.Set, request)
         if response.applied:
             return default
         return self._decode_value(encoded_key, response.previous.value)
@@ -467,7 +496,8 @@ class PersistentDict(MutableMapping):
         encoded_key = self.codec.encode_key(key)
         response = self._call(self._stub.Get, kv_pb2.GetRequest(map=self._ref, key=encoded_key), read=True)
         current = response.entry if response is not None and response.found else None
-        self._ensure_recorded()
+        if current is None and default is _MISSING:
+            raise KeyError(key)
         for _ in range(attempts):
             if current is None:
                 if default is _MISSING:
@@ -479,7 +509,8 @@ class PersistentDict(MutableMapping):
                 request = kv_pb2.SetRequest(
                     map=self._ref, key=encoded_key, value=self.codec.encode_value(new), if_version=current.version
                 )
-            response = self._call(self._stub.Set, request)
+            with self._writing():
+                response = self._call(self._stub.Set, request)
             if response.applied:
                 return new
             current = response.previous if response.HasField("previous") else None
