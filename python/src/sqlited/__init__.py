@@ -15,6 +15,8 @@ Layout:
 - ``types``: PEP 249's constructors and type objects;
 - ``row``: ``Row``, the row factory like sqlite3.Row;
 - ``url``: ``[http[s]://]host:port/database``;
+- ``persistent_dict``: ``PersistentDict``, a MutableMapping over a map of the KeyValue service;
+- ``codecs``, ``postcard``: its keys and values as bytes (pickle, json, raw, postcard);
 - ``_sql``: the little lexing a driver needs (statement kinds, named parameters, scripts);
 - ``_proto``: the generated gRPC stubs.
 """
@@ -41,6 +43,8 @@ from .exceptions import (
     Warning,
 )
 from .row import Row
+from .codecs import Codec, CodecError, DecodeError, EncodeError, Postcard
+from .persistent_dict import CodecMismatchError, PersistentDict, ValueTooLargeError
 from .types import (
     BINARY,
     DATETIME,
@@ -125,4 +129,7 @@ __all__ = [
     "TimeFromTicks", "Timestamp", "TimestampFromTicks", "Warning", "adapt", "adapters",
     "apilevel", "connect", "converters", "paramstyle", "register_adapter",
     "register_converter", "threadsafety",
+    # PersistentDict (persistent_dict.py, codecs.py, postcard.py)
+    "Codec", "CodecError", "CodecMismatchError", "DecodeError", "EncodeError",
+    "PersistentDict", "Postcard", "ValueTooLargeError",
 ]
