@@ -534,3 +534,49 @@ async fn deferred_foreign_keys_last_one_transaction() {
         "{err}"
     );
 }
+
+/// The server's threads now.
+fn threads(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .map(|tasks| tasks.count())
+        .unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn open_transactions_take_no_thread_of_their_own() {
+    let server = Server::start_with(&["--readers", "4"]);
+    let db = server.database("threads").await;
+    db.execute("CREATE TABLE t (x)", ()).await.unwrap();
+    let read_only = || {
+        db.begin_with(TransactionOptions {
+            read_only: true,
+            ..Default::default()
+        })
+    };
+    // First open every reader and the writer once, so the workers exist.
+    let mut open = Vec::new();
+    for _ in 0..4 {
+        open.push(read_only().await.unwrap());
+    }
+    open.push(db.begin().await.unwrap());
+    for tx in open.drain(..) {
+        tx.commit().await.unwrap();
+    }
+    let before = threads(server.pid());
+    for _ in 0..4 {
+        open.push(read_only().await.unwrap());
+    }
+    open.push(db.begin().await.unwrap());
+    for tx in &open {
+        assert_eq!(count(tx, "t").await, 0);
+    }
+    let during = threads(server.pid());
+    for tx in open {
+        tx.commit().await.unwrap();
+    }
+    // Worker processes used to forward each transaction's commands on a thread of its own.
+    assert!(
+        during <= before,
+        "{before} threads before, {during} with 5 transactions open"
+    );
+}

@@ -2,8 +2,9 @@
 //! the worker its transaction is pinned to.
 
 use std::collections::HashMap;
-use std::sync::mpsc::{SyncSender, TrySendError, sync_channel};
 use std::sync::{Arc, Mutex};
+
+use crossbeam_channel::{Sender, TrySendError};
 use std::time::Duration;
 
 use sqlited_proto::v1::{ExecuteResponse, Statement};
@@ -44,7 +45,7 @@ pub struct Tx {
     /// The access it was begun with: write, or read for a read-only transaction. Its token
     /// must still hold it at every later request, the commit included.
     access: Access,
-    commands: SyncSender<TxCommand>,
+    commands: Sender<TxCommand>,
     state: Arc<TxState>,
 }
 
@@ -98,7 +99,7 @@ impl Transactions {
 
         let id = new_id()?;
         let state = TxState::new(id.clone(), lease);
-        let (commands, receiver) = sync_channel(COMMAND_QUEUE);
+        let (commands, receiver) = crossbeam_channel::bounded(COMMAND_QUEUE);
         let (started, started_rx) = oneshot::channel();
         let session = TxSession {
             mode,

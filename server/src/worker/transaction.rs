@@ -2,11 +2,11 @@
 //! transaction's commands until COMMIT, ROLLBACK, or its idle lease runs out. On the writer,
 //! other writes wait in the queue meanwhile — never longer than one lease.
 
+use crossbeam_channel::{Receiver, RecvTimeoutError};
 use std::any::Any;
 use std::sync::Arc;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
-use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
 use rusqlite::ffi;

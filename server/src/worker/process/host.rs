@@ -12,7 +12,6 @@ use std::collections::HashMap;
 use std::io::{BufReader, BufWriter, Write};
 use std::os::fd::{FromRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
-use std::sync::mpsc::{SyncSender, TrySendError, sync_channel};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -187,7 +186,7 @@ impl Out {
 
 /// A transaction open in this worker.
 struct LocalTx {
-    commands: SyncSender<TxCommand>,
+    commands: crossbeam_channel::Sender<TxCommand>,
     state: Arc<TxState>,
 }
 
@@ -355,7 +354,7 @@ impl Host {
             }
             Work::Begin(begin) => {
                 let state = TxState::new(begin.tx_id, Duration::from_millis(begin.lease_ms));
-                let (commands, receiver) = sync_channel(TX_COMMANDS);
+                let (commands, receiver) = crossbeam_channel::bounded(TX_COMMANDS);
                 self.transactions
                     .lock()
                     .expect("transactions poisoned")
@@ -421,9 +420,10 @@ impl Host {
         };
         match local.commands.try_send(command) {
             Ok(()) => {}
-            Err(TrySendError::Full(command) | TrySendError::Disconnected(command)) => {
-                transaction::refuse(command, &local.state)
-            }
+            Err(
+                crossbeam_channel::TrySendError::Full(command)
+                | crossbeam_channel::TrySendError::Disconnected(command),
+            ) => transaction::refuse(command, &local.state),
         }
     }
 }

@@ -11,11 +11,10 @@ use std::collections::HashMap;
 use std::io::{BufReader, BufWriter, Write};
 use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::mpsc::RecvTimeoutError;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, Sender, select};
+use crossbeam_channel::{Receiver, Select, Sender};
 use sqlited_proto::v1::{ExecuteResponse, QueryResponse};
 
 use super::wire::{
@@ -80,18 +79,21 @@ impl InFlight {
     }
 }
 
-/// What other threads ask the send thread to write.
+/// What other threads ask the send thread to do.
 pub enum Outbound {
-    /// A command for the transaction begun by request `tx`.
-    Tx {
-        tx: u64,
-        state: Arc<TxState>,
-        command: TxCommand,
-    },
-    /// The transaction's registry let it go (shutdown): roll it back.
-    Abandon { tx: u64 },
     /// A request finished: there may be room for another task.
     Wake,
+}
+
+/// A transaction running in the worker, whose commands the send thread forwards: it waits
+/// on their channel beside its task queue, so no transaction needs a thread of its own.
+struct Forwarded {
+    /// The request that began it.
+    tx: u64,
+    state: Arc<TxState>,
+    /// Raised by the receive thread when the worker says it ended.
+    ended: Arc<AtomicBool>,
+    commands: Receiver<TxCommand>,
 }
 
 /// What both threads of one worker share.
@@ -241,21 +243,45 @@ pub fn send_loop(
     let mut sender = Writer {
         shared: &shared,
         next_id: 1,
+        forwarded: Vec::new(),
     };
     let mut last_scan = Instant::now();
     while shared.is_alive() {
+        sender.forget_ended();
         let room = shared.in_flight.load(Ordering::Acquire) < limit.max(1);
         let source = if room { &tasks } else { &never };
-        let written = select! {
-            recv(outbound) -> message => match message {
-                Ok(message) => sender.outbound(&mut out, message),
-                Err(_) => break,
+        // The outbox, the task queue, then each open transaction's commands (the channels
+        // are cloned handles, so the writer stays free to change its list).
+        let channels: Vec<Receiver<TxCommand>> = sender
+            .forwarded
+            .iter()
+            .map(|forwarded| forwarded.commands.clone())
+            .collect();
+        let mut select = Select::new();
+        select.recv(&outbound);
+        select.recv(source);
+        for channel in &channels {
+            select.recv(channel);
+        }
+        let received = match select.select_timeout(TICK) {
+            Err(_) => Received::Nothing,
+            Ok(operation) => match operation.index() {
+                0 => match operation.recv(&outbound) {
+                    Ok(Outbound::Wake) => Received::Nothing,
+                    Err(_) => break,
+                },
+                1 => match operation.recv(source) {
+                    Ok(task) => Received::Task(task),
+                    Err(_) => break,
+                },
+                i => Received::Command(i - 2, operation.recv(&channels[i - 2]).ok()),
             },
-            recv(source) -> task => match task {
-                Ok(task) => sender.task(&mut out, task, None),
-                Err(_) => break,
-            },
-            default(TICK) => Ok(()),
+        };
+        drop(select);
+        let written = match received {
+            Received::Nothing => Ok(()),
+            Received::Task(task) => sender.task(&mut out, task, None),
+            Received::Command(index, command) => sender.forward(&mut out, index, command),
         };
         if written.and_then(|()| out.flush()).is_err() {
             // The receive thread sees the end of the stream and fails what is pending.
@@ -273,44 +299,72 @@ pub fn send_loop(
     let _ = socket.shutdown(std::net::Shutdown::Write);
 }
 
+/// What one turn of the send thread took.
+enum Received {
+    Nothing,
+    Task(Task),
+    /// A command of the `.0`th open transaction; `None`: its channel closed.
+    Command(usize, Option<TxCommand>),
+}
+
 struct Writer<'a> {
     shared: &'a Shared,
     next_id: u64,
+    /// The open transactions' command channels.
+    forwarded: Vec<Forwarded>,
 }
 
 impl Writer<'_> {
-    fn outbound(&mut self, out: &mut impl Write, message: Outbound) -> std::io::Result<()> {
-        match message {
-            Outbound::Wake => Ok(()),
-            Outbound::Abandon { tx } => wire::write_frame(
+    /// Sends `command` of the `index`th open transaction to the worker; `None`: its
+    /// registry let it go (the server is shutting down), so the worker rolls it back.
+    fn forward(
+        &mut self,
+        out: &mut impl Write,
+        index: usize,
+        command: Option<TxCommand>,
+    ) -> std::io::Result<()> {
+        let Some(command) = command else {
+            let forwarded = self.forwarded.swap_remove(index);
+            if forwarded.ended.load(Ordering::Acquire) {
+                return Ok(());
+            }
+            return wire::write_frame(
                 out,
                 &ToWorker {
-                    tx,
+                    tx: forwarded.tx,
                     work: Some(Work::Abandon(true)),
                     ..ToWorker::default()
                 },
-            ),
-            Outbound::Tx { tx, state, command } => {
-                let alive = self
-                    .shared
-                    .pending
-                    .lock()
-                    .expect("pending requests poisoned")
-                    .contains_key(&tx);
-                if !alive {
-                    transaction::refuse(command, &state);
-                    return Ok(());
-                }
-                let within = Some((tx, state));
-                match command {
-                    TxCommand::Run(task) => self.task(out, task, within),
-                    TxCommand::Commit(reply) => self.end(out, within, reply, Work::Commit(true)),
-                    TxCommand::Rollback(reply) => {
-                        self.end(out, within, reply, Work::Rollback(true))
-                    }
-                }
-            }
+            );
+        };
+        let Forwarded {
+            tx, state, ended, ..
+        } = &self.forwarded[index];
+        let (tx, state) = (*tx, Arc::clone(state));
+        if ended.load(Ordering::Acquire) {
+            transaction::refuse(command, &state);
+            return Ok(());
         }
+        let within = Some((tx, state));
+        match command {
+            TxCommand::Run(task) => self.task(out, task, within),
+            TxCommand::Commit(reply) => self.end(out, within, reply, Work::Commit(true)),
+            TxCommand::Rollback(reply) => self.end(out, within, reply, Work::Rollback(true)),
+        }
+    }
+
+    /// Stops forwarding for transactions that ended; commands still queued for one learn
+    /// how it ended.
+    fn forget_ended(&mut self) {
+        self.forwarded.retain(|forwarded| {
+            if !forwarded.ended.load(Ordering::Acquire) {
+                return true;
+            }
+            while let Ok(command) = forwarded.commands.try_recv() {
+                transaction::refuse(command, &forwarded.state);
+            }
+            false
+        });
     }
 
     fn end(
@@ -429,7 +483,7 @@ impl Writer<'_> {
     }
 
     /// Starts forwarding the session's commands; returns what to send and wait on.
-    fn begin(&self, id: u64, session: TxSession) -> (Work, Waiting) {
+    fn begin(&mut self, id: u64, session: TxSession) -> (Work, Waiting) {
         let TxSession {
             mode,
             commands,
@@ -439,17 +493,12 @@ impl Writer<'_> {
             permits,
         } = session;
         let ended = Arc::new(AtomicBool::new(false));
-        let forwarder_state = Arc::clone(&state);
-        let forwarder_ended = Arc::clone(&ended);
-        let outbox = self.shared.outbox.clone();
-        let spawned = std::thread::Builder::new()
-            .name(format!("sqlited-tx-{id}"))
-            .spawn(move || {
-                forward_commands(id, commands, forwarder_state, forwarder_ended, outbox)
-            });
-        if let Err(err) = spawned {
-            tracing::error!(error = %err, "cannot start a transaction's command forwarder");
-        }
+        self.forwarded.push(Forwarded {
+            tx: id,
+            state: Arc::clone(&state),
+            ended: Arc::clone(&ended),
+            commands,
+        });
         let work = Work::Begin(BeginWork {
             mode: match mode {
                 TxMode::Deferred => 0,
@@ -505,41 +554,6 @@ impl Writer<'_> {
 
 fn millis(duration: Duration) -> u64 {
     u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
-}
-
-/// Hands a transaction's commands to the send thread until the transaction ends.
-fn forward_commands(
-    tx: u64,
-    commands: std::sync::mpsc::Receiver<TxCommand>,
-    state: Arc<TxState>,
-    ended: Arc<AtomicBool>,
-    outbox: Sender<Outbound>,
-) {
-    loop {
-        match commands.recv_timeout(Duration::from_millis(200)) {
-            Ok(command) if ended.load(Ordering::Acquire) => transaction::refuse(command, &state),
-            Ok(command) => {
-                let state = Arc::clone(&state);
-                if let Err(err) = outbox.send(Outbound::Tx { tx, state, command }) {
-                    let Outbound::Tx { state, command, .. } = err.into_inner() else {
-                        unreachable!("the message just sent")
-                    };
-                    transaction::refuse(command, &state);
-                }
-            }
-            Err(RecvTimeoutError::Timeout) => {
-                if ended.load(Ordering::Acquire) {
-                    break;
-                }
-            }
-            Err(RecvTimeoutError::Disconnected) => {
-                if !ended.load(Ordering::Acquire) {
-                    let _ = outbox.send(Outbound::Abandon { tx });
-                }
-                break;
-            }
-        }
-    }
 }
 
 /// The receive thread: delivers answers until the worker's stream ends, then fails what
