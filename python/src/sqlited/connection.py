@@ -19,16 +19,15 @@ from __future__ import annotations
 
 import threading
 import weakref
-from typing import Any, Callable, Iterable, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Iterable, Optional, Tuple, Union
 
 import grpc
 
-from . import _sql, exceptions, values
+from . import _sql, exceptions
+from ._base import LEGACY_TRANSACTION_CONTROL, BaseConnection
 from ._proto import database_pb2, database_pb2_grpc, statements_pb2_grpc
 from .cursor import Cursor
 from .exceptions import NotSupportedError, OperationalError, ProgrammingError
-
-LEGACY_TRANSACTION_CONTROL = -1
 
 _MODES = {
     "": database_pb2.BeginRequest.DEFERRED,
@@ -41,19 +40,9 @@ _MODES = {
 _ENDED = ("TRANSACTION_NOT_FOUND", "TRANSACTION_ENDED", "TRANSACTION_ABORTED")
 
 
-class Connection:
-    """A PEP 249 connection to one sqlited database; see ``sqlited.connect``."""
-
-    Warning = exceptions.Warning
-    Error = exceptions.Error
-    InterfaceError = exceptions.InterfaceError
-    DatabaseError = exceptions.DatabaseError
-    DataError = exceptions.DataError
-    OperationalError = exceptions.OperationalError
-    IntegrityError = exceptions.IntegrityError
-    InternalError = exceptions.InternalError
-    ProgrammingError = exceptions.ProgrammingError
-    NotSupportedError = exceptions.NotSupportedError
+class Connection(BaseConnection):
+    """A PEP 249 connection to one sqlited database; see ``sqlited.connect``. Its exception
+    classes, and the rules it shares with ``sqlited.aio``, are ``_base.BaseConnection``'s."""
 
     def __init__(
         self,
@@ -200,15 +189,8 @@ class Connection:
         one before it; other cursors' streams in it are read to their end first."""
         with self._lock:
             self._check_open()
-            if self._transaction is None:
-                implicit = self._autocommit is False or (
-                    self._autocommit == LEGACY_TRANSACTION_CONTROL
-                    and self._isolation_level is not None
-                    and sql is not None
-                    and _sql.is_dml(sql)
-                )
-                if implicit:
-                    self._begin(self._isolation_level or "")
+            if self._transaction is None and self._begins_implicitly(sql):
+                self._begin(self._isolation_level or "")
             return self._current_transaction()
 
     def _current_transaction(self) -> str:
@@ -255,24 +237,6 @@ class Connection:
     def _commit_before_script(self) -> None:
         if self._autocommit == LEGACY_TRANSACTION_CONTROL:
             self._end(commit=True)
-
-    def _converters_for(self, columns: Sequence[Any]) -> Optional[List[Optional[values.Converter]]]:
-        """The converter of each column under ``detect_types``, as sqlite3 chooses them:
-        a ``name [type]`` column name first (PARSE_COLNAMES), then the declared type's
-        first word (PARSE_DECLTYPES)."""
-        if not self.detect_types:
-            return None
-        chosen: List[Optional[values.Converter]] = []
-        for column in columns:
-            converter = None
-            if self.detect_types & values.PARSE_COLNAMES and "[" in column.name:
-                typename = column.name.split("[", 1)[1].split("]", 1)[0]
-                converter = values.converters.get(typename.upper())
-            if converter is None and self.detect_types & values.PARSE_DECLTYPES and column.decl_type:
-                typename = column.decl_type.split("(", 1)[0].split()[0]
-                converter = values.converters.get(typename.upper())
-            chosen.append(converter)
-        return chosen if any(chosen) else None
 
 
 def _check_autocommit(value: Union[bool, int]) -> Union[bool, int]:
