@@ -55,6 +55,7 @@ from .types import (
     Timestamp,
     TimestampFromTicks,
 )
+from .url import open_channel as _open_channel
 from .url import parse as _parse_url
 from .values import PARSE_COLNAMES, PARSE_DECLTYPES, PrepareProtocol, adapt, adapters, converters, register_adapter, register_converter
 
@@ -67,11 +68,6 @@ apilevel = "2.0"
 threadsafety = 2
 # As sqlite3: ``?`` (and ``?NNN``), with ``:name``, ``@name`` and ``$name`` taken from a mapping.
 paramstyle = "qmark"
-
-_CHANNEL_OPTIONS = [
-    ("grpc.max_receive_message_length", -1),
-    ("grpc.max_send_message_length", -1),
-]
 
 
 def connect(
@@ -99,11 +95,7 @@ def connect(
     NOT_FOUND (OperationalError) to reads, and the first write creates it.
     """
     target = _parse_url(url)
-    if target.tls:
-        credentials = grpc.ssl_channel_credentials(root_certificates)
-        channel = grpc.secure_channel(target.address, credentials, options=_CHANNEL_OPTIONS)
-    else:
-        channel = grpc.insecure_channel(target.address, options=_CHANNEL_OPTIONS)
+    channel = _open_channel(grpc, target, root_certificates)
     return Connection(
         channel,
         target.database,
