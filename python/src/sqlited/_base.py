@@ -10,15 +10,26 @@ fetches. Nothing here does I/O.
 
 from __future__ import annotations
 
+import weakref
 from collections import deque
 from collections.abc import Mapping
 from typing import Any, Callable, Deque, Iterable, List, Optional, Sequence, Tuple, Union
 
 from . import _sql, exceptions, values
-from ._proto import statements_pb2, values_pb2
+from ._proto import database_pb2, database_pb2_grpc, statements_pb2, statements_pb2_grpc, values_pb2
 from .exceptions import ProgrammingError
 
 LEGACY_TRANSACTION_CONTROL = -1
+
+_MODES = {
+    "": database_pb2.BeginRequest.DEFERRED,
+    "DEFERRED": database_pb2.BeginRequest.DEFERRED,
+    "IMMEDIATE": database_pb2.BeginRequest.IMMEDIATE,
+    "EXCLUSIVE": database_pb2.BeginRequest.EXCLUSIVE,
+}
+
+# Reasons after which the server holds the transaction no more.
+_ENDED = ("TRANSACTION_NOT_FOUND", "TRANSACTION_ENDED", "TRANSACTION_ABORTED")
 
 # A column's name and its declared type ("INTEGER", "VARCHAR(20)"; None for an expression),
 # which compares equal to the type object of its affinity (sqlited.NUMBER == "INTEGER").
@@ -26,8 +37,10 @@ Description = Tuple[Tuple[str, Optional[str], None, None, None, None, None], ...
 
 
 class BaseConnection:
-    """The exception classes as attributes (PEP 249's optional extension) and the rules that
-    need no server."""
+    """A connection's state, the exception classes as attributes (PEP 249's optional
+    extension) and the rules that need no server. ``channel`` is a ``grpc`` or a
+    ``grpc.aio`` channel (the generated stubs take either); ``_new_lock`` makes the lock
+    that guards the transaction, a thread's or a task's."""
 
     Warning = exceptions.Warning
     Error = exceptions.Error
@@ -40,9 +53,77 @@ class BaseConnection:
     ProgrammingError = exceptions.ProgrammingError
     NotSupportedError = exceptions.NotSupportedError
 
-    detect_types: int
-    _autocommit: Union[bool, int]
-    _isolation_level: Optional[str]
+    _new_lock: Callable[[], Any]
+
+    def __init__(
+        self,
+        channel: Any,
+        database: str,
+        *,
+        timeout: Optional[float] = None,
+        token: Optional[str] = None,
+        lease_ms: int = 0,
+        autocommit: Union[bool, int] = LEGACY_TRANSACTION_CONTROL,
+        isolation_level: Optional[str] = "",
+        detect_types: int = 0,
+    ) -> None:
+        self._channel = channel
+        self._stub = database_pb2_grpc.DatabaseStub(channel)
+        self._statements = statements_pb2_grpc.StatementsStub(channel)
+        self._metadata: Optional[Tuple[Tuple[str, str], ...]] = (
+            (("authorization", f"Bearer {token}"),) if token else None
+        )
+        self.database = database
+        self.timeout = timeout
+        self.lease_ms = lease_ms
+        self.detect_types = detect_types
+        self.row_factory: Optional[Callable[[Any, Tuple[Any, ...]], Any]] = None
+        self.text_factory: Callable[[bytes], Any] = str
+        # Held while a Begin, Commit or Rollback is in flight, and while other cursors'
+        # streams of the transaction are read to their end before its next request.
+        self._lock = self._new_lock()
+        self._transaction: Optional[str] = None
+        # Cursors still streaming rows inside the transaction (see Cursor._buffer_rest).
+        self._streams: "weakref.WeakSet[Any]" = weakref.WeakSet()
+        self._closed = False
+        self._autocommit = _check_autocommit(autocommit)
+        self._isolation_level = _check_isolation_level(isolation_level)
+
+    # sqlite3's transaction attributes. Setting them commits where sqlite3 commits: the
+    # subclasses' _commit_for_setting.
+
+    @property
+    def autocommit(self) -> Union[bool, int]:
+        return self._autocommit
+
+    @autocommit.setter
+    def autocommit(self, value: Union[bool, int]) -> None:
+        value = _check_autocommit(value)
+        if value is True:
+            self._commit_for_setting("autocommit = True")
+        self._autocommit = value
+
+    @property
+    def isolation_level(self) -> Optional[str]:
+        return self._isolation_level
+
+    @isolation_level.setter
+    def isolation_level(self, value: Optional[str]) -> None:
+        value = _check_isolation_level(value)
+        if value is None and self._autocommit == LEGACY_TRANSACTION_CONTROL:
+            self._commit_for_setting("isolation_level = None")
+        self._isolation_level = value
+
+    def _commit_for_setting(self, setting: str) -> None:
+        raise NotImplementedError  # each subclass commits its own way
+
+    @property
+    def in_transaction(self) -> bool:
+        return self._transaction is not None
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise ProgrammingError("Cannot operate on a closed database.")
 
     def _begins_implicitly(self, sql: Optional[str]) -> bool:
         """Whether sqlite3 would begin a transaction before ``sql`` (None: a call of an
@@ -71,6 +152,22 @@ class BaseConnection:
                 converter = values.converters.get(typename.upper())
             chosen.append(converter)
         return chosen if any(chosen) else None
+
+
+def _check_autocommit(value: Union[bool, int]) -> Union[bool, int]:
+    if value is True or value is False or value == LEGACY_TRANSACTION_CONTROL:
+        return value
+    raise ValueError("autocommit must be True, False, or sqlited.LEGACY_TRANSACTION_CONTROL")
+
+
+def _check_isolation_level(value: Optional[str]) -> Optional[str]:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise TypeError("isolation_level must be str or None")
+    if value.upper() not in _MODES:
+        raise ValueError("isolation_level string must be '', 'DEFERRED', 'IMMEDIATE', or 'EXCLUSIVE'")
+    return value.upper() if value else ""
 
 
 class BaseCursor:

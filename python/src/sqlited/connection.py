@@ -18,92 +18,25 @@ its transaction too, as with sqlite3's ``check_same_thread=False``.
 from __future__ import annotations
 
 import threading
-import weakref
-from typing import Any, Callable, Iterable, Optional, Tuple, Union
+from typing import Any, Callable, Iterable, Optional
 
 import grpc
 
 from . import _sql, exceptions
-from ._base import LEGACY_TRANSACTION_CONTROL, BaseConnection
-from ._proto import database_pb2, database_pb2_grpc, statements_pb2_grpc
+from ._base import _ENDED, _MODES, LEGACY_TRANSACTION_CONTROL, BaseConnection
+from ._proto import database_pb2
 from .cursor import Cursor
-from .exceptions import NotSupportedError, OperationalError, ProgrammingError
-
-_MODES = {
-    "": database_pb2.BeginRequest.DEFERRED,
-    "DEFERRED": database_pb2.BeginRequest.DEFERRED,
-    "IMMEDIATE": database_pb2.BeginRequest.IMMEDIATE,
-    "EXCLUSIVE": database_pb2.BeginRequest.EXCLUSIVE,
-}
-
-# Reasons after which the server holds the transaction no more.
-_ENDED = ("TRANSACTION_NOT_FOUND", "TRANSACTION_ENDED", "TRANSACTION_ABORTED")
-
+from .exceptions import NotSupportedError, OperationalError
 
 class Connection(BaseConnection):
     """A PEP 249 connection to one sqlited database; see ``sqlited.connect``. Its exception
     classes, and the rules it shares with ``sqlited.aio``, are ``_base.BaseConnection``'s."""
 
-    def __init__(
-        self,
-        channel: grpc.Channel,
-        database: str,
-        *,
-        timeout: Optional[float] = None,
-        token: Optional[str] = None,
-        lease_ms: int = 0,
-        autocommit: Union[bool, int] = LEGACY_TRANSACTION_CONTROL,
-        isolation_level: Optional[str] = "",
-        detect_types: int = 0,
-    ) -> None:
-        self._channel = channel
-        self._stub = database_pb2_grpc.DatabaseStub(channel)
-        self._statements = statements_pb2_grpc.StatementsStub(channel)
-        self._metadata: Optional[Tuple[Tuple[str, str], ...]] = (
-            (("authorization", f"Bearer {token}"),) if token else None
-        )
-        self.database = database
-        self.timeout = timeout
-        self.lease_ms = lease_ms
-        self.detect_types = detect_types
-        self.row_factory: Optional[Callable[[Any, Tuple[Any, ...]], Any]] = None
-        self.text_factory: Callable[[bytes], Any] = str
-        # Guards _transaction: a Begin, Commit or Rollback in flight, and the id it leaves.
-        self._lock = threading.RLock()
-        self._transaction: Optional[str] = None
-        # Cursors still streaming rows inside the transaction (see Cursor._buffer_rest).
-        self._streams: "weakref.WeakSet[Cursor]" = weakref.WeakSet()
-        self._closed = False
-        self._autocommit = _check_autocommit(autocommit)
-        self._isolation_level = _check_isolation_level(isolation_level)
+    # Guards _transaction: a Begin, Commit or Rollback in flight, and the id it leaves.
+    _new_lock = staticmethod(threading.RLock)
 
-    # sqlite3's transaction attributes.
-
-    @property
-    def autocommit(self) -> Union[bool, int]:
-        return self._autocommit
-
-    @autocommit.setter
-    def autocommit(self, value: Union[bool, int]) -> None:
-        value = _check_autocommit(value)
-        if value is True:
-            self._end(commit=True)
-        self._autocommit = value
-
-    @property
-    def isolation_level(self) -> Optional[str]:
-        return self._isolation_level
-
-    @isolation_level.setter
-    def isolation_level(self, value: Optional[str]) -> None:
-        value = _check_isolation_level(value)
-        if value is None and self._autocommit == LEGACY_TRANSACTION_CONTROL:
-            self._end(commit=True)
-        self._isolation_level = value
-
-    @property
-    def in_transaction(self) -> bool:
-        return self._transaction is not None
+    def _commit_for_setting(self, setting: str) -> None:
+        self._end(commit=True)
 
     # PEP 249.
 
@@ -166,10 +99,6 @@ class Connection(BaseConnection):
                 pass
 
     # What cursors ask of their connection.
-
-    def _check_open(self) -> None:
-        if self._closed:
-            raise ProgrammingError("Cannot operate on a closed database.")
 
     def _call(self, method: Any, request: Any) -> Any:
         try:
@@ -237,19 +166,3 @@ class Connection(BaseConnection):
     def _commit_before_script(self) -> None:
         if self._autocommit == LEGACY_TRANSACTION_CONTROL:
             self._end(commit=True)
-
-
-def _check_autocommit(value: Union[bool, int]) -> Union[bool, int]:
-    if value is True or value is False or value == LEGACY_TRANSACTION_CONTROL:
-        return value
-    raise ValueError("autocommit must be True, False, or sqlited.LEGACY_TRANSACTION_CONTROL")
-
-
-def _check_isolation_level(value: Optional[str]) -> Optional[str]:
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise TypeError("isolation_level must be str or None")
-    if value.upper() not in _MODES:
-        raise ValueError("isolation_level string must be '', 'DEFERRED', 'IMMEDIATE', or 'EXCLUSIVE'")
-    return value.upper() if value else ""

@@ -131,7 +131,7 @@ class Cursor(BaseCursor):
 
     def fetchmany(self, size: Optional[int] = None) -> List[Any]:
         size = self.arraysize if size is None else size
-        rows = []
+        rows: List[Any] = []
         while len(rows) < size:
             row = self.fetchone()
             if row is None:

@@ -12,15 +12,13 @@ with a transaction open, it asks for ``await conn.commit()`` (or ``rollback()``)
 from __future__ import annotations
 
 import asyncio
-import weakref
-from typing import Any, Callable, Iterable, Optional, Tuple, Union
+from typing import Any, Callable, Iterable, Optional
 
 import grpc
 
 from .. import _sql, exceptions
-from .._base import LEGACY_TRANSACTION_CONTROL, BaseConnection
-from .._proto import database_pb2, database_pb2_grpc, statements_pb2_grpc
-from ..connection import _ENDED, _MODES, _check_autocommit, _check_isolation_level
+from .._base import _ENDED, _MODES, LEGACY_TRANSACTION_CONTROL, BaseConnection
+from .._proto import database_pb2
 from ..exceptions import NotSupportedError, OperationalError, ProgrammingError
 from ._cursor import Cursor
 
@@ -28,73 +26,15 @@ from ._cursor import Cursor
 class Connection(BaseConnection):
     """An asyncio PEP 249 connection to one sqlited database; see ``sqlited.aio.connect``."""
 
-    def __init__(
-        self,
-        channel: grpc.aio.Channel,
-        database: str,
-        *,
-        timeout: Optional[float] = None,
-        token: Optional[str] = None,
-        lease_ms: int = 0,
-        autocommit: Union[bool, int] = LEGACY_TRANSACTION_CONTROL,
-        isolation_level: Optional[str] = "",
-        detect_types: int = 0,
-    ) -> None:
-        self._channel = channel
-        self._stub = database_pb2_grpc.DatabaseStub(channel)
-        self._statements = statements_pb2_grpc.StatementsStub(channel)
-        self._metadata: Optional[Tuple[Tuple[str, str], ...]] = (
-            (("authorization", f"Bearer {token}"),) if token else None
-        )
-        self.database = database
-        self.timeout = timeout
-        self.lease_ms = lease_ms
-        self.detect_types = detect_types
-        self.row_factory: Optional[Callable[[Any, Tuple[Any, ...]], Any]] = None
-        self.text_factory: Callable[[bytes], Any] = str
-        # Held while a Begin, Commit or Rollback is in flight, and while other cursors'
-        # streams of the transaction are read to their end before its next request.
-        self._lock = asyncio.Lock()
-        self._transaction: Optional[str] = None
-        self._streams: "weakref.WeakSet[Cursor]" = weakref.WeakSet()
-        self._closed = False
-        self._autocommit = _check_autocommit(autocommit)
-        self._isolation_level = _check_isolation_level(isolation_level)
+    # Guards _transaction, and the streams read to their end before its next request.
+    _new_lock = staticmethod(asyncio.Lock)
 
-    # sqlite3's transaction attributes.
-
-    @property
-    def autocommit(self) -> Union[bool, int]:
-        return self._autocommit
-
-    @autocommit.setter
-    def autocommit(self, value: Union[bool, int]) -> None:
-        value = _check_autocommit(value)
-        if value is True:
-            self._check_idle("autocommit = True")
-        self._autocommit = value
-
-    @property
-    def isolation_level(self) -> Optional[str]:
-        return self._isolation_level
-
-    @isolation_level.setter
-    def isolation_level(self, value: Optional[str]) -> None:
-        value = _check_isolation_level(value)
-        if value is None and self._autocommit == LEGACY_TRANSACTION_CONTROL:
-            self._check_idle("isolation_level = None")
-        self._isolation_level = value
-
-    def _check_idle(self, setting: str) -> None:
+    def _commit_for_setting(self, setting: str) -> None:
         if self._transaction is not None:
             raise ProgrammingError(
                 f"{setting} would commit the open transaction, which an attribute cannot "
                 "await: await conn.commit() (or conn.rollback()) first"
             )
-
-    @property
-    def in_transaction(self) -> bool:
-        return self._transaction is not None
 
     # PEP 249, awaited.
 
@@ -149,10 +89,6 @@ class Connection(BaseConnection):
             raise
 
     # What cursors ask of their connection.
-
-    def _check_open(self) -> None:
-        if self._closed:
-            raise ProgrammingError("Cannot operate on a closed database.")
 
     async def _call(self, method: Any, request: Any) -> Any:
         try:

@@ -135,7 +135,7 @@ class Cursor(BaseCursor):
 
     async def fetchmany(self, size: Optional[int] = None) -> List[Any]:
         size = self.arraysize if size is None else size
-        rows = []
+        rows: List[Any] = []
         while len(rows) < size:
             row = await self.fetchone()
             if row is None:
