@@ -10,11 +10,13 @@
 Layout:
 - ``connection``: ``Connection`` and its transaction, as sqlite3 keeps it;
 - ``cursor``: ``Cursor``, statements run and rows streamed lazily;
+- ``aio``: the same driver on asyncio (grpc.aio): ``await sqlited.aio.connect(url)``;
+- ``_base``: what ``connection``/``cursor`` and ``aio`` share: all but the calls;
 - ``values``: Python values to the wire and back (adapters, converters, binding);
 - ``exceptions``: the PEP 249 hierarchy, and gRPC statuses mapped onto it;
 - ``types``: PEP 249's constructors and type objects;
 - ``row``: ``Row``, the row factory like sqlite3.Row;
-- ``url``: ``[http[s]://]host:port/database``;
+- ``url``: ``[http[s]://]host:port/database``, and the channel to it;
 - ``_sql``: the little lexing a driver needs (statement kinds, named parameters, scripts);
 - ``_proto``: the generated gRPC stubs.
 """

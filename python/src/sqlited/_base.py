@@ -269,7 +269,8 @@ class BaseCursor:
             parameters = dict(zip(names, parameters))
         for name, value in (parameters or {}).items():
             request.args[name].CopyFrom(values.to_value(value, name))
-        self._dml = self._insert = False
+        # rowcount: the rows the statement changed (the server's rows_affected; 0 for a read).
+        self._dml, self._insert = True, False
         return request
 
     # The answer.
