@@ -11,7 +11,7 @@ import pytest
 
 import sqlited
 import sqlited.aio
-from test_server import MILLION, STREAM_PEAK_GROWTH_KIB, peak_rss_kib
+from test_server import MILLION, STREAM_PEAK_GROWTH_KIB, exits, peak_rss_kib
 
 AWAITED = {"execute", "executemany", "executescript", "fetchone", "fetchmany", "fetchall", "commit", "rollback", "close", "callproc"}
 
@@ -234,29 +234,54 @@ def test_forty_tasks_share_one_connection(url):
     asyncio.run(main())
 
 
-def test_tasks_share_a_transaction_and_its_streams(url):
+def test_forty_tasks_share_one_transaction_and_its_streams(url):
+    # As test_server's threads: each task streams a query of the one transaction while the
+    # others write in it; the connection reads other cursors' streams to their end before a
+    # request of the transaction goes, and tasks take turns (the server refuses more than a
+    # few requests waiting in one transaction).
     async def main():
         conn = await sqlited.aio.connect(url)
         other = await sqlited.aio.connect(url)
-        await conn.execute("CREATE TABLE t (x)")
-        await conn.executemany("INSERT INTO t VALUES (?)", [(i,) for i in range(5000)])
+        await conn.execute("CREATE TABLE t (task INTEGER, i INTEGER)")
+        await conn.executemany("INSERT INTO t VALUES (-1, ?)", [(i,) for i in range(2500)])
         assert conn.in_transaction
         assert await (await other.execute("SELECT count(*) FROM t")).fetchone() == (0,)
-        # A stream open in the transaction while other tasks write in it: the server runs a
-        # transaction's requests in turn, so the connection reads the stream's rest first.
-        streaming = await conn.execute("SELECT x FROM t ORDER BY x")
-        assert await streaming.fetchone() == (0,)
 
-        async def write(n):
-            await conn.execute("INSERT INTO t VALUES (?)", (-n,))
+        async def work(n):
+            cur = conn.cursor()
+            for i in range(3):
+                await cur.execute("SELECT i FROM t WHERE task = -1 ORDER BY i")
+                first = await cur.fetchmany(10)
+                await conn.execute("INSERT INTO t VALUES (?, ?)", (n, i))
+                rows = first + await cur.fetchall()
+                assert rows == [(k,) for k in range(2500)], (n, i, len(rows))
 
-        reading = asyncio.ensure_future(streaming.fetchall())
-        await asyncio.gather(*(write(n) for n in range(1, 11)))
-        assert len(await reading) == 4999
+        await asyncio.gather(*(work(n) for n in range(40)))
         async with conn:
             pass  # commits
-        assert await (await other.execute("SELECT count(*) FROM t")).fetchone() == (5010,)
+        cur = await other.execute("SELECT count(*), count(DISTINCT task) FROM t WHERE task >= 0")
+        assert await cur.fetchone() == (120, 40)
         await conn.close()
         await other.close()
 
     asyncio.run(main())
+
+UNFINISHED = """
+import asyncio, sys, sqlited.aio
+async def main():
+    global conn, cur  # still referenced when the interpreter exits
+    conn = await sqlited.aio.connect(sys.argv[1])
+    cur = await conn.execute("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 100000) SELECT i FROM n")
+    assert await cur.fetchone() == (1,) and cur._stream is not None
+asyncio.run(main())
+"""
+
+
+def test_a_program_exits_with_a_stream_open(url):
+    async def make():
+        conn = await sqlited.aio.connect(url)
+        await conn.execute("CREATE TABLE made (x)")
+        await conn.close()
+
+    asyncio.run(make())
+    assert exits(UNFINISHED, url) == 0

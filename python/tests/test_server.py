@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import resource
+import subprocess
+import sys
 import threading
 
 import pytest
@@ -122,3 +124,59 @@ def test_module_surface():
     for bad in ("ftp://h:1/db", "h:1", "h:1/"):
         with pytest.raises(sqlited.InterfaceError):
             sqlited.connect(bad)
+
+
+def test_forty_threads_share_one_transaction_and_its_streams(url):
+    # One transaction for all (sqlite3's check_same_thread=False): each thread streams a
+    # query of it while the others write in it. The server runs a transaction's requests in
+    # turn, so the connection reads other cursors' streams to their end first, from
+    # whichever thread is about to send; every cursor must still see its rows, in order.
+    conn = sqlited.connect(url)
+    conn.execute("CREATE TABLE t (thread INTEGER, i INTEGER)")
+    conn.executemany("INSERT INTO t VALUES (-1, ?)", [(i,) for i in range(2500)])  # 3 messages
+    assert conn.in_transaction
+    errors = []
+
+    def work(n):
+        try:
+            cur = conn.cursor()
+            for i in range(3):
+                cur.execute("SELECT i FROM t WHERE thread = -1 ORDER BY i")
+                first = cur.fetchmany(10)
+                conn.execute("INSERT INTO t VALUES (?, ?)", (n, i))
+                rows = first + cur.fetchall()
+                assert rows == [(k,) for k in range(2500)], (n, i, len(rows))
+        except Exception as e:  # reported below, with the thread's number
+            errors.append((n, repr(e)))
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(40)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    conn.commit()
+    other = sqlited.connect(url)
+    assert other.execute("SELECT count(*), count(DISTINCT thread) FROM t WHERE thread >= 0").fetchone() == (120, 40)
+
+
+# A program that ends with a query's stream still open: it must exit (gRPC's threads are gone
+# by the time the interpreter drops the connection; closing its channel then waited forever).
+UNFINISHED = """
+import sys, sqlited
+conn = sqlited.connect(sys.argv[1])
+cur = conn.execute("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 100000) SELECT i FROM n")
+assert cur.fetchone() == (1,) and cur._stream is not None
+"""
+
+
+def exits(script, url):
+    """Runs ``script`` with ``url`` as its argument; its exit code, bounded in time."""
+    done = subprocess.run([sys.executable, "-c", script, url], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    return done.returncode
+
+
+def test_a_program_exits_with_a_stream_open(conn, url):
+    conn.execute("CREATE TABLE made (x)")
+    assert exits(UNFINISHED, url) == 0

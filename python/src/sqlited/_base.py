@@ -339,6 +339,16 @@ class BaseCursor:
             )
         return row if self.row_factory is None else self.row_factory(self, row)
 
+    def __del__(self) -> None:
+        # Dropped mid-stream: the server stops the query (as sqlite3 finalizes a dropped
+        # cursor's statement) rather than keep it until the channel closes.
+        stream = getattr(self, "_stream", None)
+        if stream is not None:
+            try:
+                stream.cancel()
+            except Exception:
+                pass  # the call or its event loop is gone already
+
     # The rest of PEP 249.
 
     def setinputsizes(self, sizes: Sequence[Any]) -> None:

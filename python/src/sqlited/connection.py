@@ -17,8 +17,9 @@ its transaction too, as with sqlite3's ``check_same_thread=False``.
 
 from __future__ import annotations
 
+import sys
 import threading
-from typing import Any, Callable, Iterable, Optional
+from typing import Any, Callable, Iterable, Optional, TypeVar
 
 import grpc
 
@@ -27,6 +28,9 @@ from ._base import _ENDED, _MODES, LEGACY_TRANSACTION_CONTROL, BaseConnection
 from ._proto import database_pb2
 from .cursor import Cursor
 from .exceptions import NotSupportedError, OperationalError
+
+_T = TypeVar("_T")
+
 
 class Connection(BaseConnection):
     """A PEP 249 connection to one sqlited database; see ``sqlited.connect``. Its exception
@@ -92,6 +96,10 @@ class Connection(BaseConnection):
             raise
 
     def __del__(self) -> None:
+        # Not while the interpreter exits: gRPC's threads are gone then, and closing a
+        # channel with a stream still open would wait for them forever.
+        if sys.is_finalizing():
+            return
         if not getattr(self, "_closed", True) and getattr(self, "_transaction", None) is None:
             try:
                 self._channel.close()
@@ -112,6 +120,18 @@ class Connection(BaseConnection):
             with self._lock:
                 self._transaction = None
         return error
+
+    def _in_turn(self, send: Callable[[str], _T], sql: Optional[str], implicit: bool = True) -> _T:
+        """``send(tx)``: sends a request in the transaction ``sql`` runs in ("" for none;
+        begun first if ``implicit`` and sqlite3 would begin one). In a transaction the lock is
+        held until ``send`` returns (a query's first message included): the server runs a
+        transaction's requests one at a time, and refuses more than a few waiting, so threads
+        sharing it take turns here. Outside one, statements go in parallel."""
+        with self._lock:
+            tx = self._transaction_for(sql) if implicit else self._current_transaction()
+            if tx:
+                return send(tx)
+        return send(tx)
 
     def _transaction_for(self, sql: Optional[str]) -> str:
         """The transaction a statement runs in ("" for none), begun if sqlite3 would begin

@@ -7,6 +7,7 @@ the batch received last, not the result. What a cursor makes of requests and ans
 
 from __future__ import annotations
 
+import threading
 from typing import TYPE_CHECKING, Any, Iterable, Iterator, List, Mapping, Optional, Sequence, Union
 
 import grpc
@@ -23,6 +24,12 @@ class Cursor(BaseCursor):
 
     _connection: "Connection"
 
+    def __init__(self, connection: "Connection") -> None:
+        super().__init__(connection)
+        # One read of the stream at a time: another thread sending in the same transaction
+        # reads its rest (_buffer_rest) while this cursor's thread may be fetching.
+        self._reading = threading.Lock()
+
     @property
     def connection(self) -> "Connection":
         return self._connection
@@ -36,9 +43,11 @@ class Cursor(BaseCursor):
         if control is not None:
             conn._control(control)
             return self
-        tx = conn._transaction_for(sql)
-        request = database_pb2.QueryRequest(database=conn.database, statement=statement, transaction_id=tx)
-        self._open(conn._stub.Query, request, tx)
+        def send(tx: str) -> None:
+            request = database_pb2.QueryRequest(database=conn.database, statement=statement, transaction_id=tx)
+            self._open(conn._stub.Query, request, tx)
+
+        conn._in_turn(send, sql)
         return self
 
     def executemany(self, sql: str, seq_of_parameters: Iterable[Any]) -> "Cursor":
@@ -46,12 +55,13 @@ class Cursor(BaseCursor):
         self._start()
         statements = self._statements(sql, seq_of_parameters)
         conn = self._connection
-        tx = conn._transaction_for(sql)
-        response = None
-        if statements:
+        def send(tx: str) -> Any:
+            if not statements:
+                return None
             request = database_pb2.ExecuteBatchRequest(database=conn.database, statements=statements, transaction_id=tx)
-            response = conn._call(conn._stub.ExecuteBatch, request)
-        self._batch_done(response)
+            return conn._call(conn._stub.ExecuteBatch, request)
+
+        self._batch_done(conn._in_turn(send, sql))
         return self
 
     def executescript(self, sql_script: str) -> "Cursor":
@@ -67,8 +77,8 @@ class Cursor(BaseCursor):
             if control is not None:
                 conn._control(control)
                 continue
-            request = database_pb2.ExecuteRequest(database=conn.database, statement=statement, transaction_id=conn._current_transaction())
-            conn._call(conn._stub.Execute, request)
+            conn._in_turn(lambda tx: conn._call(conn._stub.Execute, database_pb2.ExecuteRequest(
+                database=conn.database, statement=statement, transaction_id=tx)), sql, implicit=False)
         return self
 
     def callproc(
@@ -85,9 +95,10 @@ class Cursor(BaseCursor):
         if self._positional(parameters):
             request = statements_pb2.ListStatementsRequest(database=conn.database)
             listed = conn._call(conn._statements.ListStatements, request)
-        tx = conn._transaction_for(None)
-        request = self._call_request(procname, parameters, tx, listed)
-        self._open(conn._statements.Call, request, tx)
+        def send(tx: str) -> None:
+            self._open(conn._statements.Call, self._call_request(procname, parameters, tx, listed), tx)
+
+        conn._in_turn(send, None)
         return parameters
 
     def _open(self, method: Any, request: Any, tx: str) -> None:
@@ -108,16 +119,21 @@ class Cursor(BaseCursor):
             self._receive()
 
     def _receive(self) -> None:
-        assert self._stream is not None
-        try:
-            message = next(self._stream)
-        except StopIteration:
-            self._ended()
-            return
-        except grpc.RpcError as e:
-            self._ended()
-            raise self._connection._failed(e) from None
-        self._received(message)
+        with self._reading:
+            if self._stream is None:
+                return  # read to its end meanwhile, by the connection
+            try:
+                self._received(next(self._stream))
+                return
+            except StopIteration:
+                self._ended()
+                return
+            except grpc.RpcError as e:
+                self._ended()
+                failed = e
+        # Outside the read lock: _failed takes the connection's, which the thread reading
+        # this stream's rest holds while it waits for the read lock.
+        raise self._connection._failed(failed) from None
 
     # Fetching.
 

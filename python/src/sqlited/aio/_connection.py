@@ -12,7 +12,7 @@ with a transaction open, it asks for ``await conn.commit()`` (or ``rollback()``)
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Callable, Iterable, Optional
+from typing import Any, Awaitable, Callable, Iterable, Optional, TypeVar
 
 import grpc
 
@@ -21,6 +21,8 @@ from .._base import _ENDED, _MODES, LEGACY_TRANSACTION_CONTROL, BaseConnection
 from .._proto import database_pb2
 from ..exceptions import NotSupportedError, OperationalError, ProgrammingError
 from ._cursor import Cursor
+
+_T = TypeVar("_T")
 
 
 class Connection(BaseConnection):
@@ -102,18 +104,21 @@ class Connection(BaseConnection):
             self._transaction = None
         return error
 
-    async def _transaction_for(self, sql: Optional[str]) -> str:
-        """The transaction a statement runs in ("" for none), begun if sqlite3 would begin
-        one before it; other cursors' streams in it are read to their end first."""
+    async def _in_turn(self, send: Callable[[str], Awaitable[_T]], sql: Optional[str], implicit: bool = True) -> _T:
+        """``await send(tx)``: sends a request in the transaction ``sql`` runs in ("" for
+        none; begun first if ``implicit`` and sqlite3 would begin one), other cursors'
+        streams in it read to their end first. In a transaction the lock is held until
+        ``send`` returns (a query's first message included): the server runs a
+        transaction's requests one at a time, and refuses more than a few waiting, so tasks
+        sharing it take turns here. Outside one, statements go concurrently."""
         async with self._lock:
             self._check_open()
-            if self._transaction is None and self._begins_implicitly(sql):
+            if implicit and self._transaction is None and self._begins_implicitly(sql):
                 await self._begin(self._isolation_level or "")
-            return await self._drain()
-
-    async def _current_transaction(self) -> str:
-        async with self._lock:
-            return await self._drain()
+            tx = await self._drain()
+            if tx:
+                return await send(tx)
+        return await send(tx)
 
     async def _drain(self) -> str:
         if self._transaction is not None:

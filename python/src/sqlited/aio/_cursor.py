@@ -43,9 +43,11 @@ class Cursor(BaseCursor):
         if control is not None:
             await conn._control(control)
             return self
-        tx = await conn._transaction_for(sql)
-        request = database_pb2.QueryRequest(database=conn.database, statement=statement, transaction_id=tx)
-        await self._open(conn._stub.Query, request, tx)
+        async def send(tx: str) -> None:
+            request = database_pb2.QueryRequest(database=conn.database, statement=statement, transaction_id=tx)
+            await self._open(conn._stub.Query, request, tx)
+
+        await conn._in_turn(send, sql)
         return self
 
     async def executemany(self, sql: str, seq_of_parameters: Iterable[Any]) -> "Cursor":
@@ -53,12 +55,13 @@ class Cursor(BaseCursor):
         self._start()
         statements = self._statements(sql, seq_of_parameters)
         conn = self._connection
-        tx = await conn._transaction_for(sql)
-        response = None
-        if statements:
+        async def send(tx: str) -> Any:
+            if not statements:
+                return None
             request = database_pb2.ExecuteBatchRequest(database=conn.database, statements=statements, transaction_id=tx)
-            response = await conn._call(conn._stub.ExecuteBatch, request)
-        self._batch_done(response)
+            return await conn._call(conn._stub.ExecuteBatch, request)
+
+        self._batch_done(await conn._in_turn(send, sql))
         return self
 
     async def executescript(self, sql_script: str) -> "Cursor":
@@ -72,9 +75,8 @@ class Cursor(BaseCursor):
             if control is not None:
                 await conn._control(control)
                 continue
-            tx = await conn._current_transaction()
-            request = database_pb2.ExecuteRequest(database=conn.database, statement=statement, transaction_id=tx)
-            await conn._call(conn._stub.Execute, request)
+            await conn._in_turn(lambda tx: conn._call(conn._stub.Execute, database_pb2.ExecuteRequest(
+                database=conn.database, statement=statement, transaction_id=tx)), sql, implicit=False)
         return self
 
     async def callproc(
@@ -87,9 +89,10 @@ class Cursor(BaseCursor):
         if self._positional(parameters):
             request = statements_pb2.ListStatementsRequest(database=conn.database)
             listed = await conn._call(conn._statements.ListStatements, request)
-        tx = await conn._transaction_for(None)
-        request = self._call_request(procname, parameters, tx, listed)
-        await self._open(conn._statements.Call, request, tx)
+        async def send(tx: str) -> None:
+            await self._open(conn._statements.Call, self._call_request(procname, parameters, tx, listed), tx)
+
+        await conn._in_turn(send, None)
         return parameters
 
     async def _open(self, method: Any, request: Any, tx: str) -> None:
