@@ -102,6 +102,16 @@ def test_example_program_runs(server):
     assert "inserted 2 notes" in out and "as expected" in out
 
 
+def test_asyncio_example_program_runs(server):
+    out = subprocess.run(
+        [sys.executable, os.path.join(os.path.dirname(__file__), "example_aio.py"), f"{server}/example_aio"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    assert "inserted 2 notes" in out and "counts [(1,), (1,)]" in out and "(2, 'second')" in out
+
+
 def test_a_token_is_sent_and_checked():
     data = tempfile.mkdtemp()
     token = "sqlited_python-test-token"
