@@ -92,23 +92,19 @@ def test_commit_and_rollback(server):
     conn.close()
 
 
+def run_example(name, url):
+    """What the example program ``name`` prints, run against ``url``; it must exit 0."""
+    path = os.path.join(os.path.dirname(__file__), name)
+    return subprocess.run([sys.executable, path, url], check=True, capture_output=True, text=True).stdout
+
+
 def test_example_program_runs(server):
-    out = subprocess.run(
-        [sys.executable, os.path.join(os.path.dirname(__file__), "example.py"), f"{server}/example"],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
+    out = run_example("example.py", f"{server}/example")
     assert "inserted 2 notes" in out and "as expected" in out
 
 
 def test_asyncio_example_program_runs(server):
-    out = subprocess.run(
-        [sys.executable, os.path.join(os.path.dirname(__file__), "example_aio.py"), f"{server}/example_aio"],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
+    out = run_example("example_aio.py", f"{server}/example_aio")
     assert "inserted 2 notes" in out and "counts [(1,), (1,)]" in out and "(2, 'second')" in out
 
 

@@ -12,28 +12,37 @@ import pytest
 import sqlited
 
 
-def test_forty_threads_share_one_connection(url):
-    conn = sqlited.connect(url, autocommit=True)
-    conn.execute("CREATE TABLE t (thread INTEGER, i INTEGER)")
+def in_threads(work, count=40):
+    """Runs ``work(n)`` in ``count`` threads at once; what each raised, with its number."""
     errors = []
 
-    def work(n):
+    def run(n):
         try:
-            cur = conn.cursor()
-            for i in range(10):
-                cur.execute("INSERT INTO t VALUES (?, ?)", (n, i))
-                assert cur.rowcount == 1
-                cur.execute("SELECT count(*) FROM t WHERE thread = ?", (n,))
-                assert cur.fetchone() == (i + 1,)
-        except Exception as e:  # reported below, with the thread's number
-            errors.append((n, e))
+            work(n)
+        except Exception as e:  # reported by the caller, with the thread's number
+            errors.append((n, repr(e)))
 
-    threads = [threading.Thread(target=work, args=(n,)) for n in range(40)]
+    threads = [threading.Thread(target=run, args=(n,)) for n in range(count)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    assert errors == []
+    return errors
+
+
+def test_forty_threads_share_one_connection(url):
+    conn = sqlited.connect(url, autocommit=True)
+    conn.execute("CREATE TABLE t (thread INTEGER, i INTEGER)")
+
+    def work(n):
+        cur = conn.cursor()
+        for i in range(10):
+            cur.execute("INSERT INTO t VALUES (?, ?)", (n, i))
+            assert cur.rowcount == 1
+            cur.execute("SELECT count(*) FROM t WHERE thread = ?", (n,))
+            assert cur.fetchone() == (i + 1,)
+
+    assert in_threads(work) == []
     assert conn.execute("SELECT count(*), count(DISTINCT thread) FROM t").fetchone() == (400, 40)
 
 
@@ -135,26 +144,17 @@ def test_forty_threads_share_one_transaction_and_its_streams(url):
     conn.execute("CREATE TABLE t (thread INTEGER, i INTEGER)")
     conn.executemany("INSERT INTO t VALUES (-1, ?)", [(i,) for i in range(2500)])  # 3 messages
     assert conn.in_transaction
-    errors = []
 
     def work(n):
-        try:
-            cur = conn.cursor()
-            for i in range(3):
-                cur.execute("SELECT i FROM t WHERE thread = -1 ORDER BY i")
-                first = cur.fetchmany(10)
-                conn.execute("INSERT INTO t VALUES (?, ?)", (n, i))
-                rows = first + cur.fetchall()
-                assert rows == [(k,) for k in range(2500)], (n, i, len(rows))
-        except Exception as e:  # reported below, with the thread's number
-            errors.append((n, repr(e)))
+        cur = conn.cursor()
+        for i in range(3):
+            cur.execute("SELECT i FROM t WHERE thread = -1 ORDER BY i")
+            first = cur.fetchmany(10)
+            conn.execute("INSERT INTO t VALUES (?, ?)", (n, i))
+            rows = first + cur.fetchall()
+            assert rows == [(k,) for k in range(2500)], (n, i, len(rows))
 
-    threads = [threading.Thread(target=work, args=(n,)) for n in range(40)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert errors == []
+    assert in_threads(work) == []
     conn.commit()
     other = sqlited.connect(url)
     assert other.execute("SELECT count(*), count(DISTINCT thread) FROM t WHERE thread >= 0").fetchone() == (120, 40)
