@@ -9,18 +9,16 @@ B's INSERT latencies (median, max) and count during the hold, and how A's stream
     bench/writer_hold.py PORT [HOLD] [ROWS] [WIDTH]
 
 Against a running sqlited whose database `bench` was made by `sqlited-bench --init`. Needs the
-Python stubs of examples/python (examples/python/generate.sh) and grpcio; A's channel has HTTP/2
-BDP probing off, so its window stays at 64 KiB, as for a client that never reads.
+sqlited package (`pip install ./python`) for its gRPC stubs, used raw here; A's channel has
+HTTP/2 BDP probing off, so its window stays at 64 KiB, as for a client that never reads.
 """
 import statistics
 import sys
 import threading
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "examples" / "python" / "gen"))
-import grpc  # noqa: E402
-from sqlited.v1 import database_pb2, database_pb2_grpc, values_pb2  # noqa: E402
+import grpc
+from sqlited._proto import database_pb2, database_pb2_grpc, values_pb2
 
 port = int(sys.argv[1])
 HOLD = float(sys.argv[2]) if len(sys.argv) > 2 else 10.0
@@ -35,8 +33,7 @@ SQL_R = "SELECT id, a, b, c FROM data WHERE id = ?"
 
 
 def statement(sql, *params):
-    from sqlited.v1 import values_pb2 as v
-    return v.Statement(sql=sql, params=[v.Value(integer=p) for p in params])
+    return values_pb2.Statement(sql=sql, params=[values_pb2.Value(integer=p) for p in params])
 
 
 # Separate channels: A's stalled stream must not share B's HTTP/2 connection.

@@ -1,7 +1,7 @@
 # The Python example (examples/python) as a one-shot container that runs example.py against
-# the sqlited service of docker-compose.yml. Its Python packages (grpcio, grpcio-status) and
-# the generated stubs are prepared on the host into target/docker-python (docker/test.sh does
-# it), so the image build needs no network.
+# the sqlited service of docker-compose.yml. Its Python packages (the sqlited package of
+# python/ and its dependencies) are installed on the host into target/docker-python
+# (docker/test.sh does it), so the image needs no pip.
 ARG BASE=debian:bookworm-slim
 FROM ${BASE}
 RUN apt-get update -qq \

@@ -24,16 +24,14 @@ if ! docker image inspect "$BASE" >/dev/null 2>&1; then
 fi
 cargo build --release --bin sqlited --bin sqlited-cli
 
-# The Python example's packages and generated stubs, for its image (Debian 12's python3 is 3.11,
-# like the wheels chosen here).
+# The Python example's packages for its image: the sqlited package (a wheel of ./python) and
+# its dependencies, as wheels for Debian 12's python3 (3.11).
 PY="${PYTHON:-python3}"
-rm -rf target/docker-python && mkdir -p target/docker-python
+# python/build: setuptools would put a stale build/lib into the wheel.
+rm -rf target/docker-python target/docker-wheels python/build && mkdir -p target/docker-python
+"$PY" -m pip wheel -q --disable-pip-version-check --no-deps -w target/docker-wheels ./python
 "$PY" -m pip install -q --disable-pip-version-check --target target/docker-python \
-    --python-version 3.11 --only-binary=:all: grpcio grpcio-status grpcio-tools
-"$PY" -m grpc_tools.protoc -I proto --python_out=target/docker-python --grpc_python_out=target/docker-python \
-    proto/sqlited/v1/*.proto 2>/dev/null \
-  || PYTHONPATH=target/docker-python "$PY" -m grpc_tools.protoc -I proto \
-       --python_out=target/docker-python --grpc_python_out=target/docker-python proto/sqlited/v1/*.proto
+    --python-version 3.11 --only-binary=:all: target/docker-wheels/sqlited-*.whl
 
 cleanup() { "${COMPOSE[@]}" down -v >/dev/null 2>&1 || true; }
 trap cleanup EXIT

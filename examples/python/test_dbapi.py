@@ -1,4 +1,5 @@
-"""Tests of the generated stubs and the DB-API wrapper against a real sqlited server."""
+"""The example, and the sqlited package as it uses it, against a real sqlited server: tokens and
+exposed statements too (python/tests has the package's own suites)."""
 
 import os
 import subprocess
@@ -7,10 +8,11 @@ import tempfile
 
 import pytest
 
-import sqlited_dbapi
+import sqlited
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-BINARY = os.environ.get("SQLITED_BIN", os.path.join(ROOT, "target", "debug", "sqlited"))
+# SQLITED_BINARY, as python/tests reads it (SQLITED_BIN, the older name, too).
+BINARY = os.environ.get("SQLITED_BINARY") or os.environ.get("SQLITED_BIN") or os.path.join(ROOT, "target", "debug", "sqlited")
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +32,7 @@ def server():
 
 
 def test_values_round_trip(server):
-    conn = sqlited_dbapi.connect(f"{server}/values")
+    conn = sqlited.connect(f"{server}/values")
     cur = conn.cursor()
     # Reads create nothing: a write makes the database first.
     cur.execute("CREATE TABLE made (x)")
@@ -41,7 +43,7 @@ def test_values_round_trip(server):
 
 
 def test_cursor_dbapi_surface(server):
-    conn = sqlited_dbapi.connect(f"{server}/surface")
+    conn = sqlited.connect(f"{server}/surface")
     cur = conn.cursor()
     cur.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, name TEXT)")
     assert cur.description is None
@@ -59,25 +61,25 @@ def test_cursor_dbapi_surface(server):
 
 
 def test_errors_map_to_pep249(server):
-    cur = sqlited_dbapi.connect(f"{server}/errors").cursor()
+    cur = sqlited.connect(f"{server}/errors").cursor()
     cur.execute("CREATE TABLE u (id INTEGER PRIMARY KEY)")
     cur.execute("INSERT INTO u VALUES (1)")
-    with pytest.raises(sqlited_dbapi.IntegrityError) as caught:
+    with pytest.raises(sqlited.IntegrityError) as caught:
         cur.execute("INSERT INTO u VALUES (1)")
-    assert caught.value.sqlite_code == 1555  # SQLITE_CONSTRAINT_PRIMARYKEY
-    assert "SQLITE_CONSTRAINT_PRIMARYKEY" in str(caught.value)
-    with pytest.raises(sqlited_dbapi.ProgrammingError, match="syntax error"):
+    assert caught.value.sqlite_errorcode == 1555
+    assert caught.value.sqlite_errorname == "SQLITE_CONSTRAINT_PRIMARYKEY"
+    with pytest.raises(sqlited.OperationalError, match="syntax error"):  # as sqlite3
         cur.execute("SELEC 1")
-    with pytest.raises(sqlited_dbapi.ProgrammingError):
+    with pytest.raises(sqlited.ProgrammingError):
         cur.execute("SELECT ?, ?", (1,))
-    with pytest.raises(sqlited_dbapi.InterfaceError):
-        sqlited_dbapi.connect(server)
-    assert issubclass(sqlited_dbapi.IntegrityError, sqlited_dbapi.DatabaseError)
+    with pytest.raises(sqlited.InterfaceError):
+        sqlited.connect(server)
+    assert issubclass(sqlited.IntegrityError, sqlited.DatabaseError)
 
 
 def test_commit_and_rollback(server):
-    conn = sqlited_dbapi.connect(f"{server}/tx")
-    other = sqlited_dbapi.connect(f"{server}/tx")
+    conn = sqlited.connect(f"{server}/tx")
+    other = sqlited.connect(f"{server}/tx")
     conn.execute("CREATE TABLE t (x)")
     conn.autocommit = False
     conn.execute("INSERT INTO t VALUES (1)")
@@ -90,14 +92,20 @@ def test_commit_and_rollback(server):
     conn.close()
 
 
+def run_example(name, url):
+    """What the example program ``name`` prints, run against ``url``; it must exit 0."""
+    path = os.path.join(os.path.dirname(__file__), name)
+    return subprocess.run([sys.executable, path, url], check=True, capture_output=True, text=True).stdout
+
+
 def test_example_program_runs(server):
-    out = subprocess.run(
-        [sys.executable, os.path.join(os.path.dirname(__file__), "example.py"), f"{server}/example"],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
+    out = run_example("example.py", f"{server}/example")
     assert "inserted 2 notes" in out and "as expected" in out
+
+
+def test_asyncio_example_program_runs(server):
+    out = run_example("example_aio.py", f"{server}/example_aio")
+    assert "inserted 2 notes" in out and "counts [(1,), (1,)]" in out and "(2, 'second')" in out
 
 
 def test_a_token_is_sent_and_checked():
@@ -119,10 +127,10 @@ def test_a_token_is_sent_and_checked():
         line = proc.stdout.readline()
         assert line.startswith("sqlited listening on "), line
         address = line.split()[-1]
-        conn = sqlited_dbapi.connect(f"{address}/auth", token=token)
+        conn = sqlited.connect(f"{address}/auth", token=token)
         assert conn.execute("SELECT 40 + 2").fetchone() == (42,)
-        anonymous = sqlited_dbapi.connect(f"{address}/auth")
-        with pytest.raises(sqlited_dbapi.Error) as refused:
+        anonymous = sqlited.connect(f"{address}/auth")
+        with pytest.raises(sqlited.Error) as refused:
             anonymous.execute("SELECT 1")
         assert "token" in str(refused.value)
     finally:
@@ -135,7 +143,7 @@ def test_callproc_calls_exposed_statements():
     setup = subprocess.Popen([BINARY, "--listen", "127.0.0.1:0", "--data-dir", data], stdout=subprocess.PIPE,
                              stderr=subprocess.DEVNULL, text=True)
     address = setup.stdout.readline().split()[-1]
-    sqlited_dbapi.connect(f"{address}/shop").execute("CREATE TABLE users (name TEXT, age INTEGER)")
+    sqlited.connect(f"{address}/shop").execute("CREATE TABLE users (name TEXT, age INTEGER)")
     setup.terminate()
     assert setup.wait(timeout=60) == 0
     statements = os.path.join(data, "statements.toml")
@@ -154,12 +162,12 @@ sql = "SELECT name FROM users ORDER BY name"
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:
         address = proc.stdout.readline().split()[-1]
-        cursor = sqlited_dbapi.connect(f"{address}/shop").cursor()
+        cursor = sqlited.connect(f"{address}/shop").cursor()
         cursor.callproc("add_user", {"name": "ann", "age": 42})
         assert cursor.rowcount == 1
         cursor.callproc("names")
         assert cursor.fetchall() == [("ann",)]
-        with pytest.raises(sqlited_dbapi.ProgrammingError) as wrong:
+        with pytest.raises(sqlited.ProgrammingError) as wrong:
             cursor.callproc("add_user", {"name": "", "age": -1})
         assert "args.name" in str(wrong.value) and "args.age" in str(wrong.value)
     finally:

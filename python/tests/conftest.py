@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import subprocess
@@ -16,22 +17,31 @@ BINARY = os.environ.get("SQLITED_BINARY", os.path.join(ROOT, "target", "debug", 
 _names = itertools.count()
 
 
-@pytest.fixture(scope="session")
-def server():
+@contextlib.contextmanager
+def running(data, *flags):
+    """A sqlited process serving ``data`` (with more ``flags``), at its address; stopped,
+    and checked to stop cleanly, at the end."""
     if not os.access(BINARY, os.X_OK):
         pytest.fail(f"no sqlited binary at {BINARY}: build it (cargo build -p sqlited) or set SQLITED_BINARY")
-    data = tempfile.mkdtemp(prefix="sqlited-py-")
     proc = subprocess.Popen(
-        [BINARY, "--listen", "127.0.0.1:0", "--data-dir", data],
+        [BINARY, "--listen", "127.0.0.1:0", "--data-dir", data, *flags],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
     )
-    line = proc.stdout.readline()  # blocks until the server listens (or has died)
-    assert line.startswith("sqlited listening on "), line
-    yield line.split()[-1]
-    proc.terminate()
-    assert proc.wait(timeout=60) == 0
+    try:
+        line = proc.stdout.readline()  # blocks until the server listens (or has died)
+        assert line.startswith("sqlited listening on "), line
+        yield line.split()[-1]
+    finally:
+        proc.terminate()
+        assert proc.wait(timeout=60) == 0
+
+
+@pytest.fixture(scope="session")
+def server():
+    with running(tempfile.mkdtemp(prefix="sqlited-py-")) as address:
+        yield address
 
 
 @pytest.fixture

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import resource
+import subprocess
+import sys
 import threading
 
 import pytest
@@ -10,55 +12,69 @@ import pytest
 import sqlited
 
 
-def test_forty_threads_share_one_connection(url):
-    conn = sqlited.connect(url, autocommit=True)
-    conn.execute("CREATE TABLE t (thread INTEGER, i INTEGER)")
+def in_threads(work, count=40):
+    """Runs ``work(n)`` in ``count`` threads at once; what each raised, with its number."""
     errors = []
 
-    def work(n):
+    def run(n):
         try:
-            cur = conn.cursor()
-            for i in range(10):
-                cur.execute("INSERT INTO t VALUES (?, ?)", (n, i))
-                assert cur.rowcount == 1
-                cur.execute("SELECT count(*) FROM t WHERE thread = ?", (n,))
-                assert cur.fetchone() == (i + 1,)
-        except Exception as e:  # reported below, with the thread's number
-            errors.append((n, e))
+            work(n)
+        except Exception as e:  # reported by the caller, with the thread's number
+            errors.append((n, repr(e)))
 
-    threads = [threading.Thread(target=work, args=(n,)) for n in range(40)]
+    threads = [threading.Thread(target=run, args=(n,)) for n in range(count)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    assert errors == []
+    return errors
+
+
+def test_forty_threads_share_one_connection(url):
+    conn = sqlited.connect(url, autocommit=True)
+    conn.execute("CREATE TABLE t (thread INTEGER, i INTEGER)")
+
+    def work(n):
+        cur = conn.cursor()
+        for i in range(10):
+            cur.execute("INSERT INTO t VALUES (?, ?)", (n, i))
+            assert cur.rowcount == 1
+            cur.execute("SELECT count(*) FROM t WHERE thread = ?", (n,))
+            assert cur.fetchone() == (i + 1,)
+
+    assert in_threads(work) == []
     assert conn.execute("SELECT count(*), count(DISTINCT thread) FROM t").fetchone() == (400, 40)
 
 
-def _rss_kib():
+def peak_rss_kib():
+    """The process's peak resident set so far (VmHWM), in KiB."""
     with open("/proc/self/status") as status:
         for line in status:
-            if line.startswith("VmRSS:"):
+            if line.startswith("VmHWM:"):
                 return int(line.split()[1])
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux too
 
 
-def test_rows_stream_lazily_in_bounded_memory(conn):
-    conn.execute("CREATE TABLE made (x)")
-    rows = 300_000
-    sql = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?) SELECT i, printf('%080d', i) FROM n"
-    cur = conn.execute(sql, (rows,))
-    assert cur.fetchone() == (1, "%080d" % 1)  # the first row, before the rest is read
+# A million rows made by the server (a recursive CTE: nothing to insert first).
+MILLION = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1000000) SELECT i, 'row' FROM n"
+# Held whole (fetchall), a million rows raise the peak by ~160 MiB: a tuple, an int and a str
+# each. Streamed, the cursor holds one message's batch (a few MiB measured); the bound leaves
+# room for the allocator and gRPC's buffers, and is far below the whole.
+STREAM_PEAK_GROWTH_KIB = 32 * 1024
+
+
+def test_a_million_rows_stream_in_bounded_memory(conn):
+    conn.execute("CREATE TABLE made (x)")  # the database exists once something writes
+    cur = conn.execute(MILLION)
+    assert cur.fetchone() == (1, "row")  # the first row, before the rest is read
     assert cur._stream is not None
-    before = _rss_kib()
-    count = 1
-    for i, _ in cur:
+    before = peak_rss_kib()
+    count, last = 1, None
+    for last in cur:
         count += 1
-        if count == rows // 2:
-            middle = _rss_kib()
-    assert count == rows and i == rows
-    # The whole result is ~30 MB of Python objects; streaming keeps a batch at a time.
-    assert middle - before < 20_000, (before, middle)
+    assert (count, last) == (1_000_000, (1_000_000, "row"))
+    growth = peak_rss_kib() - before
+    assert growth < STREAM_PEAK_GROWTH_KIB, f"the peak RSS grew by {growth} KiB while streaming"
 
 
 def test_a_transaction_is_isolated_and_streams_interleave(url):
@@ -117,3 +133,50 @@ def test_module_surface():
     for bad in ("ftp://h:1/db", "h:1", "h:1/"):
         with pytest.raises(sqlited.InterfaceError):
             sqlited.connect(bad)
+
+
+def test_forty_threads_share_one_transaction_and_its_streams(url):
+    # One transaction for all (sqlite3's check_same_thread=False): each thread streams a
+    # query of it while the others write in it. The server runs a transaction's requests in
+    # turn, so the connection reads other cursors' streams to their end first, from
+    # whichever thread is about to send; every cursor must still see its rows, in order.
+    conn = sqlited.connect(url)
+    conn.execute("CREATE TABLE t (thread INTEGER, i INTEGER)")
+    conn.executemany("INSERT INTO t VALUES (-1, ?)", [(i,) for i in range(2500)])  # 3 messages
+    assert conn.in_transaction
+
+    def work(n):
+        cur = conn.cursor()
+        for i in range(3):
+            cur.execute("SELECT i FROM t WHERE thread = -1 ORDER BY i")
+            first = cur.fetchmany(10)
+            conn.execute("INSERT INTO t VALUES (?, ?)", (n, i))
+            rows = first + cur.fetchall()
+            assert rows == [(k,) for k in range(2500)], (n, i, len(rows))
+
+    assert in_threads(work) == []
+    conn.commit()
+    other = sqlited.connect(url)
+    assert other.execute("SELECT count(*), count(DISTINCT thread) FROM t WHERE thread >= 0").fetchone() == (120, 40)
+
+
+# A program that ends with a query's stream still open: it must exit (gRPC's threads are gone
+# by the time the interpreter drops the connection; closing its channel then waited forever).
+UNFINISHED = """
+import sys, sqlited
+conn = sqlited.connect(sys.argv[1])
+cur = conn.execute("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 100000) SELECT i FROM n")
+assert cur.fetchone() == (1,) and cur._stream is not None
+"""
+
+
+def exits(script, url):
+    """Runs ``script`` with ``url`` as its argument; its exit code, bounded in time."""
+    done = subprocess.run([sys.executable, "-c", script, url], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    return done.returncode
+
+
+def test_a_program_exits_with_a_stream_open(conn, url):
+    conn.execute("CREATE TABLE made (x)")
+    assert exits(UNFINISHED, url) == 0

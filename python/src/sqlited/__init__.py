@@ -10,11 +10,13 @@
 Layout:
 - ``connection``: ``Connection`` and its transaction, as sqlite3 keeps it;
 - ``cursor``: ``Cursor``, statements run and rows streamed lazily;
+- ``aio``: the same driver on asyncio (grpc.aio): ``await sqlited.aio.connect(url)``;
+- ``_base``: what ``connection``/``cursor`` and ``aio`` share: all but the calls;
 - ``values``: Python values to the wire and back (adapters, converters, binding);
 - ``exceptions``: the PEP 249 hierarchy, and gRPC statuses mapped onto it;
 - ``types``: PEP 249's constructors and type objects;
 - ``row``: ``Row``, the row factory like sqlite3.Row;
-- ``url``: ``[http[s]://]host:port/database``;
+- ``url``: ``[http[s]://]host:port/database``, and the channel to it;
 - ``persistent_dict``: ``PersistentDict``, a MutableMapping over a map of the KeyValue service;
 - ``codecs``, ``postcard``: its keys and values as bytes (pickle, json, raw, postcard);
 - ``_sql``: the little lexing a driver needs (statement kinds, named parameters, scripts);
@@ -59,6 +61,7 @@ from .types import (
     Timestamp,
     TimestampFromTicks,
 )
+from .url import open_channel as _open_channel
 from .url import parse as _parse_url
 from .values import PARSE_COLNAMES, PARSE_DECLTYPES, PrepareProtocol, adapt, adapters, converters, register_adapter, register_converter
 
@@ -71,11 +74,6 @@ apilevel = "2.0"
 threadsafety = 2
 # As sqlite3: ``?`` (and ``?NNN``), with ``:name``, ``@name`` and ``$name`` taken from a mapping.
 paramstyle = "qmark"
-
-_CHANNEL_OPTIONS = [
-    ("grpc.max_receive_message_length", -1),
-    ("grpc.max_send_message_length", -1),
-]
 
 
 def connect(
@@ -103,11 +101,7 @@ def connect(
     NOT_FOUND (OperationalError) to reads, and the first write creates it.
     """
     target = _parse_url(url)
-    if target.tls:
-        credentials = grpc.ssl_channel_credentials(root_certificates)
-        channel = grpc.secure_channel(target.address, credentials, options=_CHANNEL_OPTIONS)
-    else:
-        channel = grpc.insecure_channel(target.address, options=_CHANNEL_OPTIONS)
+    channel = _open_channel(grpc, target, root_certificates)
     return Connection(
         channel,
         target.database,

@@ -17,104 +17,30 @@ its transaction too, as with sqlite3's ``check_same_thread=False``.
 
 from __future__ import annotations
 
+import sys
 import threading
-import weakref
-from typing import Any, Callable, Iterable, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Iterable, Optional, TypeVar
 
 import grpc
 
-from . import _sql, exceptions, values
-from ._proto import database_pb2, database_pb2_grpc, statements_pb2_grpc
+from . import _sql, exceptions
+from ._base import _ENDED, _MODES, LEGACY_TRANSACTION_CONTROL, BaseConnection
+from ._proto import database_pb2
 from .cursor import Cursor
-from .exceptions import NotSupportedError, OperationalError, ProgrammingError
+from .exceptions import NotSupportedError, OperationalError
 
-LEGACY_TRANSACTION_CONTROL = -1
-
-_MODES = {
-    "": database_pb2.BeginRequest.DEFERRED,
-    "DEFERRED": database_pb2.BeginRequest.DEFERRED,
-    "IMMEDIATE": database_pb2.BeginRequest.IMMEDIATE,
-    "EXCLUSIVE": database_pb2.BeginRequest.EXCLUSIVE,
-}
-
-# Reasons after which the server holds the transaction no more.
-_ENDED = ("TRANSACTION_NOT_FOUND", "TRANSACTION_ENDED", "TRANSACTION_ABORTED")
+_T = TypeVar("_T")
 
 
-class Connection:
-    """A PEP 249 connection to one sqlited database; see ``sqlited.connect``."""
+class Connection(BaseConnection):
+    """A PEP 249 connection to one sqlited database; see ``sqlited.connect``. Its exception
+    classes, and the rules it shares with ``sqlited.aio``, are ``_base.BaseConnection``'s."""
 
-    Warning = exceptions.Warning
-    Error = exceptions.Error
-    InterfaceError = exceptions.InterfaceError
-    DatabaseError = exceptions.DatabaseError
-    DataError = exceptions.DataError
-    OperationalError = exceptions.OperationalError
-    IntegrityError = exceptions.IntegrityError
-    InternalError = exceptions.InternalError
-    ProgrammingError = exceptions.ProgrammingError
-    NotSupportedError = exceptions.NotSupportedError
+    # Guards _transaction: a Begin, Commit or Rollback in flight, and the id it leaves.
+    _new_lock = staticmethod(threading.RLock)
 
-    def __init__(
-        self,
-        channel: grpc.Channel,
-        database: str,
-        *,
-        timeout: Optional[float] = None,
-        token: Optional[str] = None,
-        lease_ms: int = 0,
-        autocommit: Union[bool, int] = LEGACY_TRANSACTION_CONTROL,
-        isolation_level: Optional[str] = "",
-        detect_types: int = 0,
-    ) -> None:
-        self._channel = channel
-        self._stub = database_pb2_grpc.DatabaseStub(channel)
-        self._statements = statements_pb2_grpc.StatementsStub(channel)
-        self._metadata: Optional[Tuple[Tuple[str, str], ...]] = (
-            (("authorization", f"Bearer {token}"),) if token else None
-        )
-        self.database = database
-        self.timeout = timeout
-        self.lease_ms = lease_ms
-        self.detect_types = detect_types
-        self.row_factory: Optional[Callable[[Any, Tuple[Any, ...]], Any]] = None
-        self.text_factory: Callable[[bytes], Any] = str
-        # Guards _transaction: a Begin, Commit or Rollback in flight, and the id it leaves.
-        self._lock = threading.RLock()
-        self._transaction: Optional[str] = None
-        # Cursors still streaming rows inside the transaction (see Cursor._buffer_rest).
-        self._streams: "weakref.WeakSet[Cursor]" = weakref.WeakSet()
-        self._closed = False
-        self._autocommit = _check_autocommit(autocommit)
-        self._isolation_level = _check_isolation_level(isolation_level)
-
-    # sqlite3's transaction attributes.
-
-    @property
-    def autocommit(self) -> Union[bool, int]:
-        return self._autocommit
-
-    @autocommit.setter
-    def autocommit(self, value: Union[bool, int]) -> None:
-        value = _check_autocommit(value)
-        if value is True:
-            self._end(commit=True)
-        self._autocommit = value
-
-    @property
-    def isolation_level(self) -> Optional[str]:
-        return self._isolation_level
-
-    @isolation_level.setter
-    def isolation_level(self, value: Optional[str]) -> None:
-        value = _check_isolation_level(value)
-        if value is None and self._autocommit == LEGACY_TRANSACTION_CONTROL:
-            self._end(commit=True)
-        self._isolation_level = value
-
-    @property
-    def in_transaction(self) -> bool:
-        return self._transaction is not None
+    def _commit_for_setting(self, setting: str) -> None:
+        self._end(commit=True)
 
     # PEP 249.
 
@@ -170,6 +96,10 @@ class Connection:
             raise
 
     def __del__(self) -> None:
+        # Not while the interpreter exits: gRPC's threads are gone then, and closing a
+        # channel with a stream still open would wait for them forever.
+        if sys.is_finalizing():
+            return
         if not getattr(self, "_closed", True) and getattr(self, "_transaction", None) is None:
             try:
                 self._channel.close()
@@ -177,10 +107,6 @@ class Connection:
                 pass
 
     # What cursors ask of their connection.
-
-    def _check_open(self) -> None:
-        if self._closed:
-            raise ProgrammingError("Cannot operate on a closed database.")
 
     def _call(self, method: Any, request: Any) -> Any:
         try:
@@ -195,20 +121,25 @@ class Connection:
                 self._transaction = None
         return error
 
+    def _in_turn(self, send: Callable[[str], _T], sql: Optional[str], implicit: bool = True) -> _T:
+        """``send(tx)``: sends a request in the transaction ``sql`` runs in ("" for none;
+        begun first if ``implicit`` and sqlite3 would begin one). In a transaction the lock is
+        held until ``send`` returns (a query's first message included): the server runs a
+        transaction's requests one at a time, and refuses more than a few waiting, so threads
+        sharing it take turns here. Outside one, statements go in parallel."""
+        with self._lock:
+            tx = self._transaction_for(sql) if implicit else self._current_transaction()
+            if tx:
+                return send(tx)
+        return send(tx)
+
     def _transaction_for(self, sql: Optional[str]) -> str:
         """The transaction a statement runs in ("" for none), begun if sqlite3 would begin
         one before it; other cursors' streams in it are read to their end first."""
         with self._lock:
             self._check_open()
-            if self._transaction is None:
-                implicit = self._autocommit is False or (
-                    self._autocommit == LEGACY_TRANSACTION_CONTROL
-                    and self._isolation_level is not None
-                    and sql is not None
-                    and _sql.is_dml(sql)
-                )
-                if implicit:
-                    self._begin(self._isolation_level or "")
+            if self._transaction is None and self._begins_implicitly(sql):
+                self._begin(self._isolation_level or "")
             return self._current_transaction()
 
     def _current_transaction(self) -> str:
@@ -255,37 +186,3 @@ class Connection:
     def _commit_before_script(self) -> None:
         if self._autocommit == LEGACY_TRANSACTION_CONTROL:
             self._end(commit=True)
-
-    def _converters_for(self, columns: Sequence[Any]) -> Optional[List[Optional[values.Converter]]]:
-        """The converter of each column under ``detect_types``, as sqlite3 chooses them:
-        a ``name [type]`` column name first (PARSE_COLNAMES), then the declared type's
-        first word (PARSE_DECLTYPES)."""
-        if not self.detect_types:
-            return None
-        chosen: List[Optional[values.Converter]] = []
-        for column in columns:
-            converter = None
-            if self.detect_types & values.PARSE_COLNAMES and "[" in column.name:
-                typename = column.name.split("[", 1)[1].split("]", 1)[0]
-                converter = values.converters.get(typename.upper())
-            if converter is None and self.detect_types & values.PARSE_DECLTYPES and column.decl_type:
-                typename = column.decl_type.split("(", 1)[0].split()[0]
-                converter = values.converters.get(typename.upper())
-            chosen.append(converter)
-        return chosen if any(chosen) else None
-
-
-def _check_autocommit(value: Union[bool, int]) -> Union[bool, int]:
-    if value is True or value is False or value == LEGACY_TRANSACTION_CONTROL:
-        return value
-    raise ValueError("autocommit must be True, False, or sqlited.LEGACY_TRANSACTION_CONTROL")
-
-
-def _check_isolation_level(value: Optional[str]) -> Optional[str]:
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise TypeError("isolation_level must be str or None")
-    if value.upper() not in _MODES:
-        raise ValueError("isolation_level string must be '', 'DEFERRED', 'IMMEDIATE', or 'EXCLUSIVE'")
-    return value.upper() if value else ""

@@ -2,8 +2,9 @@
 
 The constructors are sqlite3's (``Binary`` is ``memoryview``; the dates are ``datetime``'s
 classes). sqlite3 defines no type objects; these compare equal to the names of
-declared types by SQLite's affinity rules (``NUMBER == "INTEGER"``); ``description`` holds
-``None`` as its type code, as sqlite3's does.
+declared types by SQLite's affinity rules (``NUMBER == "INTEGER"``), which is what
+``description`` holds as a column's type code (None for an expression; sqlite3 gives None
+always).
 """
 
 from __future__ import annotations

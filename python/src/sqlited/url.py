@@ -1,10 +1,18 @@
-"""Where a connection goes: ``[http://|https://]host:port/database``."""
+"""Where a connection goes: ``[http://|https://]host:port/database``, and its channel."""
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple, Optional
+
+import grpc
 
 from .exceptions import InterfaceError
+
+# Rows stream in messages of the server's size; values may be large.
+CHANNEL_OPTIONS = [
+    ("grpc.max_receive_message_length", -1),
+    ("grpc.max_send_message_length", -1),
+]
 
 
 class Target(NamedTuple):
@@ -27,3 +35,11 @@ def parse(url: str) -> Target:
     if not address or not database or "/" in database:
         raise InterfaceError(f"the URL must be [http[s]://]host:port/database, not {url!r}")
     return Target(address, database, scheme == "https")
+
+
+def open_channel(module: Any, target: Target, root_certificates: Optional[bytes]) -> Any:
+    """A channel to ``target``: ``module`` is ``grpc`` (blocking) or ``grpc.aio``."""
+    if target.tls:
+        credentials = grpc.ssl_channel_credentials(root_certificates)
+        return module.secure_channel(target.address, credentials, options=CHANNEL_OPTIONS)
+    return module.insecure_channel(target.address, options=CHANNEL_OPTIONS)
