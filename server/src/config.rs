@@ -9,8 +9,8 @@ use clap::Parser;
 
 use crate::engine::{DatabaseOptions, TransactionOptions};
 use crate::worker::StreamLimits;
+use crate::worker::WorkerKind;
 use crate::worker::connection::Synchronous;
-use crate::worker::manager::WorkerKind;
 use crate::worker::process::ProcessOptions;
 
 /// sqlited: SQLite databases on the network, over gRPC.

@@ -1,5 +1,5 @@
-//! One database: a writer fed by a queue, readers fed by another, a deadpool of readers for
-//! read-only transactions, and the routing between them.
+//! One database: the routing of its requests between its writer and its readers (the
+//! connections themselves are [`Connections`], behind the worker seam).
 //!
 //! Reads run on readers in parallel. Writes queue for the one writer, which group-commits
 //! them. A statement is routed by what SQLite says of it: an unknown `Execute` goes to the
@@ -7,23 +7,21 @@
 //! statement back so it runs on the writer.
 
 use std::path::PathBuf;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
-use deadpool::managed::PoolError;
 use sqlited_proto::v1::{ExecuteResponse, Statement};
 use tokio::sync::{mpsc, oneshot};
 
-use super::readers::Readers;
 use super::routes::{Route, Routes};
 use super::rows::QueryRows;
 use crate::error::{Error, Result};
+use crate::worker::WorkerKind;
 use crate::worker::cancel::CancelToken;
 use crate::worker::connection::{ConnectionSettings, Synchronous};
-use crate::worker::manager::{WorkerKind, WorkerManager, WorkerPool};
-use crate::worker::thread::ThreadOptions;
+use crate::worker::connections::{Connections, ConnectionsOptions, Target, worker_lost};
 use crate::worker::transaction::TxSession;
-use crate::worker::{Job, Rejected, Role, StreamLimits, Task, Worker};
+use crate::worker::{Job, StreamLimits};
 
 /// Result messages a query may have in flight between its worker and its client.
 const QUERY_CHANNEL: usize = 2;
@@ -60,90 +58,45 @@ pub struct DatabaseOptions {
 /// One open database.
 pub struct Database {
     name: String,
-    /// Readers of single statements, sharing one queue.
-    readers: Readers,
-    /// Dedicated readers for read-only transactions, checked out for a transaction's life:
-    /// created on demand, checked before reuse, replaced when dead.
-    transaction_readers: WorkerPool,
-    writer_manager: WorkerManager,
-    /// The writer; replaced when it dies, taken at close. A std lock: held to clone the Arc.
-    writer: RwLock<Option<Arc<dyn Worker>>>,
-    /// Serialises replacing a dead writer.
-    writer_restart: tokio::sync::Mutex<()>,
+    connections: Connections,
     routes: Routes,
     options: DatabaseOptions,
     /// The database file.
     path: PathBuf,
-    /// The write-queue gauge, looked up once rather than on every write.
-    write_queue: ::metrics::Gauge,
 }
 
 impl Database {
     /// Opens the database file `path` (creating it), starting its writer now and its readers
     /// as they are needed.
     pub async fn open(name: &str, path: PathBuf, options: DatabaseOptions) -> Result<Self> {
-        let settings = Arc::new(ConnectionSettings {
-            path,
+        let settings = ConnectionSettings {
+            path: path.clone(),
             synchronous: options.synchronous,
             busy_timeout: options.busy_timeout,
             statement_cache: options.statement_cache,
             cache_kib: options.cache_kib,
             sandbox: options.sandbox,
             max_value_bytes: options.stream.max_message_bytes,
-        });
-        let writer_manager = WorkerManager::new(
-            Role::Writer,
-            Arc::clone(&settings),
-            ThreadOptions {
-                queue_depth: options.write_queue_depth,
+        };
+        let connections = Connections::open(
+            name,
+            settings,
+            ConnectionsOptions {
+                readers: options.readers,
+                read_queue_depth: options.read_queue_depth,
+                write_queue_depth: options.write_queue_depth,
                 max_group: options.max_group,
                 max_group_bytes: options.max_group_bytes,
+                workers: options.workers.clone(),
             },
-            options.workers.clone(),
-        );
-        // The writer opens first: it creates the file and turns on WAL mode for the readers.
-        let writer: Arc<dyn Worker> = writer_manager.start().await?;
-        let reader_manager = WorkerManager::new(
-            Role::Reader,
-            Arc::clone(&settings),
-            ThreadOptions {
-                queue_depth: 2,
-                max_group: 1,
-                max_group_bytes: 0,
-            },
-            options.workers.clone(),
-        );
-        let readers = Readers::start(
-            name,
-            WorkerManager::new(
-                Role::Reader,
-                Arc::clone(&settings),
-                ThreadOptions {
-                    queue_depth: 1,
-                    max_group: 1,
-                    max_group_bytes: 0,
-                },
-                options.workers.clone(),
-            ),
-            options.readers,
-            options.read_queue_depth,
         )
         .await?;
-        let transaction_readers = WorkerPool::builder(reader_manager)
-            .max_size(options.readers.max(1))
-            .build()
-            .map_err(|err| Error::Internal(format!("cannot build the reader pool: {err}")))?;
         Ok(Self {
             name: name.to_string(),
-            readers,
-            transaction_readers,
-            writer_manager,
-            writer: RwLock::new(Some(writer)),
-            writer_restart: tokio::sync::Mutex::new(()),
+            connections,
             routes: Routes::new(4096),
             options,
-            path: settings.path.clone(),
-            write_queue: ::metrics::gauge!(crate::metrics::names::WRITE_QUEUE, "database" => name.to_string()),
+            path,
         })
     }
 
@@ -351,103 +304,26 @@ impl Database {
 
     /// Queues `job` for the next free reader.
     async fn submit_read(&self, job: Job, cancel: &Arc<CancelToken>) -> Result<()> {
-        self.readers
-            .submit(Task::new(job, Arc::clone(cancel)))
+        self.connections
+            .submit(Target::AnyReader, job, cancel)
             .await
     }
 
-    /// Hands a read-only transaction to a dedicated reader from the pool; the reader goes
-    /// back to the pool when the transaction ends.
+    /// Hands a read-only transaction to a reader of its own.
     async fn submit_pinned_read(&self, job: Job, cancel: &Arc<CancelToken>) -> Result<()> {
-        let reader = match cancel
-            .wait(async { Some(self.transaction_readers.get().await.map_err(pool_error)) })
+        self.connections
+            .submit(Target::PinnedReader, job, cancel)
             .await
-        {
-            Some(reader) => reader?,
-            None => return Err(worker_lost()),
-        };
-        let worker = Arc::clone(&*reader);
-        let task = Task {
-            job,
-            lease: Some(Box::new(reader)),
-            cancel: Arc::clone(cancel),
-        };
-        worker.submit(task).map_err(|_| worker_lost())
     }
 
-    /// Queues `job` for the writer, replacing the writer first if it has died.
+    /// Queues `job` for the writer.
     async fn submit_write(&self, job: Job, cancel: &Arc<CancelToken>) -> Result<()> {
-        let mut task = Task::new(job, Arc::clone(cancel));
-        for _ in 0..3 {
-            let writer = self.writer().await?;
-            match writer.submit(task) {
-                Ok(()) => {
-                    self.write_queue.increment(1);
-                    return Ok(());
-                }
-                Err((Rejected::Full, _)) => {
-                    return Err(Error::ResourceExhausted {
-                        message: format!(
-                            "the write queue of database {:?} is full ({} requests); retry \
-                             shortly, or raise --write-queue-depth",
-                            self.name, self.options.write_queue_depth
-                        ),
-                        retryable: true,
-                    });
-                }
-                // The writer died between the liveness check and the send: the next round
-                // starts a new one.
-                Err((Rejected::Stopped, returned)) => task = returned,
-            }
-        }
-        Err(worker_lost())
-    }
-
-    /// The live writer, restarted if it died.
-    async fn writer(&self) -> Result<Arc<dyn Worker>> {
-        if let Some(writer) = self.current_writer()?
-            && writer.is_alive()
-        {
-            return Ok(writer);
-        }
-        let _restart = self.writer_restart.lock().await;
-        if let Some(writer) = self.current_writer()?
-            && writer.is_alive()
-        {
-            return Ok(writer);
-        }
-        tracing::warn!(database = %self.name, "the writer died; starting a new one");
-        ::metrics::counter!(crate::metrics::names::WORKER_RESTARTS, "role" => "writer")
-            .increment(1);
-        let writer: Arc<dyn Worker> = self.writer_manager.start().await?;
-        let mut slot = self.writer.write().expect("writer slot poisoned");
-        if slot.is_none() {
-            return Err(shutting_down());
-        }
-        *slot = Some(Arc::clone(&writer));
-        Ok(writer)
-    }
-
-    fn current_writer(&self) -> Result<Option<Arc<dyn Worker>>> {
-        let slot = self.writer.read().expect("writer slot poisoned");
-        match &*slot {
-            Some(writer) => Ok(Some(Arc::clone(writer))),
-            None => Err(shutting_down()),
-        }
+        self.connections.submit(Target::Writer, job, cancel).await
     }
 
     /// Stops the readers, then the writer, which checkpoints the WAL as it closes.
     pub async fn close(&self) {
-        let single_readers = self.readers.close().await;
-        let readers = self.transaction_readers.clone();
-        let writer = self.writer.write().expect("writer slot poisoned").take();
-        // Dropping workers joins their threads: keep that off the async runtime.
-        let _ = tokio::task::spawn_blocking(move || {
-            drop(single_readers);
-            readers.close();
-            drop(writer);
-        })
-        .await;
+        self.connections.close().await;
     }
 }
 
@@ -457,24 +333,4 @@ async fn receive<T>(answer: oneshot::Receiver<Result<T>>, cancel: &CancelToken) 
         .wait(async { answer.await.ok() })
         .await
         .unwrap_or_else(|| Err(worker_lost()))
-}
-
-fn worker_lost() -> Error {
-    Error::Unavailable(
-        "the worker running this request stopped before answering; a write may or may not \
-         have committed; retry"
-            .into(),
-    )
-}
-
-fn shutting_down() -> Error {
-    Error::Unavailable("the server is shutting down; retry on another instance or later".into())
-}
-
-fn pool_error(err: PoolError<Error>) -> Error {
-    match err {
-        PoolError::Backend(err) => err,
-        PoolError::Closed => shutting_down(),
-        other => Error::Unavailable(format!("no reader available: {other}; retry")),
-    }
 }

@@ -4,7 +4,6 @@
 //! - [`Engine`] (this file): the registry of open databases in the data directory.
 //! - [`name`]: what a database name may be, and the file it names.
 //! - [`database`]: one database: its writer, its readers, routing between them.
-//! - [`readers`]: the readers sharing one queue of single reads.
 //! - [`routes`]: which SQL texts read and which write, learned from SQLite.
 //! - [`rows`]: the stream of a query's result messages.
 //! - [`run`]: where a request runs: in its transaction, or on its database.
@@ -12,7 +11,6 @@
 
 pub mod database;
 pub mod name;
-pub mod readers;
 pub mod routes;
 pub mod rows;
 mod run;

@@ -5,6 +5,9 @@
 //! [`manager::WorkerManager`] creates, health-checks and replaces them.
 //!
 //! Layout:
+//! - [`connections`]: a database's connections (writer, shared readers, pinned readers):
+//!   the seam the engine uses, `submit(Target, job)`.
+//! - [`readers`]: the readers sharing one queue of single reads.
 //! - [`connection`]: opening a connection for a role (pragmas, authorizer) and closing it.
 //! - [`safety`]: the SQLite settings and limits every connection gets, each with its reason.
 //! - [`files`]: which files a connection may open (no symbolic or hard links).
@@ -21,21 +24,25 @@
 
 pub mod cancel;
 pub mod connection;
+pub mod connections;
 pub mod executor;
 pub mod files;
-pub mod group_commit;
+mod group_commit;
 pub mod kv;
-pub mod manager;
+mod manager;
 pub mod process;
+mod readers;
 pub mod reply;
 pub mod safety;
 pub mod sandbox;
-pub mod thread;
+mod thread;
 pub mod transaction;
 
 use std::any::Any;
 use std::fmt;
 use std::sync::Arc;
+
+pub use manager::WorkerKind;
 
 use cancel::CancelToken;
 use reply::{Reply, RowSink};

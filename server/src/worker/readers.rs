@@ -13,10 +13,10 @@ use std::sync::{Arc, RwLock};
 
 use crossbeam_channel::{Sender, TrySendError};
 
+use super::manager::WorkerManager;
+use super::thread::TaskSource;
+use super::{Task, Worker};
 use crate::error::{Error, Result};
-use crate::worker::manager::WorkerManager;
-use crate::worker::thread::TaskSource;
-use crate::worker::{Task, Worker};
 
 /// N readers over one queue.
 pub struct Readers {
