@@ -200,3 +200,35 @@ async fn exposed_statements_follow_the_schema() {
         assert_eq!(rows[0].get::<String>(2).unwrap(), "new");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pragmas_answer_from_the_current_schema() {
+    // One reader, which has read the schema before the change.
+    let server = Server::start_with(&["--readers", "1"]);
+    let db = server.database("pragmas").await;
+    db.execute("CREATE TABLE p (id INTEGER PRIMARY KEY)", ())
+        .await
+        .unwrap();
+    for sql in ["PRAGMA table_info(p)", "PRAGMA index_info(ix)", "SELECT * FROM p"] {
+        db.query_all(sql, ()).await.unwrap();
+    }
+    db.execute("CREATE TABLE c (id INTEGER PRIMARY KEY, p INTEGER REFERENCES p(id), data TEXT)", ())
+        .await
+        .unwrap();
+    db.execute("CREATE INDEX ix ON c (data)", ()).await.unwrap();
+    // Each PRAGMA, and the same one again (cached), as SQLite's one connection answers them.
+    for _ in 0..2 {
+        let (_, rows) = answer(&db, "PRAGMA index_info(ix)").await;
+        assert_eq!(rows.len(), 1, "index_info: {rows:?}");
+        assert_eq!(rows[0][2], text("data"));
+        let (_, rows) = answer(&db, "PRAGMA foreign_key_list(c)").await;
+        assert_eq!(rows.len(), 1, "foreign_key_list: {rows:?}");
+        let (_, rows) = answer(&db, "PRAGMA table_info(c)").await;
+        assert_eq!(rows.len(), 3, "table_info: {rows:?}");
+        let (_, rows) = answer(&db, "PRAGMA index_list(c)").await;
+        assert_eq!(rows.len(), 1, "index_list: {rows:?}");
+    }
+    db.execute("DROP INDEX ix", ()).await.unwrap();
+    let (_, rows) = answer(&db, "PRAGMA index_info(ix)").await;
+    assert!(rows.is_empty(), "a dropped index: {rows:?}");
+}

@@ -344,6 +344,14 @@ impl Sqlite {
                 ""
             }
         );
+        // A PRAGMA answers from the schema the connection holds, without the schema check a
+        // statement's read transaction makes: on a reader that read the schema before
+        // another connection's change, `PRAGMA index_info(new_index)` would answer nothing.
+        // So the connection reads the schema's version first, which reloads a stale schema
+        // (and expires the statements prepared against it, cached PRAGMAs included).
+        if self.conn.is_autocommit() && first_keyword_is(&sql, "PRAGMA") {
+            self.refresh_schema();
+        }
         let sql = sql.as_str();
         let first = self.conn.prepare_cached(sql);
         // An idle connection parses against the schema it last read: another connection's
@@ -426,6 +434,25 @@ fn drop_temp_objects(conn: &Connection) -> rusqlite::Result<()> {
         conn.execute_batch(&format!("DROP {kind} IF EXISTS temp.\"{name}\""))?;
     }
     Ok(())
+}
+
+/// Whether the first keyword of `sql` (after the cache key's comment, white space and
+/// comments) is `keyword`.
+fn first_keyword_is(mut sql: &str, keyword: &str) -> bool {
+    loop {
+        sql = sql.trim_start();
+        if let Some(rest) = sql.strip_prefix("--") {
+            sql = rest.split_once('\n').map_or("", |(_, after)| after);
+        } else if let Some(rest) = sql.strip_prefix("/*") {
+            sql = rest.split_once("*/").map_or("", |(_, after)| after);
+        } else {
+            return sql
+                .get(..keyword.len())
+                .is_some_and(|word| word.eq_ignore_ascii_case(keyword))
+                && !sql[keyword.len()..]
+                    .starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_');
+        }
+    }
 }
 
 /// Whether `sql` holds nothing but white space, comments and semicolons.
@@ -531,5 +558,19 @@ pub fn test_settings(dir: &std::path::Path) -> ConnectionSettings {
         cache_kib: 2048,
         sandbox: true,
         max_value_bytes: 16 << 20,
+    }
+}
+
+#[cfg(test)]
+mod test {
+    use super::first_keyword_is;
+
+    #[test]
+    fn first_keywords() {
+        assert!(first_keyword_is("/*r*/PRAGMA index_info(x)", "PRAGMA"));
+        assert!(first_keyword_is("  -- c\n pragma table_info(t)", "PRAGMA"));
+        assert!(!first_keyword_is("/*r*/PRAGMAS", "PRAGMA"));
+        assert!(!first_keyword_is("SELECT 'PRAGMA'", "PRAGMA"));
+        assert!(!first_keyword_is("PRAGM", "PRAGMA"));
     }
 }
