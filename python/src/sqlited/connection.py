@@ -10,6 +10,10 @@ Transactions follow sqlite3's rules, mapped onto the server's Begin/Commit/Rollb
 - ``autocommit=False``: a transaction is always open (it begins with the next statement, so
   an idle connection holds no writer); ``commit()`` and ``rollback()`` end it.
 
+SQL savepoints work as in SQLite: inside a transaction, ``SAVEPOINT``, ``RELEASE`` and
+``ROLLBACK TO`` run in the server's transaction; a ``SAVEPOINT`` outside one begins a
+transaction (DEFERRED), which the ``RELEASE`` of that outermost savepoint commits.
+
 A connection may be shared by threads (threadsafety 2): calls travel concurrently on the
 channel, and a lock keeps the transaction state whole. Threads sharing a connection share
 its transaction too, as with sqlite3's ``check_same_thread=False``.
@@ -24,9 +28,9 @@ from typing import Any, Callable, Iterable, List, Optional, Sequence, Tuple, Uni
 import grpc
 
 from . import _sql, exceptions, values
-from ._proto import database_pb2, database_pb2_grpc, statements_pb2_grpc
+from ._proto import database_pb2, database_pb2_grpc, statements_pb2_grpc, values_pb2
 from .cursor import Cursor
-from .exceptions import NotSupportedError, OperationalError, ProgrammingError
+from .exceptions import OperationalError, ProgrammingError
 
 LEGACY_TRANSACTION_CONTROL = -1
 
@@ -82,6 +86,10 @@ class Connection:
         # Guards _transaction: a Begin, Commit or Rollback in flight, and the id it leaves.
         self._lock = threading.RLock()
         self._transaction: Optional[str] = None
+        # The savepoints open in the transaction, oldest first, and whether the oldest began
+        # the transaction (then its RELEASE commits it, as in SQLite).
+        self._savepoints: List[str] = []
+        self._savepoint_began = False
         # Cursors still streaming rows inside the transaction (see Cursor._buffer_rest).
         self._streams: "weakref.WeakSet[Cursor]" = weakref.WeakSet()
         self._closed = False
@@ -192,7 +200,7 @@ class Connection:
         error = exceptions.from_rpc_error(rpc_error)
         if error.reason in _ENDED:
             with self._lock:
-                self._transaction = None
+                self._forget_transaction()
         return error
 
     def _transaction_for(self, sql: Optional[str]) -> str:
@@ -221,6 +229,11 @@ class Connection:
     def _begin(self, mode: str) -> None:
         request = database_pb2.BeginRequest(database=self.database, mode=_MODES[mode], lease_ms=self.lease_ms)
         self._transaction = self._call(self._stub.Begin, request).transaction_id
+        self._savepoints, self._savepoint_began = [], False
+
+    def _forget_transaction(self) -> None:
+        self._transaction = None
+        self._savepoints, self._savepoint_began = [], False
 
     def _end(self, commit: bool) -> None:
         with self._lock:
@@ -228,7 +241,8 @@ class Connection:
                 return
             for cursor in list(self._streams):
                 cursor._buffer_rest()
-            tx, self._transaction = self._transaction, None
+            tx = self._transaction
+            self._forget_transaction()
             if commit:
                 self._call(self._stub.Commit, database_pb2.CommitRequest(transaction_id=tx))
             else:
@@ -239,18 +253,61 @@ class Connection:
         with self._lock:
             if control.action == "begin":
                 if self._transaction is not None:
-                    raise OperationalError("cannot start a transaction within a transaction")
+                    raise _sqlite_error("cannot start a transaction within a transaction")
                 self._begin(control.mode)
             elif control.action in ("commit", "rollback"):
                 if self._transaction is None:
                     verb = "commit" if control.action == "commit" else "rollback"
-                    raise OperationalError(f"cannot {verb} - no transaction is active")
+                    raise _sqlite_error(f"cannot {verb} - no transaction is active")
                 self._end(commit=control.action == "commit")
             else:
-                raise NotSupportedError(
-                    "SAVEPOINT, RELEASE and ROLLBACK TO are not supported: the server's "
-                    "transactions do not nest; use BEGIN … COMMIT"
-                )
+                self._savepoint(control)
+
+    def _savepoint(self, control: _sql.Control) -> None:
+        """SAVEPOINT, RELEASE and ROLLBACK TO as SQLite runs them: sent with Execute in the
+        server's transaction, one begun for a SAVEPOINT outside any (as SQLite's own
+        SAVEPOINT begins one), and committed by the RELEASE of the savepoint that began it.
+        Outside a transaction RELEASE and ROLLBACK TO name no savepoint, as in SQLite."""
+        if control.error is not None:
+            raise _sqlite_error(control.error)
+        if control.action == "savepoint":
+            began = False
+            if self._transaction is None:
+                if self._autocommit is False:
+                    self._begin(self._isolation_level or "")
+                else:
+                    self._begin("DEFERRED")
+                    began = True
+            try:
+                self._execute_control(control.sql)
+            except BaseException:
+                if began:
+                    try:
+                        self._end(commit=False)
+                    except exceptions.Error:
+                        pass  # the SAVEPOINT's own error says more; the lease ends it anyway
+                raise
+            self._savepoints.append(control.name)
+            self._savepoint_began = self._savepoint_began or began
+            return
+        if self._transaction is None:
+            raise _sqlite_error(f"no such savepoint: {control.name}")
+        found = [i for i, name in enumerate(self._savepoints) if _sql.same_name(name, control.name)]
+        if not found:
+            self._execute_control(control.sql)  # the server's own "no such savepoint"
+            return
+        at = found[-1]
+        if control.action == "release" and at == 0 and self._savepoint_began:
+            self._end(commit=True)  # the RELEASE of SQLite's transaction savepoint
+            return
+        self._execute_control(control.sql)
+        del self._savepoints[at if control.action == "release" else at + 1 :]
+
+    def _execute_control(self, sql: str) -> None:
+        statement = values_pb2.Statement(sql=sql)
+        tx = self._current_transaction()
+        request = database_pb2.ExecuteRequest(database=self.database, statement=statement, transaction_id=tx)
+        self._call(self._stub.Execute, request)
 
     def _commit_before_script(self) -> None:
         if self._autocommit == LEGACY_TRANSACTION_CONTROL:
@@ -273,6 +330,14 @@ class Connection:
                 converter = values.converters.get(typename.upper())
             chosen.append(converter)
         return chosen if any(chosen) else None
+
+
+def _sqlite_error(message: str) -> OperationalError:
+    """The error SQLite gives for a transaction control statement, where the driver answers
+    for it (SQLITE_ERROR)."""
+    error = OperationalError(message)
+    error.sqlite_errorcode, error.sqlite_errorname = 1, "SQLITE_ERROR"
+    return error
 
 
 def _check_autocommit(value: Union[bool, int]) -> Union[bool, int]:
