@@ -151,7 +151,10 @@ class SQLitedDialect(SQLiteDialect_pysqlite):
             )
         opts: Dict[str, Any] = {}
         for key, kind in _QUERY_PARAMETERS.items():
-            util.coerce_kw_type(url.query, key, kind, dest=opts)
+            if kind is str and key in url.query:
+                opts[key] = str(url.query[key])  # coerce_kw_type copies only what it converts
+            else:
+                util.coerce_kw_type(url.query, key, kind, dest=opts)
         if url.password:
             if "token" in opts:
                 raise exc.ArgumentError("the token is given twice: as the URL's password and as token=")
