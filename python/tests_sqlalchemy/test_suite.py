@@ -12,7 +12,7 @@ from sqlalchemy.testing.suite import ComponentReflectionTestExtra as _ComponentR
 from sqlalchemy.testing.suite import IsolationLevelTest as _IsolationLevelTest
 from sqlalchemy.testing.suite import UnicodeSchemaTest as _UnicodeSchemaTest
 
-from sqlited.sqlalchemy.requirements import FOREIGN_KEYS_ENFORCED, NO_SCHEMAS, NO_THIRD_ISOLATION_LEVEL
+from sqlited.sqlalchemy.requirements import NO_SCHEMAS, NO_THIRD_ISOLATION_LEVEL
 
 
 class ComponentReflectionTest(_ComponentReflectionTest):

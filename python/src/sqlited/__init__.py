@@ -16,7 +16,8 @@ Layout:
 - ``row``: ``Row``, the row factory like sqlite3.Row;
 - ``url``: ``[http[s]://]host:port/database``;
 - ``_sql``: the little lexing a driver needs (statement kinds, named parameters, scripts);
-- ``_proto``: the generated gRPC stubs.
+- ``_proto``: the generated gRPC stubs;
+- ``sqlalchemy``: the SQLAlchemy dialect, ``sqlite+sqlited://`` (needs the ``sqlalchemy`` extra).
 """
 
 from __future__ import annotations
