@@ -16,12 +16,14 @@ PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "SKIPS.md")
 HEADER = """\
 # SQLAlchemy's compliance suite on sqlited: what it skips, and why
 
-Written by `pytest --write-skips` in this directory; every run of the suite compares the
-tests it skipped (or ran expecting them to fail, as they fail on SQLite) with this file and
-fails if they differ (a test behind two closed requirements may be listed under either). Each reason names the requirement of
-`sqlited/sqlalchemy/requirements.py` or the override in `test_suite.py` that decides it;
-"SQLite has no such feature" is what SQLAlchemy's own requirements say for SQLite too. A
-test with several variants is listed once, with their count.
+Written by `pytest --write-skips` in this directory; every whole run of the suite compares
+the tests it skipped (or ran expecting them to fail, as they fail on SQLite) with this file
+and fails if they differ (a test behind two closed requirements may be listed under either).
+Tests of a class whose own requirements fail are not collected at all; they are listed too.
+Each reason names the requirement of `sqlited/sqlalchemy/requirements.py` or the override
+in `test_suite.py` that decides it; "SQLite has no such feature" is what SQLAlchemy's own
+requirements say for SQLite too. A test with several variants is listed once, with their
+count.
 """
 
 
@@ -74,6 +76,24 @@ class SkipList:
                     self._record("expected to fail", found.group(1), report.nodeid)
                     break
 
+    def pytest_collection_finish(self, session):
+        """Classes whose own requirements (``__requires__``) fail make no tests at all, so
+        nothing reports them skipped: their tests are recorded here, with the reasons."""
+        from sqlalchemy.testing.plugin import plugin_base
+
+        collected = {getattr(item.cls, "_sa_orig_cls_name", item.cls.__name__) for item in session.items if item.cls}
+        modules = {item.module for item in session.items}
+        for module in modules:
+            for name, cls in sorted(vars(module).items()):
+                if not isinstance(cls, type) or not plugin_base.want_class(name, cls) or name in collected:
+                    continue
+                reasons: List[str] = []
+                plugin_base._possible_configs_for_cls(cls, reasons)
+                if not reasons:
+                    continue
+                for method in sorted(m for m in dir(cls) if m.startswith("test_")):
+                    self._record("skipped", "; ".join(map(str, reasons)), f"{module.__name__}.py::{name}::{method}")
+
     def render(self) -> str:
         out: List[str] = [HEADER]
         for (kind, reason), tests in sorted(self.seen.items()):
@@ -85,7 +105,8 @@ class SkipList:
 
     def pytest_sessionfinish(self, session, exitstatus):
         here = os.path.dirname(PATH)
-        whole = not session.config.option.keyword and not session.config.option.markexpr
+        option = session.config.option
+        whole = not option.keyword and not option.markexpr and not option.collectonly
         whole = whole and all(os.path.abspath(arg) == here for arg in session.config.args)
         if not whole or session.testsfailed:
             return  # a partial or failed run: nothing to compare, nor to write
