@@ -17,6 +17,7 @@ from sqlalchemy import (
     exc,
     func,
     inspect,
+    literal,
     literal_column,
     select,
     text,
@@ -165,6 +166,8 @@ class ServerDifferencesTest(fixtures.TestBase):
         for left, right, expected in [("5.52", "2.4", 2), ("-5.52", "2.4", -3), ("-4.8", "2.4", -2), ("7", "2", 3)]:
             got = connection.scalar(select(literal_column(left, Numeric()) // literal_column(right, Numeric())))
             eq_(decimal.Decimal(got), decimal.Decimal(expected))
+            bound = connection.scalar(select(literal(decimal.Decimal(left), Numeric()) // literal(decimal.Decimal(right), Numeric())))
+            eq_(decimal.Decimal(bound), decimal.Decimal(expected))
 
     def test_server_version_is_the_servers(self, connection):
         version = connection.exec_driver_sql("SELECT sqlite_version()").scalar()

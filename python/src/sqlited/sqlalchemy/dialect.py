@@ -86,9 +86,9 @@ class SQLitedCompiler(SQLiteCompiler):
         integers = all(side.type._type_affinity is sqltypes.Integer for side in (binary.left, binary.right))
         if integers:
             return super().visit_floordiv_binary(binary, operator, **kw)
-        quotient = f"({self.process(binary.left, **kw)} / {self.process(binary.right, **kw)})"
-        again = f"({self.process(binary.left, **kw)} / {self.process(binary.right, **kw)})"
-        return f"(CAST({quotient} AS INTEGER) - ({again} < CAST({again} AS INTEGER)))"
+        # Each occurrence is compiled on its own, so that bound parameters are sent for each.
+        q = [f"({self.process(binary.left, **kw)} / {self.process(binary.right, **kw)})" for _ in range(3)]
+        return f"(CAST({q[0]} AS INTEGER) - ({q[1]} < CAST({q[2]} AS INTEGER)))"
 
 
 class SQLitedDialect(SQLiteDialect_pysqlite):
