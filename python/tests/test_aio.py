@@ -135,6 +135,41 @@ def test_transactions(url):
     both(url, program)
 
 
+def test_savepoints(url):
+    async def program(conn, m):
+        conn.isolation_level = None
+        await conn.execute("CREATE TABLE t (x)")
+        seen = []
+        await conn.execute("SAVEPOINT outer_sp")  # begins a transaction
+        seen.append(conn.in_transaction)
+        await conn.execute("INSERT INTO t VALUES (1)")
+        await conn.execute("SAVEPOINT inner_sp")
+        await conn.execute("INSERT INTO t VALUES (2)")
+        await conn.execute("ROLLBACK TO inner_sp")
+        await conn.execute("RELEASE inner_sp")
+        seen.append(conn.in_transaction)
+        try:
+            await conn.execute("RELEASE never_made")
+        except m.OperationalError as e:
+            seen.append(str(e))
+        await conn.execute("RELEASE OUTER_SP")  # commits
+        seen.append(conn.in_transaction)
+        await conn.execute("BEGIN")
+        await conn.execute("SAVEPOINT a")
+        await conn.execute("INSERT INTO t VALUES (3)")
+        await conn.execute("RELEASE a")  # nested in BEGIN: commits nothing
+        seen.append(conn.in_transaction)
+        await conn.execute("ROLLBACK")
+        try:
+            await conn.execute("ROLLBACK TO a")
+        except m.OperationalError as e:
+            seen.append(str(e))
+        seen.append(await (await conn.execute("SELECT x FROM t ORDER BY x")).fetchall())
+        return seen
+
+    assert both(url, program)[-1] == [(1,)]
+
+
 def test_errors(url):
     async def program(conn, m):
         await conn.execute("CREATE TABLE t (x UNIQUE)")

@@ -222,3 +222,138 @@ def test_errors(url):
 
     seen = both(url, program)
     assert seen[0] == ("IntegrityError", 2067)
+
+
+def _attempt(conn, m, sql, seen):
+    """Runs ``sql``, recording whether it worked (or SQLite's error) and in_transaction."""
+    try:
+        conn.execute(sql)
+        seen.append((sql, "ok", conn.in_transaction))
+    except m.Error as e:
+        seen.append((sql, type(e).__name__, str(e), getattr(e, "sqlite_errorcode", None), conn.in_transaction))
+
+
+def test_savepoints_nest_and_roll_back(url):
+    def program(conn, m):
+        seen = []
+        conn.execute("CREATE TABLE t (x)")
+        for sql in [
+            "SAVEPOINT a",  # outside a transaction: begins one
+            "INSERT INTO t VALUES (1)",
+            "SAVEPOINT A",  # names are case-insensitive; the newest of a name wins
+            "INSERT INTO t VALUES (2)",
+            "SAVEPOINT \"b c\"",
+            "INSERT INTO t VALUES (3)",
+            "ROLLBACK TRANSACTION TO SAVEPOINT [b c]",
+        ]:
+            _attempt(conn, m, sql, seen)
+        seen.append(conn.execute("SELECT x FROM t ORDER BY x").fetchall())
+        for sql in ["RELEASE \"b c\"", "ROLLBACK TO a"]:
+            _attempt(conn, m, sql, seen)
+        seen.append(conn.execute("SELECT x FROM t ORDER BY x").fetchall())
+        # RELEASE of the inner "A", then ROLLBACK TO the outer one keeps the transaction open,
+        # and RELEASE of the outermost commits it.
+        for sql in ["RELEASE SAVEPOINT a", "ROLLBACK TO a", "INSERT INTO t VALUES (4)", "RELEASE a"]:
+            _attempt(conn, m, sql, seen)
+        conn.rollback()  # nothing left to roll back
+        seen.append(conn.execute("SELECT x FROM t ORDER BY x").fetchall())
+        return seen
+
+    both(url, program)
+
+
+def test_savepoints_inside_a_transaction_do_not_end_it(url):
+    def program(conn, m):
+        seen = []
+        conn.execute("CREATE TABLE t (x)")
+        conn.execute("INSERT INTO t VALUES (1)")  # the legacy implicit BEGIN
+        for sql in ["SAVEPOINT s", "INSERT INTO t VALUES (2)", "RELEASE s", "SAVEPOINT s", "INSERT INTO t VALUES (3)", "ROLLBACK TO s", "RELEASE s"]:
+            _attempt(conn, m, sql, seen)
+        conn.rollback()  # all of it: the savepoints were inside the transaction
+        seen.append(conn.execute("SELECT count(*) FROM t").fetchone())
+        conn.execute("BEGIN")
+        for sql in ["SAVEPOINT s", "INSERT INTO t VALUES (5)", "RELEASE s", "COMMIT"]:
+            _attempt(conn, m, sql, seen)
+        conn.execute("SAVEPOINT s")
+        conn.execute("INSERT INTO t VALUES (6)")
+        conn.commit()  # commit() ends a transaction a SAVEPOINT began
+        seen += [conn.in_transaction, conn.execute("SELECT x FROM t ORDER BY x").fetchall()]
+        with conn:
+            conn.execute("SAVEPOINT s")
+            conn.execute("INSERT INTO t VALUES (7)")
+        try:
+            with conn:
+                conn.execute("SAVEPOINT s")
+                conn.execute("INSERT INTO t VALUES (8)")
+                raise KeyError
+        except KeyError:
+            pass
+        seen += [conn.in_transaction, conn.execute("SELECT x FROM t ORDER BY x").fetchall()]
+        return seen
+
+    both(url, program)
+
+
+def test_savepoint_errors(url):
+    def program(conn, m):
+        seen = []
+        conn.execute("CREATE TABLE t (x)")
+        for sql in [
+            "RELEASE a",  # outside a transaction: no such savepoint
+            "ROLLBACK TO a",
+            "SAVEPOINT",
+            "SAVEPOINT a b",
+            "SAVEPOINT 1",
+            "RELEASE",
+            "ROLLBACK TO SAVEPOINT",
+            "SAVEPOINT a",
+            "RELEASE b",  # inside: SQLite's own error, and the transaction stays
+            "ROLLBACK TO b",
+            "BEGIN",
+            "INSERT INTO t VALUES (1)",
+            "RELEASE a",
+            "RELEASE a",
+            "SAVEPOINT a",
+            "ROLLBACK",
+            "COMMIT",
+        ]:
+            _attempt(conn, m, sql, seen)
+        seen.append(conn.execute("SELECT x FROM t").fetchall())
+        return seen
+
+    both(url, program)
+
+
+def test_savepoints_without_implicit_transactions(url):
+    def program(conn, m):
+        seen = []
+        conn.execute("CREATE TABLE t (x)")
+        for sql in ["SAVEPOINT a", "INSERT INTO t VALUES (1)", "SAVEPOINT b", "INSERT INTO t VALUES (2)", "RELEASE b", "ROLLBACK TO a", "INSERT INTO t VALUES (3)", "RELEASE a", "INSERT INTO t VALUES (4)"]:
+            _attempt(conn, m, sql, seen)
+        seen.append(conn.execute("SELECT x FROM t ORDER BY x").fetchall())
+        return seen
+
+    both(url, program, isolation_level=None)
+
+
+def test_savepoints_in_a_script(url):
+    script = """
+        CREATE TABLE t (x);
+        SAVEPOINT one;
+        INSERT INTO t VALUES (1);
+        SAVEPOINT two;
+        INSERT INTO t VALUES (2);
+        ROLLBACK TO two;
+        RELEASE one;
+        SAVEPOINT three;
+        INSERT INTO t VALUES (3);
+    """
+
+    def program(conn, m):
+        conn.executescript(script)
+        seen = [conn.in_transaction]
+        conn.rollback()
+        seen.append(conn.execute("SELECT x FROM t").fetchall())
+        return seen
+
+    both(url, program)

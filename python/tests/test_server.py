@@ -119,8 +119,44 @@ def test_errors_carry_the_servers_details(conn, url):
     with pytest.raises(sqlited.OperationalError) as caught:
         missing.execute("SELECT 1")
     assert caught.value.reason == "DATABASE_NOT_FOUND" and caught.value.code.name == "NOT_FOUND"
-    with pytest.raises(sqlited.NotSupportedError):
-        conn.execute("SAVEPOINT a")
+    conn.execute("SAVEPOINT a")
+    with pytest.raises(sqlited.OperationalError) as caught:
+        conn.execute("RELEASE b")  # the server's SQLite says so
+    assert str(caught.value) == "no such savepoint: b" and caught.value.sqlite_errorcode == 1
+    assert caught.value.request_id
+    conn.rollback()
+
+
+def test_savepoints_run_in_the_servers_transaction(url):
+    conn = sqlited.connect(url)
+    other = sqlited.connect(url, autocommit=True)
+    conn.execute("CREATE TABLE t (x)")
+    conn.execute("SAVEPOINT outer")
+    conn.execute("INSERT INTO t VALUES (1)")
+    conn.execute("SAVEPOINT inner")
+    conn.execute("INSERT INTO t VALUES (2)")
+    conn.execute("RELEASE inner")
+    assert other.execute("SELECT count(*) FROM t").fetchone() == (0,)  # not committed yet
+    conn.execute("RELEASE outer")
+    assert not conn.in_transaction
+    assert other.execute("SELECT x FROM t ORDER BY x").fetchall() == [(1,), (2,)]
+    # autocommit=False (Python 3.12's sqlite3): always in a transaction, so the outermost
+    # savepoint nests inside it and its RELEASE commits nothing.
+    manual = sqlited.connect(url, autocommit=False)
+    manual.execute("SAVEPOINT s")
+    manual.execute("INSERT INTO t VALUES (3)")
+    manual.execute("RELEASE s")
+    assert manual.in_transaction
+    assert other.execute("SELECT count(*) FROM t").fetchone() == (2,)
+    manual.rollback()
+    manual.execute("SAVEPOINT s")
+    manual.execute("INSERT INTO t VALUES (4)")
+    manual.execute("ROLLBACK TO s")
+    manual.execute("INSERT INTO t VALUES (5)")
+    manual.commit()
+    assert other.execute("SELECT x FROM t ORDER BY x").fetchall() == [(1,), (2,), (5,)]
+    for c in (conn, other, manual):
+        c.close()
 
 
 def test_module_surface():

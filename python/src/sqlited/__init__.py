@@ -20,7 +20,8 @@ Layout:
 - ``persistent_dict``: ``PersistentDict``, a MutableMapping over a map of the KeyValue service;
 - ``codecs``, ``postcard``: its keys and values as bytes (pickle, json, raw, postcard);
 - ``_sql``: the little lexing a driver needs (statement kinds, named parameters, scripts);
-- ``_proto``: the generated gRPC stubs.
+- ``_proto``: the generated gRPC stubs;
+- ``sqlalchemy``: the SQLAlchemy dialect, ``sqlite+sqlited://`` (needs the ``sqlalchemy`` extra).
 """
 
 from __future__ import annotations

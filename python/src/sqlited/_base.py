@@ -13,7 +13,7 @@ from __future__ import annotations
 import weakref
 from collections import deque
 from collections.abc import Mapping
-from typing import Any, Callable, Deque, Iterable, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Deque, Iterable, List, NamedTuple, Optional, Sequence, Tuple, Union
 
 from . import _sql, exceptions, values
 from ._proto import database_pb2, database_pb2_grpc, statements_pb2, statements_pb2_grpc, values_pb2
@@ -83,6 +83,10 @@ class BaseConnection:
         # streams of the transaction are read to their end before its next request.
         self._lock = self._new_lock()
         self._transaction: Optional[str] = None
+        # The savepoints open in the transaction, oldest first, and whether the oldest began
+        # the transaction (then its RELEASE commits it, as in SQLite).
+        self._savepoints: List[str] = []
+        self._savepoint_began = False
         # Cursors still streaming rows inside the transaction (see Cursor._buffer_rest).
         self._streams: "weakref.WeakSet[Any]" = weakref.WeakSet()
         self._closed = False
@@ -120,6 +124,41 @@ class BaseConnection:
     @property
     def in_transaction(self) -> bool:
         return self._transaction is not None
+
+    def _forget_transaction(self) -> None:
+        self._transaction = None
+        self._savepoints, self._savepoint_began = [], False
+
+    def _savepoint_step(self, control: _sql.Control) -> "SavepointStep":
+        """How to run SAVEPOINT, RELEASE or ROLLBACK TO as SQLite runs them: sent with
+        Execute in the server's transaction; a SAVEPOINT outside one begins one (as SQLite's
+        own SAVEPOINT does), which the RELEASE of that savepoint commits. Outside a
+        transaction RELEASE and ROLLBACK TO name no savepoint, as in SQLite."""
+        if control.error is not None:
+            raise _sqlite_error(control.error)
+        if control.action == "savepoint":
+            if self._transaction is not None:
+                return SavepointStep(push=True)
+            if self._autocommit is False:
+                return SavepointStep(begin=self._isolation_level or "", push=True)
+            return SavepointStep(begin="DEFERRED", began=True, push=True)
+        if self._transaction is None:
+            raise _sqlite_error(f"no such savepoint: {control.name}")
+        found = [i for i, name in enumerate(self._savepoints) if _sql.same_name(name, control.name)]
+        if not found:
+            return SavepointStep()  # the server answers its own "no such savepoint"
+        at = found[-1]
+        if control.action == "release" and at == 0 and self._savepoint_began:
+            return SavepointStep(commit=True)
+        return SavepointStep(keep=at if control.action == "release" else at + 1)
+
+    def _savepoint_done(self, control: _sql.Control, step: "SavepointStep") -> None:
+        """Follows the server's savepoint stack once ``step`` ran."""
+        if step.push:
+            self._savepoints.append(control.name)
+            self._savepoint_began = self._savepoint_began or step.began
+        elif step.keep is not None:
+            del self._savepoints[step.keep :]
 
     def _check_open(self) -> None:
         if self._closed:
@@ -356,3 +395,26 @@ class BaseCursor:
 
     def setoutputsize(self, size: int, column: Optional[int] = None) -> None:
         """Does nothing: long values arrive whole."""
+
+
+class SavepointStep(NamedTuple):
+    """What a savepoint statement takes (``BaseConnection._savepoint_step``)."""
+
+    #: Begin a server transaction in this mode first.
+    begin: Optional[str] = None
+    #: That transaction is the savepoint's own: its RELEASE commits it.
+    began: bool = False
+    #: Commit the transaction instead of sending the statement.
+    commit: bool = False
+    #: A SAVEPOINT: its name joins the stack.
+    push: bool = False
+    #: A RELEASE or ROLLBACK TO of an open savepoint: the stack keeps this many.
+    keep: Optional[int] = None
+
+
+def _sqlite_error(message: str) -> exceptions.OperationalError:
+    """The error SQLite gives for a transaction control statement, where the driver answers
+    for it (SQLITE_ERROR)."""
+    error = exceptions.OperationalError(message)
+    error.sqlite_errorcode, error.sqlite_errorname = 1, "SQLITE_ERROR"
+    return error

@@ -19,7 +19,7 @@ _TOKEN = re.compile(
     | (?P<string>'(?:[^']|'')*'?)
     | (?P<quoted>"(?:[^"]|"")*"?|`(?:[^`]|``)*`?|\[[^\]]*\]?)
     | (?P<param>[:@$][A-Za-z0-9_]+(?:::[A-Za-z0-9_]+)*(?:\([^)]*\))?|\?[0-9]*)
-    | (?P<word>[A-Za-z_][A-Za-z0-9_$]*)
+    | (?P<word>[A-Za-z_\u0080-\U0010FFFF][A-Za-z0-9_$\u0080-\U0010FFFF]*)
     | (?P<semicolon>;)
     | (?P<other>.)
     """,
@@ -72,10 +72,15 @@ def returns_rows(sql: str) -> bool:
 
 
 class Control(NamedTuple):
-    """Transaction control: ``action`` is begin, commit, rollback or savepoint (unsupported)."""
+    """Transaction control. ``action`` is begin, commit, rollback, or for savepoints
+    savepoint, release, rollback_to; ``name`` is the savepoint's name, dequoted; ``error``,
+    when set, is SQLite's complaint about a savepoint statement it could not parse."""
 
     action: str
     mode: str = "DEFERRED"
+    name: str = ""
+    sql: str = ""
+    error: Optional[str] = None
 
 
 def control(sql: str) -> Optional[Control]:
@@ -89,10 +94,58 @@ def control(sql: str) -> Optional[Control]:
         return Control("commit")
     if first == "ROLLBACK":
         rest = [w for w in words[1:] if w != "TRANSACTION"]
-        return Control("savepoint") if rest[:1] == ["TO"] else Control("rollback")
-    if first in ("SAVEPOINT", "RELEASE"):
-        return Control("savepoint")
+        return _savepoint("rollback_to", sql) if rest[:1] == ["TO"] else Control("rollback")
+    if first == "SAVEPOINT":
+        return _savepoint("savepoint", sql)
+    if first == "RELEASE":
+        return _savepoint("release", sql)
     return None
+
+
+# The words a savepoint statement may have before its name, in order (each optional but
+# the first): SAVEPOINT nm, RELEASE [SAVEPOINT] nm, ROLLBACK [TRANSACTION] TO [SAVEPOINT] nm.
+_SAVEPOINT_GRAMMAR = {
+    "savepoint": (("SAVEPOINT", True),),
+    "release": (("RELEASE", True), ("SAVEPOINT", False)),
+    "rollback_to": (("ROLLBACK", True), ("TRANSACTION", False), ("TO", True), ("SAVEPOINT", False)),
+}
+
+
+def _savepoint(action: str, sql: str) -> Control:
+    """A savepoint statement, its name dequoted as SQLite dequotes it; a statement SQLite
+    would not parse carries SQLite's message in ``error``."""
+    parts = [t for t in tokens(sql)]
+    while parts and parts[-1].kind == "semicolon":
+        parts.pop()
+    at = 0
+    for word, required in _SAVEPOINT_GRAMMAR[action]:
+        if at < len(parts) and parts[at].kind == "word" and parts[at].text.upper() == word:
+            at += 1
+        elif required:
+            break
+    if at >= len(parts):
+        return Control(action, sql=sql, error="incomplete input")
+    name = parts[at]
+    if name.kind not in ("word", "string", "quoted"):
+        return Control(action, sql=sql, error=f'near "{name.text}": syntax error')
+    if at + 1 < len(parts):
+        return Control(action, sql=sql, error=f'near "{parts[at + 1].text}": syntax error')
+    return Control(action, name=dequote(name.text), sql=sql)
+
+
+def dequote(text: str) -> str:
+    """An identifier or string as SQLite reads it: '…', "…" and `…` with the quote doubled
+    inside, […] as written."""
+    if len(text) >= 2 and text[0] in "'\"`" and text[-1] == text[0]:
+        return text[1:-1].replace(text[0] * 2, text[0])
+    if len(text) >= 2 and text[0] == "[" and text[-1] == "]":
+        return text[1:-1]
+    return text
+
+
+def same_name(a: str, b: str) -> bool:
+    """Whether two savepoint names are one to SQLite: equal but for ASCII case."""
+    return a.encode().lower() == b.encode().lower()
 
 
 def named_parameters(sql: str) -> List[Tuple[str, str]]:

@@ -10,6 +10,10 @@ Transactions follow sqlite3's rules, mapped onto the server's Begin/Commit/Rollb
 - ``autocommit=False``: a transaction is always open (it begins with the next statement, so
   an idle connection holds no writer); ``commit()`` and ``rollback()`` end it.
 
+SQL savepoints work as in SQLite: inside a transaction, ``SAVEPOINT``, ``RELEASE`` and
+``ROLLBACK TO`` run in the server's transaction; a ``SAVEPOINT`` outside one begins a
+transaction (DEFERRED), which the ``RELEASE`` of that outermost savepoint commits.
+
 A connection may be shared by threads (threadsafety 2): calls travel concurrently on the
 channel, and a lock keeps the transaction state whole. Threads sharing a connection share
 its transaction too, as with sqlite3's ``check_same_thread=False``.
@@ -24,10 +28,9 @@ from typing import Any, Callable, Iterable, Optional, TypeVar
 import grpc
 
 from . import _sql, exceptions
-from ._base import _ENDED, _MODES, LEGACY_TRANSACTION_CONTROL, BaseConnection
-from ._proto import database_pb2
+from ._base import _ENDED, _MODES, LEGACY_TRANSACTION_CONTROL, BaseConnection, _sqlite_error
+from ._proto import database_pb2, values_pb2
 from .cursor import Cursor
-from .exceptions import NotSupportedError, OperationalError
 
 _T = TypeVar("_T")
 
@@ -118,7 +121,7 @@ class Connection(BaseConnection):
         error = exceptions.from_rpc_error(rpc_error)
         if error.reason in _ENDED:
             with self._lock:
-                self._transaction = None
+                self._forget_transaction()
         return error
 
     def _in_turn(self, send: Callable[[str], _T], sql: Optional[str], implicit: bool = True) -> _T:
@@ -152,6 +155,7 @@ class Connection(BaseConnection):
     def _begin(self, mode: str) -> None:
         request = database_pb2.BeginRequest(database=self.database, mode=_MODES[mode], lease_ms=self.lease_ms)
         self._transaction = self._call(self._stub.Begin, request).transaction_id
+        self._savepoints, self._savepoint_began = [], False
 
     def _end(self, commit: bool) -> None:
         with self._lock:
@@ -159,7 +163,8 @@ class Connection(BaseConnection):
                 return
             for cursor in list(self._streams):
                 cursor._buffer_rest()
-            tx, self._transaction = self._transaction, None
+            tx = self._transaction
+            self._forget_transaction()
             if commit:
                 self._call(self._stub.Commit, database_pb2.CommitRequest(transaction_id=tx))
             else:
@@ -170,18 +175,41 @@ class Connection(BaseConnection):
         with self._lock:
             if control.action == "begin":
                 if self._transaction is not None:
-                    raise OperationalError("cannot start a transaction within a transaction")
+                    raise _sqlite_error("cannot start a transaction within a transaction")
                 self._begin(control.mode)
             elif control.action in ("commit", "rollback"):
                 if self._transaction is None:
                     verb = "commit" if control.action == "commit" else "rollback"
-                    raise OperationalError(f"cannot {verb} - no transaction is active")
+                    raise _sqlite_error(f"cannot {verb} - no transaction is active")
                 self._end(commit=control.action == "commit")
             else:
-                raise NotSupportedError(
-                    "SAVEPOINT, RELEASE and ROLLBACK TO are not supported: the server's "
-                    "transactions do not nest; use BEGIN … COMMIT"
-                )
+                self._savepoint(control)
+
+    def _savepoint(self, control: _sql.Control) -> None:
+        """SAVEPOINT, RELEASE or ROLLBACK TO, as ``_base.BaseConnection._savepoint_step``
+        says to run it."""
+        step = self._savepoint_step(control)
+        if step.commit:
+            self._end(commit=True)  # the RELEASE of SQLite's transaction savepoint
+            return
+        if step.begin is not None:
+            self._begin(step.begin)
+        try:
+            self._execute_control(control.sql)
+        except BaseException:
+            if step.began:
+                try:
+                    self._end(commit=False)
+                except exceptions.Error:
+                    pass  # the SAVEPOINT's own error says more; the lease ends it anyway
+            raise
+        self._savepoint_done(control, step)
+
+    def _execute_control(self, sql: str) -> None:
+        statement = values_pb2.Statement(sql=sql)
+        tx = self._current_transaction()
+        request = database_pb2.ExecuteRequest(database=self.database, statement=statement, transaction_id=tx)
+        self._call(self._stub.Execute, request)
 
     def _commit_before_script(self) -> None:
         if self._autocommit == LEGACY_TRANSACTION_CONTROL:

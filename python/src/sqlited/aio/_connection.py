@@ -17,9 +17,9 @@ from typing import Any, Awaitable, Callable, Iterable, Optional, TypeVar
 import grpc
 
 from .. import _sql, exceptions
-from .._base import _ENDED, _MODES, LEGACY_TRANSACTION_CONTROL, BaseConnection
-from .._proto import database_pb2
-from ..exceptions import NotSupportedError, OperationalError, ProgrammingError
+from .._base import _ENDED, _MODES, LEGACY_TRANSACTION_CONTROL, BaseConnection, _sqlite_error
+from .._proto import database_pb2, values_pb2
+from ..exceptions import ProgrammingError
 from ._cursor import Cursor
 
 _T = TypeVar("_T")
@@ -101,7 +101,7 @@ class Connection(BaseConnection):
     def _failed(self, rpc_error: grpc.RpcError) -> exceptions.Error:
         error = exceptions.from_rpc_error(rpc_error)
         if error.reason in _ENDED:
-            self._transaction = None
+            self._forget_transaction()
         return error
 
     async def _in_turn(self, send: Callable[[str], Awaitable[_T]], sql: Optional[str], implicit: bool = True) -> _T:
@@ -129,6 +129,7 @@ class Connection(BaseConnection):
     async def _begin(self, mode: str) -> None:
         request = database_pb2.BeginRequest(database=self.database, mode=_MODES[mode], lease_ms=self.lease_ms)
         self._transaction = (await self._call(self._stub.Begin, request)).transaction_id
+        self._savepoints, self._savepoint_began = [], False
 
     async def _end(self, commit: bool) -> None:
         async with self._lock:
@@ -138,7 +139,8 @@ class Connection(BaseConnection):
         if self._transaction is None:
             return
         await self._drain()
-        tx, self._transaction = self._transaction, None
+        tx = self._transaction
+        self._forget_transaction()
         if commit:
             await self._call(self._stub.Commit, database_pb2.CommitRequest(transaction_id=tx))
         else:
@@ -149,17 +151,37 @@ class Connection(BaseConnection):
         async with self._lock:
             if control.action == "begin":
                 if self._transaction is not None:
-                    raise OperationalError("cannot start a transaction within a transaction")
+                    raise _sqlite_error("cannot start a transaction within a transaction")
                 await self._begin(control.mode)
             elif control.action in ("commit", "rollback"):
                 if self._transaction is None:
-                    raise OperationalError(f"cannot {control.action} - no transaction is active")
+                    raise _sqlite_error(f"cannot {control.action} - no transaction is active")
                 await self._end_locked(commit=control.action == "commit")
             else:
-                raise NotSupportedError(
-                    "SAVEPOINT, RELEASE and ROLLBACK TO are not supported: the server's "
-                    "transactions do not nest; use BEGIN … COMMIT"
-                )
+                await self._savepoint(control)
+
+    async def _savepoint(self, control: _sql.Control) -> None:
+        """SAVEPOINT, RELEASE or ROLLBACK TO, as ``_base.BaseConnection._savepoint_step``
+        says to run it (the lock is held)."""
+        step = self._savepoint_step(control)
+        if step.commit:
+            await self._end_locked(commit=True)  # the RELEASE of SQLite's transaction savepoint
+            return
+        if step.begin is not None:
+            await self._begin(step.begin)
+        try:
+            tx = await self._drain()
+            statement = values_pb2.Statement(sql=control.sql)
+            request = database_pb2.ExecuteRequest(database=self.database, statement=statement, transaction_id=tx)
+            await self._call(self._stub.Execute, request)
+        except BaseException:
+            if step.began:
+                try:
+                    await self._end_locked(commit=False)
+                except exceptions.Error:
+                    pass  # the SAVEPOINT's own error says more; the lease ends it anyway
+            raise
+        self._savepoint_done(control, step)
 
     async def _commit_before_script(self) -> None:
         if self._autocommit == LEGACY_TRANSACTION_CONTROL:
