@@ -107,6 +107,9 @@ _BY_PRIMARY_CODE: Dict[int, type] = {
 
 _BY_STATUS: Dict[grpc.StatusCode, type] = {
     grpc.StatusCode.INVALID_ARGUMENT: ProgrammingError,
+    # The token's role falls short, or the sandbox forbids it: the program asked for what it
+    # may not have (the Rust client's ErrorKind::Programming too).
+    grpc.StatusCode.PERMISSION_DENIED: ProgrammingError,
     grpc.StatusCode.OUT_OF_RANGE: DataError,
     grpc.StatusCode.ALREADY_EXISTS: IntegrityError,
     grpc.StatusCode.UNIMPLEMENTED: NotSupportedError,
@@ -147,6 +150,8 @@ def from_rpc_error(rpc_error: grpc.RpcError) -> Error:
     sqlite_code = int(metadata["sqlite_code"]) if "sqlite_code" in metadata else None
     if sqlite_code is not None:
         cls = _BY_PRIMARY_CODE.get(sqlite_code & 0xFF, DatabaseError)
+    elif info is not None and info.reason == "STATEMENT_NOT_FOUND":
+        cls = ProgrammingError  # an exposed statement that is not there: a wrong name
     else:
         cls = _BY_STATUS.get(code, OperationalError)  # type: ignore[arg-type]
     error = cls(message)
