@@ -118,3 +118,29 @@ async fn typed_reads_and_column_metadata() {
         ]
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlites_math_functions_are_there() {
+    // As in the sqlite3 shell and Python's sqlite3 (.cargo/config.toml builds them in).
+    let server = Server::start();
+    let db = server.database("math").await;
+    let row = db
+        .query_one(
+            "SELECT floor(-2.5), ceil(2.1), sqrt(16.0), pow(2, 10), ln(1), mod(7, 3), pi() > 3.14",
+            (),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        row.values(),
+        &[
+            Value::Real(-3.0),
+            Value::Real(3.0),
+            Value::Real(4.0),
+            Value::Real(1024.0),
+            Value::Real(0.0),
+            Value::Real(1.0),
+            Value::Integer(1),
+        ]
+    );
+}
