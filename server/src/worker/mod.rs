@@ -25,6 +25,8 @@
 pub mod cancel;
 pub mod connection;
 pub mod connections;
+#[cfg(test)]
+mod core_tests;
 pub mod executor;
 pub mod files;
 mod group_commit;

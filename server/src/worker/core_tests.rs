@@ -1,0 +1,227 @@
+//! Unit tests of the SQLite core, on temporary files and real connections (no gRPC, no
+//! threads of the server's): group commit, per-request savepoints, readers refusing writes,
+//! the authorizer's refusals, and a transaction's lease.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlited_proto::v1::{ExecuteResponse, Statement};
+use tokio::sync::oneshot;
+
+use super::cancel::CancelToken;
+use super::connection::{Sqlite, test_settings};
+use super::transaction::{TxCommand, TxMode, TxSession, TxState, TxStatus};
+use super::{Job, Outcome, Role, Task, executor, group_commit};
+use crate::auth::Access;
+use crate::error::{Error, Result};
+
+fn statement(sql: &str) -> Statement {
+    Statement {
+        sql: sql.into(),
+        ..Default::default()
+    }
+}
+
+fn writer(dir: &tempfile::TempDir) -> Sqlite {
+    Sqlite::open(&test_settings(dir.path()), Role::Writer).expect("the writer opens")
+}
+
+/// An Execute task for `sql` with `access`, and where its answer arrives.
+fn execute_as(sql: &str, access: Access) -> (Task, oneshot::Receiver<Result<Outcome>>) {
+    let (reply, answer) = oneshot::channel();
+    let cancel = CancelToken::none();
+    cancel.set_access(access);
+    let job = Job::Execute {
+        statement: statement(sql),
+        reply: reply.into(),
+    };
+    (Task::new(job, cancel), answer)
+}
+
+fn execute(sql: &str) -> (Task, oneshot::Receiver<Result<Outcome>>) {
+    execute_as(sql, Access::Admin)
+}
+
+fn batch(sqls: &[&str]) -> (Task, oneshot::Receiver<Result<Vec<ExecuteResponse>>>) {
+    let (reply, answer) = oneshot::channel();
+    let job = Job::Batch {
+        statements: sqls.iter().map(|sql| statement(sql)).collect(),
+        reply: reply.into(),
+    };
+    (Task::new(job, CancelToken::none()), answer)
+}
+
+fn answer<T>(mut receiver: oneshot::Receiver<Result<T>>) -> Result<T> {
+    receiver
+        .try_recv()
+        .expect("answered before the group ended")
+}
+
+/// Runs `tasks` as one group commit on `db`.
+fn group(db: &Sqlite, tasks: Vec<Task>) {
+    let (sender, receiver) = crossbeam_channel::unbounded();
+    for task in tasks {
+        sender.send(task).unwrap();
+    }
+    drop(sender);
+    group_commit::serve(
+        db,
+        receiver,
+        1000,
+        1 << 30,
+        "test",
+        &group_commit::GroupReport::To(Arc::new(|_| {})),
+    );
+}
+
+fn values(db: &Sqlite, sql: &str) -> Vec<i64> {
+    let mut stmt = db.conn().prepare(sql).unwrap();
+    stmt.query_map([], |row| row.get(0))
+        .unwrap()
+        .collect::<rusqlite::Result<_>>()
+        .unwrap()
+}
+
+#[test]
+fn a_failing_request_in_a_group_fails_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = writer(&dir);
+    let (create, created) = execute("CREATE TABLE t (x INTEGER UNIQUE)");
+    group(&db, vec![create]);
+    answer(created).unwrap();
+
+    let (one, one_done) = execute("INSERT INTO t VALUES (1)");
+    let (dup, dup_done) = execute("INSERT INTO t VALUES (1)");
+    let (two, two_done) = execute("INSERT INTO t VALUES (2)");
+    let (bad_batch, bad_batch_done) =
+        batch(&["INSERT INTO t VALUES (3)", "INSERT INTO t VALUES (2)"]);
+    let (good_batch, good_batch_done) =
+        batch(&["INSERT INTO t VALUES (4)", "INSERT INTO t VALUES (5)"]);
+    group(&db, vec![one, dup, two, bad_batch, good_batch]);
+    assert_eq!(answer(one_done).unwrap().response.rows_affected, 1);
+    assert!(matches!(answer(dup_done), Err(Error::Sqlite { .. })));
+    assert_eq!(answer(two_done).unwrap().response.rows_affected, 1);
+    // A batch is all or nothing: its first INSERT is undone with its savepoint.
+    assert!(answer(bad_batch_done).is_err());
+    assert_eq!(answer(good_batch_done).unwrap().len(), 2);
+    assert_eq!(values(&db, "SELECT x FROM t ORDER BY x"), vec![1, 2, 4, 5]);
+    assert!(db.conn().is_autocommit(), "the group's transaction ended");
+}
+
+#[test]
+fn a_statement_that_ends_the_transaction_itself_does_not_lose_the_others() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = writer(&dir);
+    let (create, created) = execute("CREATE TABLE t (x INTEGER UNIQUE)");
+    group(&db, vec![create]);
+    answer(created).unwrap();
+    let (seed, seeded) = execute("INSERT INTO t VALUES (0)");
+    group(&db, vec![seed]);
+    answer(seeded).unwrap();
+
+    // INSERT OR ROLLBACK on a duplicate rolls back the whole group's transaction: the
+    // requests before it run again, and each is answered once, after its COMMIT.
+    let (before, before_done) = execute("INSERT INTO t VALUES (1)");
+    let (ender, ender_done) = execute("INSERT OR ROLLBACK INTO t VALUES (0)");
+    let (after, after_done) = execute("INSERT INTO t VALUES (2)");
+    group(&db, vec![before, ender, after]);
+    assert!(answer(before_done).is_ok());
+    assert!(answer(ender_done).is_err());
+    assert!(answer(after_done).is_ok());
+    assert_eq!(values(&db, "SELECT x FROM t ORDER BY x"), vec![0, 1, 2]);
+}
+
+#[test]
+fn a_reader_hands_a_write_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = writer(&dir);
+    let (create, created) = execute("CREATE TABLE t (x)");
+    group(&db, vec![create]);
+    answer(created).unwrap();
+    let reader = Sqlite::open(&test_settings(dir.path()), Role::Reader).unwrap();
+    let token = CancelToken::none();
+    let read = reader.run_task(&token, || {
+        executor::execute(&reader, &statement("SELECT count(*) FROM t"))
+    });
+    assert!(read.unwrap().read_only);
+    for write in [
+        "INSERT INTO t VALUES (1)",
+        "CREATE TABLE u (y)",
+        "DELETE FROM t",
+    ] {
+        let refused = reader.run_task(&token, || executor::execute(&reader, &statement(write)));
+        assert!(
+            matches!(refused, Err(Error::NeedsWriter)),
+            "{write}: {refused:?}"
+        );
+    }
+}
+
+#[test]
+fn the_authorizer_refuses_what_the_role_and_the_sandbox_forbid() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = writer(&dir);
+    let (create, created) = execute("CREATE TABLE t (x)");
+    group(&db, vec![create]);
+    answer(created).unwrap();
+    let cases = [
+        ("INSERT INTO t VALUES (1)", Access::Read),
+        ("CREATE TABLE u (y)", Access::Write),
+        ("DROP TABLE t", Access::Write),
+        ("ATTACH 'other.db' AS other", Access::Admin),
+        ("PRAGMA writable_schema = 1", Access::Admin),
+        ("SELECT fts3_tokenizer('simple')", Access::Admin),
+        ("CREATE TEMP TABLE scratch (z)", Access::Admin),
+    ];
+    for (sql, access) in cases {
+        let (task, done) = execute_as(sql, access);
+        group(&db, vec![task]);
+        let refused = answer(done);
+        assert!(
+            matches!(refused, Err(Error::PermissionDenied(_))),
+            "{sql} as {access}: {refused:?}"
+        );
+    }
+    let (transaction_control, done) = execute("BEGIN");
+    group(&db, vec![transaction_control]);
+    assert!(matches!(answer(done), Err(Error::InvalidArgument { .. })));
+    assert_eq!(
+        values(&db, "SELECT count(*) FROM sqlite_schema"),
+        vec![1],
+        "nothing was made"
+    );
+}
+
+#[test]
+fn an_idle_transaction_is_rolled_back_at_the_end_of_its_lease() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = writer(&dir);
+    let (create, created) = execute("CREATE TABLE t (x)");
+    group(&db, vec![create]);
+    answer(created).unwrap();
+
+    let (commands, receiver) = crossbeam_channel::bounded(4);
+    let state = TxState::new("tx".into(), Duration::from_millis(50));
+    let (started, started_answer) = oneshot::channel();
+    let session = TxSession {
+        mode: TxMode::Immediate,
+        commands: receiver,
+        started: started.into(),
+        state: Arc::clone(&state),
+        cancel: CancelToken::none(),
+        permits: Box::new(()),
+    };
+    let (insert, inserted) = execute("INSERT INTO t VALUES (1)");
+    commands.send(TxCommand::Run(insert)).unwrap();
+    // Runs the INSERT, then waits for a next command that never comes, for one lease.
+    super::transaction::serve(&db, session);
+    answer(started_answer).unwrap();
+    answer(inserted).unwrap();
+    assert_eq!(state.status(), TxStatus::Expired);
+    assert!(db.conn().is_autocommit());
+    assert_eq!(
+        values(&db, "SELECT count(*) FROM t"),
+        vec![0],
+        "the INSERT was rolled back"
+    );
+}
