@@ -70,7 +70,8 @@ pub struct Config {
 
     /// PRAGMA synchronous of each writer: full (an acknowledged write survives power loss),
     /// normal (survives a crash of sqlited, not always a power loss), extra, or off.
-    #[arg(long, env = "SQLITED_SYNCHRONOUS", value_enum, default_value = "full")]
+    #[arg(long, env = "SQLITED_SYNCHRONOUS", default_value = "full",
+        value_parser = synchronous_values())]
     pub synchronous: Synchronous,
 
     /// Milliseconds SQLite waits on a locked database before answering busy.
@@ -346,4 +347,14 @@ impl Config {
     pub fn shutdown_grace(&self) -> Duration {
         Duration::from_secs(self.shutdown_grace_secs)
     }
+}
+
+/// `--synchronous`'s values, listed in `--help` and parsed into the worker's [`Synchronous`].
+fn synchronous_values() -> impl clap::builder::TypedValueParser<Value = Synchronous> {
+    use clap::builder::TypedValueParser;
+    clap::builder::PossibleValuesParser::new(["off", "normal", "full", "extra"]).map(|value| {
+        value
+            .parse::<Synchronous>()
+            .expect("one of the listed values")
+    })
 }

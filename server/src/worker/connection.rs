@@ -17,7 +17,7 @@ use crate::auth::Access;
 use crate::error::{Error, Result};
 
 /// `PRAGMA synchronous` for the writer: how hard a COMMIT waits for the disk.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Synchronous {
     /// No fsync: fast, and a power loss can lose or corrupt recent transactions.
     Off,
@@ -28,6 +28,23 @@ pub enum Synchronous {
     Full,
     /// Like full, and also syncs the directory after the WAL is reset.
     Extra,
+}
+
+impl std::str::FromStr for Synchronous {
+    type Err = String;
+
+    /// `off`, `normal`, `full` or `extra`, in any case (the flag's values).
+    fn from_str(value: &str) -> std::result::Result<Self, String> {
+        match value.to_ascii_lowercase().as_str() {
+            "off" => Ok(Self::Off),
+            "normal" => Ok(Self::Normal),
+            "full" => Ok(Self::Full),
+            "extra" => Ok(Self::Extra),
+            _ => Err(format!(
+                "{value:?} is not a synchronous level: use off, normal, full or extra"
+            )),
+        }
+    }
 }
 
 impl Synchronous {
