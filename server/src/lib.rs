@@ -25,18 +25,18 @@
 
 pub mod auth;
 pub mod config;
-pub mod connections;
+pub(crate) mod connections;
 pub mod engine;
 pub mod error;
 pub mod healthcheck;
-pub mod lock;
-pub mod memory;
-pub mod metrics;
+pub(crate) mod lock;
+pub(crate) mod memory;
+pub(crate) mod metrics;
 pub mod restore;
 pub mod server;
-pub mod service;
-pub mod sql;
-pub mod statements;
+pub(crate) mod service;
+pub(crate) mod sql;
+pub(crate) mod statements;
 pub mod worker;
 
 pub use config::Config;

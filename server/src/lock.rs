@@ -10,7 +10,7 @@ use std::fs::File;
 use std::io::{Read, Seek, Write};
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::OpenOptionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// The lock file's name inside the data directory.
 pub const FILE: &str = ".sqlited.lock";
@@ -19,7 +19,6 @@ pub const FILE: &str = ".sqlited.lock";
 #[derive(Debug)]
 pub struct DataDirLock {
     _file: File,
-    path: PathBuf,
 }
 
 impl DataDirLock {
@@ -65,12 +64,7 @@ impl DataDirLock {
         if let Err(err) = written {
             return Err(format!("cannot write {}: {err}", path.display()));
         }
-        Ok(Self { _file: file, path })
-    }
-
-    /// The lock file.
-    pub fn path(&self) -> &Path {
-        &self.path
+        Ok(Self { _file: file })
     }
 }
 

@@ -147,11 +147,6 @@ impl Database {
         Ok(outcome.response)
     }
 
-    /// The database file.
-    pub fn path(&self) -> &std::path::Path {
-        &self.path
-    }
-
     /// Runs a maintenance statement on the writer between two group commits; returns the
     /// integer columns of its first row.
     pub async fn maintenance(

@@ -144,11 +144,6 @@ impl Engine {
         &self.transactions
     }
 
-    /// How databases are run (stream limits and the like).
-    pub fn options(&self) -> &DatabaseOptions {
-        &self.options
-    }
-
     /// Whether database `name` (valid) is open or has a file.
     pub fn exists(&self, name: &str) -> bool {
         let open = self

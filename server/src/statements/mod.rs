@@ -138,11 +138,6 @@ impl Catalog {
     pub fn len(&self) -> usize {
         self.databases.values().map(|d| d.statements.len()).sum()
     }
-
-    /// Whether none is.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
 }
 
 /// The catalog in force.
