@@ -50,7 +50,12 @@ pub struct Config {
     /// Browser origins allowed to call the HTTP gateway (CORS), comma-separated, e.g.
     /// `https://app.example.com`; `*` for any. None by default: a request with an `Origin`
     /// header is refused (403).
-    #[arg(long, env = "SQLITED_HTTP_CORS_ORIGINS", value_delimiter = ',', requires = "http_listen")]
+    #[arg(
+        long,
+        env = "SQLITED_HTTP_CORS_ORIGINS",
+        value_delimiter = ',',
+        requires = "http_listen"
+    )]
     pub http_cors_origins: Vec<String>,
 
     /// Refuse (NOT_FOUND) databases that do not exist yet, instead of creating them.

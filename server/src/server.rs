@@ -110,15 +110,17 @@ pub async fn run(
     };
     let (http_stop, http_stopped) = tokio::sync::watch::channel(false);
     let http_bound = match config.http_listen {
-        Some(addr) => Some(serve_http(
-            &config,
-            addr,
-            &engine,
-            &statements,
-            credentials.clone(),
-            http_stopped,
-        )
-        .await?),
+        Some(addr) => Some(
+            serve_http(
+                &config,
+                addr,
+                &engine,
+                &statements,
+                credentials.clone(),
+                http_stopped,
+            )
+            .await?,
+        ),
         None => None,
     };
     tokio::spawn(reload_on_sighup(

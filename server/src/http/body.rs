@@ -20,7 +20,11 @@ pub enum Refused {
 }
 
 /// The body's bytes, at most `limit` of them.
-pub async fn read(body: axum::body::Body, headers: &http::HeaderMap, limit: usize) -> Result<Bytes, Refused> {
+pub async fn read(
+    body: axum::body::Body,
+    headers: &http::HeaderMap,
+    limit: usize,
+) -> Result<Bytes, Refused> {
     let declared = headers
         .get(http::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
@@ -160,7 +164,10 @@ pub fn batch(object: &Map<String, Json>) -> Result<Vec<Statement>> {
                 Json::Object(o) => statement(o, &format!("statements[{i}].")),
                 other => Err(Error::invalid(
                     format!("statements[{i}]"),
-                    format!("a statement is an object {{sql, params}}, not {}", what(other)),
+                    format!(
+                        "a statement is an object {{sql, params}}, not {}",
+                        what(other)
+                    ),
                 )),
             })
             .collect(),
@@ -190,7 +197,12 @@ pub fn u32_field(object: &Map<String, Json>, name: &str) -> Result<u32> {
         Some(Json::Number(n)) => n
             .as_u64()
             .and_then(|n| u32::try_from(n).ok())
-            .ok_or_else(|| Error::invalid(name, format!("{name} must be an integer from 0 to {}", u32::MAX))),
+            .ok_or_else(|| {
+                Error::invalid(
+                    name,
+                    format!("{name} must be an integer from 0 to {}", u32::MAX),
+                )
+            }),
         Some(other) => Err(Error::invalid(
             name,
             format!("{name} must be an integer, not {}", what(other)),
@@ -276,15 +288,35 @@ mod test {
         assert_eq!(field(object(b"{")), "body");
         assert_eq!(field(object(b"[1]")), "body");
         assert_eq!(field(statement(&object(b"{}").unwrap(), "")), "sql");
-        assert_eq!(field(statement(&object(br#"{"sql":1}"#).unwrap(), "")), "sql");
-        assert_eq!(field(statement(&object(br#"{"sql":"x","param":[]}"#).unwrap(), "")), "param");
-        assert_eq!(field(statement(&object(br#"{"sql":"x","params":3}"#).unwrap(), "")), "params");
         assert_eq!(
-            field(batch(&object(br#"{"statements":[{"sql":"x"},{"sql":"y","params":[[1]]}]}"#).unwrap())),
+            field(statement(&object(br#"{"sql":1}"#).unwrap(), "")),
+            "sql"
+        );
+        assert_eq!(
+            field(statement(
+                &object(br#"{"sql":"x","param":[]}"#).unwrap(),
+                ""
+            )),
+            "param"
+        );
+        assert_eq!(
+            field(statement(
+                &object(br#"{"sql":"x","params":3}"#).unwrap(),
+                ""
+            )),
+            "params"
+        );
+        assert_eq!(
+            field(batch(
+                &object(br#"{"statements":[{"sql":"x"},{"sql":"y","params":[[1]]}]}"#).unwrap()
+            )),
             "statements[1].params[0]"
         );
         assert_eq!(
-            field(statement(&object(br#"{"sql":"x","params":{":a":1,"a":2}}"#).unwrap(), "")),
+            field(statement(
+                &object(br#"{"sql":"x","params":{":a":1,"a":2}}"#).unwrap(),
+                ""
+            )),
             "params[\"a\"]"
         );
     }

@@ -25,7 +25,8 @@ pub enum Cors {
 }
 
 /// The request headers a browser may send.
-const ALLOW_HEADERS: &str = "authorization, content-type, accept, x-request-id, x-request-timeout-ms";
+const ALLOW_HEADERS: &str =
+    "authorization, content-type, accept, x-request-id, x-request-timeout-ms";
 /// The response headers a script may read.
 const EXPOSE_HEADERS: &str = "x-request-id, retry-after";
 

@@ -117,7 +117,10 @@ mod test {
         assert_eq!(http_field("statement.named_params[\"a\"]"), "params[\"a\"]");
         assert_eq!(http_field("statements[3].sql"), "statements[3].sql");
         assert_eq!(http_field("args.age"), "args.age");
-        assert_eq!(http_status(Code::ResourceExhausted), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(
+            http_status(Code::ResourceExhausted),
+            StatusCode::TOO_MANY_REQUESTS
+        );
         assert_eq!(http_status(Code::Cancelled).as_u16(), 499);
         let err = Error::Sqlite {
             code: 2067,

@@ -143,20 +143,31 @@ async fn admit(State(gateway): State<Arc<Gateway>>, mut request: Request, next: 
         .get(header::ORIGIN)
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
-    let mut response = match admitted(&gateway, &request, &request_id, origin.as_deref()) {
+    let mut response = match admitted(&gateway, &request, origin.as_deref()) {
         Ok(Some(call)) => {
+            let mut call = call;
+            call.request_id = request_id.clone();
             request.extensions_mut().insert(call);
             next.run(request).await
         }
         Ok(None) => gateway
             .cors
             .preflight(origin.as_deref().unwrap_or_default()),
-        Err(response) => response,
+        Err(err) => {
+            let mut refused = errors::error(err, &request_id);
+            if refused.status() == axum::http::StatusCode::UNAUTHORIZED {
+                refused.headers_mut().insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Bearer realm=\"sqlited\""),
+                );
+            }
+            refused
+        }
     };
     if let Ok(id) = HeaderValue::from_str(&request_id) {
         response.headers_mut().insert("x-request-id", id);
     }
-    if let Some(origin) = &origin {
+    if let Some(origin) = origin.as_deref().filter(|o| gateway.cors.allows(o)) {
         gateway.cors.decorate(origin, response.headers_mut());
     }
     let rpc = response.extensions().get::<Rpc>().copied();
@@ -172,24 +183,24 @@ async fn admit(State(gateway): State<Arc<Gateway>>, mut request: Request, next: 
     response
 }
 
-/// The call of `request`, `None` for a preflight to answer, or the refusal to send.
+/// The call of `request` (its request id still to set), `None` for a preflight to answer,
+/// or why it is refused.
 fn admitted(
     gateway: &Gateway,
     request: &Request,
-    request_id: &str,
     origin: Option<&str>,
-) -> Result<Option<Call>, Response> {
+) -> Result<Option<Call>, Error> {
     let headers = request.headers();
     if let Some(origin) = origin {
         if !gateway.cors.allows(origin) {
-            tracing::info!(origin, "refused: a browser origin not in --http-cors-origins");
-            return Err(errors::error(
-                Error::PermissionDenied(format!(
-                    "requests from the web origin {origin:?} are refused: this server allows \
-                     browser calls only from the origins of --http-cors-origins"
-                )),
-                request_id,
-            ));
+            tracing::info!(
+                origin,
+                "refused: a browser origin not in --http-cors-origins"
+            );
+            return Err(Error::PermissionDenied(format!(
+                "requests from the web origin {origin:?} are refused: this server allows \
+                 browser calls only from the origins of --http-cors-origins"
+            )));
         }
         if request.method() == Method::OPTIONS
             && headers.contains_key(header::ACCESS_CONTROL_REQUEST_METHOD)
@@ -199,43 +210,34 @@ fn admitted(
     }
     let timeout = match headers.get(TIMEOUT_HEADER) {
         None => None,
-        Some(value) => match value.to_str().ok().and_then(|v| v.trim().parse::<u64>().ok()) {
+        Some(value) => match value
+            .to_str()
+            .ok()
+            .and_then(|v| v.trim().parse::<u64>().ok())
+        {
             Some(ms) if ms > 0 => Some(Duration::from_millis(ms)),
             _ => {
-                return Err(errors::error(
-                    Error::invalid(
-                        TIMEOUT_HEADER,
-                        "x-request-timeout-ms must be a whole number of milliseconds above 0",
-                    ),
-                    request_id,
+                return Err(Error::invalid(
+                    TIMEOUT_HEADER,
+                    "x-request-timeout-ms must be a whole number of milliseconds above 0",
                 ));
             }
         },
     };
     let principal = match &gateway.credentials {
         None => None,
-        Some(store) => {
-            match crate::auth::layer::authenticate(store, headers, request.uri().path()) {
-                Ok(principal) => Some(principal),
-                Err(err) => {
-                    let mut refused = errors::error(err, request_id);
-                    if refused.status() == axum::http::StatusCode::UNAUTHORIZED {
-                        refused.headers_mut().insert(
-                            header::WWW_AUTHENTICATE,
-                            HeaderValue::from_static("Bearer realm=\"sqlited\""),
-                        );
-                    }
-                    return Err(refused);
-                }
-            }
-        }
+        Some(store) => Some(crate::auth::layer::authenticate(
+            store,
+            headers,
+            request.uri().path(),
+        )?),
     };
     let ndjson = headers
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|accept| accept.contains("application/x-ndjson"));
     Ok(Some(Call {
-        request_id: request_id.to_string(),
+        request_id: String::new(),
         principal,
         timeout,
         ndjson,
@@ -267,7 +269,10 @@ impl axum::serve::Listener for Incoming {
             match self.connections.next().await {
                 Some(Ok(connection)) => {
                     use tonic::transport::server::Connected;
-                    let peer = connection.connect_info().remote_addr().unwrap_or(self.local);
+                    let peer = connection
+                        .connect_info()
+                        .remote_addr()
+                        .unwrap_or(self.local);
                     return (connection, peer);
                 }
                 Some(Err(err)) => {
@@ -300,7 +305,10 @@ pub fn serve(
     };
     let app = router(gateway);
     Ok(tokio::spawn(async move {
-        if let Err(err) = axum::serve(incoming, app).with_graceful_shutdown(stop).await {
+        if let Err(err) = axum::serve(incoming, app)
+            .with_graceful_shutdown(stop)
+            .await
+        {
             tracing::error!(error = %err, "the HTTP gateway stopped");
         }
     }))

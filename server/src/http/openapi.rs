@@ -79,7 +79,13 @@ fn json_body(body: Json, required: bool) -> Json {
     json!({"required": required, "content": {"application/json": {"schema": body}}})
 }
 
-fn operation(id: &str, summary: &str, params: &[&str], body: Option<Json>, responses: Json) -> Json {
+fn operation(
+    id: &str,
+    summary: &str,
+    params: &[&str],
+    body: Option<Json>,
+    responses: Json,
+) -> Json {
     let mut parameters: Vec<Json> = params.iter().map(|p| parameter(p)).collect();
     parameters.push(parameter("RequestTimeout"));
     parameters.push(parameter("RequestId"));
@@ -107,45 +113,202 @@ fn fixed_paths() -> Map<String, Json> {
         let entry = paths.entry(path.to_string()).or_insert_with(|| json!({}));
         entry[method] = op;
     };
-    add("/v1/openapi.json", "get", operation("openapi", "This document.", &[], None,
-        ok("The OpenAPI 3.1 document.", json!({"type": "object"}))));
-    add("/v1/statements", "get", operation("list_statements", "Every exposed statement the token may see (ListStatements).",
-        &["DatabaseFilter"], None, ok("The statements.", schema("StatementList"))));
-    add("/v1/statements/reload", "post", operation("reload_statements",
-        "Reloads the statements file (ReloadStatements; admin on every database).", &[], None,
-        ok("How many statements are in force.", json!({"type": "object", "properties": {"statements": {"type": "integer"}}}))));
-    add("/v1/databases/{db}/statements", "get", operation("list_database_statements",
-        "The exposed statements of one database.", &["db"], None, ok("The statements.", schema("StatementList"))));
-    add("/v1/databases/{db}/query", "post", operation("query", "Runs one statement and returns its rows (Query).",
-        &["db"], statement(), rows_ok()));
-    add("/v1/databases/{db}/execute", "post", operation("execute", "Runs one statement that writes (Execute).",
-        &["db"], statement(), exec_ok()));
-    add("/v1/databases/{db}/batch", "post", operation("batch", "Runs statements in one transaction, all or nothing (ExecuteBatch).",
-        &["db"], batch(), batch_ok()));
-    add("/v1/databases/{db}/call/{name}", "get", operation("call_get",
-        "Calls a reading exposed statement; arguments are query-string text, converted where the parameter's coerce allows.",
-        &["db", "name"], None, rows_ok()));
-    add("/v1/databases/{db}/call/{name}", "post", operation("call_post",
-        "Calls an exposed statement with arguments from a JSON object body (and the query string).",
-        &["db", "name"], Some(json_body(json!({"type": "object", "additionalProperties": schema("Value")}), false)), rows_ok()));
-    add("/v1/databases/{db}/transactions", "post", operation("begin",
-        "Begins an interactive transaction with an idle lease (Begin).", &["db"],
-        Some(json_body(schema("Begin"), false)), ok("The transaction.", schema("Transaction"))));
-    add("/v1/databases/{db}/transactions/{tx}/query", "post", operation("tx_query", "Query inside the transaction.",
-        &["db", "tx"], statement(), rows_ok()));
-    add("/v1/databases/{db}/transactions/{tx}/execute", "post", operation("tx_execute", "Execute inside the transaction.",
-        &["db", "tx"], statement(), exec_ok()));
-    add("/v1/databases/{db}/transactions/{tx}/batch", "post", operation("tx_batch", "A batch inside the transaction.",
-        &["db", "tx"], batch(), batch_ok()));
-    add("/v1/databases/{db}/transactions/{tx}/commit", "post", operation("commit", "Commits the transaction.",
-        &["db", "tx"], None, done()));
-    add("/v1/databases/{db}/transactions/{tx}/rollback", "post", operation("rollback", "Rolls the transaction back.",
-        &["db", "tx"], None, done()));
-    add("/v1/databases/{db}/transactions/{tx}/call/{name}", "get", operation("tx_call_get",
-        "Calls a reading exposed statement inside the transaction.", &["db", "tx", "name"], None, rows_ok()));
-    add("/v1/databases/{db}/transactions/{tx}/call/{name}", "post", operation("tx_call_post",
-        "Calls an exposed statement inside the transaction.", &["db", "tx", "name"],
-        Some(json_body(json!({"type": "object", "additionalProperties": schema("Value")}), false)), rows_ok()));
+    add(
+        "/v1/openapi.json",
+        "get",
+        operation(
+            "openapi",
+            "This document.",
+            &[],
+            None,
+            ok("The OpenAPI 3.1 document.", json!({"type": "object"})),
+        ),
+    );
+    add(
+        "/v1/statements",
+        "get",
+        operation(
+            "list_statements",
+            "Every exposed statement the token may see (ListStatements).",
+            &["DatabaseFilter"],
+            None,
+            ok("The statements.", schema("StatementList")),
+        ),
+    );
+    add(
+        "/v1/statements/reload",
+        "post",
+        operation(
+            "reload_statements",
+            "Reloads the statements file (ReloadStatements; admin on every database).",
+            &[],
+            None,
+            ok(
+                "How many statements are in force.",
+                json!({"type": "object", "properties": {"statements": {"type": "integer"}}}),
+            ),
+        ),
+    );
+    add(
+        "/v1/databases/{db}/statements",
+        "get",
+        operation(
+            "list_database_statements",
+            "The exposed statements of one database.",
+            &["db"],
+            None,
+            ok("The statements.", schema("StatementList")),
+        ),
+    );
+    add(
+        "/v1/databases/{db}/query",
+        "post",
+        operation(
+            "query",
+            "Runs one statement and returns its rows (Query).",
+            &["db"],
+            statement(),
+            rows_ok(),
+        ),
+    );
+    add(
+        "/v1/databases/{db}/execute",
+        "post",
+        operation(
+            "execute",
+            "Runs one statement that writes (Execute).",
+            &["db"],
+            statement(),
+            exec_ok(),
+        ),
+    );
+    add(
+        "/v1/databases/{db}/batch",
+        "post",
+        operation(
+            "batch",
+            "Runs statements in one transaction, all or nothing (ExecuteBatch).",
+            &["db"],
+            batch(),
+            batch_ok(),
+        ),
+    );
+    add(
+        "/v1/databases/{db}/call/{name}",
+        "get",
+        operation(
+            "call_get",
+            "Calls a reading exposed statement; arguments are query-string text, converted where the parameter's coerce allows.",
+            &["db", "name"],
+            None,
+            rows_ok(),
+        ),
+    );
+    add(
+        "/v1/databases/{db}/call/{name}",
+        "post",
+        operation(
+            "call_post",
+            "Calls an exposed statement with arguments from a JSON object body (and the query string).",
+            &["db", "name"],
+            Some(json_body(
+                json!({"type": "object", "additionalProperties": schema("Value")}),
+                false,
+            )),
+            rows_ok(),
+        ),
+    );
+    add(
+        "/v1/databases/{db}/transactions",
+        "post",
+        operation(
+            "begin",
+            "Begins an interactive transaction with an idle lease (Begin).",
+            &["db"],
+            Some(json_body(schema("Begin"), false)),
+            ok("The transaction.", schema("Transaction")),
+        ),
+    );
+    add(
+        "/v1/databases/{db}/transactions/{tx}/query",
+        "post",
+        operation(
+            "tx_query",
+            "Query inside the transaction.",
+            &["db", "tx"],
+            statement(),
+            rows_ok(),
+        ),
+    );
+    add(
+        "/v1/databases/{db}/transactions/{tx}/execute",
+        "post",
+        operation(
+            "tx_execute",
+            "Execute inside the transaction.",
+            &["db", "tx"],
+            statement(),
+            exec_ok(),
+        ),
+    );
+    add(
+        "/v1/databases/{db}/transactions/{tx}/batch",
+        "post",
+        operation(
+            "tx_batch",
+            "A batch inside the transaction.",
+            &["db", "tx"],
+            batch(),
+            batch_ok(),
+        ),
+    );
+    add(
+        "/v1/databases/{db}/transactions/{tx}/commit",
+        "post",
+        operation(
+            "commit",
+            "Commits the transaction.",
+            &["db", "tx"],
+            None,
+            done(),
+        ),
+    );
+    add(
+        "/v1/databases/{db}/transactions/{tx}/rollback",
+        "post",
+        operation(
+            "rollback",
+            "Rolls the transaction back.",
+            &["db", "tx"],
+            None,
+            done(),
+        ),
+    );
+    add(
+        "/v1/databases/{db}/transactions/{tx}/call/{name}",
+        "get",
+        operation(
+            "tx_call_get",
+            "Calls a reading exposed statement inside the transaction.",
+            &["db", "tx", "name"],
+            None,
+            rows_ok(),
+        ),
+    );
+    add(
+        "/v1/databases/{db}/transactions/{tx}/call/{name}",
+        "post",
+        operation(
+            "tx_call_post",
+            "Calls an exposed statement inside the transaction.",
+            &["db", "tx", "name"],
+            Some(json_body(
+                json!({"type": "object", "additionalProperties": schema("Value")}),
+                false,
+            )),
+            rows_ok(),
+        ),
+    );
     paths
 }
 
@@ -196,7 +359,11 @@ fn param_schema(p: &Param) -> Json {
             p.max_length.map_or("any".to_string(), |n| n.to_string())
         ));
     }
-    let description = notes.into_iter().filter(|n| !n.is_empty()).collect::<Vec<_>>().join(" ");
+    let description = notes
+        .into_iter()
+        .filter(|n| !n.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ");
     if p.nullable {
         s = json!({"anyOf": [s, {"type": "null"}]});
     }
@@ -245,7 +412,11 @@ fn statement_path(database: &str, s: &Exposed, taken: &mut HashSet<String>) -> J
     let description = format!(
         "Exposed statement {:?} of database {database:?}; it {}.",
         s.name,
-        if s.writes { "writes (POST only)" } else { "reads" }
+        if s.writes {
+            "writes (POST only)"
+        } else {
+            "reads"
+        }
     );
     let mut item = json!({});
     if !s.writes && s.params.iter().all(from_text) {
@@ -270,7 +441,12 @@ fn statement_path(database: &str, s: &Exposed, taken: &mut HashSet<String>) -> J
         .iter()
         .map(|p| (p.name.clone(), param_schema(p)))
         .collect();
-    let needed: Vec<&str> = s.params.iter().filter(|p| required(p)).map(|p| p.name.as_str()).collect();
+    let needed: Vec<&str> = s
+        .params
+        .iter()
+        .filter(|p| required(p))
+        .map(|p| p.name.as_str())
+        .collect();
     let post_id = if item.get("get").is_some() {
         unique_id(taken, &[database, &s.name, "post"])
     } else {

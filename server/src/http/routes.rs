@@ -54,10 +54,16 @@ pub fn routes() -> axum::Router<Arc<Gateway>> {
         .route("/v1/databases/{db}/call/{name}", get(call).post(call))
         .route("/v1/databases/{db}/transactions", post(begin))
         .route("/v1/databases/{db}/transactions/{tx}/query", post(tx_query))
-        .route("/v1/databases/{db}/transactions/{tx}/execute", post(tx_execute))
+        .route(
+            "/v1/databases/{db}/transactions/{tx}/execute",
+            post(tx_execute),
+        )
         .route("/v1/databases/{db}/transactions/{tx}/batch", post(tx_batch))
         .route("/v1/databases/{db}/transactions/{tx}/commit", post(commit))
-        .route("/v1/databases/{db}/transactions/{tx}/rollback", post(rollback))
+        .route(
+            "/v1/databases/{db}/transactions/{tx}/rollback",
+            post(rollback),
+        )
         .route(
             "/v1/databases/{db}/transactions/{tx}/call/{name}",
             get(tx_call).post(tx_call),
@@ -182,15 +188,34 @@ async fn rows(
 type Db = Path<String>;
 type DbTx = Path<(String, String)>;
 
-async fn query(State(g): Shared, Extension(c): Extension<Call>, Path(db): Db, h: HeaderMap, b: Body) -> Response {
+async fn query(
+    State(g): Shared,
+    Extension(c): Extension<Call>,
+    Path(db): Db,
+    h: HeaderMap,
+    b: Body,
+) -> Response {
     run_query(&g, &c, db, String::new(), &h, b).await
 }
 
-async fn tx_query(State(g): Shared, Extension(c): Extension<Call>, Path((db, tx)): DbTx, h: HeaderMap, b: Body) -> Response {
+async fn tx_query(
+    State(g): Shared,
+    Extension(c): Extension<Call>,
+    Path((db, tx)): DbTx,
+    h: HeaderMap,
+    b: Body,
+) -> Response {
     run_query(&g, &c, db, tx, &h, b).await
 }
 
-async fn run_query(g: &Gateway, c: &Call, database: String, transaction_id: String, h: &HeaderMap, b: Body) -> Response {
+async fn run_query(
+    g: &Gateway,
+    c: &Call,
+    database: String,
+    transaction_id: String,
+    h: &HeaderMap,
+    b: Body,
+) -> Response {
     let object = match object(g, c, h, b).await {
         Ok(object) => object,
         Err(refused) => return answered(refused, "Query"),
@@ -205,15 +230,34 @@ async fn run_query(g: &Gateway, c: &Call, database: String, transaction_id: Stri
     rows(g, c, "Query", result).await
 }
 
-async fn execute(State(g): Shared, Extension(c): Extension<Call>, Path(db): Db, h: HeaderMap, b: Body) -> Response {
+async fn execute(
+    State(g): Shared,
+    Extension(c): Extension<Call>,
+    Path(db): Db,
+    h: HeaderMap,
+    b: Body,
+) -> Response {
     run_execute(&g, &c, db, String::new(), &h, b).await
 }
 
-async fn tx_execute(State(g): Shared, Extension(c): Extension<Call>, Path((db, tx)): DbTx, h: HeaderMap, b: Body) -> Response {
+async fn tx_execute(
+    State(g): Shared,
+    Extension(c): Extension<Call>,
+    Path((db, tx)): DbTx,
+    h: HeaderMap,
+    b: Body,
+) -> Response {
     run_execute(&g, &c, db, tx, &h, b).await
 }
 
-async fn run_execute(g: &Gateway, c: &Call, database: String, transaction_id: String, h: &HeaderMap, b: Body) -> Response {
+async fn run_execute(
+    g: &Gateway,
+    c: &Call,
+    database: String,
+    transaction_id: String,
+    h: &HeaderMap,
+    b: Body,
+) -> Response {
     let object = match object(g, c, h, b).await {
         Ok(object) => object,
         Err(refused) => return answered(refused, "Execute"),
@@ -228,15 +272,34 @@ async fn run_execute(g: &Gateway, c: &Call, database: String, transaction_id: St
     unary(c, "Execute", result, execute_result)
 }
 
-async fn batch(State(g): Shared, Extension(c): Extension<Call>, Path(db): Db, h: HeaderMap, b: Body) -> Response {
+async fn batch(
+    State(g): Shared,
+    Extension(c): Extension<Call>,
+    Path(db): Db,
+    h: HeaderMap,
+    b: Body,
+) -> Response {
     run_batch(&g, &c, db, String::new(), &h, b).await
 }
 
-async fn tx_batch(State(g): Shared, Extension(c): Extension<Call>, Path((db, tx)): DbTx, h: HeaderMap, b: Body) -> Response {
+async fn tx_batch(
+    State(g): Shared,
+    Extension(c): Extension<Call>,
+    Path((db, tx)): DbTx,
+    h: HeaderMap,
+    b: Body,
+) -> Response {
     run_batch(&g, &c, db, tx, &h, b).await
 }
 
-async fn run_batch(g: &Gateway, c: &Call, database: String, transaction_id: String, h: &HeaderMap, b: Body) -> Response {
+async fn run_batch(
+    g: &Gateway,
+    c: &Call,
+    database: String,
+    transaction_id: String,
+    h: &HeaderMap,
+    b: Body,
+) -> Response {
     let object = match object(g, c, h, b).await {
         Ok(object) => object,
         Err(refused) => return answered(refused, "ExecuteBatch"),
@@ -248,17 +311,29 @@ async fn run_batch(g: &Gateway, c: &Call, database: String, transaction_id: Stri
         transaction_id,
     };
     let result = g.database.execute_batch(c.grpc(request)).await;
-    unary(c, "ExecuteBatch", result, |r| {
-        json!({"results": r.results.iter().map(execute_result).collect::<Vec<_>>()})
-    })
+    unary(
+        c,
+        "ExecuteBatch",
+        result,
+        |r| json!({"results": r.results.iter().map(execute_result).collect::<Vec<_>>()}),
+    )
 }
 
-async fn begin(State(g): Shared, Extension(c): Extension<Call>, Path(database): Db, h: HeaderMap, b: Body) -> Response {
+async fn begin(
+    State(g): Shared,
+    Extension(c): Extension<Call>,
+    Path(database): Db,
+    h: HeaderMap,
+    b: Body,
+) -> Response {
     let object = match object(&g, &c, &h, b).await {
         Ok(object) => object,
         Err(refused) => return answered(refused, "Begin"),
     };
-    decoded!(c, body::only(&object, &["read_only", "mode", "lease_ms"], ""));
+    decoded!(
+        c,
+        body::only(&object, &["read_only", "mode", "lease_ms"], "")
+    );
     let read_only = decoded!(c, body::flag(&object, "read_only"));
     let lease_ms = decoded!(c, body::u32_field(&object, "lease_ms"));
     let mode = match decoded!(c, body::string(&object, "mode")) {
@@ -282,23 +357,25 @@ async fn begin(State(g): Shared, Extension(c): Extension<Call>, Path(database): 
         lease_ms,
     };
     let result = g.database.begin(c.grpc(request)).await;
-    unary(&c, "Begin", result, |r| {
-        json!({"transaction_id": r.transaction_id, "lease_ms": r.lease_ms})
-    })
+    unary(
+        &c,
+        "Begin",
+        result,
+        |r| json!({"transaction_id": r.transaction_id, "lease_ms": r.lease_ms}),
+    )
 }
 
 /// Checks that transaction `tx` of this token belongs to `database`, as the path says.
-fn tx_of(g: &Gateway, c: &Call, database: &str, tx: &str) -> Result<(), Response> {
+fn tx_of(g: &Gateway, c: &Call, database: &str, tx: &str) -> Result<(), Error> {
     g.engine
         .transactions()
         .get(tx, database, c.owner())
         .map(|_| ())
-        .map_err(|err| errors::error(err, &c.request_id))
 }
 
 async fn commit(State(g): Shared, Extension(c): Extension<Call>, Path((db, tx)): DbTx) -> Response {
-    if let Err(refused) = tx_of(&g, &c, &db, &tx) {
-        return answered(refused, "Commit");
+    if let Err(err) = tx_of(&g, &c, &db, &tx) {
+        return answered(errors::error(err, &c.request_id), "Commit");
     }
     let result = g
         .database
@@ -307,9 +384,13 @@ async fn commit(State(g): Shared, Extension(c): Extension<Call>, Path((db, tx)):
     unary(&c, "Commit", result, |_| json!({}))
 }
 
-async fn rollback(State(g): Shared, Extension(c): Extension<Call>, Path((db, tx)): DbTx) -> Response {
-    if let Err(refused) = tx_of(&g, &c, &db, &tx) {
-        return answered(refused, "Rollback");
+async fn rollback(
+    State(g): Shared,
+    Extension(c): Extension<Call>,
+    Path((db, tx)): DbTx,
+) -> Response {
+    if let Err(err) = tx_of(&g, &c, &db, &tx) {
+        return answered(errors::error(err, &c.request_id), "Rollback");
     }
     let result = g
         .database
@@ -369,7 +450,8 @@ async fn run_call(
             "{name} writes, so it is called with POST (GET is for statements that only read)"
         ))
         .into_status(Some(&c.request_id));
-        let mut refused = errors::respond_as(StatusCode::METHOD_NOT_ALLOWED, &status, &c.request_id);
+        let mut refused =
+            errors::respond_as(StatusCode::METHOD_NOT_ALLOWED, &status, &c.request_id);
         refused
             .headers_mut()
             .insert(header::ALLOW, HeaderValue::from_static("POST"));
@@ -387,7 +469,9 @@ async fn run_call(
                 return errors::error(
                     Error::invalid(
                         format!("args.{arg}"),
-                        format!("{arg:?} is given in both the query string and the body; give it once"),
+                        format!(
+                            "{arg:?} is given in both the query string and the body; give it once"
+                        ),
                     ),
                     &c.request_id,
                 );
@@ -422,9 +506,12 @@ async fn list(g: &Gateway, c: &Call, database: String) -> Response {
         .statements
         .list_statements(c.grpc(ListStatementsRequest { database }))
         .await;
-    unary(c, "ListStatements", result, |r| {
-        json!({"statements": r.statements.iter().map(super::openapi::statement_json).collect::<Vec<_>>()})
-    })
+    unary(
+        c,
+        "ListStatements",
+        result,
+        |r| json!({"statements": r.statements.iter().map(super::openapi::statement_json).collect::<Vec<_>>()}),
+    )
 }
 
 async fn reload(State(g): Shared, Extension(c): Extension<Call>) -> Response {
@@ -432,12 +519,18 @@ async fn reload(State(g): Shared, Extension(c): Extension<Call>) -> Response {
         .statements
         .reload_statements(c.grpc(ReloadStatementsRequest {}))
         .await;
-    unary(&c, "ReloadStatements", result, |r| json!({"statements": r.statements}))
+    unary(
+        &c,
+        "ReloadStatements",
+        result,
+        |r| json!({"statements": r.statements}),
+    )
 }
 
 async fn openapi(State(g): Shared, Extension(c): Extension<Call>) -> Response {
     let catalog = g.store.current();
-    let document = super::openapi::document(&catalog, c.principal.as_deref(), g.credentials.is_some());
+    let document =
+        super::openapi::document(&catalog, c.principal.as_deref(), g.credentials.is_some());
     answered(json_ok(&document), "OpenApi")
 }
 

@@ -111,7 +111,12 @@ pub struct NdJson {
 impl NdJson {
     /// The stream of `rows`, whose first message the caller read already (to answer an
     /// error before it with a status of its own); `end` records the request's metrics.
-    pub fn new(rows: ResponseRows, first: Option<QueryResponse>, request_id: String, end: End) -> Self {
+    pub fn new(
+        rows: ResponseRows,
+        first: Option<QueryResponse>,
+        request_id: String,
+        end: End,
+    ) -> Self {
         Self {
             rows,
             first,

@@ -126,7 +126,10 @@ fn number(n: &serde_json::Number, field: &str) -> Result<Value> {
     }
     match n.as_f64() {
         Some(r) => Ok(kind(Kind::Real(r))),
-        None => Err(Error::invalid(field, format!("{n} is not a number SQLite holds"))),
+        None => Err(Error::invalid(
+            field,
+            format!("{n} is not a number SQLite holds"),
+        )),
     }
 }
 
@@ -217,7 +220,12 @@ fn parse_real(text: &str) -> Option<f64> {
         "inf" | "+inf" | "infinity" | "+infinity" => Some(f64::INFINITY),
         "-inf" | "-infinity" => Some(f64::NEG_INFINITY),
         "nan" => Some(f64::NAN),
-        _ if text.bytes().all(|b| b.is_ascii_digit() || b"+-.eE".contains(&b)) => text.parse().ok(),
+        _ if text
+            .bytes()
+            .all(|b| b.is_ascii_digit() || b"+-.eE".contains(&b)) =>
+        {
+            text.parse().ok()
+        }
         _ => None,
     }
 }
@@ -282,8 +290,14 @@ mod test {
             r#"{"type":"integer","value":"9223372036854775807"}"#
         );
         assert_eq!(text(kind(Kind::Real(1.0))), "1.0");
-        assert_eq!(text(kind(Kind::Real(-0.0))), r#"{"type":"real","value":"-0.0"}"#);
-        assert_eq!(text(kind(Kind::Blob(vec![0, 1]))), r#"{"type":"blob","base64":"AAE="}"#);
+        assert_eq!(
+            text(kind(Kind::Real(-0.0))),
+            r#"{"type":"real","value":"-0.0"}"#
+        );
+        assert_eq!(
+            text(kind(Kind::Blob(vec![0, 1]))),
+            r#"{"type":"blob","base64":"AAE="}"#
+        );
     }
 
     #[test]
@@ -295,7 +309,10 @@ mod test {
         assert_eq!(bad("[1]"), "params[1]");
         assert_eq!(bad("18446744073709551615"), "params[1]");
         assert_eq!(bad(r#"{"type":"blob","base64":"!!"}"#), "params[1].base64");
-        assert_eq!(bad(r#"{"type":"integer","value":"9223372036854775808"}"#), "params[1].value");
+        assert_eq!(
+            bad(r#"{"type":"integer","value":"9223372036854775808"}"#),
+            "params[1].value"
+        );
         assert_eq!(bad(r#"{"type":"integer","vlaue":"1"}"#), "params[1].vlaue");
         assert_eq!(bad(r#"{"type":"date"}"#), "params[1]");
         assert_eq!(bad(r#"{"value":1}"#), "params[1]");
