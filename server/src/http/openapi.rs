@@ -68,10 +68,7 @@ fn ok(description: &str, body: Json) -> Json {
 /// The answers of an operation returning rows.
 fn rows_ok() -> Json {
     let mut responses = ok("The result.", schema("Result"));
-    responses["200"]["content"]["application/x-ndjson"] = json!({
-        "schema": schema("NdjsonLine"),
-        "description": "With `Accept: application/x-ndjson`: one JSON object per line."
-    });
+    responses["200"]["content"]["application/x-ndjson"] = json!({"schema": schema("NdjsonLine")});
     responses
 }
 
@@ -346,7 +343,12 @@ fn param_schema(p: &Param) -> Json {
         }
     }
     if !p.one_of.is_empty() {
-        s["enum"] = json!(p.one_of.iter().map(to_json).collect::<Vec<_>>());
+        s["enum"] = json!(
+            p.one_of
+                .iter()
+                .map(|v| schema_value(p, v))
+                .collect::<Vec<_>>()
+        );
     }
     let mut notes = vec![p.description.clone()];
     if p.coerce {
@@ -371,9 +373,20 @@ fn param_schema(p: &Param) -> Json {
         s["description"] = json!(description);
     }
     if let Some(default) = &p.default {
-        s["default"] = to_json(default);
+        s["default"] = schema_value(p, default);
     }
     s
+}
+
+/// A default or allowed value of `p` as its schema's type has it: a bool's 0/1 as false/true,
+/// an integer as a plain JSON integer (JSON Schema's integers have no size limit).
+fn schema_value(p: &Param, value: &sqlited_proto::v1::Value) -> Json {
+    use sqlited_proto::v1::value::Kind as V;
+    match (&value.kind, p.kind) {
+        (Some(V::Integer(i)), Kind::Bool) => json!(*i != 0),
+        (Some(V::Integer(i)), _) => json!(*i),
+        _ => to_json(value),
+    }
 }
 
 /// Whether a parameter can be given as query-string text: text, a timestamp, or coerced.
@@ -552,7 +565,7 @@ fn components() -> Json {
                 "last_insert_rowid": schema("Value")
             }},
             "BatchResult": {"type": "object", "required": ["results"], "properties": {"results": {"type": "array", "items": schema("Result")}}},
-            "NdjsonLine": {"description": "A line of a stream: the columns first, a row per line, then done or error.", "oneOf": [
+            "NdjsonLine": {"description": "With `Accept: application/x-ndjson`, one JSON object per line: the columns first, a row per line, then done or error.", "oneOf": [
                 {"type": "object", "required": ["columns"], "properties": {"columns": {"type": "array", "items": schema("Column")}}},
                 {"type": "object", "required": ["row"], "properties": {"row": {"type": "array", "items": schema("Value")}}},
                 {"type": "object", "required": ["done"], "properties": {"done": {"type": "object", "properties": {
