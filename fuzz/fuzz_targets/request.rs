@@ -142,7 +142,9 @@ fn round_trip(value: &Value) {
     let json: serde_json::Value = serde_json::from_str(&text).expect("its encoding parses");
     let back = values::from_json(&json, "v").expect("its encoding decodes");
     let same = match (&value.kind, &back.kind) {
-        (Some(Kind::Real(a)), Some(Kind::Real(b))) => a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan()),
+        (Some(Kind::Real(a)), Some(Kind::Real(b))) => {
+            a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan())
+        }
         (None | Some(Kind::Null(_)), None | Some(Kind::Null(_))) => true,
         (a, b) => a == b,
     };
@@ -158,7 +160,11 @@ fn gateway(data: &[u8]) {
         return;
     };
     if let Ok(statement) = body::statement(&object, "") {
-        statement.params.iter().chain(statement.named_params.values()).for_each(round_trip);
+        statement
+            .params
+            .iter()
+            .chain(statement.named_params.values())
+            .for_each(round_trip);
         run(&statement);
     }
     if let Ok(statements) = body::batch(&object) {
@@ -170,7 +176,10 @@ fn gateway(data: &[u8]) {
     if let Ok(args) = body::call_args(&object) {
         args.values().for_each(round_trip);
     }
-    let _ = (body::flag(&object, "read_only"), body::u32_field(&object, "lease_ms"));
+    let _ = (
+        body::flag(&object, "read_only"),
+        body::u32_field(&object, "lease_ms"),
+    );
 }
 
 fuzz_target!(|data: &[u8]| {

@@ -18,7 +18,7 @@ use std::sync::Arc;
 
 use axum::Extension;
 use axum::body::Body;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -40,6 +40,40 @@ use crate::service::observe::End;
 use crate::service::response_rows::ResponseRows;
 
 type Shared = State<Arc<Gateway>>;
+
+/// Path parameters, or a 400 JSON error when they do not decode (percent-encoded bytes
+/// that are not UTF-8, say) — never axum's plain-text rejection.
+pub struct Path<T>(pub T);
+
+impl<T, S> axum::extract::FromRequestParts<S> for Path<T>
+where
+    T: serde::de::DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(value)) => Ok(Self(value)),
+            Err(rejection) => {
+                let request_id = parts
+                    .extensions
+                    .get::<Call>()
+                    .map_or_else(String::new, |c| c.request_id.clone());
+                Err(errors::error(
+                    Error::invalid(
+                        "path",
+                        format!("the path does not decode: {}", rejection.body_text()),
+                    ),
+                    &request_id,
+                ))
+            }
+        }
+    }
+}
 
 /// Every route of the gateway (state and middleware are added by [`super::router`]).
 pub fn routes() -> axum::Router<Arc<Gateway>> {
@@ -119,7 +153,7 @@ async fn object(
     body::object(&bytes).map_err(|err| errors::error(err, &call.request_id))
 }
 
-/// Runs `f` on the decoded body, answering a decoding error as 400.
+/// The value of a decoding `Result`, or (from the handler) its error answered as a 400.
 macro_rules! decoded {
     ($call:expr, $result:expr) => {
         match $result {

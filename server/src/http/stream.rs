@@ -54,14 +54,15 @@ pub fn execute_result(response: &ExecuteResponse) -> serde_json::Value {
 /// the result passes `limit` bytes, so a large result cannot grow the server's memory.
 pub async fn collect(mut rows: ResponseRows, limit: usize) -> Result<Vec<u8>, Status> {
     let mut out = Vec::with_capacity(256);
-    let mut columns = None;
     let mut summary = ExecuteResponse::default();
     let mut first_row = true;
-    out.extend_from_slice(b"{\"rows\":[");
     while let Some(message) = rows.next().await {
         let message = message?;
-        if columns.is_none() {
-            columns = Some(columns_json(&message.columns));
+        if out.is_empty() {
+            // The first message carries the columns.
+            out.extend_from_slice(b"{\"columns\":");
+            out.extend_from_slice(columns_json(&message.columns).to_string().as_bytes());
+            out.extend_from_slice(b",\"rows\":[");
         }
         for row in &message.rows {
             if !first_row {
@@ -86,12 +87,12 @@ pub async fn collect(mut rows: ResponseRows, limit: usize) -> Result<Vec<u8>, St
             summary = s;
         }
     }
+    if out.is_empty() {
+        out.extend_from_slice(b"{\"columns\":[],\"rows\":[");
+    }
     let (affected, rowid) = summary_json(&summary);
-    out.extend_from_slice(b"],\"columns\":");
-    let tail = json!(columns.unwrap_or_else(|| json!([])));
-    out.extend_from_slice(tail.to_string().as_bytes());
     out.extend_from_slice(
-        format!(",\"rows_affected\":{affected},\"last_insert_rowid\":{rowid}}}").as_bytes(),
+        format!("],\"rows_affected\":{affected},\"last_insert_rowid\":{rowid}}}").as_bytes(),
     );
     Ok(out)
 }

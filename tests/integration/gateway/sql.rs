@@ -98,6 +98,11 @@ async fn errors_carry_code_reason_fields_and_request_id() {
     let wrong_count = sql(addr, "app", "query", json!({"sql": "SELECT ?, ?", "params": [1]})).await;
     assert_eq!(wrong_count.error(400)["fields"][0]["field"], "params");
 
+    let bad_path = post(addr, "/v1/databases/%FF/query", &json!({"sql": "SELECT 1"}))
+        .send()
+        .await;
+    assert_eq!(bad_path.error(400)["fields"][0]["field"], "path");
+
     // Unknown endpoints and methods.
     let nothing = get(addr, "/v1/nothing").send().await;
     assert_eq!(nothing.error(404)["reason"], "NO_SUCH_ENDPOINT");
