@@ -1,7 +1,9 @@
 //! Builds the tonic router over an [`Engine`] — the Database service, gRPC health checking and
 //! server reflection (v1 and v1alpha) — serves it, and shuts down gracefully: report
 //! NOT_SERVING, stop accepting, let in-flight requests finish (bounded by the grace period),
-//! then close every database so each WAL is checkpointed.
+//! then close every database so each WAL is checkpointed. With `--http-listen` it also
+//! serves the HTTP/JSON gateway ([`crate::http`]) over the same engine, statements and
+//! credentials, stopped with the gRPC server.
 
 use std::future::Future;
 use std::sync::Arc;
