@@ -87,12 +87,12 @@ pub fn routes() -> axum::Router<Arc<Gateway>> {
         .route("/v1/databases/{db}/batch", post(batch))
         .route("/v1/databases/{db}/call/{name}", get(call).post(call))
         .route("/v1/databases/{db}/transactions", post(begin))
-        .route("/v1/databases/{db}/transactions/{tx}/query", post(tx_query))
+        .route("/v1/databases/{db}/transactions/{tx}/query", post(query))
         .route(
             "/v1/databases/{db}/transactions/{tx}/execute",
-            post(tx_execute),
+            post(execute),
         )
-        .route("/v1/databases/{db}/transactions/{tx}/batch", post(tx_batch))
+        .route("/v1/databases/{db}/transactions/{tx}/batch", post(batch))
         .route("/v1/databases/{db}/transactions/{tx}/commit", post(commit))
         .route(
             "/v1/databases/{db}/transactions/{tx}/rollback",
@@ -100,7 +100,7 @@ pub fn routes() -> axum::Router<Arc<Gateway>> {
         )
         .route(
             "/v1/databases/{db}/transactions/{tx}/call/{name}",
-            get(tx_call).post(tx_call),
+            get(call).post(call),
         )
         .fallback(not_found)
         .method_not_allowed_fallback(wrong_method)
@@ -151,6 +151,21 @@ async fn object(
         Err(Refused::Bad(err)) => return Err(errors::error(err, &call.request_id)),
     };
     body::object(&bytes).map_err(|err| errors::error(err, &call.request_id))
+}
+
+/// The body decoded by `decode`, or the answer (for `rpc`'s metrics) refusing it.
+async fn decoded_body<T>(
+    gateway: &Gateway,
+    call: &Call,
+    headers: &HeaderMap,
+    body: Body,
+    rpc: &'static str,
+    decode: impl FnOnce(&Map<String, Json>) -> Result<T, Error>,
+) -> Result<T, Response> {
+    let object = object(gateway, call, headers, body)
+        .await
+        .map_err(|refused| answered(refused, rpc))?;
+    decode(&object).map_err(|err| answered(errors::error(err, &call.request_id), rpc))
 }
 
 /// The value of a decoding `Result`, or (from the handler) its error answered as a 400.
@@ -219,134 +234,82 @@ async fn rows(
     response
 }
 
-type Db = Path<String>;
-type DbTx = Path<(String, String)>;
+/// Where a request runs: its database and, under `/transactions/{tx}/`, its transaction.
+#[derive(serde::Deserialize)]
+struct Scope {
+    db: String,
+    #[serde(default)]
+    tx: String,
+}
+
+/// The scope of a call, with the statement's name.
+#[derive(serde::Deserialize)]
+struct CallScope {
+    db: String,
+    #[serde(default)]
+    tx: String,
+    name: String,
+}
 
 async fn query(
     State(g): Shared,
     Extension(c): Extension<Call>,
-    Path(db): Db,
+    Path(scope): Path<Scope>,
     h: HeaderMap,
     b: Body,
 ) -> Response {
-    run_query(&g, &c, db, String::new(), &h, b).await
-}
-
-async fn tx_query(
-    State(g): Shared,
-    Extension(c): Extension<Call>,
-    Path((db, tx)): DbTx,
-    h: HeaderMap,
-    b: Body,
-) -> Response {
-    run_query(&g, &c, db, tx, &h, b).await
-}
-
-async fn run_query(
-    g: &Gateway,
-    c: &Call,
-    database: String,
-    transaction_id: String,
-    h: &HeaderMap,
-    b: Body,
-) -> Response {
-    let object = match object(g, c, h, b).await {
-        Ok(object) => object,
-        Err(refused) => return answered(refused, "Query"),
+    let statement = match decoded_body(&g, &c, &h, b, "Query", |o| body::statement(o, "")).await {
+        Ok(decoded) => decoded,
+        Err(refused) => return refused,
     };
-    let statement = decoded!(c, body::statement(&object, ""));
     let request = QueryRequest {
-        database,
+        database: scope.db,
         statement: Some(statement),
-        transaction_id,
+        transaction_id: scope.tx,
     };
     let result = g.database.query(c.grpc(request)).await;
-    rows(g, c, "Query", result).await
+    rows(&g, &c, "Query", result).await
 }
 
 async fn execute(
     State(g): Shared,
     Extension(c): Extension<Call>,
-    Path(db): Db,
+    Path(scope): Path<Scope>,
     h: HeaderMap,
     b: Body,
 ) -> Response {
-    run_execute(&g, &c, db, String::new(), &h, b).await
-}
-
-async fn tx_execute(
-    State(g): Shared,
-    Extension(c): Extension<Call>,
-    Path((db, tx)): DbTx,
-    h: HeaderMap,
-    b: Body,
-) -> Response {
-    run_execute(&g, &c, db, tx, &h, b).await
-}
-
-async fn run_execute(
-    g: &Gateway,
-    c: &Call,
-    database: String,
-    transaction_id: String,
-    h: &HeaderMap,
-    b: Body,
-) -> Response {
-    let object = match object(g, c, h, b).await {
-        Ok(object) => object,
-        Err(refused) => return answered(refused, "Execute"),
+    let statement = match decoded_body(&g, &c, &h, b, "Execute", |o| body::statement(o, "")).await {
+        Ok(decoded) => decoded,
+        Err(refused) => return refused,
     };
-    let statement = decoded!(c, body::statement(&object, ""));
     let request = ExecuteRequest {
-        database,
+        database: scope.db,
         statement: Some(statement),
-        transaction_id,
+        transaction_id: scope.tx,
     };
     let result = g.database.execute(c.grpc(request)).await;
-    unary(c, "Execute", result, execute_result)
+    unary(&c, "Execute", result, execute_result)
 }
 
 async fn batch(
     State(g): Shared,
     Extension(c): Extension<Call>,
-    Path(db): Db,
+    Path(scope): Path<Scope>,
     h: HeaderMap,
     b: Body,
 ) -> Response {
-    run_batch(&g, &c, db, String::new(), &h, b).await
-}
-
-async fn tx_batch(
-    State(g): Shared,
-    Extension(c): Extension<Call>,
-    Path((db, tx)): DbTx,
-    h: HeaderMap,
-    b: Body,
-) -> Response {
-    run_batch(&g, &c, db, tx, &h, b).await
-}
-
-async fn run_batch(
-    g: &Gateway,
-    c: &Call,
-    database: String,
-    transaction_id: String,
-    h: &HeaderMap,
-    b: Body,
-) -> Response {
-    let object = match object(g, c, h, b).await {
-        Ok(object) => object,
-        Err(refused) => return answered(refused, "ExecuteBatch"),
+    let statements = match decoded_body(&g, &c, &h, b, "ExecuteBatch", body::batch).await {
+        Ok(decoded) => decoded,
+        Err(refused) => return refused,
     };
-    let statements = decoded!(c, body::batch(&object));
     let request = ExecuteBatchRequest {
-        database,
+        database: scope.db,
         statements,
-        transaction_id,
+        transaction_id: scope.tx,
     };
     let result = g.database.execute_batch(c.grpc(request)).await;
     unary(
-        c,
+        &c,
         "ExecuteBatch",
         result,
         |r| json!({"results": r.results.iter().map(execute_result).collect::<Vec<_>>()}),
@@ -356,7 +319,7 @@ async fn run_batch(
 async fn begin(
     State(g): Shared,
     Extension(c): Extension<Call>,
-    Path(database): Db,
+    Path(Scope { db: database, .. }): Path<Scope>,
     h: HeaderMap,
     b: Body,
 ) -> Response {
@@ -407,65 +370,57 @@ fn tx_of(g: &Gateway, c: &Call, database: &str, tx: &str) -> Result<(), Error> {
         .map(|_| ())
 }
 
-async fn commit(State(g): Shared, Extension(c): Extension<Call>, Path((db, tx)): DbTx) -> Response {
-    if let Err(err) = tx_of(&g, &c, &db, &tx) {
-        return answered(errors::error(err, &c.request_id), "Commit");
-    }
-    let result = g
-        .database
-        .commit(c.grpc(CommitRequest { transaction_id: tx }))
-        .await;
-    unary(&c, "Commit", result, |_| json!({}))
+async fn commit(State(g): Shared, Extension(c): Extension<Call>, Path(s): Path<Scope>) -> Response {
+    end_transaction(&g, &c, s, true).await
 }
 
 async fn rollback(
     State(g): Shared,
     Extension(c): Extension<Call>,
-    Path((db, tx)): DbTx,
+    Path(s): Path<Scope>,
 ) -> Response {
-    if let Err(err) = tx_of(&g, &c, &db, &tx) {
-        return answered(errors::error(err, &c.request_id), "Rollback");
+    end_transaction(&g, &c, s, false).await
+}
+
+/// Commit (`commit`) or Rollback of the transaction of `scope`.
+async fn end_transaction(g: &Gateway, c: &Call, scope: Scope, commit: bool) -> Response {
+    let rpc = if commit { "Commit" } else { "Rollback" };
+    if let Err(err) = tx_of(g, c, &scope.db, &scope.tx) {
+        return answered(errors::error(err, &c.request_id), rpc);
     }
-    let result = g
-        .database
-        .rollback(c.grpc(RollbackRequest { transaction_id: tx }))
-        .await;
-    unary(&c, "Rollback", result, |_| json!({}))
+    let transaction_id = scope.tx;
+    let result = if commit {
+        let request = c.grpc(CommitRequest { transaction_id });
+        g.database.commit(request).await.map(|r| r.map(|_| ()))
+    } else {
+        let request = c.grpc(RollbackRequest { transaction_id });
+        g.database.rollback(request).await.map(|r| r.map(|_| ()))
+    };
+    unary(c, rpc, result, |_| json!({}))
 }
 
 async fn call(
     State(g): Shared,
     Extension(c): Extension<Call>,
-    Path((db, name)): Path<(String, String)>,
+    Path(scope): Path<CallScope>,
     method: Method,
     uri: Uri,
     h: HeaderMap,
     b: Body,
 ) -> Response {
-    run_call(&g, &c, db, name, String::new(), method, &uri, &h, b).await
-}
-
-async fn tx_call(
-    State(g): Shared,
-    Extension(c): Extension<Call>,
-    Path((db, tx, name)): Path<(String, String, String)>,
-    method: Method,
-    uri: Uri,
-    h: HeaderMap,
-    b: Body,
-) -> Response {
-    run_call(&g, &c, db, name, tx, method, &uri, &h, b).await
+    run_call(&g, &c, scope, method, &uri, &h, b).await
 }
 
 /// An exposed statement: arguments from the query string (text) and, with POST, a JSON body
 /// object; GET only for a statement that reads.
-#[allow(clippy::too_many_arguments)]
 async fn run_call(
     g: &Gateway,
     c: &Call,
-    database: String,
-    name: String,
-    transaction_id: String,
+    CallScope {
+        db: database,
+        tx: transaction_id,
+        name,
+    }: CallScope,
     method: Method,
     uri: &Uri,
     h: &HeaderMap,
@@ -531,7 +486,11 @@ async fn list_all(State(g): Shared, Extension(c): Extension<Call>, uri: Uri) -> 
     list(&g, &c, database).await
 }
 
-async fn list_database(State(g): Shared, Extension(c): Extension<Call>, Path(db): Db) -> Response {
+async fn list_database(
+    State(g): Shared,
+    Extension(c): Extension<Call>,
+    Path(Scope { db, .. }): Path<Scope>,
+) -> Response {
     list(&g, &c, db).await
 }
 
