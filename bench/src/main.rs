@@ -10,7 +10,9 @@
 //! - `workload.rs`: the workloads and the data they need (`--init`).
 //! - `target.rs`: the targets and how each runs one request.
 //! - `report.rs`: latency statistics and the output lines.
+//! - `http.rs`: the HTTP/JSON gateway as a target.
 
+mod http;
 mod report;
 mod target;
 mod workload;
@@ -31,6 +33,8 @@ use workload::{Op, Workload};
 enum Target {
     /// A running sqlited at --url.
     Server,
+    /// A running sqlited's HTTP/JSON gateway at --http-url (tasks; a connection per client).
+    Http,
     /// sqlited's engine in this process (workers and routing, no gRPC), on --data-dir.
     Engine,
     /// deadpool-sqlite's interact in this process, on --data-dir.
@@ -83,6 +87,9 @@ struct Args {
     /// The server, for --target server.
     #[arg(long, default_value = "http://127.0.0.1:50051")]
     url: String,
+    /// The HTTP gateway, for --target http.
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    http_url: String,
     /// The database.
     #[arg(long, default_value = "bench")]
     database: String,
@@ -141,6 +148,7 @@ fn run(args: &Args) -> Result<(), String> {
 fn target_name(target: Target) -> &'static str {
     match target {
         Target::Server => "sqlited",
+        Target::Http => "sqlited-http",
         Target::Engine => "sqlited-engine",
         Target::DeadpoolSqlite => "deadpool-sqlite",
         Target::Rusqlite => "rusqlite",
@@ -153,7 +161,7 @@ fn init(
     db_path: &std::path::Path,
 ) -> Result<(), String> {
     let started = Instant::now();
-    if args.target == Target::Server {
+    if matches!(args.target, Target::Server | Target::Http) {
         runtime.block_on(async {
             let db = Client::connect(&args.url)
                 .await
@@ -290,6 +298,9 @@ async fn run_tasks(args: &Args, db_path: &std::path::Path) -> Result<Report, Str
                 .map_err(|e| e.to_string())?;
             AsyncTarget::Deadpool(pool)
         }
+        Target::Http => AsyncTarget::Http(
+            http::HttpTarget::connect(&args.http_url, &args.database, args.clients).await?,
+        ),
         Target::Rusqlite => unreachable!("rusqlite runs on threads"),
     });
     let clock = Arc::new(Clock::new(args));

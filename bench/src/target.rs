@@ -126,6 +126,8 @@ pub enum AsyncTarget {
     Engine(Arc<sqlited::engine::Database>),
     /// deadpool-sqlite: a pool of connections reached through `interact`.
     Deadpool(deadpool_sqlite::Pool),
+    /// sqlited's HTTP/JSON gateway.
+    Http(crate::http::HttpTarget),
 }
 
 impl AsyncTarget {
@@ -194,6 +196,7 @@ impl AsyncTarget {
                 }
                 Ok(())
             }
+            AsyncTarget::Http(http) => http.call(client, op).await,
             AsyncTarget::Deadpool(pool) => {
                 let conn = pool.get().await.map_err(|e| format!("pool: {e}"))?;
                 let op = op.clone();

@@ -4,6 +4,11 @@
 //! (read access, so the fuzzer cannot grow the database) — and every error turned into a
 //! status. Nothing may panic, hang or escape the sandbox.
 //!
+//! The same bytes are also a body of the HTTP gateway: parsed as JSON, decoded as a
+//! statement, a batch and a call's arguments (and as a query string), each decoded value
+//! encoded back to JSON and decoded again to the very same value (bit for bit), and the
+//! decoded statements run like the others.
+//!
 //! The same bytes also pick one of SQLite's functions (every one `PRAGMA function_list`
 //! names, fts3_tokenizer and friends included) and call it with bound parameters of every
 //! type made from the rest: SQLite trusts bound parameters as the application's own, so
@@ -18,6 +23,7 @@ use libfuzzer_sys::fuzz_target;
 use prost::Message;
 use sqlited::auth::{Access, Credentials};
 use sqlited::engine::name;
+use sqlited::http::{body, values};
 use sqlited::worker::Role;
 use sqlited::worker::cancel::CancelToken;
 use sqlited::worker::connection::{ConnectionSettings, Sqlite, Synchronous};
@@ -130,8 +136,55 @@ fn call_function(data: &[u8]) {
     );
 }
 
+/// The value `value` must come back as from its JSON encoding.
+fn round_trip(value: &Value) {
+    let text = serde_json::to_string(&values::Out(value)).expect("a value encodes");
+    let json: serde_json::Value = serde_json::from_str(&text).expect("its encoding parses");
+    let back = values::from_json(&json, "v").expect("its encoding decodes");
+    let same = match (&value.kind, &back.kind) {
+        (Some(Kind::Real(a)), Some(Kind::Real(b))) => {
+            a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan())
+        }
+        (None | Some(Kind::Null(_)), None | Some(Kind::Null(_))) => true,
+        (a, b) => a == b,
+    };
+    assert!(same, "{value:?} came back as {back:?} from {text}");
+}
+
+/// `data` as an HTTP gateway body and query string.
+fn gateway(data: &[u8]) {
+    if let Ok(text) = std::str::from_utf8(data) {
+        let _ = body::query_args(text);
+    }
+    let Ok(object) = body::object(data) else {
+        return;
+    };
+    if let Ok(statement) = body::statement(&object, "") {
+        statement
+            .params
+            .iter()
+            .chain(statement.named_params.values())
+            .for_each(round_trip);
+        run(&statement);
+    }
+    if let Ok(statements) = body::batch(&object) {
+        for statement in statements.iter().take(4) {
+            statement.params.iter().for_each(round_trip);
+            run(statement);
+        }
+    }
+    if let Ok(args) = body::call_args(&object) {
+        args.values().for_each(round_trip);
+    }
+    let _ = (
+        body::flag(&object, "read_only"),
+        body::u32_field(&object, "lease_ms"),
+    );
+}
+
 fuzz_target!(|data: &[u8]| {
     call_function(data);
+    gateway(data);
     if let Ok(text) = std::str::from_utf8(data) {
         let _ = name::validate(text);
         let _ = Credentials::parse(text);

@@ -41,6 +41,23 @@ pub struct Config {
     #[arg(long, env = "SQLITED_METRICS_TOKEN_FILE", requires = "metrics_listen")]
     pub metrics_token_file: Option<PathBuf>,
 
+    /// Serve the HTTP/JSON gateway (SQL, transactions, exposed statements, OpenAPI at
+    /// /v1/openapi.json) on this address; off unless given. Port 0 picks a free one, printed
+    /// on stdout as `sqlited http on ADDR`. Same tokens, roles and limits as gRPC.
+    #[arg(long, env = "SQLITED_HTTP_LISTEN")]
+    pub http_listen: Option<SocketAddr>,
+
+    /// Browser origins allowed to call the HTTP gateway (CORS), comma-separated, e.g.
+    /// `https://app.example.com`; `*` for any. None by default: a request with an `Origin`
+    /// header is refused (403).
+    #[arg(
+        long,
+        env = "SQLITED_HTTP_CORS_ORIGINS",
+        value_delimiter = ',',
+        requires = "http_listen"
+    )]
+    pub http_cors_origins: Vec<String>,
+
     /// Refuse (NOT_FOUND) databases that do not exist yet, instead of creating them.
     #[arg(long, env = "SQLITED_NO_CREATE")]
     pub no_create: bool,
@@ -335,6 +352,16 @@ impl Config {
             ),
             max_open: self.max_transactions,
             max_open_per_database: self.max_transactions_per_database,
+        }
+    }
+
+    /// Bounds on what one request may ask, for every service (gRPC and HTTP alike).
+    pub fn request_limits(&self) -> crate::service::database::RequestLimits {
+        crate::service::database::RequestLimits {
+            max_batch_statements: self.max_batch_statements,
+            max_sql_bytes: self.max_sql_bytes,
+            max_params: self.max_params,
+            statement_timeout: self.statement_timeout(),
         }
     }
 

@@ -10,6 +10,8 @@
 //! - [`connections`]: accepted connections, counted per client address.
 //! - [`config`]: flags and `SQLITED_*` environment variables → one [`config::Config`].
 //! - [`server`]: the tonic router (Database, health, reflection), serving, graceful shutdown.
+//! - [`http`]: the HTTP/JSON gateway (`--http-listen`) over the same services, and its
+//!   OpenAPI document.
 //! - [`healthcheck`]: the `sqlited healthcheck` subcommand's client.
 //! - [`restore`]: the `sqlited restore` subcommand: a backup back into the data directory.
 //! - [`lock`]: the data directory's lock: one server (or restore) at a time.
@@ -29,6 +31,7 @@ pub(crate) mod connections;
 pub mod engine;
 pub mod error;
 pub mod healthcheck;
+pub mod http;
 pub(crate) mod lock;
 pub(crate) mod memory;
 pub(crate) mod metrics;

@@ -1,7 +1,9 @@
 //! Builds the tonic router over an [`Engine`] — the Database service, gRPC health checking and
 //! server reflection (v1 and v1alpha) — serves it, and shuts down gracefully: report
 //! NOT_SERVING, stop accepting, let in-flight requests finish (bounded by the grace period),
-//! then close every database so each WAL is checkpointed.
+//! then close every database so each WAL is checkpointed. With `--http-listen` it also
+//! serves the HTTP/JSON gateway ([`crate::http`]) over the same engine, statements and
+//! credentials, stopped with the gRPC server.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -16,7 +18,7 @@ use crate::config::Config;
 use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::service::admin::AdminService;
-use crate::service::database::{DatabaseService, RequestLimits};
+use crate::service::database::DatabaseService;
 use crate::service::health::{Health, HealthGate};
 use crate::service::kv::KeyValueService;
 use crate::service::statements::StatementsService;
@@ -61,12 +63,7 @@ pub async fn run(
     )?);
     let service = DatabaseService::new(
         Arc::clone(&engine),
-        RequestLimits {
-            max_batch_statements: config.max_batch_statements,
-            max_sql_bytes: config.max_sql_bytes,
-            max_params: config.max_params,
-            statement_timeout: config.statement_timeout(),
-        },
+        config.request_limits(),
         Arc::clone(&statements),
     );
     let mut metrics_bound = None;
@@ -125,6 +122,21 @@ pub async fn run(
         Some(path) => Some(Arc::new(CredentialsStore::open(path.clone())?)),
         None => None,
     };
+    let (http_stop, http_stopped) = tokio::sync::watch::channel(false);
+    let http_bound = match config.http_listen {
+        Some(addr) => Some(
+            serve_http(
+                &config,
+                addr,
+                &engine,
+                &statements,
+                credentials.clone(),
+                http_stopped,
+            )
+            .await?,
+        ),
+        None => None,
+    };
     tokio::spawn(reload_on_sighup(
         credentials.clone(),
         Arc::clone(&statements),
@@ -151,6 +163,9 @@ pub async fn run(
         println!("sqlited listening on {addr}");
         if let Some(bound) = metrics_bound {
             println!("sqlited metrics on {bound}");
+        }
+        if let Some(bound) = http_bound {
+            println!("sqlited http on {bound}");
         }
         let _ = std::io::stdout().flush();
     }
@@ -205,6 +220,7 @@ pub async fn run(
         );
         health.draining().await;
         let _ = stop_tx.send(());
+        let _ = http_stop.send(true);
         tokio::time::sleep(grace).await;
     };
     let served = tokio::select! {
@@ -216,6 +232,63 @@ pub async fn run(
     };
     engine.close().await;
     served.map_err(|err| Error::Unavailable(format!("the gRPC server failed: {err}")))
+}
+
+/// Binds `addr` and serves the HTTP/JSON gateway there until `stopped` turns true, over the
+/// same engine, statements and credentials as the gRPC services; the bound address.
+async fn serve_http(
+    config: &Config,
+    addr: std::net::SocketAddr,
+    engine: &Arc<Engine>,
+    statements: &Arc<StatementsStore>,
+    credentials: Option<Arc<CredentialsStore>>,
+    mut stopped: tokio::sync::watch::Receiver<bool>,
+) -> Result<std::net::SocketAddr> {
+    let cors = crate::http::Cors::parse(&config.http_cors_origins).map_err(Error::Internal)?;
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|err| Error::Internal(format!("cannot listen for HTTP on {addr}: {err}")))?;
+    let bound = listener.local_addr().unwrap_or(addr);
+    if !bound.ip().is_loopback() {
+        if config.credentials.is_none() {
+            let warning = format!(
+                "WARNING: the HTTP gateway listens on {bound} without authentication \
+                 (--credentials): anyone who can reach it can read and change every database"
+            );
+            tracing::warn!("{warning}");
+            eprintln!("{warning}");
+        }
+        tracing::warn!(%bound, "the HTTP gateway serves plain HTTP (no TLS): tokens cross the \
+            network in clear text unless a TLS-terminating proxy is in front of it");
+    }
+    let gateway = Arc::new(crate::http::Gateway::new(
+        DatabaseService::new(
+            Arc::clone(engine),
+            config.request_limits(),
+            Arc::clone(statements),
+        ),
+        StatementsService::new(
+            Arc::clone(engine),
+            Arc::clone(statements),
+            config.statement_timeout(),
+        ),
+        Arc::clone(statements),
+        Arc::clone(engine),
+        credentials,
+        config.max_message_bytes,
+        cors,
+    ));
+    crate::http::serve(
+        listener,
+        gateway,
+        config.max_connections_per_client,
+        async move {
+            let _ = stopped.wait_for(|stop| *stop).await;
+        },
+    )
+    .map_err(|err| Error::Internal(format!("cannot serve HTTP on {addr}: {err}")))?;
+    tracing::info!(%bound, "HTTP/JSON gateway at /v1 (OpenAPI: /v1/openapi.json)");
+    Ok(bound)
 }
 
 /// The server's TLS settings from `--tls-cert`, `--tls-key` and `--tls-client-ca`.

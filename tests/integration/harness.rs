@@ -168,6 +168,22 @@ impl Server {
         }
     }
 
+    /// The HTTP gateway's address the server printed (started with `--http-listen`; read
+    /// it after [`Server::metrics_addr`] when a test needs both, as the server prints them
+    /// in that order).
+    pub fn http_addr(&self) -> std::net::SocketAddr {
+        let deadline = Instant::now() + BOUND;
+        loop {
+            let line = self
+                .lines
+                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+                .expect("the server printed no HTTP address");
+            if let Some(addr) = line.strip_prefix("sqlited http on ") {
+                return addr.trim().parse().expect("HTTP address");
+            }
+        }
+    }
+
     /// `http://127.0.0.1:PORT`.
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)

@@ -11,9 +11,9 @@ use tonic::Code;
 
 use crate::harness::{Server, sqlited_binary};
 
-const ADMIN: &str = "sqlited_admin-token-for-tests";
-const WRITER: &str = "sqlited_writer-token-for-tests";
-const READER: &str = "sqlited_reader-token-for-tests";
+pub const ADMIN: &str = "sqlited_admin-token-for-tests";
+pub const WRITER: &str = "sqlited_writer-token-for-tests";
+pub const READER: &str = "sqlited_reader-token-for-tests";
 
 /// The hash `sqlited token hash` prints for `token`.
 fn hash(token: &str) -> String {
@@ -31,7 +31,7 @@ fn hash(token: &str) -> String {
 }
 
 /// A credentials file in `dir` with the three test tokens.
-fn credentials(dir: &Path, extra: &str) -> PathBuf {
+pub fn credentials(dir: &Path, extra: &str) -> PathBuf {
     let path = dir.join("credentials.toml");
     let text = format!(
         "[[token]]\nname = \"admin\"\nsha256 = \"{}\"\nroles = {{ \"*\" = \"admin\" }}\n\n\

@@ -10,6 +10,7 @@ mod deadlines;
 mod differential;
 mod durability;
 mod errors;
+mod gateway;
 mod harness;
 mod hostile;
 mod hostile_ops;

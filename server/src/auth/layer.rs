@@ -71,13 +71,13 @@ where
             // Without a (valid) principal the health service answers the server-wide
             // entries only.
             if request.headers().contains_key(http::header::AUTHORIZATION)
-                && let Ok(principal) = authenticate(store, &request)
+                && let Ok(principal) = authenticate(store, request.headers(), request.uri().path())
             {
                 request.extensions_mut().insert(principal);
             }
             return Box::pin(self.inner.call(request));
         }
-        match authenticate(store, &request) {
+        match authenticate(store, request.headers(), request.uri().path()) {
             Ok(principal) => {
                 request.extensions_mut().insert(principal);
                 Box::pin(self.inner.call(request))
@@ -90,14 +90,14 @@ where
     }
 }
 
-/// The principal of a request, or why it has none.
-fn authenticate<B>(
+/// The principal of a request to `path` with `headers`, or why it has none: gRPC requests
+/// and the HTTP gateway's alike.
+pub fn authenticate(
     store: &CredentialsStore,
-    request: &Request<B>,
+    headers: &http::HeaderMap,
+    path: &str,
 ) -> Result<Arc<Principal>, Error> {
-    let path = request.uri().path();
-    let header = request
-        .headers()
+    let header = headers
         .get(http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
     let Some(header) = header else {

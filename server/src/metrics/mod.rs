@@ -185,7 +185,8 @@ pub fn request(service: &'static str, rpc: &'static str, code: tonic::Code, elap
         .record(elapsed.as_secs_f64());
 }
 
-fn code_name(code: tonic::Code) -> &'static str {
+/// The name of a gRPC code, as in metrics labels and the HTTP gateway's error bodies.
+pub fn code_name(code: tonic::Code) -> &'static str {
     use tonic::Code::*;
     match code {
         Ok => "OK",

@@ -40,17 +40,7 @@ impl Context {
         let answer_within = call.map(|c| c.saturating_sub(Duration::from_millis(1)));
         let cancel = CancelToken::new(timeout, answer_within);
         let guard = CancelOnDrop::new(&cancel);
-        let request_id = metadata
-            .get("x-request-id")
-            .and_then(|v| v.to_str().ok())
-            .filter(|id| {
-                !id.is_empty()
-                    && id.len() <= 64
-                    && id
-                        .bytes()
-                        .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
-            })
-            .map_or_else(new_request_id, str::to_string);
+        let request_id = request_id(metadata.get("x-request-id").and_then(|v| v.to_str().ok()));
         cancel.set_request_id(&request_id);
         Self {
             cancel,
@@ -125,6 +115,19 @@ impl Context {
     pub fn owner(&self) -> Option<&str> {
         self.principal.as_ref().map(|p| p.name.as_str())
     }
+}
+
+/// The id of a request whose `x-request-id` header is `sent`: that one if it is usable (1 to
+/// 64 letters, digits and `-_.:`), else a new one.
+pub fn request_id(sent: Option<&str>) -> String {
+    sent.filter(|id| {
+        !id.is_empty()
+            && id.len() <= 64
+            && id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
+    })
+    .map_or_else(new_request_id, str::to_string)
 }
 
 /// A new request id: this process's start and a counter, short and unique per server run.

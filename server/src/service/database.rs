@@ -3,19 +3,18 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::engine::rows::QueryRows;
 use sqlited_proto::v1::begin_request::Mode;
 use sqlited_proto::v1::database_server::Database as DatabaseRpc;
 use sqlited_proto::v1::{
     BeginRequest, BeginResponse, CommitRequest, CommitResponse, ExecuteBatchRequest,
-    ExecuteBatchResponse, ExecuteRequest, ExecuteResponse, QueryRequest, QueryResponse,
-    RollbackRequest, RollbackResponse, Statement,
+    ExecuteBatchResponse, ExecuteRequest, ExecuteResponse, QueryRequest, RollbackRequest,
+    RollbackResponse, Statement,
 };
 use tonic::{Request, Response, Status};
 use tracing::{Instrument, info_span};
 
 use super::context::Context;
-use super::response_stream::ResponseStream;
+use super::response_stream::ResponseRows;
 use super::statement_kind;
 use crate::auth::Access;
 use crate::engine::Engine;
@@ -170,7 +169,7 @@ impl DatabaseRpc for DatabaseService {
         ctx.unary(&span, result, |r| r.rows_affected)
     }
 
-    type QueryStream = ResponseStream<QueryRows, QueryResponse>;
+    type QueryStream = ResponseRows;
 
     async fn query(
         &self,

@@ -138,8 +138,8 @@ fn status_in(headers: &HeaderMap) -> Option<tonic::Code> {
     Some(tonic::Code::from_i32(status))
 }
 
-/// Records a request once, however its response ends.
-struct End {
+/// Records a request once, however its response ends (CANCELLED when dropped before).
+pub struct End {
     service: &'static str,
     rpc: &'static str,
     started: Instant,
@@ -147,7 +147,18 @@ struct End {
 }
 
 impl End {
-    fn record(&mut self, code: tonic::Code) {
+    /// A request of `rpc` of `service` (static label values) that started now.
+    pub fn new(service: &'static str, rpc: &'static str) -> Self {
+        Self {
+            service,
+            rpc,
+            started: Instant::now(),
+            done: false,
+        }
+    }
+
+    /// Records the request as ended with `code`; later calls do nothing.
+    pub fn record(&mut self, code: tonic::Code) {
         if !self.done {
             self.done = true;
             crate::metrics::request(self.service, self.rpc, code, self.started.elapsed());

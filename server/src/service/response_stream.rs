@@ -13,6 +13,10 @@ use tracing::Span;
 use crate::error::Result;
 use crate::worker::cancel::CancelOnDrop;
 
+/// The response stream of Query and Call: a query's result messages.
+pub type ResponseRows =
+    ResponseStream<crate::engine::rows::QueryRows, sqlited_proto::v1::QueryResponse>;
+
 /// The response stream of Query, Call, Scan and Backup: `S`'s messages, counted by `count`.
 pub struct ResponseStream<S: Stream<Item = Result<M>>, M> {
     inner: S,

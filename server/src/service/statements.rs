@@ -11,16 +11,15 @@ use std::time::Duration;
 use sqlited_proto::v1::statements_server::Statements;
 use sqlited_proto::v1::{
     CallRequest, ExposedStatement, ListStatementsRequest, ListStatementsResponse, Parameter,
-    QueryResponse, ReloadStatementsRequest, ReloadStatementsResponse, Statement,
+    ReloadStatementsRequest, ReloadStatementsResponse, Statement,
 };
 use tonic::{Request, Response, Status};
 use tracing::{Instrument, info_span};
 
 use super::context::Context;
-use super::response_stream::ResponseStream;
+use super::response_stream::ResponseRows;
 use crate::auth::Access;
 use crate::engine::Engine;
-use crate::engine::rows::QueryRows;
 use crate::error::Error;
 use crate::statements::{Exposed, StatementsStore, check};
 
@@ -77,7 +76,7 @@ fn describe(database: &str, exposed_only: bool, statement: &Exposed) -> ExposedS
 
 #[tonic::async_trait]
 impl Statements for StatementsService {
-    type CallStream = ResponseStream<QueryRows, QueryResponse>;
+    type CallStream = ResponseRows;
 
     async fn call(
         &self,

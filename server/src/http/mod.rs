@@ -1,0 +1,315 @@
+//! The HTTP/JSON gateway (`--http-listen`): SQL, transactions and exposed statements for
+//! curl, browsers and any language, described by an OpenAPI 3.1 document.
+//!
+//! It is a translation, not a second implementation: every request becomes the gRPC
+//! service's request message and is answered by the same [`DatabaseService`] and
+//! [`StatementsService`] methods, with the token's principal in its extensions, its request
+//! id and deadline in its metadata. Roles, the sandbox, limits, exposed-only databases,
+//! transaction leases, logs and error mapping are the services' own; this module decodes
+//! JSON, encodes results and statuses, and authenticates with the gRPC layer's function.
+//!
+//! Layout:
+//! - [`routes`]: the endpoints and their handlers.
+//! - [`body`]: request bodies and query strings into request messages.
+//! - [`values`]: the lossless JSON encoding of SQLite values.
+//! - [`stream`]: results as one JSON body or as NDJSON with backpressure.
+//! - [`errors`]: statuses as JSON bodies and HTTP statuses.
+//! - [`openapi`]: the OpenAPI document, with one operation per exposed statement.
+//! - [`cors`]: which browser origins may call.
+
+pub mod body;
+pub mod cors;
+pub mod errors;
+pub mod openapi;
+pub mod routes;
+pub mod stream;
+pub mod values;
+
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, Method, header};
+use axum::middleware::Next;
+use axum::response::Response;
+use tokio::net::TcpListener;
+use tokio_stream::{Stream, StreamExt};
+
+use crate::auth::{CredentialsStore, Principal};
+use crate::engine::Engine;
+use crate::error::Error;
+use crate::service::database::DatabaseService;
+use crate::service::statements::StatementsService;
+use crate::statements::StatementsStore;
+pub use cors::Cors;
+
+/// The metrics' `service` label of gateway requests.
+pub const SERVICE: &str = "http";
+
+/// The header of a request's deadline, in milliseconds (gRPC's `grpc-timeout`).
+pub const TIMEOUT_HEADER: &str = "x-request-timeout-ms";
+
+/// What every handler shares.
+pub struct Gateway {
+    pub(crate) database: DatabaseService,
+    pub(crate) statements: StatementsService,
+    pub(crate) store: Arc<StatementsStore>,
+    pub(crate) engine: Arc<Engine>,
+    pub(crate) credentials: Option<Arc<CredentialsStore>>,
+    /// `--max-message-bytes`: the largest body accepted, and the largest JSON result.
+    pub(crate) max_bytes: usize,
+    pub(crate) cors: Cors,
+}
+
+impl Gateway {
+    /// A gateway over the same engine, statements and credentials as the gRPC services.
+    pub fn new(
+        database: DatabaseService,
+        statements: StatementsService,
+        store: Arc<StatementsStore>,
+        engine: Arc<Engine>,
+        credentials: Option<Arc<CredentialsStore>>,
+        max_bytes: usize,
+        cors: Cors,
+    ) -> Self {
+        Self {
+            database,
+            statements,
+            store,
+            engine,
+            credentials,
+            max_bytes,
+            cors,
+        }
+    }
+}
+
+/// One admitted request: its id, principal and deadline, as the middleware found them.
+#[derive(Clone)]
+pub struct Call {
+    pub request_id: String,
+    pub principal: Option<Arc<Principal>>,
+    pub timeout: Option<Duration>,
+    /// The client asked for NDJSON (`Accept: application/x-ndjson`).
+    pub ndjson: bool,
+}
+
+impl Call {
+    /// `message` as a gRPC request of this call: the principal in its extensions (as the
+    /// auth layer puts it), the request id and the deadline (`grpc-timeout`) in its metadata.
+    pub fn grpc<T>(&self, message: T) -> tonic::Request<T> {
+        let mut metadata = tonic::metadata::MetadataMap::new();
+        if let Ok(id) = self.request_id.parse() {
+            metadata.insert("x-request-id", id);
+        }
+        if let Some(timeout) = self.timeout {
+            // grpc-timeout takes at most 8 digits.
+            let ms = timeout.as_millis().min(99_999_999);
+            if let Ok(value) = format!("{ms}m").parse() {
+                metadata.insert("grpc-timeout", value);
+            }
+        }
+        let mut extensions = tonic::Extensions::new();
+        if let Some(principal) = &self.principal {
+            extensions.insert(Arc::clone(principal));
+        }
+        tonic::Request::from_parts(metadata, extensions, message)
+    }
+
+    /// The principal's name, the owner of its transactions.
+    pub fn owner(&self) -> Option<&str> {
+        self.principal.as_ref().map(|p| p.name.as_str())
+    }
+}
+
+/// The RPC a response answered, for the metrics; `streamed` when its body records itself.
+#[derive(Clone, Copy)]
+pub struct Rpc {
+    pub name: &'static str,
+    pub streamed: bool,
+}
+
+/// Before every handler: the request id, the browser origin check, the deadline header and
+/// the token; after it: `x-request-id`, CORS headers and the request's metrics.
+async fn admit(State(gateway): State<Arc<Gateway>>, mut request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let headers = request.headers();
+    let request_id = crate::service::context::request_id(
+        headers.get("x-request-id").and_then(|v| v.to_str().ok()),
+    );
+    let origin = headers
+        .get(header::ORIGIN)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let mut response = match admitted(&gateway, &request, origin.as_deref()) {
+        Ok(Some(call)) => {
+            let mut call = call;
+            call.request_id = request_id.clone();
+            request.extensions_mut().insert(call);
+            next.run(request).await
+        }
+        Ok(None) => gateway
+            .cors
+            .preflight(origin.as_deref().unwrap_or_default()),
+        Err(err) => {
+            let mut refused = errors::error(err, &request_id);
+            if refused.status() == axum::http::StatusCode::UNAUTHORIZED {
+                refused.headers_mut().insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Bearer realm=\"sqlited\""),
+                );
+            }
+            refused
+        }
+    };
+    if let Ok(id) = HeaderValue::from_str(&request_id) {
+        response.headers_mut().insert("x-request-id", id);
+    }
+    if let Some(origin) = origin.as_deref().filter(|o| gateway.cors.allows(o)) {
+        gateway.cors.decorate(origin, response.headers_mut());
+    }
+    let rpc = response.extensions().get::<Rpc>().copied();
+    if !rpc.is_some_and(|r| r.streamed) {
+        let code = response
+            .extensions()
+            .get::<tonic::Code>()
+            .copied()
+            .unwrap_or(tonic::Code::Ok);
+        let name = rpc.map_or("unknown", |r| r.name);
+        crate::metrics::request(SERVICE, name, code, started.elapsed());
+    }
+    response
+}
+
+/// The call of `request` (its request id still to set), `None` for a preflight to answer,
+/// or why it is refused.
+fn admitted(
+    gateway: &Gateway,
+    request: &Request,
+    origin: Option<&str>,
+) -> Result<Option<Call>, Error> {
+    let headers = request.headers();
+    if let Some(origin) = origin {
+        if !gateway.cors.allows(origin) {
+            tracing::info!(
+                origin,
+                "refused: a browser origin not in --http-cors-origins"
+            );
+            return Err(Error::PermissionDenied(format!(
+                "requests from the web origin {origin:?} are refused: this server allows \
+                 browser calls only from the origins of --http-cors-origins"
+            )));
+        }
+        if request.method() == Method::OPTIONS
+            && headers.contains_key(header::ACCESS_CONTROL_REQUEST_METHOD)
+        {
+            return Ok(None);
+        }
+    }
+    let timeout = match headers.get(TIMEOUT_HEADER) {
+        None => None,
+        Some(value) => match value
+            .to_str()
+            .ok()
+            .and_then(|v| v.trim().parse::<u64>().ok())
+        {
+            Some(ms) if ms > 0 => Some(Duration::from_millis(ms)),
+            _ => {
+                return Err(Error::invalid(
+                    TIMEOUT_HEADER,
+                    "x-request-timeout-ms must be a whole number of milliseconds above 0",
+                ));
+            }
+        },
+    };
+    let principal = match &gateway.credentials {
+        None => None,
+        Some(store) => Some(crate::auth::layer::authenticate(
+            store,
+            headers,
+            request.uri().path(),
+        )?),
+    };
+    let ndjson = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|accept| accept.contains("application/x-ndjson"));
+    Ok(Some(Call {
+        request_id: String::new(),
+        principal,
+        timeout,
+        ndjson,
+    }))
+}
+
+/// The gateway's router.
+pub fn router(gateway: Arc<Gateway>) -> axum::Router {
+    routes::routes()
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&gateway),
+            admit,
+        ))
+        .with_state(gateway)
+}
+
+/// Accepted connections, counted per client like the gRPC port's.
+struct Incoming {
+    connections: Pin<Box<dyn Stream<Item = std::io::Result<crate::connections::Counted>> + Send>>,
+    local: SocketAddr,
+}
+
+impl axum::serve::Listener for Incoming {
+    type Io = crate::connections::Counted;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        loop {
+            match self.connections.next().await {
+                Some(Ok(connection)) => {
+                    use tonic::transport::server::Connected;
+                    let peer = connection
+                        .connect_info()
+                        .remote_addr()
+                        .unwrap_or(self.local);
+                    return (connection, peer);
+                }
+                Some(Err(err)) => {
+                    // Out of file descriptors and the like: wait, then go on accepting.
+                    tracing::warn!(error = %err, "the HTTP listener cannot accept a connection");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                None => std::future::pending::<()>().await,
+            }
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        Ok(self.local)
+    }
+}
+
+/// Serves `gateway` on `listener` until `stop` completes; at most `per_client` connections
+/// per client address (0: no limit).
+pub fn serve(
+    listener: TcpListener,
+    gateway: Arc<Gateway>,
+    per_client: usize,
+    stop: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<tokio::task::JoinHandle<()>> {
+    let local = listener.local_addr()?;
+    let incoming = Incoming {
+        connections: Box::pin(crate::connections::incoming(listener, per_client)),
+        local,
+    };
+    let app = router(gateway);
+    Ok(tokio::spawn(async move {
+        if let Err(err) = axum::serve(incoming, app)
+            .with_graceful_shutdown(stop)
+            .await
+        {
+            tracing::error!(error = %err, "the HTTP gateway stopped");
+        }
+    }))
+}
