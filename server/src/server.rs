@@ -33,23 +33,8 @@ pub async fn run(
     listener: TcpListener,
     shutdown: impl Future<Output = ()>,
 ) -> Result<()> {
-    std::fs::create_dir_all(&config.data_dir).map_err(|err| {
-        Error::Internal(format!(
-            "cannot create the data directory {}: {err}",
-            config.data_dir.display()
-        ))
-    })?;
     // Held until the server returns: no second server, and no restore, on this directory.
-    let _lock = crate::lock::DataDirLock::acquire(&config.data_dir, "serve it")
-        .map_err(Error::FailedPrecondition)?;
-    if config.sqlite_memory_limit > 0 {
-        // Before any connection opens: the cap is SQLite's, for the whole process.
-        crate::memory::limit_sqlite_heap(config.sqlite_memory_limit);
-        tracing::info!(
-            bytes = config.sqlite_memory_limit,
-            "SQLite's heap is capped (--sqlite-memory-limit)"
-        );
-    }
+    let _lock = open_data_dir(&config)?;
     let engine = Arc::new(Engine::new(
         config.data_dir.clone(),
         !config.no_create,
@@ -66,38 +51,10 @@ pub async fn run(
         config.request_limits(),
         Arc::clone(&statements),
     );
-    let mut metrics_bound = None;
-    if let Some(addr) = config.metrics_listen {
-        let listener = TcpListener::bind(addr).await.map_err(|err| {
-            Error::Internal(format!("cannot listen for metrics on {addr}: {err}"))
-        })?;
-        let bound = listener.local_addr().unwrap_or(addr);
-        let token = match &config.metrics_token_file {
-            Some(path) => Some(crate::metrics::read_token(path)?),
-            None => {
-                if !bound.ip().is_loopback() {
-                    tracing::warn!(%bound, "the metrics endpoint answers anyone who reaches it, \
-                        and its labels name every database: give --metrics-token-file");
-                }
-                None
-            }
-        };
-        let files = Arc::clone(&engine);
-        let sizes: crate::metrics::Sizes = Arc::new(move || {
-            let listed = files.list_databases().unwrap_or_default();
-            listed
-                .into_iter()
-                .map(|db| crate::metrics::DatabaseSize {
-                    name: db.name,
-                    file_bytes: db.file_bytes,
-                    wal_bytes: db.wal_bytes,
-                })
-                .collect()
-        });
-        crate::metrics::serve(listener, sizes, token)?;
-        tracing::info!(%bound, "metrics at /metrics");
-        metrics_bound = Some(bound);
-    }
+    let metrics_bound = match config.metrics_listen {
+        Some(addr) => Some(start_metrics(&config, addr, &engine).await?),
+        None => None,
+    };
     let reporter = tonic_health::server::HealthReporter::new();
     let health_service = tonic_health::pb::health_server::HealthServer::new(HealthGate::new(
         &reporter,
@@ -148,27 +105,13 @@ pub async fn run(
             .map_err(|err| Error::Internal(format!("the TLS configuration is unusable: {err}")))?;
     }
     warn_if_exposed(&config, listener.local_addr().ok());
-    if config.worker_memory_limit > 0 && config.workers == crate::config::WorkerMode::Threads {
-        tracing::warn!(
-            "--worker-memory-limit caps worker processes only; with --workers threads it is \
-             ignored (add --workers processes to cap each connection's memory)"
-        );
-    }
-    // Everything is loaded and checked: say where we serve. One machine-readable line on
-    // stdout, so scripts and tests learn a port chosen by the OS — and know it is ready.
-    let addr = listener.local_addr().unwrap_or(config.listen);
-    tracing::info!(%addr, data_dir = %config.data_dir.display(), "sqlited listening");
-    {
-        use std::io::Write;
-        println!("sqlited listening on {addr}");
-        if let Some(bound) = metrics_bound {
-            println!("sqlited metrics on {bound}");
-        }
-        if let Some(bound) = http_bound {
-            println!("sqlited http on {bound}");
-        }
-        let _ = std::io::stdout().flush();
-    }
+    warn_about_ignored_flags(&config);
+    announce(
+        listener.local_addr().unwrap_or(config.listen),
+        &config,
+        metrics_bound,
+        http_bound,
+    );
 
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let serve = builder
@@ -232,6 +175,96 @@ pub async fn run(
     };
     engine.close().await;
     served.map_err(|err| Error::Unavailable(format!("the gRPC server failed: {err}")))
+}
+
+/// Creates the data directory if needed, takes its lock, and caps SQLite's heap before any
+/// connection opens (the cap is SQLite's, for the whole process).
+fn open_data_dir(config: &Config) -> Result<crate::lock::DataDirLock> {
+    std::fs::create_dir_all(&config.data_dir).map_err(|err| {
+        Error::Internal(format!(
+            "cannot create the data directory {}: {err}",
+            config.data_dir.display()
+        ))
+    })?;
+    let lock = crate::lock::DataDirLock::acquire(&config.data_dir, "serve it")
+        .map_err(Error::FailedPrecondition)?;
+    if config.sqlite_memory_limit > 0 {
+        crate::memory::limit_sqlite_heap(config.sqlite_memory_limit);
+        tracing::info!(
+            bytes = config.sqlite_memory_limit,
+            "SQLite's heap is capped (--sqlite-memory-limit)"
+        );
+    }
+    Ok(lock)
+}
+
+/// Binds `addr` and serves `/metrics` there, with the engine's file sizes at each scrape;
+/// the bound address.
+async fn start_metrics(
+    config: &Config,
+    addr: std::net::SocketAddr,
+    engine: &Arc<Engine>,
+) -> Result<std::net::SocketAddr> {
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|err| Error::Internal(format!("cannot listen for metrics on {addr}: {err}")))?;
+    let bound = listener.local_addr().unwrap_or(addr);
+    let token = match &config.metrics_token_file {
+        Some(path) => Some(crate::metrics::read_token(path)?),
+        None => {
+            if !bound.ip().is_loopback() {
+                tracing::warn!(%bound, "the metrics endpoint answers anyone who reaches it, \
+                    and its labels name every database: give --metrics-token-file");
+            }
+            None
+        }
+    };
+    let files = Arc::clone(engine);
+    let sizes: crate::metrics::Sizes = Arc::new(move || {
+        let listed = files.list_databases().unwrap_or_default();
+        listed
+            .into_iter()
+            .map(|db| crate::metrics::DatabaseSize {
+                name: db.name,
+                file_bytes: db.file_bytes,
+                wal_bytes: db.wal_bytes,
+            })
+            .collect()
+    });
+    crate::metrics::serve(listener, sizes, token)?;
+    tracing::info!(%bound, "metrics at /metrics");
+    Ok(bound)
+}
+
+/// Flags that do nothing in this configuration, said once at start.
+fn warn_about_ignored_flags(config: &Config) {
+    if config.worker_memory_limit > 0 && config.workers == crate::config::WorkerMode::Threads {
+        tracing::warn!(
+            "--worker-memory-limit caps worker processes only; with --workers threads it is \
+             ignored (add --workers processes to cap each connection's memory)"
+        );
+    }
+}
+
+/// Everything is loaded and checked: says where the server serves. One machine-readable line
+/// per listener on stdout, so scripts and tests learn a port chosen by the OS — and know it is
+/// ready.
+fn announce(
+    addr: std::net::SocketAddr,
+    config: &Config,
+    metrics: Option<std::net::SocketAddr>,
+    http: Option<std::net::SocketAddr>,
+) {
+    use std::io::Write;
+    tracing::info!(%addr, data_dir = %config.data_dir.display(), "sqlited listening");
+    println!("sqlited listening on {addr}");
+    if let Some(bound) = metrics {
+        println!("sqlited metrics on {bound}");
+    }
+    if let Some(bound) = http {
+        println!("sqlited http on {bound}");
+    }
+    let _ = std::io::stdout().flush();
 }
 
 /// Binds `addr` and serves the HTTP/JSON gateway there until `stopped` turns true, over the
