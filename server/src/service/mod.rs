@@ -26,17 +26,6 @@ pub mod statements;
 
 /// The first keyword of `sql` in capitals (`SELECT`, `INSERT`, …), for logs.
 pub fn statement_kind(sql: &str) -> String {
-    let mut rest = sql.trim_start();
-    while let Some(after) = rest.strip_prefix("--").or_else(|| rest.strip_prefix("/*")) {
-        let end = if rest.starts_with("--") { "\n" } else { "*/" };
-        rest = after
-            .split_once(end)
-            .map_or("", |(_, tail)| tail)
-            .trim_start();
-    }
-    rest.chars()
-        .take_while(char::is_ascii_alphabetic)
-        .take(16)
-        .collect::<String>()
-        .to_ascii_uppercase()
+    let word = crate::sql::text::first_word(sql);
+    word[..word.len().min(16)].to_ascii_uppercase()
 }

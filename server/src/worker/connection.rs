@@ -15,6 +15,7 @@ use super::Role;
 use super::cancel::{CHECK_EVERY_OPS, CancelToken, Running};
 use crate::auth::Access;
 use crate::error::{Error, Result};
+use crate::sql::text;
 
 /// `PRAGMA synchronous` for the writer: how hard a COMMIT waits for the disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -366,7 +367,7 @@ impl Sqlite {
         // another connection's change, `PRAGMA index_info(new_index)` would answer nothing.
         // So the connection reads the schema's version first, which reloads a stale schema
         // (and expires the statements prepared against it, cached PRAGMAs included).
-        if self.conn.is_autocommit() && first_keyword_is(&sql, "PRAGMA") {
+        if self.conn.is_autocommit() && text::first_word(&sql).eq_ignore_ascii_case("PRAGMA") {
             self.refresh_schema();
         }
         let sql = sql.as_str();
@@ -453,37 +454,9 @@ fn drop_temp_objects(conn: &Connection) -> rusqlite::Result<()> {
     Ok(())
 }
 
-/// Whether the first keyword of `sql` (after the cache key's comment, white space and
-/// comments) is `keyword`.
-fn first_keyword_is(mut sql: &str, keyword: &str) -> bool {
-    loop {
-        sql = sql.trim_start();
-        if let Some(rest) = sql.strip_prefix("--") {
-            sql = rest.split_once('\n').map_or("", |(_, after)| after);
-        } else if let Some(rest) = sql.strip_prefix("/*") {
-            sql = rest.split_once("*/").map_or("", |(_, after)| after);
-        } else {
-            return sql
-                .get(..keyword.len())
-                .is_some_and(|word| word.eq_ignore_ascii_case(keyword))
-                && !sql[keyword.len()..]
-                    .starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_');
-        }
-    }
-}
-
 /// Whether `sql` holds nothing but white space, comments and semicolons.
-fn is_blank(mut sql: &str) -> bool {
-    loop {
-        sql = sql.trim_start_matches(|c: char| c.is_whitespace() || c == ';');
-        if let Some(rest) = sql.strip_prefix("--") {
-            sql = rest.split_once('\n').map_or("", |(_, after)| after);
-        } else if let Some(rest) = sql.strip_prefix("/*") {
-            sql = rest.split_once("*/").map_or("", |(_, after)| after);
-        } else {
-            return sql.is_empty();
-        }
-    }
+fn is_blank(sql: &str) -> bool {
+    text::skip_blank(sql, true).is_empty()
 }
 
 fn authorize(gate: &Gate, ctx: AuthContext<'_>) -> Authorization {
@@ -575,19 +548,5 @@ pub fn test_settings(dir: &std::path::Path) -> ConnectionSettings {
         cache_kib: 2048,
         sandbox: true,
         max_value_bytes: 16 << 20,
-    }
-}
-
-#[cfg(test)]
-mod test {
-    use super::first_keyword_is;
-
-    #[test]
-    fn first_keywords() {
-        assert!(first_keyword_is("/*r*/PRAGMA index_info(x)", "PRAGMA"));
-        assert!(first_keyword_is("  -- c\n pragma table_info(t)", "PRAGMA"));
-        assert!(!first_keyword_is("/*r*/PRAGMAS", "PRAGMA"));
-        assert!(!first_keyword_is("SELECT 'PRAGMA'", "PRAGMA"));
-        assert!(!first_keyword_is("PRAGM", "PRAGMA"));
     }
 }

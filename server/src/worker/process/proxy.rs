@@ -250,18 +250,13 @@ pub fn send_loop(
         sender.forget_ended();
         let room = shared.in_flight.load(Ordering::Acquire) < limit.max(1);
         let source = if room { &tasks } else { &never };
-        // The outbox, the task queue, then each open transaction's commands (the channels
-        // are cloned handles, so the writer stays free to change its list).
-        let channels: Vec<Receiver<TxCommand>> = sender
-            .forwarded
-            .iter()
-            .map(|forwarded| forwarded.commands.clone())
-            .collect();
+        // The outbox, the task queue, then each open transaction's commands. What is taken
+        // is held as `Received` until the Select (which borrows the channels) is gone.
         let mut select = Select::new();
         select.recv(&outbound);
         select.recv(source);
-        for channel in &channels {
-            select.recv(channel);
+        for forwarded in &sender.forwarded {
+            select.recv(&forwarded.commands);
         }
         let received = match select.select_timeout(TICK) {
             Err(_) => Received::Nothing,
@@ -274,7 +269,10 @@ pub fn send_loop(
                     Ok(task) => Received::Task(task),
                     Err(_) => break,
                 },
-                i => Received::Command(i - 2, operation.recv(&channels[i - 2]).ok()),
+                i => Received::Command(
+                    i - 2,
+                    operation.recv(&sender.forwarded[i - 2].commands).ok(),
+                ),
             },
         };
         drop(select);
