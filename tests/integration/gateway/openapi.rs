@@ -1,6 +1,6 @@
 //! The OpenAPI document: every endpoint, each exposed statement a typed operation of its own,
 //! reloaded with the statements file. (CI also validates it with openapi-spec-validator:
-//! tests/openapi/validate.sh.)
+//! tests/openapi/validate.py.)
 
 use serde_json::json;
 
