@@ -41,11 +41,14 @@ pub async fn run(
         config.database_options(),
         config.transaction_options(),
     ));
-    let statements = Arc::new(StatementsStore::open(
-        config.statements.clone(),
-        &config.data_dir,
-        config.exposed_only,
-    )?);
+    let statements = Arc::new(
+        StatementsStore::open(
+            config.statements.clone(),
+            Arc::clone(&engine),
+            config.exposed_only,
+        )
+        .await?,
+    );
     let service = DatabaseService::new(
         Arc::clone(&engine),
         config.request_limits(),
@@ -374,18 +377,19 @@ async fn reload_on_sighup(
         return;
     };
     while hup.recv().await.is_some() {
-        // Reading files and preparing statements: off the async threads.
-        let (tokens, exposed) = (credentials.clone(), Arc::clone(&statements));
-        let reloaded = tokio::task::spawn_blocking(move || {
+        // Reading the credentials file: off the async threads. (The statements are
+        // prepared by the workers.)
+        let tokens = credentials.clone();
+        let _ = tokio::task::spawn_blocking(move || {
             if let Some(store) = &tokens {
                 store.reload();
             }
-            if exposed.has_file() {
-                // A refusal is logged by reload itself.
-                let _ = exposed.reload();
-            }
-        });
-        let _ = reloaded.await;
+        })
+        .await;
+        if statements.has_file() {
+            // A refusal is logged by reload itself.
+            let _ = statements.reload().await;
+        }
         if credentials.is_none() && !statements.has_file() {
             tracing::info!(
                 "SIGHUP received: nothing to reload (no --credentials, no --statements); still serving"

@@ -20,8 +20,10 @@ use crate::worker::WorkerKind;
 use crate::worker::cancel::CancelToken;
 use crate::worker::connection::{ConnectionSettings, Synchronous};
 use crate::worker::connections::{Connections, ConnectionsOptions, Target, worker_lost};
+use crate::worker::job::{Answered, Prepared, Query};
+use crate::worker::kv::KvRead;
 use crate::worker::transaction::TxSession;
-use crate::worker::{Job, StreamLimits};
+use crate::worker::{Call, Job, Outcome, StreamLimits};
 
 /// Result messages a query may have in flight between its worker and its client.
 const QUERY_CHANNEL: usize = 2;
@@ -61,8 +63,6 @@ pub struct Database {
     connections: Connections,
     routes: Routes,
     options: DatabaseOptions,
-    /// The database file.
-    path: PathBuf,
 }
 
 impl Database {
@@ -70,7 +70,7 @@ impl Database {
     /// as they are needed.
     pub async fn open(name: &str, path: PathBuf, options: DatabaseOptions) -> Result<Self> {
         let settings = ConnectionSettings {
-            path: path.clone(),
+            path,
             synchronous: options.synchronous,
             busy_timeout: options.busy_timeout,
             statement_cache: options.statement_cache,
@@ -96,7 +96,6 @@ impl Database {
             connections,
             routes: Routes::new(4096),
             options,
-            path,
         })
     }
 
@@ -113,29 +112,16 @@ impl Database {
     ) -> Result<ExecuteResponse> {
         let route = self.routes.get(&statement.sql);
         if route == Some(Route::Read) {
-            let (reply, answer) = oneshot::channel();
-            self.submit_read(
-                Job::Execute {
-                    statement,
-                    reply: reply.into(),
-                },
-                cancel,
-            )
-            .await?;
-            return Ok(receive(answer, cancel).await?.response);
+            let outcome: Outcome = self
+                .call(Target::AnyReader, Call::Execute(statement), cancel)
+                .await?;
+            return Ok(outcome.response);
         }
         // Kept only while the route is unknown, to learn it from the answer.
         let unlearned = route.is_none().then(|| statement.sql.clone());
-        let (reply, answer) = oneshot::channel();
-        self.submit_write(
-            Job::Execute {
-                statement,
-                reply: reply.into(),
-            },
-            cancel,
-        )
-        .await?;
-        let outcome = receive(answer, cancel).await?;
+        let outcome: Outcome = self
+            .call(Target::Writer, Call::Execute(statement), cancel)
+            .await?;
         if let Some(sql) = unlearned {
             let learned = if outcome.read_only {
                 Route::Read
@@ -154,37 +140,26 @@ impl Database {
         sql: &'static str,
         cancel: &Arc<CancelToken>,
     ) -> Result<Vec<i64>> {
-        let (reply, answer) = oneshot::channel();
-        self.submit_write(
-            Job::Maintenance {
-                sql,
-                reply: reply.into(),
-            },
-            cancel,
-        )
-        .await?;
-        receive(answer, cancel).await
+        self.call(Target::Writer, Call::Maintenance(sql), cancel)
+            .await
     }
 
     /// Writes a consistent snapshot of the database to `target`, a new empty file (`VACUUM
-    /// INTO` on a connection of its own, in one read transaction, so reads and writes go on).
-    pub async fn snapshot(&self, target: PathBuf) -> Result<u64> {
-        let source = self.path.clone();
-        tokio::task::spawn_blocking(move || {
-            let conn = rusqlite::Connection::open_with_flags(
-                &source,
-                rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY
-                    | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
-            )?;
-            conn.busy_timeout(Duration::from_secs(30))?;
-            conn.execute("VACUUM INTO ?1", [target.to_string_lossy()])?;
-            let bytes = std::fs::metadata(&target)
-                .map_err(|err| Error::Internal(format!("cannot read the snapshot: {err}")))?
-                .len();
-            Ok(bytes)
-        })
-        .await
-        .map_err(|err| Error::Internal(format!("the snapshot task failed: {err}")))?
+    /// INTO` on a reader of its own, in one read transaction, so reads and writes go on);
+    /// returns its size in bytes.
+    pub async fn snapshot(&self, target: PathBuf, cancel: &Arc<CancelToken>) -> Result<u64> {
+        self.call(Target::PinnedReader, Call::Snapshot(target), cancel)
+            .await
+    }
+
+    /// Prepares each of `sql` without running it, on a reader: what SQLite makes of it.
+    pub async fn prepare(
+        &self,
+        sql: Vec<String>,
+        cancel: &Arc<CancelToken>,
+    ) -> Result<Vec<Prepared>> {
+        self.call(Target::AnyReader, Call::Prepare(sql), cancel)
+            .await
     }
 
     /// Applies a write to a persistent map on the writer, inside its group commit.
@@ -193,16 +168,7 @@ impl Database {
         write: crate::worker::kv::KvWrite,
         cancel: &Arc<CancelToken>,
     ) -> Result<crate::worker::kv::KvWritten> {
-        let (reply, answer) = oneshot::channel();
-        self.submit_write(
-            Job::Kv {
-                write,
-                reply: reply.into(),
-            },
-            cancel,
-        )
-        .await?;
-        receive(answer, cancel).await
+        self.call(Target::Writer, Call::Kv(write), cancel).await
     }
 
     /// Runs `statements` in one transaction on the writer: all or nothing.
@@ -211,16 +177,28 @@ impl Database {
         statements: Vec<Statement>,
         cancel: &Arc<CancelToken>,
     ) -> Result<Vec<ExecuteResponse>> {
+        self.call(Target::Writer, Call::Batch(statements), cancel)
+            .await
+    }
+
+    /// Hands `call` to `target` and waits for its answer, not past the request's deadline.
+    async fn call<T: Answered>(
+        &self,
+        target: Target,
+        call: Call,
+        cancel: &Arc<CancelToken>,
+    ) -> Result<T> {
         let (reply, answer) = oneshot::channel();
-        self.submit_write(
-            Job::Batch {
-                statements,
-                reply: reply.into(),
-            },
-            cancel,
-        )
-        .await?;
-        receive(answer, cancel).await
+        let job = Job::Call {
+            call,
+            reply: reply.into(),
+        };
+        self.connections.submit(target, job, cancel).await?;
+        cancel
+            .wait(async { answer.await.ok() })
+            .await
+            .unwrap_or_else(|| Err(worker_lost()))?
+            .expect()
     }
 
     /// Runs one statement and streams its result messages.
@@ -238,7 +216,7 @@ impl Database {
         let (sink, mut rest) = mpsc::channel(QUERY_CHANNEL);
         let limits = self.options.stream;
         let job = Job::Query {
-            statement,
+            query: Query::Sql(statement),
             limits,
             sink: sink.into(),
         };
@@ -263,6 +241,32 @@ impl Database {
         }
     }
 
+    /// Reads a persistent map, on a reader; a map never written reads as empty.
+    pub async fn kv_read(&self, read: KvRead, cancel: &Arc<CancelToken>) -> Result<QueryRows> {
+        let (sink, rest) = mpsc::channel(QUERY_CHANNEL);
+        let job = Job::Query {
+            query: Query::Map(read),
+            limits: self.options.stream,
+            sink: sink.into(),
+        };
+        self.connections
+            .submit(Target::AnyReader, job, cancel)
+            .await?;
+        self.rows(rest, cancel).await
+    }
+
+    /// The stream of a query's messages, once its first has come.
+    async fn rows(
+        &self,
+        mut rest: mpsc::Receiver<Result<sqlited_proto::v1::QueryResponse>>,
+        cancel: &Arc<CancelToken>,
+    ) -> Result<QueryRows> {
+        match cancel.wait(rest.recv()).await {
+            Some(first) => Ok(QueryRows::new(first, rest, cancel)),
+            None => Err(worker_lost()),
+        }
+    }
+
     async fn query_on_writer(
         &self,
         statement: Statement,
@@ -273,7 +277,7 @@ impl Database {
         let (sink, mut rest) = mpsc::unbounded_channel();
         let limits = self.options.stream;
         let job = Job::Query {
-            statement,
+            query: Query::Sql(statement),
             limits,
             sink: sink.into(),
         };
@@ -320,12 +324,4 @@ impl Database {
     pub async fn close(&self) {
         self.connections.close().await;
     }
-}
-
-/// Waits for a worker's answer, not past the request's deadline.
-async fn receive<T>(answer: oneshot::Receiver<Result<T>>, cancel: &CancelToken) -> Result<T> {
-    cancel
-        .wait(async { answer.await.ok() })
-        .await
-        .unwrap_or_else(|| Err(worker_lost()))
 }

@@ -10,6 +10,7 @@ use super::Engine;
 use super::rows::QueryRows;
 use crate::error::{Error, Result};
 use crate::worker::cancel::CancelToken;
+use crate::worker::classify::writes_on_empty_database;
 
 impl Engine {
     /// Runs a statement returning rows on `database`, inside the transaction
@@ -30,7 +31,7 @@ impl Engine {
             Err(Error::DatabaseNotFound(_))
                 if self.create
                     && cancel.access() >= crate::auth::Access::Admin
-                    && writes(&statement.sql).await =>
+                    && writes_on_empty_database(&statement.sql).await =>
             {
                 // A write sent through Query (a DB-API cursor's CREATE TABLE) creates the
                 // database like any write; for an admin only, as every creation.
@@ -79,17 +80,4 @@ impl Engine {
         }
         db.execute_batch(statements, cancel).await
     }
-}
-
-/// Whether `sql` writes, as SQLite judges it on an empty database (where a database does not
-/// exist yet, only statements that need no table, such as CREATE, prepare at all).
-async fn writes(sql: &str) -> bool {
-    let sql = sql.to_string();
-    tokio::task::spawn_blocking(move || {
-        rusqlite::Connection::open_in_memory()
-            .and_then(|conn| conn.prepare(&sql).map(|stmt| !stmt.readonly()))
-            .unwrap_or(false)
-    })
-    .await
-    .unwrap_or(false)
 }

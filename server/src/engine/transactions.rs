@@ -15,8 +15,9 @@ use super::rows::QueryRows;
 use crate::auth::Access;
 use crate::error::{Error, Result};
 use crate::worker::cancel::CancelToken;
+use crate::worker::job::{Answered, Query};
 use crate::worker::transaction::{TxCommand, TxMode, TxSession, TxState};
-use crate::worker::{Job, StreamLimits, Task};
+use crate::worker::{Call, Job, Outcome, StreamLimits, Task};
 
 /// How long an ended transaction is remembered, so a late request learns how it ended.
 const REMEMBER_ENDED: Duration = Duration::from_secs(600);
@@ -316,21 +317,27 @@ impl Tx {
         self.send(TxCommand::Run(Task::new(job, Arc::clone(cancel))))
     }
 
+    /// Runs `call` inside the transaction and waits for its answer.
+    async fn call<T: Answered>(&self, call: Call, cancel: &Arc<CancelToken>) -> Result<T> {
+        let (reply, answer) = oneshot::channel();
+        self.run(
+            Job::Call {
+                call,
+                reply: reply.into(),
+            },
+            cancel,
+        )?;
+        self.receive(answer, cancel).await?.expect()
+    }
+
     /// Runs one statement inside the transaction.
     pub async fn execute(
         &self,
         statement: Statement,
         cancel: &Arc<CancelToken>,
     ) -> Result<ExecuteResponse> {
-        let (reply, answer) = oneshot::channel();
-        self.run(
-            Job::Execute {
-                statement,
-                reply: reply.into(),
-            },
-            cancel,
-        )?;
-        Ok(self.receive(answer, cancel).await?.response)
+        let outcome: Outcome = self.call(Call::Execute(statement), cancel).await?;
+        Ok(outcome.response)
     }
 
     /// Runs statements inside the transaction, all or nothing.
@@ -339,15 +346,7 @@ impl Tx {
         statements: Vec<Statement>,
         cancel: &Arc<CancelToken>,
     ) -> Result<Vec<ExecuteResponse>> {
-        let (reply, answer) = oneshot::channel();
-        self.run(
-            Job::Batch {
-                statements,
-                reply: reply.into(),
-            },
-            cancel,
-        )?;
-        self.receive(answer, cancel).await
+        self.call(Call::Batch(statements), cancel).await
     }
 
     /// Runs a query inside the transaction.
@@ -360,7 +359,7 @@ impl Tx {
         let (sink, mut rest) = mpsc::channel(2);
         self.run(
             Job::Query {
-                statement,
+                query: Query::Sql(statement),
                 limits,
                 sink: sink.into(),
             },

@@ -270,7 +270,7 @@ impl Admin for AdminService {
             let db = self.engine.database(&database).await?;
             let temp = TempFile::create(self.engine.data_dir(), &database).await?;
             let started = std::time::Instant::now();
-            let total = db.snapshot(temp.0.clone()).await?;
+            let total = db.snapshot(temp.0.clone(), &ctx.cancel).await?;
             tracing::info!(
                 bytes = total,
                 elapsed_ms = started.elapsed().as_millis() as u64,

@@ -13,12 +13,11 @@ use std::time::Duration;
 
 use futures_core::Stream;
 use sqlited_proto::v1::key_value_server::KeyValue;
-use sqlited_proto::v1::value::Kind;
 use sqlited_proto::v1::{
     ClearRequest, ClearResponse, ContainsRequest, ContainsResponse, DeleteManyRequest,
-    DeleteManyResponse, DeleteRequest, DeleteResponse, Entry, GetRequest, GetResponse, LenRequest,
+    DeleteManyResponse, DeleteRequest, DeleteResponse, GetRequest, GetResponse, LenRequest,
     LenResponse, MapRef, Row, ScanRequest, ScanResponse, SetManyRequest, SetManyResponse,
-    SetRequest, SetResponse, Statement, Value,
+    SetRequest, SetResponse,
 };
 use tokio_stream::StreamExt;
 use tonic::{Request, Response, Status};
@@ -30,7 +29,7 @@ use crate::auth::Access;
 use crate::engine::{Database, Engine, name};
 use crate::error::{Error, Result};
 use crate::statements::StatementsStore;
-use crate::worker::kv::{KvWrite, KvWritten, table};
+use crate::worker::kv::{KvRead, KvWrite, KvWritten, read};
 
 /// The `KeyValue` service over an [`Engine`].
 pub struct KeyValueService {
@@ -106,58 +105,14 @@ impl KeyValueService {
         db.kv_write(make(map, may_create), &ctx.cancel).await
     }
 
-    /// Runs a read and returns its rows; a map never written is empty.
-    async fn read(
-        &self,
-        db: &Database,
-        sql: String,
-        params: Vec<Value>,
-        ctx: &Context,
-    ) -> Result<Vec<Row>> {
-        let statement = Statement {
-            sql,
-            params,
-            ..Default::default()
-        };
-        let mut rows = match db.query(statement, &ctx.cancel).await {
-            Ok(rows) => rows,
-            Err(err) if no_such_table(&err) => return Ok(Vec::new()),
-            Err(err) => return Err(err),
-        };
+    /// Runs a read of a map and returns its rows; a map never written is empty.
+    async fn read(&self, db: &Database, read: KvRead, ctx: &Context) -> Result<Vec<Row>> {
+        let mut rows = db.kv_read(read, &ctx.cancel).await?;
         let mut all = Vec::new();
         while let Some(message) = rows.next().await {
-            match message {
-                Ok(message) => all.extend(message.rows),
-                Err(err) if no_such_table(&err) => return Ok(Vec::new()),
-                Err(err) => return Err(err),
-            }
+            all.extend(message?.rows);
         }
         Ok(all)
-    }
-}
-
-fn no_such_table(err: &Error) -> bool {
-    matches!(err, Error::Sqlite { message, .. } if message.contains("no such table"))
-}
-
-fn blob(bytes: Vec<u8>) -> Value {
-    Value {
-        kind: Some(Kind::Blob(bytes)),
-    }
-}
-
-fn bytes_of(value: &Value) -> Vec<u8> {
-    match &value.kind {
-        Some(Kind::Blob(b)) => b.clone(),
-        Some(Kind::Text(t)) => t.as_bytes().to_vec(),
-        _ => Vec::new(),
-    }
-}
-
-fn int_of(value: &Value) -> i64 {
-    match value.kind {
-        Some(Kind::Integer(i)) => i,
-        _ => 0,
     }
 }
 
@@ -190,18 +145,15 @@ impl KeyValue for KeyValueService {
         let span = span("Get", &ctx, request.map.as_ref());
         let result = async {
             let (db, map, _) = self.open(&ctx, request.map, Access::Read).await?;
-            let sql = format!("SELECT value, version FROM {} WHERE key = ?1", table(&map));
-            let rows = self
-                .read(&db, sql, vec![blob(request.key.clone())], &ctx)
-                .await?;
-            Ok(match rows.into_iter().next() {
+            let get = KvRead::Get {
+                map,
+                key: request.key.clone(),
+            };
+            let rows = self.read(&db, get, &ctx).await?;
+            Ok(match rows.first() {
                 Some(row) => GetResponse {
                     found: true,
-                    entry: Some(Entry {
-                        key: request.key,
-                        value: bytes_of(&row.values[0]),
-                        version: int_of(&row.values[1]),
-                    }),
+                    entry: Some(read::got(request.key, row)),
                 },
                 None => GetResponse::default(),
             })
@@ -261,8 +213,11 @@ impl KeyValue for KeyValueService {
         let span = span("Contains", &ctx, request.map.as_ref());
         let result = async {
             let (db, map, _) = self.open(&ctx, request.map, Access::Read).await?;
-            let sql = format!("SELECT 1 FROM {} WHERE key = ?1", table(&map));
-            let rows = self.read(&db, sql, vec![blob(request.key)], &ctx).await?;
+            let contains = KvRead::Contains {
+                map,
+                key: request.key,
+            };
+            let rows = self.read(&db, contains, &ctx).await?;
             Ok(ContainsResponse {
                 found: !rows.is_empty(),
             })
@@ -278,9 +233,8 @@ impl KeyValue for KeyValueService {
         let span = span("Len", &ctx, request.map.as_ref());
         let result = async {
             let (db, map, _) = self.open(&ctx, request.map, Access::Read).await?;
-            let sql = format!("SELECT count(*) FROM {}", table(&map));
-            let rows = self.read(&db, sql, Vec::new(), &ctx).await?;
-            let len = rows.first().map_or(0, |r| int_of(&r.values[0])) as u64;
+            let rows = self.read(&db, KvRead::Len { map }, &ctx).await?;
+            let len = rows.first().map_or(0, read::counted);
             Ok(LenResponse { len })
         }
         .instrument(span.clone())
@@ -315,64 +269,22 @@ impl KeyValue for KeyValueService {
                     upper = Some(end);
                 }
             }
-            let mut sql = format!("SELECT key, value, version FROM {}", table(&map));
-            let mut params = Vec::new();
-            let mut clauses = Vec::new();
-            if let Some((start, exclusive)) = lower {
-                params.push(blob(start));
-                clauses.push(format!(
-                    "key {} ?{}",
-                    if exclusive { ">" } else { ">=" },
-                    params.len()
-                ));
-            }
-            if let Some(end) = upper {
-                params.push(blob(end));
-                clauses.push(format!("key < ?{}", params.len()));
-            }
-            if !clauses.is_empty() {
-                sql.push_str(" WHERE ");
-                sql.push_str(&clauses.join(" AND "));
-            }
-            sql.push_str(" ORDER BY key");
-            if request.limit > 0 {
-                sql.push_str(&format!(" LIMIT {}", request.limit));
-            }
-            let statement = Statement {
-                sql,
-                params,
-                ..Default::default()
+            let scan = KvRead::Scan {
+                map,
+                lower,
+                upper,
+                limit: u64::from(request.limit),
             };
-            match db.query(statement, &ctx.cancel).await {
-                Ok(rows) => Ok(Some(rows)),
-                Err(err) if no_such_table(&err) => Ok(None),
-                Err(err) => Err(err),
-            }
+            db.kv_read(scan, &ctx.cancel).await
         }
         .instrument(span.clone())
         .await;
         let entries = result.map(|rows| -> ScanEntries {
-            match rows {
-                None => Box::pin(tokio_stream::empty()),
-                Some(rows) => Box::pin(rows.map(|message| {
-                    // A map never written has no table yet: it is empty.
-                    let message = match message {
-                        Err(err) if no_such_table(&err) => Ok(Default::default()),
-                        other => other,
-                    };
-                    message.map(|m| ScanResponse {
-                        entries: m
-                            .rows
-                            .into_iter()
-                            .map(|r| Entry {
-                                key: bytes_of(&r.values[0]),
-                                value: bytes_of(&r.values[1]),
-                                version: int_of(&r.values[2]),
-                            })
-                            .collect(),
-                    })
-                })),
-            }
+            Box::pin(rows.map(|message| {
+                message.map(|m| ScanResponse {
+                    entries: m.rows.iter().map(read::scanned).collect(),
+                })
+            }))
         });
         ctx.stream(span, entries, |m| m.entries.len() as u64)
     }

@@ -180,11 +180,8 @@ impl Statements for StatementsService {
                     principal.name
                 )));
             }
-            // Reloading prepares every statement against its database: blocking SQLite work.
-            let store = Arc::clone(&self.store);
-            let statements = tokio::task::spawn_blocking(move || store.reload())
-                .await
-                .map_err(|err| Error::Internal(format!("the reload stopped: {err}")))??;
+            // Every statement is prepared again, on a reader of its database.
+            let statements = self.store.reload().await?;
             tracing::info!(statements, "statements reloaded");
             Ok(ReloadStatementsResponse {
                 statements: u32::try_from(statements).unwrap_or(u32::MAX),

@@ -27,13 +27,13 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::Arc;
 
-use rusqlite::{Connection, OpenFlags};
 use serde::Deserialize;
 use sqlited_proto::v1::Value;
 use sqlited_proto::v1::value::Kind as V;
 
 use super::{Catalog, DatabaseStatements, Exposed, Kind, Param, check};
 use crate::engine::name;
+use crate::worker::job::Prepared;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -87,21 +87,13 @@ struct ParamEntry {
     store: Option<String>,
 }
 
-/// Reads `path` and checks every statement against its database in `data_dir`.
-pub fn load(path: &Path, data_dir: &Path, exposed_only: bool) -> Result<Catalog, String> {
+/// Reads `path`: the catalog it declares, not yet checked against its databases
+/// ([`match_prepared`] does that, with what SQLite makes of each statement).
+pub fn read(path: &Path, exposed_only: bool) -> Result<Catalog, String> {
     let text = std::fs::read_to_string(path)
         .map_err(|err| format!("cannot read the statements file {}: {err}", path.display()))?;
     let mut catalog = parse(&text).map_err(|err| format!("{}: {err}", path.display()))?;
     catalog.exposed_only_everywhere = exposed_only;
-    for (database, statements) in &catalog.databases {
-        if statements.statements.is_empty() {
-            // Only settings (exposed_only, maps): nothing to prepare, and the database may be
-            // created later.
-            continue;
-        }
-        verify(data_dir, database, statements)
-            .map_err(|err| format!("{}: {err}", path.display()))?;
-    }
     Ok(catalog)
 }
 
@@ -245,32 +237,22 @@ fn from_toml(value: &toml::Value) -> Result<Value, String> {
     Ok(Value { kind: Some(kind) })
 }
 
-/// Prepares each statement of `database` and matches its placeholders to its parameters.
-fn verify(data_dir: &Path, database: &str, statements: &DatabaseStatements) -> Result<(), String> {
-    let path = name::path(data_dir, database);
-    if !path.exists() {
-        return Err(format!(
-            "database {database:?} does not exist in {}: create it (and its tables) first, \
-             then load statements for it",
-            data_dir.display()
-        ));
-    }
-    crate::worker::files::check_database(&path).map_err(|err| err.to_string())?;
-    let conn = Connection::open_with_flags(
-        &path,
-        OpenFlags::SQLITE_OPEN_READ_ONLY
-            | OpenFlags::SQLITE_OPEN_NO_MUTEX
-            | OpenFlags::SQLITE_OPEN_NOFOLLOW,
-    )
-    .map_err(|err| format!("cannot open database {database:?}: {err}"))?;
-    for (name, statement) in &statements.statements {
+/// Matches each statement of `database` to what SQLite made of it (`prepared`, in the order
+/// of `statements.statements`): it prepares, its placeholders are its declared parameters,
+/// by name, and its `writes` is true.
+pub fn match_prepared(
+    database: &str,
+    statements: &DatabaseStatements,
+    prepared: &[Prepared],
+) -> Result<(), String> {
+    for ((name, statement), prepared) in statements.statements.iter().zip(prepared) {
         let at = format!("databases.{database}.statements.{name}");
-        let stmt = conn
-            .prepare(&statement.sql)
-            .map_err(|err| format!("{at}: the SQL does not prepare: {err}"))?;
+        if let Some(err) = &prepared.error {
+            return Err(format!("{at}: the SQL does not prepare: {err}"));
+        }
         let mut used = BTreeSet::new();
-        for index in 1..=stmt.parameter_count() {
-            match stmt.parameter_name(index) {
+        for placeholder in &prepared.placeholders {
+            match placeholder {
                 Some(placeholder) if !placeholder.starts_with('?') => {
                     used.insert(placeholder[1..].to_string());
                 }
@@ -293,11 +275,14 @@ fn verify(data_dir: &Path, database: &str, statements: &DatabaseStatements) -> R
                 "{at}: params.{unused} is declared but the SQL does not use :{unused}"
             ));
         }
-        let writes = !stmt.readonly();
-        if writes != statement.writes {
+        if prepared.writes != statement.writes {
             return Err(format!(
                 "{at}: the SQL {} but the statement says writes = {}",
-                if writes { "writes" } else { "only reads" },
+                if prepared.writes {
+                    "writes"
+                } else {
+                    "only reads"
+                },
                 statement.writes
             ));
         }

@@ -5,8 +5,9 @@
 //! declares for it.
 //!
 //! Layout:
-//! - [`file`]: the file's format, parsed into a [`Catalog`] and checked against each database
-//!   (every statement prepared, its placeholders matched to its parameters).
+//! - [`file`]: the file's format, parsed into a [`Catalog`], and the checks of what SQLite
+//!   makes of each statement (prepared on a reader of its database, through the engine:
+//!   its placeholders matched to its parameters, its `writes` to what it does).
 //! - [`check`]: an argument against its parameter: type, coercion, bounds, regex, one_of.
 //! - [`timestamp`]: ISO-8601 date-times to unix seconds and back.
 //! - [`StatementsStore`]: the catalog in force, swapped whole on reload (SIGHUP or RPC).
@@ -21,7 +22,9 @@ use std::sync::{Arc, RwLock};
 
 use sqlited_proto::v1::Value;
 
+use crate::engine::Engine;
 use crate::error::{Error, Result};
+use crate::worker::cancel::CancelToken;
 
 /// What an argument must be.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -141,20 +144,27 @@ impl Catalog {
 }
 
 /// The catalog in force.
-#[derive(Debug)]
 pub struct StatementsStore {
     path: Option<PathBuf>,
-    data_dir: PathBuf,
+    /// Where each statement is prepared to check it: on a reader of its database, in the
+    /// workers like every SQLite connection.
+    engine: Arc<Engine>,
     exposed_only: bool,
     current: RwLock<Arc<Catalog>>,
 }
 
 impl StatementsStore {
-    /// Loads `path` (if any) against the databases of `data_dir`; fails start-up with the
+    /// Loads `path` (if any) against the databases of `engine`; fails start-up with the
     /// file, statement and SQLite's message when a statement does not check out.
-    pub fn open(path: Option<PathBuf>, data_dir: &Path, exposed_only: bool) -> Result<Self> {
+    pub async fn open(
+        path: Option<PathBuf>,
+        engine: Arc<Engine>,
+        exposed_only: bool,
+    ) -> Result<Self> {
         let catalog = match &path {
-            Some(path) => file::load(path, data_dir, exposed_only).map_err(Error::Internal)?,
+            Some(path) => load(path, &engine, exposed_only)
+                .await
+                .map_err(Error::Internal)?,
             None => Catalog {
                 exposed_only_everywhere: exposed_only,
                 ..Catalog::default()
@@ -165,7 +175,7 @@ impl StatementsStore {
         }
         Ok(Self {
             path,
-            data_dir: data_dir.to_path_buf(),
+            engine,
             exposed_only,
             current: RwLock::new(Arc::new(catalog)),
         })
@@ -177,14 +187,14 @@ impl StatementsStore {
     }
 
     /// Reads the file again; a bad new file keeps the current catalog and says why.
-    pub fn reload(&self) -> Result<usize> {
+    pub async fn reload(&self) -> Result<usize> {
         let Some(path) = &self.path else {
             return Err(Error::FailedPrecondition(
                 "this server runs without a statements file (--statements); nothing to reload"
                     .into(),
             ));
         };
-        match file::load(path, &self.data_dir, self.exposed_only) {
+        match load(path, &self.engine, self.exposed_only).await {
             Ok(catalog) => {
                 let count = catalog.len();
                 *self.current.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(catalog);
@@ -205,4 +215,41 @@ impl StatementsStore {
     pub fn has_file(&self) -> bool {
         self.path.is_some()
     }
+}
+
+/// Reads `path` and checks every statement against its database: each is prepared on a
+/// reader of that database, and matched to its declaration.
+async fn load(path: &Path, engine: &Engine, exposed_only: bool) -> Result<Catalog, String> {
+    let catalog = file::read(path, exposed_only)?;
+    for (database, statements) in &catalog.databases {
+        if statements.statements.is_empty() {
+            // Only settings (exposed_only, maps): nothing to prepare, and the database may be
+            // created later.
+            continue;
+        }
+        let in_file = |err: String| format!("{}: {err}", path.display());
+        let db = match engine.database(database).await {
+            Ok(db) => db,
+            Err(Error::DatabaseNotFound(_)) => {
+                return Err(in_file(format!(
+                    "database {database:?} does not exist in {}: create it (and its tables) \
+                     first, then load statements for it",
+                    engine.data_dir().display()
+                )));
+            }
+            Err(err) => return Err(in_file(format!("cannot open database {database:?}: {err}"))),
+        };
+        let sql = statements
+            .statements
+            .values()
+            .map(|statement| statement.sql.clone())
+            .collect();
+        let prepared = db.prepare(sql, &CancelToken::none()).await.map_err(|err| {
+            in_file(format!(
+                "cannot check the statements of {database:?}: {err}"
+            ))
+        })?;
+        file::match_prepared(database, statements, &prepared).map_err(in_file)?;
+    }
+    Ok(catalog)
 }

@@ -17,18 +17,20 @@ use crate::auth::Access;
 use crate::error::{Error, Result};
 use crate::sql::text;
 
-/// `PRAGMA synchronous` for the writer: how hard a COMMIT waits for the disk.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// `PRAGMA synchronous` for the writer: how hard a COMMIT waits for the disk. A prost
+/// enumeration (numbered as SQLite numbers the levels), as a worker process is told it; its
+/// first variant is its `Default`, hence `Full` first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, prost::Enumeration)]
 pub enum Synchronous {
+    /// fsync on every commit: an acknowledged write survives power loss (the default).
+    Full = 2,
     /// No fsync: fast, and a power loss can lose or corrupt recent transactions.
-    Off,
+    Off = 0,
     /// In WAL mode: durable against a crash of sqlited, but a power loss may lose the last
     /// transactions (never corrupts).
-    Normal,
-    /// fsync on every commit: an acknowledged write survives power loss (the default).
-    Full,
+    Normal = 1,
     /// Like full, and also syncs the directory after the WAL is reset.
-    Extra,
+    Extra = 3,
 }
 
 impl std::str::FromStr for Synchronous {

@@ -152,15 +152,14 @@ impl Connections {
         worker.submit(task).map_err(|_| worker_lost())
     }
 
-    /// Queues `task` for the writer, replacing the writer first if it has died.
+    /// Queues `task` for the writer, replacing the writer first if it has died. The task
+    /// counts in the write-queue gauge until the writer (thread or process) lets it go.
     async fn submit_write(&self, mut task: Task) -> Result<()> {
+        task.lease = Some(Box::new(QueuedWrite::new(&self.write_queue)));
         for _ in 0..3 {
             let writer = self.writer().await?;
             match writer.submit(task) {
-                Ok(()) => {
-                    self.write_queue.increment(1);
-                    return Ok(());
-                }
+                Ok(()) => return Ok(()),
                 Err((Rejected::Full, _)) => {
                     return Err(Error::ResourceExhausted {
                         message: format!(
@@ -224,6 +223,24 @@ impl Connections {
             drop(writer);
         })
         .await;
+    }
+}
+
+/// A write counted in its database's write-queue gauge while it lives: from its submission
+/// until the writer drops it, answered (in a worker process too: the proxy holds it until
+/// the answer is back). So the gauge is the server's own, whatever runs the writer.
+struct QueuedWrite(::metrics::Gauge);
+
+impl QueuedWrite {
+    fn new(gauge: &::metrics::Gauge) -> Self {
+        gauge.increment(1);
+        Self(gauge.clone())
+    }
+}
+
+impl Drop for QueuedWrite {
+    fn drop(&mut self) {
+        self.0.decrement(1);
     }
 }
 

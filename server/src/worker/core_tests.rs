@@ -10,6 +10,8 @@ use tokio::sync::oneshot;
 
 use super::cancel::CancelToken;
 use super::connection::{Sqlite, test_settings};
+use super::job::{Answer, Answered, Call, Prepared};
+use super::reply::Reply;
 use super::transaction::{TxCommand, TxMode, TxSession, TxState, TxStatus};
 use super::{Job, Outcome, Role, Task, executor, group_commit};
 use crate::auth::Access;
@@ -31,11 +33,10 @@ fn execute_as(sql: &str, access: Access) -> (Task, oneshot::Receiver<Result<Outc
     let (reply, answer) = oneshot::channel();
     let cancel = CancelToken::none();
     cancel.set_access(access);
-    let job = Job::Execute {
-        statement: statement(sql),
-        reply: reply.into(),
-    };
-    (Task::new(job, cancel), answer)
+    (
+        Task::new(call(Call::Execute(statement(sql)), reply), cancel),
+        answer,
+    )
 }
 
 fn execute(sql: &str) -> (Task, oneshot::Receiver<Result<Outcome>>) {
@@ -44,11 +45,21 @@ fn execute(sql: &str) -> (Task, oneshot::Receiver<Result<Outcome>>) {
 
 fn batch(sqls: &[&str]) -> (Task, oneshot::Receiver<Result<Vec<ExecuteResponse>>>) {
     let (reply, answer) = oneshot::channel();
-    let job = Job::Batch {
-        statements: sqls.iter().map(|sql| statement(sql)).collect(),
-        reply: reply.into(),
-    };
+    let job = call(
+        Call::Batch(sqls.iter().map(|sql| statement(sql)).collect()),
+        reply,
+    );
     (Task::new(job, CancelToken::none()), answer)
+}
+
+/// A job for `call` whose answer, of the kind `T` the call answers, goes to `reply`.
+fn call<T: Answered + Send + 'static>(call: Call, reply: oneshot::Sender<Result<T>>) -> Job {
+    Job::Call {
+        call,
+        reply: Reply::Call(Box::new(move |result: Result<Answer>| {
+            let _ = reply.send(result.and_then(Answer::expect));
+        })),
+    }
 }
 
 fn answer<T>(mut receiver: oneshot::Receiver<Result<T>>) -> Result<T> {
@@ -224,4 +235,70 @@ fn an_idle_transaction_is_rolled_back_at_the_end_of_its_lease() {
         vec![0],
         "the INSERT was rolled back"
     );
+}
+
+#[test]
+fn a_reader_prepares_without_running_and_says_what_each_statement_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = writer(&dir);
+    let (create, created) = execute("CREATE TABLE t (x)");
+    group(&db, vec![create]);
+    answer(created).unwrap();
+    let reader = Sqlite::open(&test_settings(dir.path()), Role::Reader).unwrap();
+    let sql = [
+        "SELECT x FROM t WHERE x = :x",
+        "INSERT INTO t VALUES (?)",
+        "SELECT * FROM missing",
+    ];
+    let prepared = executor::prepare_all(&reader, &sql.map(String::from));
+    assert_eq!(
+        prepared[0],
+        Prepared {
+            error: None,
+            placeholders: vec![Some(":x".into())],
+            writes: false,
+        }
+    );
+    assert_eq!(
+        (prepared[1].writes, &prepared[1].placeholders),
+        (true, &vec![None])
+    );
+    assert!(
+        prepared[2]
+            .error
+            .as_deref()
+            .is_some_and(|err| err.contains("no such table")),
+        "{:?}",
+        prepared[2]
+    );
+    // Nothing ran: the INSERT wrote no row.
+    assert_eq!(values(&db, "SELECT count(*) FROM t"), vec![0]);
+}
+
+#[test]
+fn a_reader_snapshots_the_database_and_refuses_the_writers_calls() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = writer(&dir);
+    let (create, created) = execute("CREATE TABLE t (x)");
+    let (insert, inserted) = batch(&["INSERT INTO t VALUES (7)", "INSERT INTO t VALUES (8)"]);
+    group(&db, vec![create, insert]);
+    answer(created).unwrap();
+    answer(inserted).unwrap();
+    let reader = Sqlite::open(&test_settings(dir.path()), Role::Reader).unwrap();
+    let target = dir.path().join("snapshot.db");
+    let bytes = executor::snapshot(&reader, &target).unwrap();
+    assert_eq!(bytes, std::fs::metadata(&target).unwrap().len());
+    let copy = rusqlite::Connection::open(&target).unwrap();
+    let count: i64 = copy
+        .query_row("SELECT count(*) FROM t", [], |row| row.get(0))
+        .unwrap();
+    assert_eq!(count, 2);
+
+    let (sender, receiver) = crossbeam_channel::unbounded();
+    let (reply, refused) = oneshot::channel::<Result<Vec<ExecuteResponse>>>();
+    let job = call(Call::Batch(vec![statement("DELETE FROM t")]), reply);
+    sender.send(Task::new(job, CancelToken::none())).unwrap();
+    drop(sender);
+    executor::serve_reader(&reader, || receiver.recv().ok());
+    assert!(matches!(answer(refused), Err(Error::NeedsWriter)));
 }

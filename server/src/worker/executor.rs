@@ -1,14 +1,18 @@
-//! Running one statement, one batch or one query against a worker's connection.
+//! Running one statement, one batch or one query against a worker's connection; preparing
+//! SQL to check it, and snapshots.
 //!
 //! Transactions are the caller's business: a reader runs each statement on its own, the
 //! writer wraps them in its group commit.
+
+use std::path::Path;
 
 use sqlited_proto::v1::{Column, ExecuteResponse, QueryResponse, Row, Statement};
 
 use super::cancel::CancelToken;
 use super::connection::Sqlite;
+use super::job::{self, Job, Outcome, Place, Prepared, Task};
 use super::reply::{RowSink, Sent};
-use super::{Job, Outcome, Role, StreamLimits, Task};
+use super::{Role, StreamLimits};
 use crate::error::{Error, Result};
 use crate::sql::bind::bind;
 use crate::sql::value::{from_sqlite, wire_size_ref};
@@ -17,32 +21,61 @@ use crate::sql::value::{from_sqlite, wire_size_ref};
 pub fn serve_reader(db: &Sqlite, mut next: impl FnMut() -> Option<Task>) {
     while let Some(Task { job, lease, cancel }) = next() {
         match job {
-            Job::Execute { statement, reply } => {
-                let _ = reply.send(db.run_task(&cancel, || execute(db, &statement)));
+            Job::Call { call, reply } if call.needs_writer() => {
+                let _ = reply.send(Err(Error::NeedsWriter));
+            }
+            Job::Call { call, reply } => {
+                let _ = reply.send(job::run(db, &call, &cancel, Place::Alone));
             }
             Job::Query {
-                statement,
+                query,
                 limits,
                 sink,
             } => {
                 let last = db.run_task(&cancel, || {
-                    stream_query(db, &statement, limits, &mut to_sink(&sink, &cancel))
+                    query.stream(db, limits, &mut to_sink(&sink, &cancel))
                 });
                 finish_query(&sink, last, &cancel);
             }
-            Job::Batch { reply, .. } => {
-                let _ = reply.send(Err(Error::NeedsWriter));
-            }
             Job::Transaction(session) => super::transaction::serve(db, session),
-            Job::Maintenance { reply, .. } => {
-                let _ = reply.send(Err(Error::NeedsWriter));
-            }
-            Job::Kv { reply, .. } => {
-                let _ = reply.send(Err(Error::NeedsWriter));
-            }
         }
         drop(lease);
     }
+}
+
+/// Prepares each of `sql` as the server's own (past the authorizer, never cached), and
+/// says what SQLite makes of it.
+pub fn prepare_all(db: &Sqlite, sql: &[String]) -> Vec<Prepared> {
+    sql.iter()
+        .map(|sql| {
+            db.trusted(|| match db.conn().prepare(sql) {
+                Err(err) => Prepared {
+                    error: Some(err.to_string()),
+                    ..Prepared::default()
+                },
+                Ok(stmt) => Prepared {
+                    error: None,
+                    placeholders: (1..=stmt.parameter_count())
+                        .map(|i| stmt.parameter_name(i).map(str::to_string))
+                        .collect(),
+                    writes: !stmt.readonly(),
+                },
+            })
+        })
+        .collect()
+}
+
+/// Writes a consistent snapshot of the database to `target`, a new empty file, with
+/// `VACUUM INTO` (one read transaction: reads and writes go on meanwhile); returns its size.
+pub fn snapshot(db: &Sqlite, target: &Path) -> Result<u64> {
+    db.trusted(|| {
+        db.conn()
+            .execute("VACUUM INTO ?1", [target.to_string_lossy()])
+    })?;
+    let bytes = std::fs::metadata(target)
+        .map_err(|err| Error::Internal(format!("cannot read the snapshot: {err}")))?
+        .len();
+    Ok(bytes)
 }
 
 /// Runs one statement and reads past any rows it returns.

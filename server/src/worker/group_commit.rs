@@ -7,21 +7,23 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 
-use sqlited_proto::v1::{ExecuteResponse, QueryResponse};
+use sqlited_proto::v1::QueryResponse;
 
+use super::StreamLimits;
+use super::cancel::CancelToken;
 use super::connection::Sqlite;
 use super::executor;
-use super::reply::Sent;
-use super::{Job, Outcome, Task};
+use super::job::{self, Answer, Call, Job, Place, Query, Task};
+use super::reply::{Reply, RowSink, Sent};
 use crate::error::{Error, Result};
-use crate::sql::value::wire_size;
 
 /// Where the writer reports the size of each group it takes from its queue.
 #[derive(Clone)]
 pub enum GroupReport {
-    /// Into the server's metrics (write-queue depth, group sizes) of the database.
+    /// Into the server's group-size histogram of the database.
     Metrics,
-    /// To a function: a worker process passes them on to the server, which keeps the metrics.
+    /// To a function: a worker process passes them on to the server, which keeps the
+    /// histogram.
     To(Arc<dyn Fn(usize) + Send + Sync>),
 }
 
@@ -42,12 +44,12 @@ pub fn serve(
         GroupReport::To(report) => report(size),
     };
     while let Ok(first) = tasks.recv() {
-        let mut bytes = task_bytes(&first);
+        let mut bytes = first.job.bytes();
         let mut group = vec![first];
         while group.len() < max_group && bytes < max_bytes {
             match tasks.try_recv() {
                 Ok(task) => {
-                    bytes += task_bytes(&task);
+                    bytes += task.job.bytes();
                     group.push(task);
                 }
                 Err(_) => break,
@@ -60,10 +62,9 @@ pub fn serve(
     sizes.log_summary();
 }
 
-/// The metrics a group commit moves: the write queue empties by the group's size, and the
-/// size goes into the histogram.
+/// The metric a group commit moves: its size goes into the histogram. (The write-queue
+/// gauge is [`super::connections`]'s: a write counts from its submission to its answer.)
 pub struct GroupMetrics {
-    queued: ::metrics::Gauge,
     size: ::metrics::Histogram,
 }
 
@@ -71,33 +72,13 @@ impl GroupMetrics {
     /// The metrics of `database`.
     pub fn new(database: &str) -> Self {
         Self {
-            queued: ::metrics::gauge!(crate::metrics::names::WRITE_QUEUE, "database" => database.to_string()),
             size: ::metrics::histogram!(crate::metrics::names::GROUP_SIZE, "database" => database.to_string()),
         }
     }
 
-    /// One group of `size` requests left the queue.
+    /// One group of `size` requests was taken from the queue.
     pub fn record(&self, size: usize) {
-        self.queued.decrement(size as f64);
         self.size.record(size as f64);
-    }
-}
-
-/// About how many bytes of SQL and parameters a task carries.
-fn task_bytes(task: &Task) -> usize {
-    let statement = |s: &sqlited_proto::v1::Statement| {
-        s.sql.len()
-            + s.params
-                .iter()
-                .chain(s.named_params.values())
-                .map(wire_size)
-                .sum::<usize>()
-    };
-    match &task.job {
-        Job::Execute { statement: s, .. } | Job::Query { statement: s, .. } => statement(s),
-        Job::Batch { statements, .. } => statements.iter().map(statement).sum(),
-        Job::Kv { write, .. } => super::kv::bytes(write),
-        Job::Transaction(_) | Job::Maintenance { .. } => 0,
     }
 }
 
@@ -155,76 +136,81 @@ impl std::fmt::Display for GroupSizes {
 }
 
 /// Runs one group. A query (`INSERT … RETURNING`) streams rows, so it runs in a transaction
-/// of its own between the writes before and after it.
+/// of its own between the writes before and after it; a call that joins no group
+/// (maintenance, a snapshot) and a transaction run alone there too.
 fn run_group(db: &Sqlite, group: Vec<Task>) {
     let size = group.len();
     let mut writes = VecDeque::with_capacity(size);
     for task in group {
-        if matches!(task.job, Job::Query { .. }) {
-            commit_writes(db, std::mem::take(&mut writes));
-            run_query(db, task);
-        } else if matches!(task.job, Job::Maintenance { .. }) {
-            commit_writes(db, std::mem::take(&mut writes));
-            if let Job::Maintenance { sql, reply } = task.job {
-                let _ = reply.send(db.run_task(&task.cancel, || db.maintenance(sql)));
+        let Task { job, lease, cancel } = task;
+        match job {
+            Job::Call { call, reply } if call.joins_group() => writes.push_back(Pending {
+                call,
+                reply,
+                cancel,
+                _lease: lease,
+            }),
+            Job::Call { call, reply } => {
+                commit_writes(db, std::mem::take(&mut writes));
+                let _ = reply.send(job::run(db, &call, &cancel, Place::Alone));
+                drop(lease);
             }
-        } else if matches!(task.job, Job::Transaction(_)) {
-            commit_writes(db, std::mem::take(&mut writes));
-            let Task { job, lease, .. } = task;
-            if let Job::Transaction(session) = job {
+            Job::Query {
+                query,
+                limits,
+                sink,
+            } => {
+                commit_writes(db, std::mem::take(&mut writes));
+                run_query(db, &query, limits, &sink, &cancel);
+                drop(lease);
+            }
+            Job::Transaction(session) => {
+                commit_writes(db, std::mem::take(&mut writes));
                 super::transaction::serve(db, session);
+                drop(lease);
             }
-            drop(lease);
-        } else {
-            writes.push_back(task);
         }
     }
     commit_writes(db, writes);
     tracing::trace!(size, "group done");
 }
 
-/// A write's result, held until its transaction commits.
-enum Answer {
-    Execute(Result<Outcome>),
-    Batch(Result<Vec<ExecuteResponse>>),
-    Kv(Result<super::kv::KvWritten>),
+/// A write of the group, waiting for its turn and then for its COMMIT.
+struct Pending {
+    call: Call,
+    reply: Reply<Answer>,
+    cancel: Arc<CancelToken>,
+    /// Kept until the write is answered.
+    _lease: Option<Box<dyn std::any::Any + Send>>,
 }
 
-impl Answer {
-    fn is_ok(&self) -> bool {
-        match self {
-            Answer::Execute(r) => r.is_ok(),
-            Answer::Batch(r) => r.is_ok(),
-            Answer::Kv(r) => r.is_ok(),
-        }
-    }
-}
-
-fn commit_writes(db: &Sqlite, mut queue: VecDeque<Task>) {
+fn commit_writes(db: &Sqlite, mut queue: VecDeque<Pending>) {
     while !queue.is_empty() {
         if let Err(err) = db.internal("BEGIN IMMEDIATE") {
-            for task in queue {
-                super::reply_error(task, err.clone());
+            for write in queue {
+                let _ = write.reply.send(Err(err.clone()));
             }
             return;
         }
-        let savepoints = queue.len() > 1;
-        let mut done: Vec<(Task, Answer)> = Vec::with_capacity(queue.len());
+        let place = Place::Group {
+            savepoints: queue.len() > 1,
+        };
+        let mut done: Vec<(Pending, Result<Answer>)> = Vec::with_capacity(queue.len());
         let mut lost = false;
-        while let Some(task) = queue.pop_front() {
-            let answer = run_write(db, &task, savepoints);
+        while let Some(write) = queue.pop_front() {
+            let answer = job::run(db, &write.call, &write.cancel, place);
             if db.conn().is_autocommit() {
                 // The statement ended the transaction itself (INSERT OR ROLLBACK, a full
                 // disk): the requests before it in this transaction are undone and were never
                 // acknowledged, so they run again in a new one.
-                deliver(task, answer);
+                let _ = write.reply.send(answer);
                 for (earlier, _) in std::mem::take(&mut done).into_iter().rev() {
                     queue.push_front(earlier);
                 }
                 lost = true;
                 break;
             }
-            done.push((task, answer));
+            done.push((write, answer));
         }
         if lost {
             continue;
@@ -235,38 +221,18 @@ fn commit_writes(db: &Sqlite, mut queue: VecDeque<Task>) {
             "ROLLBACK"
         };
         match db.internal(end) {
-            Ok(()) => done
-                .into_iter()
-                .for_each(|(task, answer)| deliver(task, answer)),
+            Ok(()) => done.into_iter().for_each(|(write, answer)| {
+                let _ = write.reply.send(answer);
+            }),
             Err(err) => {
                 tracing::error!(error = %err, "group commit failed; every request in it fails");
                 if !db.conn().is_autocommit() {
                     let _ = db.internal("ROLLBACK");
                 }
-                for (task, _) in done {
-                    super::reply_error(task, err.clone());
+                for (write, _) in done {
+                    let _ = write.reply.send(Err(err.clone()));
                 }
             }
-        }
-    }
-}
-
-/// Runs one write inside the open transaction. A batch always gets a savepoint, so it is all
-/// or nothing; a lone statement needs none, since the transaction is its own.
-fn run_write(db: &Sqlite, task: &Task, savepoints: bool) -> Answer {
-    let cancel = &task.cancel;
-    match &task.job {
-        Job::Execute { statement, .. } => Answer::Execute(in_savepoint(db, savepoints, || {
-            db.run_task(cancel, || executor::execute(db, statement))
-        })),
-        Job::Batch { statements, .. } => Answer::Batch(in_savepoint(db, true, || {
-            db.run_task(cancel, || executor::execute_all(db, statements))
-        })),
-        Job::Kv { write, .. } => Answer::Kv(in_savepoint(db, savepoints, || {
-            db.run_task(cancel, || db.trusted(|| super::kv::apply(db, write)))
-        })),
-        Job::Query { .. } | Job::Transaction(_) | Job::Maintenance { .. } => {
-            unreachable!("queries and transactions run on their own")
         }
     }
 }
@@ -298,16 +264,13 @@ pub(super) fn in_savepoint<T>(
 /// collected, up to `--max-message-bytes` in all, and sent only after COMMIT, to a sink that
 /// never waits: the writer is free again at once, however slowly the client reads (a
 /// client that stops reading would otherwise hold every write of the database).
-fn run_query(db: &Sqlite, task: Task) {
-    let Task { job, lease, cancel } = task;
-    let Job::Query {
-        statement,
-        limits,
-        sink,
-    } = job
-    else {
-        unreachable!("run_query takes queries");
-    };
+fn run_query(
+    db: &Sqlite,
+    query: &Query,
+    limits: StreamLimits,
+    sink: &RowSink,
+    cancel: &Arc<CancelToken>,
+) {
     let mut collected = Vec::new();
     let mut bytes = 0;
     let mut collect = |message: QueryResponse| {
@@ -329,9 +292,7 @@ fn run_query(db: &Sqlite, task: Task) {
     };
     let last = match db.internal("BEGIN IMMEDIATE") {
         Err(err) => Err(err),
-        Ok(()) => match db.run_task(&cancel, || {
-            executor::stream_query(db, &statement, limits, &mut collect)
-        }) {
+        Ok(()) => match db.run_task(cancel, || query.stream(db, limits, &mut collect)) {
             Ok(Some(message)) => db.internal("COMMIT").map(|()| Some(message)),
             other => other,
         },
@@ -341,28 +302,12 @@ fn run_query(db: &Sqlite, task: Task) {
     }
     if last.is_ok() {
         for message in collected {
-            if sink.send_within(Ok(message), &cancel) != Sent::Delivered {
+            if sink.send_within(Ok(message), cancel) != Sent::Delivered {
                 break;
             }
         }
     }
-    executor::finish_query(&sink, last, &cancel);
-    drop(lease);
-}
-
-fn deliver(task: Task, answer: Answer) {
-    match (task.job, answer) {
-        (Job::Execute { reply, .. }, Answer::Execute(result)) => {
-            let _ = reply.send(result);
-        }
-        (Job::Batch { reply, .. }, Answer::Batch(result)) => {
-            let _ = reply.send(result);
-        }
-        (Job::Kv { reply, .. }, Answer::Kv(result)) => {
-            let _ = reply.send(result);
-        }
-        _ => unreachable!("answers match their jobs"),
-    }
+    executor::finish_query(sink, last, cancel);
 }
 
 #[cfg(test)]

@@ -11,18 +11,23 @@
 //! - [`connection`]: opening a connection for a role (pragmas, authorizer) and closing it.
 //! - [`safety`]: the SQLite settings and limits every connection gets, each with its reason.
 //! - [`files`]: which files a connection may open (no symbolic or hard links).
-//! - [`executor`]: running one task against a connection: execute, query, batch.
+//! - [`job`]: the one definition of a job (a call answered once, a query, a transaction)
+//!   and the one place a call is dispatched.
+//! - [`executor`]: running one statement, batch or query against a connection; prepare
+//!   checks and snapshots.
 //! - [`group_commit`]: the writer's loop: many pending writes, one transaction, one fsync.
 //! - [`kv`]: writes to persistent maps (the KeyValue service).
 //! - [`transaction`]: an interactive transaction pinned to one worker.
 //! - [`sandbox`]: what the SQLite authorizer lets a request do (sandbox and roles).
 //! - [`reply`]: where a job's answer goes (a channel, or a function in a worker process).
 //! - [`cancel`]: deadlines and cancellation that interrupt SQLite.
+//! - [`classify`]: whether SQL for a database not yet created writes.
 //! - [`thread`]: the worker on a dedicated OS thread.
 //! - [`process`]: the worker in a child process (`--workers processes`).
 //! - [`manager`]: the deadpool `Manager` over workers.
 
 pub mod cancel;
+pub mod classify;
 pub mod connection;
 pub mod connections;
 #[cfg(test)]
@@ -30,6 +35,7 @@ mod core_tests;
 pub mod executor;
 pub mod files;
 mod group_commit;
+pub mod job;
 pub mod kv;
 mod manager;
 pub mod process;
@@ -40,23 +46,19 @@ pub mod sandbox;
 mod thread;
 pub mod transaction;
 
-use std::any::Any;
 use std::fmt;
-use std::sync::Arc;
 
+pub use job::{Answer, Call, Job, Outcome, Task, reply_error};
 pub use manager::WorkerKind;
 
-use cancel::CancelToken;
-use reply::{Reply, RowSink};
-use sqlited_proto::v1::{ExecuteResponse, Statement};
-
-/// What a worker's connection is for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What a worker's connection is for. (A prost enumeration: a worker process is told its
+/// role in its `Hello`.)
+#[derive(Debug, Clone, Copy, PartialEq, Eq, prost::Enumeration)]
 pub enum Role {
     /// A read-only connection; a statement that writes is handed back with `NeedsWriter`.
-    Reader,
+    Reader = 0,
     /// The one connection of a database that writes; it group-commits.
-    Writer,
+    Writer = 1,
 }
 
 impl fmt::Display for Role {
@@ -81,51 +83,7 @@ pub struct StreamLimits {
     pub max_rows: u64,
 }
 
-/// The result of one executed statement.
-#[derive(Debug, Clone, Default)]
-pub struct Outcome {
-    /// What the client is told.
-    pub response: ExecuteResponse,
-    /// Whether the statement was read-only; the database remembers it to route the same SQL
-    /// to a reader next time.
-    pub read_only: bool,
-}
-
-/// One unit of work for a worker, with the channel its answer goes back on.
-pub enum Job {
-    /// Run one statement; rows it returns are discarded.
-    Execute {
-        statement: Statement,
-        reply: Reply<Outcome>,
-    },
-    /// Run statements in one transaction, all or nothing.
-    Batch {
-        statements: Vec<Statement>,
-        reply: Reply<Vec<ExecuteResponse>>,
-    },
-    /// Run one statement and stream its rows. The worker blocks when `sink` is full, so a
-    /// slow client slows only its own statement. The stream ends when the worker drops `sink`.
-    Query {
-        statement: Statement,
-        limits: StreamLimits,
-        sink: RowSink,
-    },
-    /// Run an interactive transaction: the worker serves only it until it ends.
-    Transaction(transaction::TxSession),
-    /// A write to a persistent map, atomic and durable like a statement.
-    Kv {
-        write: kv::KvWrite,
-        reply: Reply<kv::KvWritten>,
-    },
-    /// Run a maintenance statement of the server's own (checkpoint, optimize, VACUUM) outside
-    /// any transaction; the answer is the integer columns of its first row, if any.
-    Maintenance {
-        sql: &'static str,
-        reply: Reply<Vec<i64>>,
-    },
-}
-
-/// The maintenance statements the server runs on a writer (`Job::Maintenance`).
+/// The maintenance statements the server runs on a writer (`Call::Maintenance`).
 pub mod maintenance {
     /// Moves the WAL's pages into the database and empties the WAL.
     pub const CHECKPOINT: &str = "PRAGMA wal_checkpoint(TRUNCATE)";
@@ -135,50 +93,6 @@ pub mod maintenance {
     pub const VACUUM: &str = "VACUUM";
     /// All of them, for a worker process to map a name back to its constant.
     pub const ALL: &[&str] = &[CHECKPOINT, OPTIMIZE, VACUUM];
-}
-
-/// Answers `task` with `err` without running it.
-pub fn reply_error(task: Task, err: crate::error::Error) {
-    match task.job {
-        Job::Execute { reply, .. } => {
-            let _ = reply.send(Err(err));
-        }
-        Job::Batch { reply, .. } => {
-            let _ = reply.send(Err(err));
-        }
-        Job::Query { sink, .. } => sink.try_send(Err(err)),
-        Job::Transaction(session) => {
-            let _ = session.started.send(Err(err));
-        }
-        Job::Maintenance { reply, .. } => {
-            let _ = reply.send(Err(err));
-        }
-        Job::Kv { reply, .. } => {
-            let _ = reply.send(Err(err));
-        }
-    }
-}
-
-/// A job and what must stay alive while it runs.
-pub struct Task {
-    /// The work.
-    pub job: Job,
-    /// Dropped by the worker after the job is done: for a pooled reader, its pool object, so
-    /// the reader goes back to the pool only once it is really free.
-    pub lease: Option<Box<dyn Any + Send>>,
-    /// Stops the job when its deadline passes or its client goes away.
-    pub cancel: Arc<CancelToken>,
-}
-
-impl Task {
-    /// A task with nothing to keep alive, stopped by `cancel`.
-    pub fn new(job: Job, cancel: Arc<CancelToken>) -> Self {
-        Self {
-            job,
-            lease: None,
-            cancel,
-        }
-    }
 }
 
 /// Why a worker did not take a task.

@@ -14,20 +14,22 @@ use rusqlite::ffi;
 use super::cancel::CancelToken;
 use super::connection::Sqlite;
 use super::group_commit::in_savepoint;
+use super::job::{self, Job, Place, Task};
 use super::reply::Reply;
-use super::{Job, Role, Task, executor};
+use super::{Role, executor};
 use crate::error::{Error, Result};
 
 /// How BEGIN takes its locks (on the writer; a read-only transaction is always deferred).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A prost enumeration, as a worker process is told it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, prost::Enumeration)]
 pub enum TxMode {
-    Deferred,
-    Immediate,
-    Exclusive,
+    Deferred = 0,
+    Immediate = 1,
+    Exclusive = 2,
 }
 
-/// Where a transaction is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Where a transaction is in its life. A prost enumeration, as a worker process reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, prost::Enumeration)]
 #[repr(u8)]
 pub enum TxStatus {
     Starting = 0,
@@ -290,21 +292,12 @@ fn read_only_refusal(err: Error) -> Error {
 fn run(db: &Sqlite, task: Task) {
     let Task { job, lease, cancel } = task;
     match job {
-        Job::Execute { statement, reply } => {
-            // A lone statement may be SAVEPOINT, RELEASE or ROLLBACK TO: they nest inside
-            // this transaction's BEGIN, so none of them can end it.
-            let result =
-                db.with_savepoints(|| db.run_task(&cancel, || executor::execute(db, &statement)));
-            let _ = reply.send(result.map_err(read_only_refusal));
-        }
-        Job::Batch { statements, reply } => {
-            let result = in_savepoint(db, true, || {
-                db.run_task(&cancel, || executor::execute_all(db, &statements))
-            });
+        Job::Call { call, reply } => {
+            let result = job::run(db, &call, &cancel, Place::Transaction);
             let _ = reply.send(result.map_err(read_only_refusal));
         }
         Job::Query {
-            statement,
+            query,
             limits,
             sink,
         } => {
@@ -312,12 +305,7 @@ fn run(db: &Sqlite, task: Task) {
             // slowly, say) undoes what it wrote, and only that.
             let last = in_savepoint(db, db.role() == Role::Writer, || {
                 db.run_task(&cancel, || {
-                    executor::stream_query(
-                        db,
-                        &statement,
-                        limits,
-                        &mut executor::to_sink(&sink, &cancel),
-                    )
+                    query.stream(db, limits, &mut executor::to_sink(&sink, &cancel))
                 })
             });
             executor::finish_query(&sink, last.map_err(read_only_refusal), &cancel);
@@ -326,15 +314,6 @@ fn run(db: &Sqlite, task: Task) {
             let _ = session.started.send(Err(Error::Internal(
                 "a transaction cannot start inside another".into(),
             )));
-        }
-        Job::Maintenance { reply, .. } => {
-            let _ = reply.send(Err(Error::Internal(
-                "maintenance does not run inside a transaction".into(),
-            )));
-        }
-        Job::Kv { write, reply } => {
-            let result = db.run_task(&cancel, || db.trusted(|| super::kv::apply(db, &write)));
-            let _ = reply.send(result);
         }
     }
     drop(lease);

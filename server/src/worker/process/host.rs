@@ -17,21 +17,16 @@ use std::time::Duration;
 
 use prost::Message;
 
-use super::wire::{
-    self, Answer, Batched, Executed, FromWorker, Hello, Integers, Ready, ToWorker, WireError, Work,
-};
+use super::wire::{self, Answer, FromWorker, Hello, Ready, ToWorker, WireError, Work};
 use crate::auth::Access;
 use crate::error::{Error, Result};
-use crate::worker::Outcome;
 use crate::worker::cancel::CancelToken;
-use crate::worker::connection::{ConnectionSettings, Synchronous};
+use crate::worker::connection::ConnectionSettings;
 use crate::worker::group_commit::GroupReport;
-use crate::worker::kv::KvWritten;
-use crate::worker::maintenance;
 use crate::worker::reply::{CallSink, Reply, RowSink};
 use crate::worker::thread::{TaskSource, ThreadOptions, ThreadWorker};
-use crate::worker::transaction::{self, TxCommand, TxMode, TxSession, TxState};
-use crate::worker::{Job, Role, StreamLimits, Task, Worker, reply_error};
+use crate::worker::transaction::{self, TxCommand, TxSession, TxState};
+use crate::worker::{Job, Task, Worker, reply_error};
 
 /// Commands that may wait in one transaction (the server's registry bounds them already).
 const TX_COMMANDS: usize = 64;
@@ -83,19 +78,10 @@ fn limit_memory(bytes: u64) {
 }
 
 fn serve(hello: Hello, socket: UnixStream, parent: u32) -> u8 {
-    let role = if hello.role == 1 {
-        Role::Writer
-    } else {
-        Role::Reader
-    };
+    let role = hello.role();
     let settings = Arc::new(ConnectionSettings {
         path: hello.path.clone().into(),
-        synchronous: match hello.synchronous {
-            0 => Synchronous::Off,
-            1 => Synchronous::Normal,
-            3 => Synchronous::Extra,
-            _ => Synchronous::Full,
-        },
+        synchronous: hello.synchronous(),
         busy_timeout: Duration::from_millis(hello.busy_timeout_ms),
         statement_cache: hello.statement_cache as usize,
         cache_kib: hello.cache_kib,
@@ -296,20 +282,14 @@ impl Host {
     /// The job for `work`, answering through the socket.
     fn job(&self, id: u64, work: Work, cancel: &Arc<CancelToken>) -> Result<Job> {
         Ok(match work {
-            Work::Execute(statement) => Job::Execute {
-                statement,
-                reply: self.reply(id, |outcome: Outcome| {
-                    Answer::Executed(Executed {
-                        response: Some(outcome.response),
-                        read_only: outcome.read_only,
-                    })
+            Work::Call(call) => Job::Call {
+                call: call.try_into()?,
+                reply: self.reply(id, |answer: crate::worker::Answer| {
+                    Answer::Answered(answer.into())
                 }),
             },
-            Work::Batch(batch) => Job::Batch {
-                statements: batch.statements,
-                reply: self.reply(id, |responses| Answer::Batched(Batched { responses })),
-            },
             Work::Query(query) => {
+                let (query, limits) = query.into_query()?;
                 let out = Arc::clone(&self.out);
                 let end = Arc::clone(&self.out);
                 let tokens = Arc::clone(&self.tokens);
@@ -327,32 +307,13 @@ impl Host {
                     },
                 );
                 Job::Query {
-                    statement: query.statement.unwrap_or_default(),
-                    limits: StreamLimits {
-                        rows_per_message: query.rows_per_message as usize,
-                        bytes_per_message: query.bytes_per_message as usize,
-                        max_message_bytes: query.max_message_bytes as usize,
-                        max_rows: query.max_rows,
-                    },
+                    query,
+                    limits,
                     sink: RowSink::Call(sink),
                 }
             }
-            Work::Kv(write) => Job::Kv {
-                write: write.into(),
-                reply: self.reply(id, |written: KvWritten| Answer::Kv(written.into())),
-            },
-            Work::Maintenance(sql) => {
-                let Some(sql) = maintenance::ALL.iter().find(|known| **known == sql) else {
-                    return Err(Error::Internal(format!(
-                        "unknown maintenance statement {sql:?}"
-                    )));
-                };
-                Job::Maintenance {
-                    sql,
-                    reply: self.reply(id, |values| Answer::Maintained(Integers { values })),
-                }
-            }
             Work::Begin(begin) => {
+                let mode = begin.mode();
                 let state = TxState::new(begin.tx_id, Duration::from_millis(begin.lease_ms));
                 let (commands, receiver) = crossbeam_channel::bounded(TX_COMMANDS);
                 self.transactions
@@ -383,11 +344,7 @@ impl Host {
                     transactions: Arc::clone(&self.transactions),
                 };
                 Job::Transaction(TxSession {
-                    mode: match begin.mode {
-                        1 => TxMode::Immediate,
-                        2 => TxMode::Exclusive,
-                        _ => TxMode::Deferred,
-                    },
+                    mode,
                     commands: receiver,
                     started,
                     state,
@@ -449,7 +406,6 @@ impl Drop for EndSignal {
             .remove(&self.id);
         // As it stands; the server reads a session that never reached an end as aborted.
         let status = self.state.status();
-        self.out
-            .send(self.id, Answer::TxEnded(u32::from(status as u8)));
+        self.out.send(self.id, Answer::TxEnded(status.into()));
     }
 }

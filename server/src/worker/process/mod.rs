@@ -8,11 +8,13 @@
 //!
 //! Layout:
 //! - [`wire`]: the messages and their framing.
+//! - [`calls`]: a job's call and answer on the wire, mapped once each way.
 //! - [`proxy`]: the server's two threads per worker: requests out, answers in.
 //! - [`host`]: the worker process's side.
 //! - [`budget`]: the restart backoff for workers that keep dying.
 
 pub mod budget;
+mod calls;
 pub mod host;
 pub mod proxy;
 pub mod wire;
@@ -30,7 +32,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::Sender;
 
-use super::connection::{ConnectionSettings, Synchronous};
+use super::connection::ConnectionSettings;
 use super::group_commit::GroupMetrics;
 use super::thread::{TaskSource, ThreadOptions};
 use super::{Rejected, Role, Task, Worker};
@@ -179,14 +181,9 @@ fn handshake(
 ) -> Result<()> {
     let hello = Hello {
         id,
-        role: u32::from(role == Role::Writer),
+        role: role.into(),
         path: settings.path.to_string_lossy().into_owned(),
-        synchronous: match settings.synchronous {
-            Synchronous::Off => 0,
-            Synchronous::Normal => 1,
-            Synchronous::Full => 2,
-            Synchronous::Extra => 3,
-        },
+        synchronous: settings.synchronous.into(),
         busy_timeout_ms: settings.busy_timeout.as_millis() as u64,
         statement_cache: settings.statement_cache as u64,
         cache_kib: settings.cache_kib,

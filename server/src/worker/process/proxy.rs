@@ -15,29 +15,24 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Select, Sender};
-use sqlited_proto::v1::{ExecuteResponse, QueryResponse};
+use sqlited_proto::v1::QueryResponse;
 
-use super::wire::{
-    self, Answer, BeginWork, FromWorker, KvWork, QueryWork, Statements, ToWorker, Work,
-};
+use super::wire::{self, Answer, BeginWork, FromWorker, QueryWork, ToWorker, Work};
 use crate::error::{Error, Result};
 use crate::worker::cancel::CancelToken;
 use crate::worker::group_commit::GroupMetrics;
-use crate::worker::kv::KvWritten;
 use crate::worker::reply::{Reply, RowSink};
-use crate::worker::transaction::{self, TxCommand, TxMode, TxSession, TxState, TxStatus};
-use crate::worker::{Job, Outcome, Task};
+use crate::worker::transaction::{self, TxCommand, TxSession, TxState, TxStatus};
+use crate::worker::{Job, Task};
 
 /// How often the send thread looks for requests to cancel.
 const TICK: Duration = Duration::from_millis(20);
 
 /// What a request waits on.
 enum Waiting {
-    Execute(Reply<Outcome>),
-    Batch(Reply<Vec<ExecuteResponse>>),
+    /// A call's one answer.
+    Call(Reply<crate::worker::Answer>),
     Query(RowSink),
-    Kv(Reply<KvWritten>),
-    Maintenance(Reply<Vec<i64>>),
     /// COMMIT or ROLLBACK.
     Unit(Reply<()>),
     Transaction(OpenTx),
@@ -189,16 +184,7 @@ fn worker_died(id: u64) -> Error {
 /// Answers `waiting`, the request of `cancel`, with `err`.
 fn fail(waiting: Waiting, err: Error, cancel: &Arc<CancelToken>) {
     match waiting {
-        Waiting::Execute(reply) => {
-            let _ = reply.send(Err(err));
-        }
-        Waiting::Batch(reply) => {
-            let _ = reply.send(Err(err));
-        }
-        Waiting::Kv(reply) => {
-            let _ = reply.send(Err(err));
-        }
-        Waiting::Maintenance(reply) => {
+        Waiting::Call(reply) => {
             let _ = reply.send(Err(err));
         }
         Waiting::Unit(reply) => {
@@ -428,31 +414,14 @@ impl Writer<'_> {
         let Task { job, lease, cancel } = task;
         let id = self.take_id();
         let (work, waiting) = match job {
-            Job::Execute { statement, reply } => {
-                (Work::Execute(statement), Waiting::Execute(reply))
-            }
-            Job::Batch { statements, reply } => (
-                Work::Batch(Statements { statements }),
-                Waiting::Batch(reply),
-            ),
+            Job::Call { call, reply } => (Work::Call(call.into()), Waiting::Call(reply)),
             Job::Query {
-                statement,
+                query,
                 limits,
                 sink,
             } => (
-                Work::Query(QueryWork {
-                    statement: Some(statement),
-                    rows_per_message: limits.rows_per_message as u64,
-                    bytes_per_message: limits.bytes_per_message as u64,
-                    max_message_bytes: limits.max_message_bytes as u64,
-                    max_rows: limits.max_rows,
-                }),
+                Work::Query(QueryWork::new(query, limits)),
                 Waiting::Query(sink),
-            ),
-            Job::Kv { write, reply } => (Work::Kv(KvWork::from(write)), Waiting::Kv(reply)),
-            Job::Maintenance { sql, reply } => (
-                Work::Maintenance(sql.to_string()),
-                Waiting::Maintenance(reply),
             ),
             Job::Transaction(session) => self.begin(id, session),
         };
@@ -498,11 +467,7 @@ impl Writer<'_> {
             commands,
         });
         let work = Work::Begin(BeginWork {
-            mode: match mode {
-                TxMode::Deferred => 0,
-                TxMode::Immediate => 1,
-                TxMode::Exclusive => 2,
-            },
+            mode: mode.into(),
             lease_ms: millis(state.lease()),
             tx_id: state.id().to_string(),
         });
@@ -646,29 +611,17 @@ fn stream(shared: &Shared, id: u64, item: Result<QueryResponse>) {
 fn answer_request(waiting: Waiting, answer: Answer, cancel: &Arc<CancelToken>) {
     match (waiting, answer) {
         (waiting, Answer::Error(err)) => fail(waiting, err.into(), cancel),
-        (Waiting::Execute(reply), Answer::Executed(done)) => {
-            let _ = reply.send(Ok(Outcome {
-                response: done.response.unwrap_or_default(),
-                read_only: done.read_only,
-            }));
-        }
-        (Waiting::Batch(reply), Answer::Batched(done)) => {
-            let _ = reply.send(Ok(done.responses));
+        (Waiting::Call(reply), Answer::Answered(answered)) => {
+            let _ = reply.send(answered.try_into());
         }
         (Waiting::Query(_), Answer::End(_)) => {}
-        (Waiting::Kv(reply), Answer::Kv(done)) => {
-            let _ = reply.send(Ok(done.into()));
-        }
-        (Waiting::Maintenance(reply), Answer::Maintained(done)) => {
-            let _ = reply.send(Ok(done.values));
-        }
         (Waiting::Unit(reply), Answer::Done(_)) => {
             let _ = reply.send(Ok(()));
         }
         (Waiting::Transaction(mut tx), Answer::TxEnded(status)) => {
-            let status = match TxStatus::from_u8(status as u8) {
-                TxStatus::Starting | TxStatus::Open => TxStatus::Aborted,
-                ended => ended,
+            let status = match TxStatus::try_from(status) {
+                Ok(TxStatus::Starting | TxStatus::Open) | Err(_) => TxStatus::Aborted,
+                Ok(ended) => ended,
             };
             tx.state.set(status);
             tx.ended.store(true, Ordering::Release);

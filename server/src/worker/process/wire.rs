@@ -8,10 +8,13 @@
 
 use std::io::{self, Read, Write};
 
-use sqlited_proto::v1::{Entry, ExecuteResponse, QueryResponse, Statement};
+use sqlited_proto::v1::QueryResponse;
 
+pub use super::calls::{Answered, CallWork, QueryWork};
 use crate::error::Error;
-use crate::worker::kv::{KvWrite, KvWritten};
+use crate::worker::Role;
+use crate::worker::connection::Synchronous;
+use crate::worker::transaction::{TxMode, TxStatus};
 
 /// The largest message either side accepts: past it the stream is taken as corrupt.
 pub const MAX_FRAME: usize = 1 << 30;
@@ -22,15 +25,13 @@ pub struct Hello {
     /// The worker's number, for logs.
     #[prost(uint64, tag = "1")]
     pub id: u64,
-    /// 0: reader, 1: writer.
-    #[prost(uint32, tag = "2")]
-    pub role: u32,
+    #[prost(enumeration = "Role", tag = "2")]
+    pub role: i32,
     /// The database file.
     #[prost(string, tag = "3")]
     pub path: String,
-    /// `Synchronous` as its position: off, normal, full, extra.
-    #[prost(uint32, tag = "4")]
-    pub synchronous: u32,
+    #[prost(enumeration = "Synchronous", tag = "4")]
+    pub synchronous: i32,
     #[prost(uint64, tag = "5")]
     pub busy_timeout_ms: u64,
     #[prost(uint64, tag = "6")]
@@ -86,23 +87,18 @@ pub struct ToWorker {
     /// The request's id, for the worker's log lines.
     #[prost(string, tag = "6")]
     pub request_id: String,
-    #[prost(oneof = "Work", tags = "10, 11, 12, 13, 14, 15, 16, 17, 18, 19")]
+    #[prost(oneof = "Work", tags = "10, 12, 15, 16, 17, 18, 19")]
     pub work: Option<Work>,
 }
 
 /// What a [`ToWorker`] asks for.
 #[derive(Clone, PartialEq, prost::Oneof)]
 pub enum Work {
+    /// A request answered once (`Answer::Answered`).
     #[prost(message, tag = "10")]
-    Execute(Statement),
-    #[prost(message, tag = "11")]
-    Batch(Statements),
+    Call(CallWork),
     #[prost(message, tag = "12")]
     Query(QueryWork),
-    #[prost(message, tag = "13")]
-    Kv(KvWork),
-    #[prost(string, tag = "14")]
-    Maintenance(String),
     #[prost(message, tag = "15")]
     Begin(BeginWork),
     #[prost(bool, tag = "16")]
@@ -118,61 +114,14 @@ pub enum Work {
 }
 
 #[derive(Clone, PartialEq, prost::Message)]
-pub struct Statements {
-    #[prost(message, repeated, tag = "1")]
-    pub statements: Vec<Statement>,
-}
-
-#[derive(Clone, PartialEq, prost::Message)]
-pub struct QueryWork {
-    #[prost(message, optional, tag = "1")]
-    pub statement: Option<Statement>,
-    #[prost(uint64, tag = "2")]
-    pub rows_per_message: u64,
-    #[prost(uint64, tag = "3")]
-    pub bytes_per_message: u64,
-    #[prost(uint64, tag = "4")]
-    pub max_message_bytes: u64,
-    #[prost(uint64, tag = "5")]
-    pub max_rows: u64,
-}
-
-#[derive(Clone, PartialEq, prost::Message)]
 pub struct BeginWork {
-    /// 0: deferred, 1: immediate, 2: exclusive.
-    #[prost(uint32, tag = "1")]
-    pub mode: u32,
+    #[prost(enumeration = "TxMode", tag = "1")]
+    pub mode: i32,
     #[prost(uint64, tag = "2")]
     pub lease_ms: u64,
     /// The transaction's id, for messages.
     #[prost(string, tag = "3")]
     pub tx_id: String,
-}
-
-/// A [`KvWrite`]: `op` says which, and the fields it uses are set.
-#[derive(Clone, PartialEq, prost::Message)]
-pub struct KvWork {
-    /// 0: set, 1: delete, 2: set many, 3: delete many, 4: clear.
-    #[prost(uint32, tag = "1")]
-    pub op: u32,
-    #[prost(string, tag = "2")]
-    pub map: String,
-    #[prost(bytes = "vec", tag = "3")]
-    pub key: Vec<u8>,
-    #[prost(bytes = "vec", tag = "4")]
-    pub value: Vec<u8>,
-    #[prost(bool, tag = "5")]
-    pub if_absent: bool,
-    #[prost(int64, tag = "6")]
-    pub if_version: i64,
-    #[prost(message, repeated, tag = "7")]
-    pub entries: Vec<Entry>,
-    #[prost(bool, tag = "8")]
-    pub return_previous: bool,
-    #[prost(bytes = "vec", repeated, tag = "9")]
-    pub keys: Vec<Vec<u8>>,
-    #[prost(bool, tag = "10")]
-    pub may_create: bool,
 }
 
 /// One message from a worker to the server.
@@ -181,7 +130,7 @@ pub struct FromWorker {
     /// The request answered.
     #[prost(uint64, tag = "1")]
     pub id: u64,
-    #[prost(oneof = "Answer", tags = "10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20")]
+    #[prost(oneof = "Answer", tags = "10, 11, 13, 14, 15, 18, 19, 20")]
     pub answer: Option<Answer>,
 }
 
@@ -192,10 +141,9 @@ pub struct FromWorker {
 pub enum Answer {
     #[prost(message, tag = "10")]
     Error(WireError),
+    /// A call's answer.
     #[prost(message, tag = "11")]
-    Executed(Executed),
-    #[prost(message, tag = "12")]
-    Batched(Batched),
+    Answered(Answered),
     #[prost(message, tag = "13")]
     Row(QueryResponse),
     #[prost(message, tag = "14")]
@@ -203,68 +151,44 @@ pub enum Answer {
     /// The query's stream ended.
     #[prost(bool, tag = "15")]
     End(bool),
-    #[prost(message, tag = "16")]
-    Kv(KvDone),
-    #[prost(message, tag = "17")]
-    Maintained(Integers),
     /// BEGIN ran (for a `Begin`), or COMMIT/ROLLBACK succeeded.
     #[prost(bool, tag = "18")]
     Done(bool),
-    /// The transaction begun by request `id` ended, with this `TxStatus`.
-    #[prost(uint32, tag = "19")]
-    TxEnded(u32),
+    /// The transaction begun by request `id` ended, with this status.
+    #[prost(enumeration = "TxStatus", tag = "19")]
+    TxEnded(i32),
     /// The writer took a group of this many requests from its queue (`id` is 0).
     #[prost(uint64, tag = "20")]
     Group(u64),
 }
 
-#[derive(Clone, PartialEq, prost::Message)]
-pub struct Executed {
-    #[prost(message, optional, tag = "1")]
-    pub response: Option<ExecuteResponse>,
-    #[prost(bool, tag = "2")]
-    pub read_only: bool,
-}
-
-#[derive(Clone, PartialEq, prost::Message)]
-pub struct Batched {
-    #[prost(message, repeated, tag = "1")]
-    pub responses: Vec<ExecuteResponse>,
-}
-
-#[derive(Clone, PartialEq, prost::Message)]
-pub struct Integers {
-    #[prost(int64, repeated, tag = "1")]
-    pub values: Vec<i64>,
-}
-
-#[derive(Clone, PartialEq, prost::Message)]
-pub struct KvDone {
-    #[prost(bool, tag = "1")]
-    pub applied: bool,
-    #[prost(message, optional, tag = "2")]
-    pub previous: Option<Entry>,
-    #[prost(int64, tag = "3")]
-    pub version: i64,
-    #[prost(uint64, tag = "4")]
-    pub count: u64,
-    #[prost(message, repeated, tag = "5")]
-    pub results: Vec<KvResult>,
-}
-
-#[derive(Clone, PartialEq, prost::Message)]
-pub struct KvResult {
-    #[prost(message, optional, tag = "1")]
-    pub previous: Option<Entry>,
-    #[prost(int64, tag = "2")]
-    pub version: i64,
+/// Which [`Error`] a [`WireError`] is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, prost::Enumeration)]
+pub enum ErrorKind {
+    Internal = 14,
+    InvalidArgument = 0,
+    DatabaseNotFound = 1,
+    Sqlite = 2,
+    ResourceExhausted = 3,
+    Unavailable = 4,
+    DeadlineExceeded = 5,
+    Cancelled = 6,
+    NoSuchTransaction = 7,
+    TransactionEnded = 8,
+    Violations = 9,
+    StatementNotFound = 10,
+    FailedPrecondition = 11,
+    Unauthenticated = 12,
+    PermissionDenied = 13,
+    NeedsWriter = 15,
+    AlreadyExists = 16,
 }
 
 /// An [`Error`], every variant with its fields.
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct WireError {
-    #[prost(uint32, tag = "1")]
-    pub kind: u32,
+    #[prost(enumeration = "ErrorKind", tag = "1")]
+    pub kind: i32,
     #[prost(string, tag = "2")]
     pub message: String,
     #[prost(string, optional, tag = "3")]
@@ -292,9 +216,9 @@ impl From<&Error> for WireError {
         let (kind, message) = match err {
             Error::InvalidArgument { field, message } => {
                 wire.field = Some(field.clone());
-                (0, message.clone())
+                (ErrorKind::InvalidArgument, message.clone())
             }
-            Error::DatabaseNotFound(message) => (1, message.clone()),
+            Error::DatabaseNotFound(message) => (ErrorKind::DatabaseNotFound, message.clone()),
             Error::Sqlite {
                 code,
                 message,
@@ -302,19 +226,19 @@ impl From<&Error> for WireError {
             } => {
                 wire.code = *code;
                 wire.field = field.clone();
-                (2, message.clone())
+                (ErrorKind::Sqlite, message.clone())
             }
             Error::ResourceExhausted { message, retryable } => {
                 wire.flag = *retryable;
-                (3, message.clone())
+                (ErrorKind::ResourceExhausted, message.clone())
             }
-            Error::Unavailable(message) => (4, message.clone()),
-            Error::DeadlineExceeded(message) => (5, message.clone()),
-            Error::Cancelled(message) => (6, message.clone()),
-            Error::NoSuchTransaction { id } => (7, id.clone()),
+            Error::Unavailable(message) => (ErrorKind::Unavailable, message.clone()),
+            Error::DeadlineExceeded(message) => (ErrorKind::DeadlineExceeded, message.clone()),
+            Error::Cancelled(message) => (ErrorKind::Cancelled, message.clone()),
+            Error::NoSuchTransaction { id } => (ErrorKind::NoSuchTransaction, id.clone()),
             Error::TransactionEnded { message, aborted } => {
                 wire.flag = *aborted;
-                (8, message.clone())
+                (ErrorKind::TransactionEnded, message.clone())
             }
             Error::Violations {
                 message,
@@ -327,17 +251,17 @@ impl From<&Error> for WireError {
                         message: message.clone(),
                     })
                     .collect();
-                (9, message.clone())
+                (ErrorKind::Violations, message.clone())
             }
-            Error::StatementNotFound(message) => (10, message.clone()),
-            Error::FailedPrecondition(message) => (11, message.clone()),
-            Error::Unauthenticated(message) => (12, message.clone()),
-            Error::PermissionDenied(message) => (13, message.clone()),
-            Error::Internal(message) => (14, message.clone()),
-            Error::NeedsWriter => (15, String::new()),
-            Error::AlreadyExists(message) => (16, message.clone()),
+            Error::StatementNotFound(message) => (ErrorKind::StatementNotFound, message.clone()),
+            Error::FailedPrecondition(message) => (ErrorKind::FailedPrecondition, message.clone()),
+            Error::Unauthenticated(message) => (ErrorKind::Unauthenticated, message.clone()),
+            Error::PermissionDenied(message) => (ErrorKind::PermissionDenied, message.clone()),
+            Error::Internal(message) => (ErrorKind::Internal, message.clone()),
+            Error::NeedsWriter => (ErrorKind::NeedsWriter, String::new()),
+            Error::AlreadyExists(message) => (ErrorKind::AlreadyExists, message.clone()),
         };
-        wire.kind = kind;
+        wire.kind = kind.into();
         wire.message = message;
         wire
     }
@@ -353,162 +277,43 @@ impl From<WireError> for Error {
             flag,
             violations,
         } = wire;
-        match kind {
-            0 => Error::InvalidArgument {
+        match ErrorKind::try_from(kind).unwrap_or(ErrorKind::Internal) {
+            ErrorKind::InvalidArgument => Error::InvalidArgument {
                 field: field.unwrap_or_default(),
                 message,
             },
-            1 => Error::DatabaseNotFound(message),
-            2 => Error::Sqlite {
+            ErrorKind::DatabaseNotFound => Error::DatabaseNotFound(message),
+            ErrorKind::Sqlite => Error::Sqlite {
                 code,
                 message,
                 field,
             },
-            3 => Error::ResourceExhausted {
+            ErrorKind::ResourceExhausted => Error::ResourceExhausted {
                 message,
                 retryable: flag,
             },
-            4 => Error::Unavailable(message),
-            5 => Error::DeadlineExceeded(message),
-            6 => Error::Cancelled(message),
-            7 => Error::NoSuchTransaction { id: message },
-            8 => Error::TransactionEnded {
+            ErrorKind::Unavailable => Error::Unavailable(message),
+            ErrorKind::DeadlineExceeded => Error::DeadlineExceeded(message),
+            ErrorKind::Cancelled => Error::Cancelled(message),
+            ErrorKind::NoSuchTransaction => Error::NoSuchTransaction { id: message },
+            ErrorKind::TransactionEnded => Error::TransactionEnded {
                 message,
                 aborted: flag,
             },
-            9 => Error::Violations {
+            ErrorKind::Violations => Error::Violations {
                 message,
                 violations: violations
                     .into_iter()
                     .map(|v| (v.field, v.message))
                     .collect(),
             },
-            10 => Error::StatementNotFound(message),
-            11 => Error::FailedPrecondition(message),
-            12 => Error::Unauthenticated(message),
-            13 => Error::PermissionDenied(message),
-            15 => Error::NeedsWriter,
-            16 => Error::AlreadyExists(message),
-            _ => Error::Internal(message),
-        }
-    }
-}
-
-impl From<KvWrite> for KvWork {
-    fn from(write: KvWrite) -> Self {
-        let mut work = KvWork::default();
-        match write {
-            KvWrite::Set {
-                map,
-                key,
-                value,
-                if_absent,
-                if_version,
-                may_create,
-            } => {
-                work.op = 0;
-                work.may_create = may_create;
-                work.map = map;
-                work.key = key;
-                work.value = value;
-                work.if_absent = if_absent;
-                work.if_version = if_version;
-            }
-            KvWrite::Delete { map, key } => {
-                work.op = 1;
-                work.map = map;
-                work.key = key;
-            }
-            KvWrite::SetMany {
-                map,
-                entries,
-                return_previous,
-                may_create,
-            } => {
-                work.op = 2;
-                work.may_create = may_create;
-                work.map = map;
-                work.entries = entries;
-                work.return_previous = return_previous;
-            }
-            KvWrite::DeleteMany { map, keys } => {
-                work.op = 3;
-                work.map = map;
-                work.keys = keys;
-            }
-            KvWrite::Clear { map } => {
-                work.op = 4;
-                work.map = map;
-            }
-        }
-        work
-    }
-}
-
-impl From<KvWork> for KvWrite {
-    fn from(work: KvWork) -> Self {
-        let KvWork {
-            op,
-            map,
-            key,
-            value,
-            if_absent,
-            if_version,
-            entries,
-            return_previous,
-            keys,
-            may_create,
-        } = work;
-        match op {
-            0 => KvWrite::Set {
-                map,
-                key,
-                value,
-                if_absent,
-                if_version,
-                may_create,
-            },
-            1 => KvWrite::Delete { map, key },
-            2 => KvWrite::SetMany {
-                map,
-                entries,
-                return_previous,
-                may_create,
-            },
-            3 => KvWrite::DeleteMany { map, keys },
-            _ => KvWrite::Clear { map },
-        }
-    }
-}
-
-impl From<KvWritten> for KvDone {
-    fn from(written: KvWritten) -> Self {
-        KvDone {
-            applied: written.applied,
-            previous: written.previous,
-            version: written.version,
-            count: written.count,
-            results: written
-                .results
-                .into_iter()
-                .map(|(previous, version)| KvResult { previous, version })
-                .collect(),
-        }
-    }
-}
-
-impl From<KvDone> for KvWritten {
-    fn from(done: KvDone) -> Self {
-        KvWritten {
-            applied: done.applied,
-            previous: done.previous,
-            version: done.version,
-            count: done.count,
-            results: done
-                .results
-                .into_iter()
-                .map(|r| (r.previous, r.version))
-                .collect(),
+            ErrorKind::StatementNotFound => Error::StatementNotFound(message),
+            ErrorKind::FailedPrecondition => Error::FailedPrecondition(message),
+            ErrorKind::Unauthenticated => Error::Unauthenticated(message),
+            ErrorKind::PermissionDenied => Error::PermissionDenied(message),
+            ErrorKind::NeedsWriter => Error::NeedsWriter,
+            ErrorKind::AlreadyExists => Error::AlreadyExists(message),
+            ErrorKind::Internal => Error::Internal(message),
         }
     }
 }
@@ -557,7 +362,7 @@ mod tests {
         let mut bytes = Vec::new();
         let first = ToWorker {
             id: 7,
-            work: Some(Work::Maintenance("PRAGMA optimize".into())),
+            work: Some(Work::Cancel(true)),
             ..ToWorker::default()
         };
         write_frame(&mut bytes, &first).unwrap();

@@ -1,17 +1,16 @@
 //! Writes to persistent maps, run by the writer inside its group commit, so each is atomic
 //! (its own savepoint) and durable when acknowledged.
 //!
-//! A map is the table `"kv_<map>"`; map names are validated before they reach here, so the
-//! table name can be written into the SQL text. These writes run outside the authorizer (the
-//! SQL is the server's), so the rule of roles is kept here: a write that would create a map's
-//! table, a schema change, does so only when the service says it `may_create`; removals from
-//! a map that has no table create nothing.
+//! These writes run outside the authorizer (the SQL is the server's), so the rule of roles is
+//! kept here: a write that would create a map's table, a schema change, does so only when the
+//! service says it `may_create`; removals from a map that has no table create nothing.
 
 use rusqlite::OptionalExtension;
 use sqlited_proto::v1::Entry;
 
-use super::connection::Sqlite;
+use super::{exists, table};
 use crate::error::{Error, Result};
+use crate::worker::connection::Sqlite;
 
 /// What to write.
 #[derive(Debug)]
@@ -60,20 +59,6 @@ pub struct KvWritten {
     pub count: u64,
     /// For a `SetMany` with `return_previous`: each entry's previous entry and new version.
     pub results: Vec<(Option<Entry>, i64)>,
-}
-
-/// The table of `map`.
-pub fn table(map: &str) -> String {
-    format!("\"kv_{map}\"")
-}
-
-/// Whether `map` has its table (SQLite's names ignore ASCII case, and so does this).
-fn exists(db: &Sqlite, map: &str) -> Result<bool> {
-    let sql = "SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = ?1 COLLATE NOCASE";
-    Ok(db
-        .conn()
-        .prepare_cached(sql)?
-        .exists([format!("kv_{map}")])?)
 }
 
 /// Makes sure the table of `map` is there before a write that adds entries: creates it if
