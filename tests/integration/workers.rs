@@ -303,3 +303,86 @@ async fn wait_until(bound: Duration, what: &str, mut condition: impl FnMut() -> 
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// The database files (`NAME.db`, `-wal`, `-shm`) of `dir` that process `pid` holds open.
+fn open_database_files(pid: u32, dir: &std::path::Path) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|entry| std::fs::read_link(entry.ok()?.path()).ok())
+        .filter(|target| target.parent() == Some(dir))
+        .filter_map(|target| Some(target.file_name()?.to_str()?.to_string()))
+        .filter(|name| {
+            !name.starts_with('.')
+                && (name.ends_with(".db") || name.ends_with(".db-wal") || name.ends_with(".db-shm"))
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_server_process_opens_no_database_file_itself() {
+    // Backups and the statements file's checks run in the workers too: sampled all through
+    // a start with statements, writes, reads, a backup and a reload, the server process
+    // itself never holds a database file (its workers do). With thread workers the same
+    // sampling sees app.db at once.
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().canonicalize().unwrap();
+    let setup = rusqlite::Connection::open(data.join("app.db")).unwrap();
+    setup
+        .execute_batch(
+            "PRAGMA journal_mode = WAL; CREATE TABLE t (x); \
+             WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 20000) \
+             INSERT INTO t SELECT randomblob(500) FROM n;",
+        )
+        .unwrap();
+    drop(setup);
+    let statements = data.join("statements.toml");
+    std::fs::write(
+        &statements,
+        "[databases.app.statements.count]\nsql = \"SELECT count(*) FROM t\"\n",
+    )
+    .unwrap();
+    let server = Server::start_in(
+        &data,
+        &["--workers", "processes", "--statements", statements.to_str().unwrap()],
+    );
+    let pid = server.pid();
+    let seen = Arc::new(Mutex::new(std::collections::BTreeSet::<String>::new()));
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let sampler = {
+        let (seen, stop, data) = (Arc::clone(&seen), Arc::clone(&stop), data.clone());
+        std::thread::spawn(move || {
+            let mut samples = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                seen.lock().unwrap().extend(open_database_files(pid, &data));
+                samples += 1;
+            }
+            samples
+        })
+    };
+    let db = server.database("app").await;
+    db.execute("INSERT INTO t VALUES (1)", ()).await.unwrap();
+    assert_eq!(scalar::<i64>(&db, "SELECT count(*) FROM t").await, 20_001);
+    let client = sqlited_client::Client::connect(&server.url()).await.unwrap();
+    let mut backup = Vec::new();
+    let bytes = client.admin().backup("app", &mut backup).await.unwrap();
+    assert!(bytes > 10_000_000, "{bytes}");
+    server.signal(libc::SIGHUP);
+    wait_until(BOUND, "the statements reloaded", || {
+        server.log().contains("statements reloaded")
+    })
+    .await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let samples = sampler.join().unwrap();
+    assert!(samples > 10, "the sampler ran {samples} times");
+    let seen = seen.lock().unwrap();
+    assert!(
+        seen.is_empty(),
+        "the server process opened {seen:?} itself (with --workers processes only the \
+         workers may)"
+    );
+    // And the workers do hold them: the check can see an open database file.
+    let worker = worker_processes(&server)[0].0;
+    assert!(!open_database_files(worker, &data).is_empty());
+}
