@@ -77,17 +77,17 @@ pub enum Answer {
 
 /// The types an [`Answer`] carries, so a caller can ask for the one its call answers.
 pub trait Answered: Sized {
-    /// The value, if `answer` is of this kind.
-    fn take(answer: Answer) -> Option<Self>;
+    /// The value, if `answer` is of this kind; else `answer` back.
+    fn take(answer: Answer) -> std::result::Result<Self, Answer>;
 }
 
 macro_rules! answered {
     ($($variant:ident($ty:ty)),* $(,)?) => {$(
         impl Answered for $ty {
-            fn take(answer: Answer) -> Option<Self> {
+            fn take(answer: Answer) -> std::result::Result<Self, Answer> {
                 match answer {
-                    Answer::$variant(value) => Some(value),
-                    _ => None,
+                    Answer::$variant(value) => Ok(value),
+                    other => Err(other),
                 }
             }
         }
@@ -107,8 +107,8 @@ impl Answer {
     /// The value of the kind `T` the call answers; a worker that answered another kind is a
     /// bug, reported as INTERNAL rather than a panic.
     pub fn expect<T: Answered>(self) -> Result<T> {
-        let kind = format!("{self:?}");
-        T::take(self).ok_or_else(|| {
+        T::take(self).map_err(|other| {
+            let kind = format!("{other:?}");
             Error::Internal(format!(
                 "a worker answered with the wrong kind of answer ({})",
                 kind.split('(').next().unwrap_or_default()
