@@ -28,6 +28,10 @@ fn writer(dir: &tempfile::TempDir) -> Sqlite {
     Sqlite::open(&test_settings(dir.path()), Role::Writer).expect("the writer opens")
 }
 
+fn reader(dir: &tempfile::TempDir) -> Sqlite {
+    Sqlite::open(&test_settings(dir.path()), Role::Reader).expect("a reader opens")
+}
+
 /// An Execute task for `sql` with `access`, and where its answer arrives.
 fn execute_as(sql: &str, access: Access) -> (Task, oneshot::Receiver<Result<Outcome>>) {
     let (reply, answer) = oneshot::channel();
@@ -66,6 +70,13 @@ fn answer<T>(mut receiver: oneshot::Receiver<Result<T>>) -> Result<T> {
     receiver
         .try_recv()
         .expect("answered before the group ended")
+}
+
+/// Creates the table `t (x)` through the writer's group commit.
+fn create_table(db: &Sqlite) {
+    let (create, created) = execute("CREATE TABLE t (x)");
+    group(db, vec![create]);
+    answer(created).unwrap();
 }
 
 /// Runs `tasks` as one group commit on `db`.
@@ -146,10 +157,8 @@ fn a_statement_that_ends_the_transaction_itself_does_not_lose_the_others() {
 fn a_reader_hands_a_write_back() {
     let dir = tempfile::tempdir().unwrap();
     let db = writer(&dir);
-    let (create, created) = execute("CREATE TABLE t (x)");
-    group(&db, vec![create]);
-    answer(created).unwrap();
-    let reader = Sqlite::open(&test_settings(dir.path()), Role::Reader).unwrap();
+    create_table(&db);
+    let reader = reader(&dir);
     let token = CancelToken::none();
     let read = reader.run_task(&token, || {
         executor::execute(&reader, &statement("SELECT count(*) FROM t"))
@@ -172,9 +181,7 @@ fn a_reader_hands_a_write_back() {
 fn the_authorizer_refuses_what_the_role_and_the_sandbox_forbid() {
     let dir = tempfile::tempdir().unwrap();
     let db = writer(&dir);
-    let (create, created) = execute("CREATE TABLE t (x)");
-    group(&db, vec![create]);
-    answer(created).unwrap();
+    create_table(&db);
     let cases = [
         ("INSERT INTO t VALUES (1)", Access::Read),
         ("CREATE TABLE u (y)", Access::Write),
@@ -207,9 +214,7 @@ fn the_authorizer_refuses_what_the_role_and_the_sandbox_forbid() {
 fn an_idle_transaction_is_rolled_back_at_the_end_of_its_lease() {
     let dir = tempfile::tempdir().unwrap();
     let db = writer(&dir);
-    let (create, created) = execute("CREATE TABLE t (x)");
-    group(&db, vec![create]);
-    answer(created).unwrap();
+    create_table(&db);
 
     let (commands, receiver) = crossbeam_channel::bounded(4);
     let state = TxState::new("tx".into(), Duration::from_millis(50));
@@ -241,10 +246,8 @@ fn an_idle_transaction_is_rolled_back_at_the_end_of_its_lease() {
 fn a_reader_prepares_without_running_and_says_what_each_statement_does() {
     let dir = tempfile::tempdir().unwrap();
     let db = writer(&dir);
-    let (create, created) = execute("CREATE TABLE t (x)");
-    group(&db, vec![create]);
-    answer(created).unwrap();
-    let reader = Sqlite::open(&test_settings(dir.path()), Role::Reader).unwrap();
+    create_table(&db);
+    let reader = reader(&dir);
     let sql = [
         "SELECT x FROM t WHERE x = :x",
         "INSERT INTO t VALUES (?)",
@@ -284,7 +287,7 @@ fn a_reader_snapshots_the_database_and_refuses_the_writers_calls() {
     group(&db, vec![create, insert]);
     answer(created).unwrap();
     answer(inserted).unwrap();
-    let reader = Sqlite::open(&test_settings(dir.path()), Role::Reader).unwrap();
+    let reader = reader(&dir);
     let target = dir.path().join("snapshot.db");
     let bytes = executor::snapshot(&reader, &target).unwrap();
     assert_eq!(bytes, std::fs::metadata(&target).unwrap().len());
