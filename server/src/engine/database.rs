@@ -53,6 +53,8 @@ pub struct DatabaseOptions {
     pub stream: StreamLimits,
     /// Where the workers run: threads or child processes.
     pub workers: WorkerKind,
+    /// Litestream replicates every database (`--replica-url`).
+    pub replicated: bool,
 }
 
 /// One open database.
@@ -63,6 +65,9 @@ pub struct Database {
     options: DatabaseOptions,
     /// The database file.
     path: PathBuf,
+    /// Its replication, with `--replica-url`: each write tells it (and, in sync mode, waits
+    /// for the replica) once committed.
+    replica: Option<Arc<crate::replication::Replica>>,
 }
 
 impl Database {
@@ -77,6 +82,7 @@ impl Database {
             cache_kib: options.cache_kib,
             sandbox: options.sandbox,
             max_value_bytes: options.stream.max_message_bytes,
+            replicated: options.replicated,
         };
         let connections = Connections::open(
             name,
@@ -97,7 +103,34 @@ impl Database {
             routes: Routes::new(4096),
             options,
             path,
+            replica: None,
         })
+    }
+
+    /// The database, replicated by `replica` from now on.
+    pub fn with_replica(mut self, replica: Arc<crate::replication::Replica>) -> Self {
+        self.replica = Some(replica);
+        self
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &std::path::Path {
+        &self.path
+    }
+
+    /// Called once a write is committed locally: in sync mode, returns only once the replica
+    /// holds it (UNAVAILABLE if it does not in time).
+    async fn replicated(&self) -> Result<()> {
+        match &self.replica {
+            Some(replica) => replica.confirm().await,
+            None => Ok(()),
+        }
+    }
+
+    /// Says that a write was committed through a path the engine does not see the end of
+    /// (an interactive transaction's COMMIT), and waits for it as [`Self::replicated`].
+    pub async fn committed(&self) -> Result<()> {
+        self.replicated().await
     }
 
     /// The database's name.
@@ -143,6 +176,9 @@ impl Database {
                 Route::Write
             };
             self.routes.learn(&sql, learned);
+        }
+        if !outcome.read_only {
+            self.replicated().await?;
         }
         Ok(outcome.response)
     }
@@ -202,7 +238,9 @@ impl Database {
             cancel,
         )
         .await?;
-        receive(answer, cancel).await
+        let written = receive(answer, cancel).await?;
+        self.replicated().await?;
+        Ok(written)
     }
 
     /// Runs `statements` in one transaction on the writer: all or nothing.
@@ -220,7 +258,9 @@ impl Database {
             cancel,
         )
         .await?;
-        receive(answer, cancel).await
+        let responses = receive(answer, cancel).await?;
+        self.replicated().await?;
+        Ok(responses)
     }
 
     /// Runs one statement and streams its result messages.
@@ -279,7 +319,13 @@ impl Database {
         };
         self.submit_write(job, cancel).await?;
         match cancel.wait(rest.recv()).await {
-            Some(first) => Ok(QueryRows::new(first, rest, cancel)),
+            // The writer sends a writing query's first message after its COMMIT.
+            Some(first) => {
+                if first.is_ok() {
+                    self.replicated().await?;
+                }
+                Ok(QueryRows::new(first, rest, cancel))
+            }
             None => Err(worker_lost()),
         }
     }
