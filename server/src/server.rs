@@ -232,6 +232,9 @@ async fn start_metrics(
     };
     let files = Arc::clone(engine);
     let sizes: crate::metrics::Sizes = Arc::new(move || {
+        if let Some(replication) = files.replication() {
+            replication.sample_metrics();
+        }
         let listed = files.list_databases().unwrap_or_default();
         listed
             .into_iter()

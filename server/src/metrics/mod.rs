@@ -36,7 +36,8 @@ pub struct DatabaseSize {
     pub wal_bytes: u64,
 }
 
-/// What the exporter calls, off the async threads, for the file sizes at each scrape.
+/// What the exporter calls, off the async threads, at each scrape: the file sizes (it may
+/// also set gauges of its own, as the replication's).
 pub type Sizes = Arc<dyn Fn() -> Vec<DatabaseSize> + Send + Sync>;
 
 /// Sets the file-size gauges of every database.

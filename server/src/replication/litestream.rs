@@ -20,7 +20,6 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
 use crate::error::{Error, Result};
-use crate::metrics::names::{LITESTREAM_RESTARTS, LITESTREAM_UP};
 
 /// How long a fresh child may take to open its control socket.
 const READY_WITHIN: Duration = Duration::from_secs(15);
@@ -79,7 +78,6 @@ impl Litestream {
             .name("litestream".into())
             .spawn(move || supervise(&supervised, &binary, &config, &socket))
             .map_err(|err| Error::Internal(format!("cannot start the Litestream thread: {err}")))?;
-        metrics::gauge!(LITESTREAM_UP).set(0.0);
         Ok(Self { state })
     }
 
@@ -169,7 +167,6 @@ fn supervise(state: &State, binary: &Path, config: &Path, socket: &Path) {
     while !state.stopping.load(Ordering::SeqCst) {
         if !first {
             state.restarts.fetch_add(1, Ordering::Relaxed);
-            metrics::counter!(LITESTREAM_RESTARTS).increment(1);
         }
         first = false;
         let started = Instant::now();
@@ -179,13 +176,11 @@ fn supervise(state: &State, binary: &Path, config: &Path, socket: &Path) {
                 state.exited.store(false, Ordering::SeqCst);
                 if wait_for_socket(&mut child, socket) {
                     state.up.store(true, Ordering::SeqCst);
-                    metrics::gauge!(LITESTREAM_UP).set(1.0);
                     state.ready.send_modify(|generation| *generation += 1);
                     tracing::info!(pid = child.id(), "Litestream is replicating");
                 }
                 let status = child.wait();
                 state.up.store(false, Ordering::SeqCst);
-                metrics::gauge!(LITESTREAM_UP).set(0.0);
                 state.exited.store(true, Ordering::SeqCst);
                 state.pid.store(0, Ordering::SeqCst);
                 if state.stopping.load(Ordering::SeqCst) {

@@ -143,6 +143,18 @@ impl Replication {
         (self.litestream.up(), self.litestream.restarts())
     }
 
+    /// Sets the replication metrics, at each scrape: Litestream's state, and each
+    /// database's position and lag.
+    pub fn sample_metrics(&self) {
+        use crate::metrics::names::{LITESTREAM_RESTARTS, LITESTREAM_UP};
+        metrics::gauge!(LITESTREAM_UP).set(if self.litestream.up() { 1.0 } else { 0.0 });
+        metrics::counter!(LITESTREAM_RESTARTS).absolute(self.litestream.restarts());
+        let replicas: Vec<Arc<Replica>> = self.replicas().values().cloned().collect();
+        for replica in replicas {
+            replica.publish();
+        }
+    }
+
     /// Unregisters every database left (Litestream syncs each first), then stops Litestream.
     pub async fn stop(&self) {
         let names: Vec<String> = self.replicas().keys().cloned().collect();

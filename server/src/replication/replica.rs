@@ -332,7 +332,7 @@ impl Replica {
     }
 
     /// Sets the database's gauges.
-    fn publish(&self) {
+    pub(super) fn publish(&self) {
         let status = self.status();
         let db = self.name.clone();
         metrics::gauge!(REPLICA_TXID, "database" => db.clone()).set(status.replica_txid as f64);
