@@ -58,6 +58,8 @@ pub fn restore(
     for stale in ["db-wal", "db-shm"] {
         let _ = std::fs::remove_file(target.with_extension(stale));
     }
+    // Litestream's state of the file replaced, if the server replicates it.
+    let _ = std::fs::remove_dir_all(crate::replication::restore::meta_dir(&target));
     std::fs::rename(&temp, &target)
         .map_err(|err| format!("cannot move the restored file into place: {err}"))?;
     Ok(bytes)

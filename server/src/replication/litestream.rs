@@ -253,7 +253,11 @@ fn spawn(binary: &Path, config: &Path) -> std::io::Result<Child> {
 fn relay(output: Box<dyn std::io::Read + Send>) {
     for line in std::io::BufReader::new(output).lines() {
         let Ok(line) = line else { break };
-        if line.contains("level=ERROR") {
+        // sqlited registers databases through the socket, so the configuration lists none
+        // on purpose: not an error here.
+        if line.contains("no databases specified in configuration") {
+            tracing::debug!(target: "litestream", "{line}");
+        } else if line.contains("level=ERROR") {
             tracing::error!(target: "litestream", "{line}");
         } else if line.contains("level=WARN") {
             tracing::warn!(target: "litestream", "{line}");
