@@ -246,8 +246,12 @@ impl Replica {
         }
     }
 
-    /// One sync; whether it succeeded.
+    /// One sync; whether it succeeded. A database Litestream refused to register (or that
+    /// it lost) is registered first.
     async fn round(&self) -> bool {
+        if !self.lock().registered {
+            let _ = self.register().await;
+        }
         let (number, covered, covered_since) = {
             let mut inner = self.lock();
             inner.started += 1;

@@ -89,7 +89,10 @@ impl Health {
                 if health.draining.load(std::sync::atomic::Ordering::Relaxed) {
                     return;
                 }
-                for (name, healthy) in replication.health() {
+                let now = replication.health();
+                // A database closed or dropped meanwhile starts afresh when it opens again.
+                unhealthy.retain(|name: &String| now.iter().any(|(open, _)| open == name));
+                for (name, healthy) in now {
                     let status = if healthy {
                         if !unhealthy.remove(&name) {
                             continue;

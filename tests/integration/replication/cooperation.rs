@@ -225,3 +225,41 @@ async fn an_unreachable_replica_is_unavailable_then_not_serving() {
     let status = listed[0].replication.clone().unwrap();
     assert!(status.sync_failures > 0 && !status.error.is_empty(), "{status:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sync_write_is_answered_once_the_replica_holds_it() {
+    if workers_mode() != "threads" {
+        return;
+    }
+    let url = replica_url("barrier");
+    let dir = tempfile::tempdir().unwrap();
+    let server = replicated(
+        dir.path(),
+        &url,
+        &["--replication", "sync", "--replication-interval-ms", "600000"],
+    );
+    let client = Client::connect(&server.url()).await.unwrap();
+    let db = client.database("barrier");
+    let status = |client: Client| async move {
+        let listed = client.admin().list_databases().await.unwrap();
+        listed[0].replication.clone().unwrap()
+    };
+    // Each way of writing: its answer comes after the replica confirmed it, so the status
+    // read right after shows nothing unreplicated (the interval is too long to have helped).
+    db.execute("CREATE TABLE t (x)", ()).await.unwrap();
+    let after_execute = status(client.clone()).await;
+    assert_eq!(after_execute.lag_writes, 0, "{after_execute:?}");
+    db.execute_batch(vec![("INSERT INTO t VALUES (1)", ())])
+        .await
+        .unwrap();
+    let after_batch = status(client.clone()).await;
+    assert_eq!(after_batch.lag_writes, 0, "{after_batch:?}");
+    assert!(after_batch.replica_txid > after_execute.replica_txid);
+    let tx = db.begin().await.unwrap();
+    tx.execute("INSERT INTO t VALUES (2)", ()).await.unwrap();
+    tx.commit().await.unwrap();
+    let after_commit = status(client.clone()).await;
+    assert_eq!(after_commit.lag_writes, 0, "{after_commit:?}");
+    assert!(after_commit.replica_txid > after_batch.replica_txid);
+    assert!(after_commit.synchronous && after_commit.last_sync_unix_ms > 0);
+}
