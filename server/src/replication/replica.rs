@@ -259,14 +259,7 @@ impl Replica {
             let covered = std::mem::take(&mut inner.uncovered);
             (inner.started, covered, inner.uncovered_since.take())
         };
-        let outcome = match self.control.sync(&self.path, self.timeout).await {
-            Ok(synced) if synced.replicated_txid >= synced.txid => Ok(synced),
-            Ok(synced) => Err(format!(
-                "the replica holds transaction {} of {}",
-                synced.replicated_txid, synced.txid
-            )),
-            Err(err) => Err(err),
-        };
+        let outcome = self.sync().await;
         let mut inner = self.lock();
         let ok = outcome.is_ok();
         let error = match outcome {
@@ -305,6 +298,27 @@ impl Replica {
             round.error = error;
         });
         ok
+    }
+
+    /// One `/sync`, asked again while it answers a txid newer than the replica holds: that
+    /// is Litestream's own monitor writing a newer transaction between the end of the sync
+    /// and its answer. The next sync began after this one, so it still confirms every commit
+    /// this one had to.
+    async fn sync(&self) -> Result<Synced, String> {
+        let deadline = Instant::now() + self.timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.control.sync(&self.path, left).await? {
+                synced if synced.replicated_txid >= synced.txid => return Ok(synced),
+                synced if Instant::now() >= deadline => {
+                    return Err(format!(
+                        "the replica holds transaction {} of {}",
+                        synced.replicated_txid, synced.txid
+                    ));
+                }
+                _ => continue,
+            }
+        }
     }
 
     /// What the replica has done.
