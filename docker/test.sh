@@ -69,3 +69,6 @@ notes="$(target/release/sqlited-cli "http://127.0.0.1:$SQLITED_PORT/example" --m
 workers="$(docker top "$container" | grep -c 'sqlited worker' || true)"
 [ "$workers" -ge 2 ] || { echo "expected worker processes, found $workers"; docker top "$container"; exit 1; }
 echo "docker: 5 passed, 0 failed"
+
+# The replication stack (sqlited with Litestream, SeaweedFS), on the same base image.
+bash docker/replication/test.sh

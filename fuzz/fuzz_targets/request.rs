@@ -56,6 +56,7 @@ fn fixture() -> &'static Fixture {
             cache_kib: 1024,
             sandbox: true,
             max_value_bytes: 1 << 20,
+            replicated: false,
         };
         let db = Sqlite::open(&settings, Role::Writer).expect("open");
         db.conn()

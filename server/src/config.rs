@@ -246,6 +246,10 @@ pub struct Config {
     /// may use (its cgroup limit, or the machine's), at least 256 MiB. 0: no cap.
     #[arg(long, env = "SQLITED_SQLITE_MEMORY_LIMIT", default_value = "auto", value_parser = parse_memory_limit)]
     pub sqlite_memory_limit: u64,
+
+    /// Continuous replication with Litestream (`--replica-url` and the flags after it).
+    #[command(flatten)]
+    pub replication: crate::replication::ReplicationArgs,
 }
 
 /// `auto` or a size, for `--sqlite-memory-limit`.
@@ -326,6 +330,7 @@ impl Config {
                 max_rows: self.max_rows_per_query,
             },
             workers: self.worker_kind(),
+            replicated: self.replication.replica_url.is_some(),
         }
     }
 

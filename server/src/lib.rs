@@ -14,6 +14,8 @@
 //!   OpenAPI document.
 //! - [`healthcheck`]: the `sqlited healthcheck` subcommand's client.
 //! - [`restore`]: the `sqlited restore` subcommand: a backup back into the data directory.
+//! - [`replication`]: continuous replication with a supervised Litestream child
+//!   (`--replica-url`), the sync mode's barrier, restores from the replica.
 //! - [`lock`]: the data directory's lock: one server (or restore) at a time.
 //! - [`service`]: one file per gRPC service; thin: validate, call the engine, map errors.
 //! - [`engine`]: the registry of databases, routing, the reader pool and the writer queue.
@@ -35,6 +37,7 @@ pub mod http;
 pub(crate) mod lock;
 pub(crate) mod memory;
 pub(crate) mod metrics;
+pub mod replication;
 pub mod restore;
 pub mod server;
 pub(crate) mod service;

@@ -63,9 +63,10 @@ enum Command {
         #[arg(long, env = "SQLITED_TOKEN", hide_env_values = true)]
         token: Option<String>,
     },
-    /// Restores a backup (as `Admin.Backup` streams it) read from standard input into the data
-    /// directory, after checking it passes `PRAGMA integrity_check`. Stop the server first, or
-    /// restore under a name it does not have open.
+    /// Restores a database into the data directory, after checking it passes `PRAGMA
+    /// integrity_check`: a backup (as `Admin.Backup` streams it) read from standard input, or
+    /// with --replica-url its latest (or --timestamp / --txid) state from its Litestream
+    /// replica. Stop the server first, or restore under a name it does not have open.
     Restore {
         /// The data directory.
         #[arg(long, env = "SQLITED_DATA_DIR", default_value = "./data")]
@@ -76,6 +77,20 @@ enum Command {
         /// Replace an existing database of that name.
         #[arg(long)]
         force: bool,
+        /// Restore from the Litestream replica under this URL (the server's --replica-url)
+        /// instead of standard input.
+        #[arg(long, env = "SQLITED_REPLICA_URL")]
+        replica_url: Option<String>,
+        /// The state at this time (RFC 3339, e.g. `2026-12-01T15:04:05Z`) instead of the latest.
+        #[arg(long, requires = "replica_url", conflicts_with = "txid")]
+        timestamp: Option<String>,
+        /// The state at this Litestream transaction (the `replica_txid` ListDatabases and
+        /// /metrics report) instead of the latest.
+        #[arg(long, requires = "replica_url")]
+        txid: Option<u64>,
+        /// The Litestream binary.
+        #[arg(long, env = "SQLITED_LITESTREAM", default_value = "litestream")]
+        litestream: std::path::PathBuf,
     },
     /// Makes tokens for the credentials file (--credentials).
     #[command(subcommand)]
@@ -147,12 +162,23 @@ async fn run(cli: Cli) -> ExitCode {
             data_dir,
             database,
             force,
-        }) => match sqlited::restore::restore(
-            &data_dir,
-            &database,
-            force,
-            &mut std::io::stdin().lock(),
-        ) {
+            replica_url,
+            timestamp,
+            txid,
+            litestream,
+        }) => match match replica_url {
+            Some(url) => sqlited::restore::from_replica(
+                &data_dir,
+                &database,
+                force,
+                &litestream,
+                &url,
+                &sqlited::replication::restore::PointInTime { timestamp, txid },
+            ),
+            None => {
+                sqlited::restore::restore(&data_dir, &database, force, &mut std::io::stdin().lock())
+            }
+        } {
             Ok(bytes) => {
                 println!(
                     "restored {database} ({bytes} bytes) into {}",

@@ -1,5 +1,7 @@
 //! `sqlited restore`: puts a backup (a complete SQLite file, as `Admin.Backup` streams it)
-//! into the data directory, after checking it is a sound SQLite database.
+//! into the data directory, after checking it is a sound SQLite database — or, with
+//! `--replica-url`, the database's latest or point-in-time state from its Litestream replica
+//! ([`from_replica`]).
 
 use std::io::Read;
 use std::path::Path;
@@ -56,13 +58,58 @@ pub fn restore(
     for stale in ["db-wal", "db-shm"] {
         let _ = std::fs::remove_file(target.with_extension(stale));
     }
+    // Litestream's state of the file replaced, if the server replicates it.
+    let _ = std::fs::remove_dir_all(crate::replication::restore::meta_dir(&target));
     std::fs::rename(&temp, &target)
         .map_err(|err| format!("cannot move the restored file into place: {err}"))?;
     Ok(bytes)
 }
 
+/// Restores the database `database` of `data_dir` from its replica under `base_url` (as
+/// `--replica-url` names it) with the Litestream `binary`, at its latest state or at `at`.
+///
+/// Refuses an existing database unless `force`, a data directory a running server holds,
+/// a replica with no copy of the database, and a restored file that fails
+/// `PRAGMA integrity_check`.
+///
+/// # Errors
+/// A message saying what was refused and why; nothing in the data directory changed then.
+pub fn from_replica(
+    data_dir: &Path,
+    database: &str,
+    force: bool,
+    binary: &Path,
+    base_url: &str,
+    at: &crate::replication::restore::PointInTime,
+) -> Result<u64, String> {
+    use crate::replication::restore::{Restored, restore};
+    name::validate(database).map_err(|err| err.to_string())?;
+    std::fs::create_dir_all(data_dir).map_err(|err| {
+        format!(
+            "cannot create the data directory {}: {err}",
+            data_dir.display()
+        )
+    })?;
+    let _lock =
+        crate::lock::DataDirLock::acquire(data_dir, &format!("restore {database:?} into it"))?;
+    let target = name::path(data_dir, database);
+    if target.exists() && !force {
+        return Err(format!(
+            "database {database:?} already exists ({}); stop the server and pass --force to replace it",
+            target.display()
+        ));
+    }
+    let url = crate::replication::settings::database_url(base_url, database);
+    match restore(binary, &url, data_dir, database, at)? {
+        Restored::Bytes(bytes) => Ok(bytes),
+        Restored::NotInReplica => Err(format!(
+            "the replica {url} holds no copy of database {database:?} (check --replica-url)"
+        )),
+    }
+}
+
 /// Checks that `path` is a SQLite database that passes `PRAGMA integrity_check`.
-fn check(path: &Path) -> Result<(), String> {
+pub(crate) fn check(path: &Path) -> Result<(), String> {
     let mut header = [0u8; 16];
     std::fs::File::open(path)
         .and_then(|mut f| f.read_exact(&mut header))

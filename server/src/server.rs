@@ -35,12 +35,17 @@ pub async fn run(
 ) -> Result<()> {
     // Held until the server returns: no second server, and no restore, on this directory.
     let _lock = open_data_dir(&config)?;
-    let engine = Arc::new(Engine::new(
-        config.data_dir.clone(),
-        !config.no_create,
-        config.database_options(),
-        config.transaction_options(),
-    ));
+    let replication =
+        crate::replication::Replication::start(&config.replication, &config.data_dir).await?;
+    let engine = Arc::new(
+        Engine::new(
+            config.data_dir.clone(),
+            !config.no_create,
+            config.database_options(),
+            config.transaction_options(),
+        )
+        .with_replication(replication.clone()),
+    );
     let statements = Arc::new(
         StatementsStore::open(
             config.statements.clone(),
@@ -64,6 +69,9 @@ pub async fn run(
         config.credentials.is_some(),
     ));
     let health = Health::start(reporter, Arc::clone(&engine)).await;
+    if let Some(replication) = &replication {
+        health.follow_replication(Arc::downgrade(replication));
+    }
     let reflection_v1 = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(sqlited_proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -177,6 +185,9 @@ pub async fn run(
         }
     };
     engine.close().await;
+    if let Some(replication) = &replication {
+        replication.stop().await;
+    }
     served.map_err(|err| Error::Unavailable(format!("the gRPC server failed: {err}")))
 }
 
@@ -224,6 +235,9 @@ async fn start_metrics(
     };
     let files = Arc::clone(engine);
     let sizes: crate::metrics::Sizes = Arc::new(move || {
+        if let Some(replication) = files.replication() {
+            replication.sample_metrics();
+        }
         let listed = files.list_databases().unwrap_or_default();
         listed
             .into_iter()

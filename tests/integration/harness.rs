@@ -99,12 +99,25 @@ impl Server {
 
     /// A server on `data_dir` (kept after the server stops), with extra flags.
     pub fn start_in(data_dir: &Path, args: &[&str]) -> Self {
+        Self::start_in_env(data_dir, args, &[])
+    }
+
+    /// A server on `data_dir` with extra flags and environment variables (`None` removes
+    /// one from the server's environment).
+    pub fn start_in_env(data_dir: &Path, args: &[&str], env: &[(&str, Option<&str>)]) -> Self {
         let log = File::options()
             .create(true)
             .append(true)
             .open(data_dir.join("server.log"))
             .expect("server log");
-        let mut child = Command::new(sqlited_binary())
+        let mut command = Command::new(sqlited_binary());
+        for (name, value) in env {
+            match value {
+                Some(value) => command.env(name, value),
+                None => command.env_remove(name),
+            };
+        }
+        let mut child = command
             .arg("--listen")
             .arg("127.0.0.1:0")
             .arg("--data-dir")

@@ -20,6 +20,7 @@ mod map;
 mod metrics;
 mod ops;
 mod params;
+mod replication;
 mod request_ids;
 mod schema_changes;
 mod security;

@@ -345,7 +345,12 @@ async fn the_server_process_opens_no_database_file_itself() {
     .unwrap();
     let server = Server::start_in(
         &data,
-        &["--workers", "processes", "--statements", statements.to_str().unwrap()],
+        &[
+            "--workers",
+            "processes",
+            "--statements",
+            statements.to_str().unwrap(),
+        ],
     );
     let pid = server.pid();
     let seen = Arc::new(Mutex::new(std::collections::BTreeSet::<String>::new()));
@@ -364,7 +369,9 @@ async fn the_server_process_opens_no_database_file_itself() {
     let db = server.database("app").await;
     db.execute("INSERT INTO t VALUES (1)", ()).await.unwrap();
     assert_eq!(scalar::<i64>(&db, "SELECT count(*) FROM t").await, 20_001);
-    let client = sqlited_client::Client::connect(&server.url()).await.unwrap();
+    let client = sqlited_client::Client::connect(&server.url())
+        .await
+        .unwrap();
     let mut backup = Vec::new();
     let bytes = client.admin().backup("app", &mut backup).await.unwrap();
     assert!(bytes > 10_000_000, "{bytes}");

@@ -55,6 +55,8 @@ pub struct DatabaseOptions {
     pub stream: StreamLimits,
     /// Where the workers run: threads or child processes.
     pub workers: WorkerKind,
+    /// Litestream replicates every database (`--replica-url`).
+    pub replicated: bool,
 }
 
 /// One open database.
@@ -63,6 +65,11 @@ pub struct Database {
     connections: Connections,
     routes: Routes,
     options: DatabaseOptions,
+    /// The database file.
+    path: PathBuf,
+    /// Its replication, with `--replica-url`: each write tells it (and, in sync mode, waits
+    /// for the replica) once committed.
+    replica: Option<Arc<crate::replication::Replica>>,
 }
 
 impl Database {
@@ -70,13 +77,14 @@ impl Database {
     /// as they are needed.
     pub async fn open(name: &str, path: PathBuf, options: DatabaseOptions) -> Result<Self> {
         let settings = ConnectionSettings {
-            path,
+            path: path.clone(),
             synchronous: options.synchronous,
             busy_timeout: options.busy_timeout,
             statement_cache: options.statement_cache,
             cache_kib: options.cache_kib,
             sandbox: options.sandbox,
             max_value_bytes: options.stream.max_message_bytes,
+            replicated: options.replicated,
         };
         let connections = Connections::open(
             name,
@@ -96,7 +104,35 @@ impl Database {
             connections,
             routes: Routes::new(4096),
             options,
+            path,
+            replica: None,
         })
+    }
+
+    /// The database, replicated by `replica` from now on.
+    pub fn with_replica(mut self, replica: Arc<crate::replication::Replica>) -> Self {
+        self.replica = Some(replica);
+        self
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &std::path::Path {
+        &self.path
+    }
+
+    /// Called once a write is committed locally: in sync mode, returns only once the replica
+    /// holds it (UNAVAILABLE if it does not in time).
+    async fn replicated(&self) -> Result<()> {
+        match &self.replica {
+            Some(replica) => replica.confirm().await,
+            None => Ok(()),
+        }
+    }
+
+    /// Says that a write was committed through a path the engine does not see the end of
+    /// (an interactive transaction's COMMIT), and waits for it as [`Self::replicated`].
+    pub async fn committed(&self) -> Result<()> {
+        self.replicated().await
     }
 
     /// The database's name.
@@ -129,6 +165,9 @@ impl Database {
                 Route::Write
             };
             self.routes.learn(&sql, learned);
+        }
+        if !outcome.read_only {
+            self.replicated().await?;
         }
         Ok(outcome.response)
     }
@@ -168,7 +207,9 @@ impl Database {
         write: crate::worker::kv::KvWrite,
         cancel: &Arc<CancelToken>,
     ) -> Result<crate::worker::kv::KvWritten> {
-        self.call(Target::Writer, Call::Kv(write), cancel).await
+        let written = self.call(Target::Writer, Call::Kv(write), cancel).await?;
+        self.replicated().await?;
+        Ok(written)
     }
 
     /// Runs `statements` in one transaction on the writer: all or nothing.
@@ -177,8 +218,11 @@ impl Database {
         statements: Vec<Statement>,
         cancel: &Arc<CancelToken>,
     ) -> Result<Vec<ExecuteResponse>> {
-        self.call(Target::Writer, Call::Batch(statements), cancel)
-            .await
+        let responses = self
+            .call(Target::Writer, Call::Batch(statements), cancel)
+            .await?;
+        self.replicated().await?;
+        Ok(responses)
     }
 
     /// Hands `call` to `target` and waits for its answer, not past the request's deadline.
@@ -283,7 +327,13 @@ impl Database {
         };
         self.submit_write(job, cancel).await?;
         match cancel.wait(rest.recv()).await {
-            Some(first) => Ok(QueryRows::new(first, rest, cancel)),
+            // The writer sends a writing query's first message after its COMMIT.
+            Some(first) => {
+                if first.is_ok() {
+                    self.replicated().await?;
+                }
+                Ok(QueryRows::new(first, rest, cancel))
+            }
             None => Err(worker_lost()),
         }
     }

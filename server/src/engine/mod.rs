@@ -26,6 +26,7 @@ pub use database::{Database, DatabaseOptions};
 pub use transactions::{TransactionOptions, Transactions};
 
 use crate::error::{Error, Result};
+use crate::replication::Replication;
 
 /// Every database of one data directory, opened on first use.
 pub struct Engine {
@@ -45,6 +46,8 @@ pub struct Engine {
     opened: tokio::sync::broadcast::Sender<String>,
     /// And of each database dropped.
     dropped: tokio::sync::broadcast::Sender<String>,
+    /// Litestream's replication of every database (`--replica-url`).
+    replication: Option<Arc<Replication>>,
 }
 
 /// One database file of the data directory, as [`Engine::list_databases`] finds it.
@@ -76,7 +79,19 @@ impl Engine {
             transactions: Transactions::new(transactions),
             opened: tokio::sync::broadcast::channel(256).0,
             dropped: tokio::sync::broadcast::channel(256).0,
+            replication: None,
         }
+    }
+
+    /// The engine, registering each database with `replication` as it opens.
+    pub fn with_replication(mut self, replication: Option<Arc<Replication>>) -> Self {
+        self.replication = replication;
+        self
+    }
+
+    /// The replication of the databases, with `--replica-url`.
+    pub fn replication(&self) -> Option<&Arc<Replication>> {
+        self.replication.as_ref()
     }
 
     /// The names of databases as they open from now on.
@@ -209,7 +224,14 @@ impl Engine {
             .remove(name);
         if let Some(db) = cell.as_ref().and_then(|cell| cell.get()) {
             db.close().await;
+            if let Some(replication) = &self.replication {
+                replication.detach(name).await;
+            }
             tracing::info!(database = name, "database closed to be dropped");
+        }
+        if self.replication.is_some() {
+            let meta = crate::replication::restore::meta_dir(&name::path(&self.data_dir, name));
+            let _ = std::fs::remove_dir_all(meta);
         }
         for file in crate::worker::files::database_files(&name::path(&self.data_dir, name)) {
             match std::fs::remove_file(&file) {
@@ -253,17 +275,59 @@ impl Engine {
         let db = cell
             .get_or_try_init(|| async {
                 let path = name::path(&self.data_dir, name);
+                if !path.exists() {
+                    self.restore_if_missing(name).await?;
+                }
                 if !create && !path.exists() {
                     return Err(Error::database_not_found(name, self.create));
                 }
                 crate::worker::files::check_database(&path)?;
-                let db = Database::open(name, path, self.options.clone()).await?;
+                let mut db = Database::open(name, path.clone(), self.options.clone()).await?;
+                if let Some(replication) = &self.replication {
+                    db = db.with_replica(replication.attach(name, &path).await?);
+                }
                 tracing::info!(database = name, "database opened");
                 let _ = self.opened.send(name.to_string());
                 Ok::<_, Error>(Arc::new(db))
             })
             .await?;
         Ok(Arc::clone(db))
+    }
+
+    /// With `--restore-if-missing`, restores database `name` (which has no file) from its
+    /// replica, if the replica has it. The file appears whole, by rename, or not at all.
+    async fn restore_if_missing(&self, name: &str) -> Result<()> {
+        let Some(replication) = self
+            .replication
+            .as_ref()
+            .filter(|r| r.args().restore_if_missing)
+        else {
+            return Ok(());
+        };
+        let binary = replication.args().litestream.clone();
+        let url = replication.url(name);
+        let data_dir = self.data_dir.clone();
+        let database = name.to_string();
+        let point = crate::replication::restore::PointInTime::default();
+        let restored = tokio::task::spawn_blocking(move || {
+            crate::replication::restore::restore(&binary, &url, &data_dir, &database, &point)
+        })
+        .await
+        .map_err(|err| Error::Internal(format!("the restore task failed: {err}")))?;
+        match restored {
+            Ok(crate::replication::restore::Restored::Bytes(bytes)) => {
+                tracing::info!(
+                    database = name,
+                    bytes,
+                    "restored from the replica (--restore-if-missing)"
+                );
+                Ok(())
+            }
+            Ok(crate::replication::restore::Restored::NotInReplica) => Ok(()),
+            Err(err) => Err(Error::Unavailable(format!(
+                "database {name:?} has no file and its restore from the replica failed: {err}"
+            ))),
+        }
     }
 
     /// Closes every database: waits for their workers to finish, checkpoints each WAL.
@@ -277,6 +341,9 @@ impl Engine {
         for (name, cell) in cells {
             if let Some(db) = cell.get() {
                 db.close().await;
+                if let Some(replication) = &self.replication {
+                    replication.detach(&name).await;
+                }
                 tracing::info!(database = %name, "database closed");
             }
         }

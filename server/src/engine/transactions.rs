@@ -227,7 +227,12 @@ impl Transactions {
         } else {
             TxCommand::Rollback(reply.into())
         })?;
-        tx.receive(answer, cancel).await
+        tx.receive(answer, cancel).await?;
+        if commit && tx.access != Access::Read {
+            // Under replication: in sync mode, answered once the replica holds the commit.
+            tx.database.committed().await?;
+        }
+        Ok(())
     }
 
     /// Forgets every transaction: their workers roll them back and move on. For shutdown.

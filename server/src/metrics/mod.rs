@@ -36,7 +36,8 @@ pub struct DatabaseSize {
     pub wal_bytes: u64,
 }
 
-/// What the exporter calls, off the async threads, for the file sizes at each scrape.
+/// What the exporter calls, off the async threads, at each scrape: the file sizes (it may
+/// also set gauges of its own, as the replication's).
 pub type Sizes = Arc<dyn Fn() -> Vec<DatabaseSize> + Send + Sync>;
 
 /// Sets the file-size gauges of every database.
@@ -100,6 +101,14 @@ pub fn serve(listener: TcpListener, sizes: Sizes, token: Option<[u8; 32]>) -> Re
             b.set_buckets_for_metric(
                 Matcher::Full(GROUP_SIZE.into()),
                 &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0],
+            )
+        })
+        .and_then(|b| {
+            b.set_buckets_for_metric(
+                Matcher::Full(REPLICATION_SYNC_WAIT_SECONDS.into()),
+                &[
+                    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+                ],
             )
         })
         .map_err(|err| Error::Internal(format!("cannot configure metrics: {err}")))?
@@ -174,6 +183,41 @@ fn describe() {
         DATABASE_BYTES,
         Unit::Bytes,
         "Size of each database file and of its WAL."
+    );
+    describe_gauge!(
+        REPLICA_TXID,
+        "The newest Litestream transaction the replica holds, by database."
+    );
+    describe_gauge!(
+        REPLICATION_LAG_SECONDS,
+        Unit::Seconds,
+        "How long the oldest write the replica does not hold yet has waited, by database."
+    );
+    describe_gauge!(
+        REPLICATION_LAG_WRITES,
+        "Write requests committed locally that the replica does not hold yet, by database."
+    );
+    describe_gauge!(
+        REPLICATION_LAST_SYNC,
+        Unit::Seconds,
+        "When a Litestream sync of the database last succeeded (Unix time)."
+    );
+    describe_counter!(
+        REPLICATION_SYNC_FAILURES,
+        "Litestream syncs that failed, by database."
+    );
+    describe_histogram!(
+        REPLICATION_SYNC_WAIT_SECONDS,
+        Unit::Seconds,
+        "How long a write waited for the replica in sync mode, by database."
+    );
+    describe_gauge!(
+        LITESTREAM_UP,
+        "1 while the Litestream child runs with its control socket answering."
+    );
+    describe_counter!(
+        LITESTREAM_RESTARTS,
+        "Times the Litestream child was started again after it died."
     );
 }
 

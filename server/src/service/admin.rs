@@ -9,8 +9,8 @@ use sqlited_proto::v1::admin_server::Admin;
 use sqlited_proto::v1::{
     BackupChunk, BackupRequest, CheckpointRequest, CheckpointResponse, CreateDatabaseRequest,
     CreateDatabaseResponse, DatabaseInfo, DropDatabaseRequest, DropDatabaseResponse,
-    ListDatabasesRequest, ListDatabasesResponse, OptimizeRequest, OptimizeResponse, VacuumRequest,
-    VacuumResponse,
+    ListDatabasesRequest, ListDatabasesResponse, OptimizeRequest, OptimizeResponse,
+    ReplicationStatus, VacuumRequest, VacuumResponse,
 };
 use tokio::io::AsyncReadExt;
 use tokio_stream::wrappers::ReceiverStream;
@@ -52,6 +52,37 @@ impl AdminService {
         ctx.authorize(&self.engine, database, Access::Admin, sql)?;
         let db = self.engine.database(database).await?;
         db.maintenance(sql, &ctx.cancel).await
+    }
+
+    /// The checkpoint Checkpoint and Vacuum run: TRUNCATE, or PASSIVE under Litestream (a
+    /// TRUNCATE waits the busy timeout on its read transaction, stalling every write).
+    fn checkpoint(&self) -> &'static str {
+        if self.engine.replication().is_some() {
+            maintenance::CHECKPOINT_PASSIVE
+        } else {
+            maintenance::CHECKPOINT
+        }
+    }
+
+    /// The replication status ListDatabases reports for an open database.
+    fn replication_status(&self, name: &str) -> Option<ReplicationStatus> {
+        let status = self.engine.replication()?.status(name)?;
+        let since_epoch = |t: std::time::SystemTime| {
+            t.duration_since(std::time::SystemTime::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as i64)
+        };
+        Some(ReplicationStatus {
+            synchronous: status.mode == Some(crate::replication::Mode::Sync),
+            registered: status.registered,
+            replica_txid: status.replica_txid,
+            local_txid: status.local_txid,
+            lag_ms: status.lag.as_millis() as u64,
+            lag_writes: status.lag_writes,
+            last_sync_unix_ms: status.last_sync.map_or(0, since_epoch),
+            sync_failures: status.sync_failures,
+            error: status.failing.unwrap_or_default(),
+            failing_ms: status.failing_for.as_millis() as u64,
+        })
     }
 }
 
@@ -177,6 +208,7 @@ impl Admin for AdminService {
                 .into_iter()
                 .filter(|file| visible(&file.name))
                 .map(|file| DatabaseInfo {
+                    replication: self.replication_status(&file.name),
                     name: file.name,
                     file_bytes: file.file_bytes,
                     wal_bytes: file.wal_bytes,
@@ -196,7 +228,7 @@ impl Admin for AdminService {
         let database = &request.get_ref().database;
         let span = info_span!("Checkpoint", request_id = %ctx.request_id, database);
         let result = self
-            .maintain(&ctx, database, maintenance::CHECKPOINT)
+            .maintain(&ctx, database, self.checkpoint())
             .instrument(span.clone())
             .await
             .map(|row| {
@@ -243,9 +275,10 @@ impl Admin for AdminService {
         let result = async {
             let bytes_before = size(&self.engine);
             self.maintain(&ctx, database, maintenance::VACUUM).await?;
-            // In WAL mode the rebuilt pages sit in the WAL until a checkpoint moves them home.
-            self.maintain(&ctx, database, maintenance::CHECKPOINT)
-                .await?;
+            // In WAL mode the rebuilt pages sit in the WAL until a checkpoint moves them home
+            // (under Litestream a PASSIVE one: the WAL is not truncated, Litestream's own
+            // checkpoints finish the work once it has copied the pages).
+            self.maintain(&ctx, database, self.checkpoint()).await?;
             Ok(VacuumResponse {
                 bytes_before,
                 bytes_after: size(&self.engine),

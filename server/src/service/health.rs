@@ -34,6 +34,8 @@ pub fn database_entry(name: &str) -> String {
 pub struct Health {
     reporter: HealthReporter,
     engine: Arc<Engine>,
+    /// Raised once the server drains: nothing turns an entry SERVING again.
+    draining: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Health {
@@ -62,11 +64,61 @@ impl Health {
                 follower.clear_service_status(&database_entry(&name)).await;
             }
         });
-        Self { reporter, engine }
+        Self {
+            reporter,
+            engine,
+            draining: Arc::default(),
+        }
+    }
+
+    /// Keeps each replicated database's entry NOT_SERVING while its replication has been
+    /// failing (or lagging) for longer than `--replication-unhealthy-secs`, checked every
+    /// second, SERVING again once it keeps up.
+    pub fn follow_replication(
+        &self,
+        replication: std::sync::Weak<crate::replication::Replication>,
+    ) {
+        let health = self.clone();
+        tokio::spawn(async move {
+            let mut unhealthy = std::collections::HashSet::new();
+            loop {
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                let Some(replication) = replication.upgrade() else {
+                    return;
+                };
+                if health.draining.load(std::sync::atomic::Ordering::Relaxed) {
+                    return;
+                }
+                let now = replication.health();
+                // A database closed or dropped meanwhile starts afresh when it opens again.
+                unhealthy.retain(|name: &String| now.iter().any(|(open, _)| open == name));
+                for (name, healthy) in now {
+                    let status = if healthy {
+                        if !unhealthy.remove(&name) {
+                            continue;
+                        }
+                        tracing::info!(database = %name, "replication keeps up again: SERVING");
+                        ServingStatus::Serving
+                    } else {
+                        if !unhealthy.insert(name.clone()) {
+                            continue;
+                        }
+                        tracing::error!(database = %name, "replication has been failing past --replication-unhealthy-secs: NOT_SERVING");
+                        ServingStatus::NotServing
+                    };
+                    health
+                        .reporter
+                        .set_service_status(database_entry(&name), status)
+                        .await;
+                }
+            }
+        });
     }
 
     /// Marks everything NOT_SERVING: the server is draining.
     pub async fn draining(&self) {
+        self.draining
+            .store(true, std::sync::atomic::Ordering::Relaxed);
         self.reporter
             .set_not_serving::<DatabaseServer<DatabaseService>>()
             .await;

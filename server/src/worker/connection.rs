@@ -79,6 +79,10 @@ pub struct ConnectionSettings {
     /// The largest string, blob or row SQLite may build (`SQLITE_LIMIT_LENGTH`): the
     /// largest message the server sends.
     pub max_value_bytes: usize,
+    /// Litestream replicates the database (`--replica-url`): the writer never checkpoints
+    /// on its own (`wal_autocheckpoint=0`), its close-time checkpoint is PASSIVE, and no
+    /// client statement, admin included, touches Litestream's `_litestream_*` tables.
+    pub replicated: bool,
 }
 
 /// Lets the server's own transaction statements through the authorizer, and remembers why
@@ -91,6 +95,8 @@ struct Gate {
     /// The running task's access (`Access::as_u8`; 0: admin).
     access: AtomicU8,
     sandbox: bool,
+    /// Litestream's tables are off limits (`ConnectionSettings::replicated`).
+    replicated: bool,
     /// Why the last statement was refused, other than for transaction control.
     refusal: Mutex<Option<String>>,
     /// Raised while an interactive transaction runs: the only place TEMP objects may be made
@@ -115,6 +121,8 @@ pub struct Sqlite {
     max_value_bytes: usize,
     /// The schema version this connection last read on purpose ([`Sqlite::refresh_schema`]).
     schema_seen: std::cell::Cell<Option<i64>>,
+    /// Litestream replicates the database: the close-time checkpoint is PASSIVE.
+    replicated: bool,
 }
 
 impl Sqlite {
@@ -150,6 +158,11 @@ impl Sqlite {
                 "PRAGMA synchronous={}",
                 settings.synchronous.pragma()
             ))?;
+            if settings.replicated {
+                // Litestream runs the checkpoints, PASSIVE ones, once it has copied the WAL;
+                // one of SQLite's own could move pages home that it has not copied yet.
+                conn.execute_batch("PRAGMA wal_autocheckpoint=0")?;
+            }
         }
         conn.execute_batch(&format!(
             "PRAGMA foreign_keys=ON; PRAGMA cache_size=-{}",
@@ -160,6 +173,7 @@ impl Sqlite {
 
         let gate = Arc::new(Gate {
             sandbox: settings.sandbox,
+            replicated: settings.replicated,
             ..Gate::default()
         });
         let hook_gate = Arc::clone(&gate);
@@ -177,6 +191,7 @@ impl Sqlite {
             running,
             max_value_bytes: settings.max_value_bytes,
             schema_seen: std::cell::Cell::new(None),
+            replicated: settings.replicated,
         })
     }
 
@@ -427,10 +442,17 @@ impl Sqlite {
     }
 
     /// Closes the connection; the writer first checkpoints the WAL into the database file
-    /// (the server's own statement: the sandbox does not apply to it).
+    /// (the server's own statement: the sandbox does not apply to it). Under Litestream the
+    /// checkpoint is PASSIVE: a TRUNCATE would wait the busy timeout on Litestream's read
+    /// transaction, and could move pages home that it has not copied yet.
     pub fn close(self) {
+        let checkpoint = if self.replicated {
+            super::maintenance::CHECKPOINT_PASSIVE
+        } else {
+            super::maintenance::CHECKPOINT
+        };
         if self.role == Role::Writer
-            && let Err(err) = self.maintenance(super::maintenance::CHECKPOINT)
+            && let Err(err) = self.maintenance(checkpoint)
         {
             tracing::warn!(error = %err, "WAL checkpoint at close failed");
         }
@@ -464,6 +486,12 @@ fn is_blank(sql: &str) -> bool {
 fn authorize(gate: &Gate, ctx: AuthContext<'_>) -> Authorization {
     if gate.internal.load(Ordering::Relaxed) {
         return Authorization::Allow;
+    }
+    if gate.replicated
+        && let Some(reason) = super::sandbox::litestream_refusal(&ctx.action)
+    {
+        *gate.refusal.lock().unwrap_or_else(|p| p.into_inner()) = Some(reason);
+        return Authorization::Deny;
     }
     let access = Access::from_u8(gate.access.load(Ordering::Relaxed));
     let interactive = gate.interactive.load(Ordering::Relaxed);
@@ -550,5 +578,6 @@ pub fn test_settings(dir: &std::path::Path) -> ConnectionSettings {
         cache_kib: 2048,
         sandbox: true,
         max_value_bytes: 16 << 20,
+        replicated: false,
     }
 }

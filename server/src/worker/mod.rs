@@ -87,12 +87,15 @@ pub struct StreamLimits {
 pub mod maintenance {
     /// Moves the WAL's pages into the database and empties the WAL.
     pub const CHECKPOINT: &str = "PRAGMA wal_checkpoint(TRUNCATE)";
+    /// Moves what it can of the WAL into the database without waiting on any reader, and
+    /// leaves the WAL as it is: the only checkpoint a database Litestream replicates gets.
+    pub const CHECKPOINT_PASSIVE: &str = "PRAGMA wal_checkpoint(PASSIVE)";
     /// Lets SQLite refresh the statistics its planner uses.
     pub const OPTIMIZE: &str = "PRAGMA optimize";
     /// Rebuilds the database file.
     pub const VACUUM: &str = "VACUUM";
     /// All of them, for a worker process to map a name back to its constant.
-    pub const ALL: &[&str] = &[CHECKPOINT, OPTIMIZE, VACUUM];
+    pub const ALL: &[&str] = &[CHECKPOINT, CHECKPOINT_PASSIVE, OPTIMIZE, VACUUM];
 }
 
 /// Why a worker did not take a task.

@@ -19,6 +19,41 @@ use rusqlite::hooks::AuthAction;
 
 use crate::auth::Access;
 
+/// The prefix of the tables Litestream keeps inside a database it replicates.
+pub const LITESTREAM_PREFIX: &str = "_litestream_";
+
+/// Why `action` is refused in a database Litestream replicates, or `None`: no client
+/// statement, admin included and even with `--unsafe-sql`, may read, write, index, alter,
+/// drop or shadow Litestream's `_litestream_*` tables (its sequence and lock; changing them
+/// breaks replication).
+pub fn litestream_refusal(action: &AuthAction<'_>) -> Option<String> {
+    use AuthAction::*;
+    let table = match action {
+        Read { table_name, .. }
+        | Insert { table_name }
+        | Update { table_name, .. }
+        | Delete { table_name }
+        | CreateTable { table_name }
+        | DropTable { table_name }
+        | AlterTable { table_name, .. }
+        | Analyze { table_name }
+        | CreateIndex { table_name, .. }
+        | DropIndex { table_name, .. }
+        | CreateTrigger { table_name, .. }
+        | DropTrigger { table_name, .. }
+        | CreateVtable { table_name, .. }
+        | DropVtable { table_name, .. } => *table_name,
+        _ => return None,
+    };
+    let lowered = table.get(..LITESTREAM_PREFIX.len())?;
+    lowered.eq_ignore_ascii_case(LITESTREAM_PREFIX).then(|| {
+        format!(
+            "table {table:?} belongs to Litestream, which replicates this database \
+             (--replica-url): no request may read or change it"
+        )
+    })
+}
+
 /// Functions no request may call, with why.
 const DENIED_FUNCTIONS: &[(&str, &str)] = &[(
     "fts3_tokenizer",

@@ -17,16 +17,42 @@ class ListDatabasesResponse(_message.Message):
     def __init__(self, databases: _Optional[_Iterable[_Union[DatabaseInfo, _Mapping]]] = ...) -> None: ...
 
 class DatabaseInfo(_message.Message):
-    __slots__ = ("name", "file_bytes", "wal_bytes", "open")
+    __slots__ = ("name", "file_bytes", "wal_bytes", "open", "replication")
     NAME_FIELD_NUMBER: _ClassVar[int]
     FILE_BYTES_FIELD_NUMBER: _ClassVar[int]
     WAL_BYTES_FIELD_NUMBER: _ClassVar[int]
     OPEN_FIELD_NUMBER: _ClassVar[int]
+    REPLICATION_FIELD_NUMBER: _ClassVar[int]
     name: str
     file_bytes: int
     wal_bytes: int
     open: bool
-    def __init__(self, name: _Optional[str] = ..., file_bytes: _Optional[int] = ..., wal_bytes: _Optional[int] = ..., open: bool = ...) -> None: ...
+    replication: ReplicationStatus
+    def __init__(self, name: _Optional[str] = ..., file_bytes: _Optional[int] = ..., wal_bytes: _Optional[int] = ..., open: bool = ..., replication: _Optional[_Union[ReplicationStatus, _Mapping]] = ...) -> None: ...
+
+class ReplicationStatus(_message.Message):
+    __slots__ = ("synchronous", "registered", "replica_txid", "local_txid", "lag_ms", "lag_writes", "last_sync_unix_ms", "sync_failures", "error", "failing_ms")
+    SYNCHRONOUS_FIELD_NUMBER: _ClassVar[int]
+    REGISTERED_FIELD_NUMBER: _ClassVar[int]
+    REPLICA_TXID_FIELD_NUMBER: _ClassVar[int]
+    LOCAL_TXID_FIELD_NUMBER: _ClassVar[int]
+    LAG_MS_FIELD_NUMBER: _ClassVar[int]
+    LAG_WRITES_FIELD_NUMBER: _ClassVar[int]
+    LAST_SYNC_UNIX_MS_FIELD_NUMBER: _ClassVar[int]
+    SYNC_FAILURES_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    FAILING_MS_FIELD_NUMBER: _ClassVar[int]
+    synchronous: bool
+    registered: bool
+    replica_txid: int
+    local_txid: int
+    lag_ms: int
+    lag_writes: int
+    last_sync_unix_ms: int
+    sync_failures: int
+    error: str
+    failing_ms: int
+    def __init__(self, synchronous: bool = ..., registered: bool = ..., replica_txid: _Optional[int] = ..., local_txid: _Optional[int] = ..., lag_ms: _Optional[int] = ..., lag_writes: _Optional[int] = ..., last_sync_unix_ms: _Optional[int] = ..., sync_failures: _Optional[int] = ..., error: _Optional[str] = ..., failing_ms: _Optional[int] = ...) -> None: ...
 
 class CheckpointRequest(_message.Message):
     __slots__ = ("database",)

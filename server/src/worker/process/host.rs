@@ -87,6 +87,7 @@ fn serve(hello: Hello, socket: UnixStream, parent: u32) -> u8 {
         cache_kib: hello.cache_kib,
         sandbox: hello.sandbox,
         max_value_bytes: hello.max_value_bytes as usize,
+        replicated: hello.replicated,
     });
     let options = ThreadOptions {
         queue_depth: (hello.queue_depth as usize).max(1),

@@ -194,6 +194,7 @@ fn handshake(
         memory_limit: process.memory_limit,
         max_value_bytes: settings.max_value_bytes as u64,
         heap_limit: process.heap_limit,
+        replicated: settings.replicated,
     };
     let failed = |err: std::io::Error| {
         Error::Unavailable(format!(

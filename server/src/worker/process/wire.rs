@@ -57,6 +57,10 @@ pub struct Hello {
     /// `memory_limit` implies.
     #[prost(uint64, tag = "14")]
     pub heap_limit: u64,
+    /// Litestream replicates the database (`--replica-url`): see
+    /// `ConnectionSettings::replicated`.
+    #[prost(bool, tag = "15")]
+    pub replicated: bool,
 }
 
 /// The worker's first answer: its connection is open, or why not.

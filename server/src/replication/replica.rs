@@ -1,0 +1,376 @@
+//! One database's replication: its registration with Litestream, the loop that has
+//! Litestream sync it, and the barrier a synchronous write waits at.
+//!
+//! The barrier: a write that must be replicated calls [`Replica::confirm`] after its COMMIT
+//! returned. It asks for the round after every round started so far, so the sync that
+//! answers it started after its COMMIT, and that sync's WAL copy holds it; it is confirmed
+//! when the replica holds the transaction the sync made (`replicated_txid >= txid`). Every
+//! write that arrives while a round runs waits for the next one: one sync serves every
+//! group committed before it started. Waiting is async; the writer thread never waits.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::{Duration, Instant, SystemTime};
+
+use tokio::sync::{Notify, watch};
+
+use super::control::{Control, Synced};
+use super::settings::Mode;
+use crate::error::{Error, Result};
+use crate::metrics::names::*;
+
+/// How long the loop pauses after a failed sync before the next.
+const RETRY_PAUSE: Duration = Duration::from_millis(100);
+
+/// What a replica's loop has done, as ListDatabases and /metrics report it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Status {
+    pub mode: Option<Mode>,
+    /// Litestream has the database registered.
+    pub registered: bool,
+    /// The newest transaction the replica holds (Litestream's txid).
+    pub replica_txid: u64,
+    /// The newest transaction Litestream holds locally.
+    pub local_txid: u64,
+    /// How long the oldest write the replica does not hold yet has waited (0: none waits).
+    pub lag: Duration,
+    /// Write requests committed locally that the replica does not hold yet.
+    pub lag_writes: u64,
+    /// When a sync last succeeded.
+    pub last_sync: Option<SystemTime>,
+    /// Syncs that failed since the database opened.
+    pub sync_failures: u64,
+    /// The last failure's reason, while syncs keep failing.
+    pub failing: Option<String>,
+    /// How long syncs have been failing.
+    pub failing_for: Duration,
+}
+
+/// The newest round that ended.
+#[derive(Debug, Clone, Default)]
+struct Round {
+    number: u64,
+    /// The newest round that succeeded.
+    last_ok: u64,
+    error: Option<String>,
+}
+
+#[derive(Default)]
+struct Inner {
+    /// Rounds started.
+    started: u64,
+    /// The highest round a waiting write needs.
+    wanted: u64,
+    /// Writes no started round covers: when the oldest was, and how many.
+    uncovered_since: Option<Instant>,
+    uncovered: u64,
+    /// Writes the replica does not hold yet: the oldest's time, and how many.
+    unconfirmed_since: Option<Instant>,
+    unconfirmed: u64,
+    last_start: Option<Instant>,
+    last_ok: Option<SystemTime>,
+    failing_since: Option<Instant>,
+    failure: Option<String>,
+    failures: u64,
+    registered: bool,
+    synced: Option<Synced>,
+}
+
+/// The replication of one database.
+pub struct Replica {
+    name: String,
+    path: PathBuf,
+    url: String,
+    mode: Mode,
+    control: Control,
+    interval: Duration,
+    timeout: Duration,
+    /// std mutex: held for a few field updates, never across an await.
+    inner: Mutex<Inner>,
+    wake: Notify,
+    rounds: watch::Sender<Round>,
+    stop: watch::Sender<bool>,
+}
+
+impl Replica {
+    pub(super) fn new(
+        name: &str,
+        path: &Path,
+        url: String,
+        mode: Mode,
+        control: Control,
+        interval: Duration,
+        timeout: Duration,
+    ) -> Self {
+        Self {
+            name: name.to_string(),
+            path: path.to_path_buf(),
+            url,
+            mode,
+            control,
+            interval,
+            timeout,
+            inner: Mutex::new(Inner::default()),
+            wake: Notify::new(),
+            rounds: watch::channel(Round::default()).0,
+            stop: watch::channel(false).0,
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    pub fn mode(&self) -> Mode {
+        self.mode
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Registers the database with Litestream (again, after Litestream restarted).
+    pub(super) async fn register(&self) -> Result<()> {
+        let registered = self.control.register(&self.path, &self.url).await;
+        let mut inner = self.lock();
+        inner.registered = registered.is_ok();
+        registered.map_err(|err| {
+            tracing::error!(database = %self.name, error = %err, "cannot register the database with Litestream");
+            inner.failing_since.get_or_insert_with(Instant::now);
+            inner.failure = Some(err.clone());
+            Error::Unavailable(format!(
+                "database {:?} cannot be replicated now: {err}",
+                self.name
+            ))
+        })
+    }
+
+    /// Stops the loop, and has Litestream sync what is left and forget the database.
+    pub(super) async fn unregister(&self) {
+        let _ = self.stop.send(true);
+        self.wake.notify_one();
+        if let Err(err) = self.control.unregister(&self.path).await {
+            tracing::warn!(database = %self.name, error = %err, "Litestream did not unregister the database");
+        }
+        self.lock().registered = false;
+    }
+
+    /// A write committed locally (async mode: the loop copies it within the interval).
+    pub fn wrote(&self) {
+        let mut inner = self.lock();
+        note_write(&mut inner);
+    }
+
+    /// A write committed locally: in sync mode, returns once the replica holds it, or
+    /// UNAVAILABLE; in async mode at once.
+    pub async fn confirm(&self) -> Result<()> {
+        if self.mode == Mode::Async {
+            self.wrote();
+            return Ok(());
+        }
+        let need = {
+            let mut inner = self.lock();
+            note_write(&mut inner);
+            inner.wanted = inner.started + 1;
+            inner.wanted
+        };
+        self.wake.notify_one();
+        let began = Instant::now();
+        let mut rounds = self.rounds.subscribe();
+        let waited =
+            tokio::time::timeout(self.timeout, rounds.wait_for(|round| round.number >= need)).await;
+        metrics::histogram!(REPLICATION_SYNC_WAIT_SECONDS, "database" => self.name.clone())
+            .record(began.elapsed().as_secs_f64());
+        let unsafe_yet = |why: String| {
+            Error::Unavailable(format!(
+                "the write was committed on this server but the replica has not confirmed it \
+                 ({why}): it may exist locally but is not yet safe from the loss of this \
+                 machine; read it back before retrying a write that is not idempotent"
+            ))
+        };
+        match waited {
+            Ok(Ok(round)) if round.last_ok >= need => Ok(()),
+            Ok(Ok(round)) => Err(unsafe_yet(
+                round
+                    .error
+                    .clone()
+                    .unwrap_or_else(|| "the sync failed".into()),
+            )),
+            Ok(Err(_)) => Err(unsafe_yet("replication stopped".into())),
+            Err(_) => Err(unsafe_yet(format!(
+                "no sync confirmed it within {} ms (--replication-sync-timeout-ms)",
+                self.timeout.as_millis()
+            ))),
+        }
+    }
+
+    /// The loop: a round when a write waits for one, or every interval while there are
+    /// writes the replica lacks; until [`Replica::unregister`].
+    pub(super) async fn run(&self) {
+        let mut stop = self.stop.subscribe();
+        let tick = self.interval.min(Duration::from_secs(1));
+        loop {
+            if *stop.borrow() {
+                return;
+            }
+            let due = {
+                let inner = self.lock();
+                let waiting = inner.wanted > inner.started;
+                let interval_due = inner.uncovered_since.is_some()
+                    && inner
+                        .last_start
+                        .is_none_or(|start| start.elapsed() >= self.interval);
+                waiting || interval_due
+            };
+            if !due {
+                self.publish();
+                tokio::select! {
+                    () = self.wake.notified() => {}
+                    () = tokio::time::sleep(tick) => {}
+                    _ = stop.changed() => {}
+                }
+                continue;
+            }
+            let ok = self.round().await;
+            self.publish();
+            if !ok {
+                tokio::select! {
+                    () = tokio::time::sleep(RETRY_PAUSE) => {}
+                    _ = stop.changed() => {}
+                }
+            }
+        }
+    }
+
+    /// One sync; whether it succeeded. A database Litestream refused to register (or that
+    /// it lost) is registered first.
+    async fn round(&self) -> bool {
+        if !self.lock().registered {
+            let _ = self.register().await;
+        }
+        let (number, covered, covered_since) = {
+            let mut inner = self.lock();
+            inner.started += 1;
+            inner.last_start = Some(Instant::now());
+            let covered = std::mem::take(&mut inner.uncovered);
+            (inner.started, covered, inner.uncovered_since.take())
+        };
+        let outcome = self.sync().await;
+        let mut inner = self.lock();
+        let ok = outcome.is_ok();
+        let error = match outcome {
+            Ok(synced) => {
+                inner.synced = Some(synced);
+                inner.last_ok = Some(SystemTime::now());
+                inner.failing_since = None;
+                inner.failure = None;
+                inner.unconfirmed = inner.unconfirmed.saturating_sub(covered);
+                // What is left unconfirmed came after this round began.
+                inner.unconfirmed_since = inner.uncovered_since;
+                None
+            }
+            Err(err) => {
+                inner.failures += 1;
+                metrics::counter!(REPLICATION_SYNC_FAILURES, "database" => self.name.clone())
+                    .increment(1);
+                inner.failing_since.get_or_insert_with(Instant::now);
+                inner.failure = Some(err.clone());
+                // The writes it covered are still to copy.
+                inner.uncovered += covered;
+                inner.uncovered_since = match (covered_since, inner.uncovered_since) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
+                tracing::warn!(database = %self.name, error = %err, "a Litestream sync failed");
+                Some(err)
+            }
+        };
+        drop(inner);
+        self.rounds.send_modify(|round| {
+            round.number = number;
+            if ok {
+                round.last_ok = number;
+            }
+            round.error = error;
+        });
+        ok
+    }
+
+    /// One `/sync`, asked again while it answers a txid newer than the replica holds: that
+    /// is Litestream's own monitor writing a newer transaction between the end of the sync
+    /// and its answer. The next sync began after this one, so it still confirms every commit
+    /// this one had to.
+    async fn sync(&self) -> Result<Synced, String> {
+        let deadline = Instant::now() + self.timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.control.sync(&self.path, left).await? {
+                synced if synced.replicated_txid >= synced.txid => return Ok(synced),
+                synced if Instant::now() >= deadline => {
+                    return Err(format!(
+                        "the replica holds transaction {} of {}",
+                        synced.replicated_txid, synced.txid
+                    ));
+                }
+                _ => continue,
+            }
+        }
+    }
+
+    /// What the replica has done.
+    pub fn status(&self) -> Status {
+        let inner = self.lock();
+        Status {
+            mode: Some(self.mode),
+            registered: inner.registered,
+            replica_txid: inner.synced.map_or(0, |s| s.replicated_txid),
+            local_txid: inner.synced.map_or(0, |s| s.txid),
+            lag: inner
+                .unconfirmed_since
+                .map_or(Duration::ZERO, |since| since.elapsed()),
+            lag_writes: inner.unconfirmed,
+            last_sync: inner.last_ok,
+            sync_failures: inner.failures,
+            failing: inner.failure.clone(),
+            failing_for: inner
+                .failing_since
+                .map_or(Duration::ZERO, |since| since.elapsed()),
+        }
+    }
+
+    /// Whether the replica keeps up: false once syncs have failed, or a write has waited
+    /// for the replica, for longer than `bound`.
+    pub fn healthy(&self, bound: Duration) -> bool {
+        let status = self.status();
+        status.failing_for <= bound && status.lag <= bound
+    }
+
+    /// Sets the database's gauges.
+    pub(super) fn publish(&self) {
+        let status = self.status();
+        let db = self.name.clone();
+        metrics::gauge!(REPLICA_TXID, "database" => db.clone()).set(status.replica_txid as f64);
+        metrics::gauge!(REPLICATION_LAG_SECONDS, "database" => db.clone())
+            .set(status.lag.as_secs_f64());
+        metrics::gauge!(REPLICATION_LAG_WRITES, "database" => db.clone())
+            .set(status.lag_writes as f64);
+        if let Some(at) = status
+            .last_sync
+            .and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok())
+        {
+            metrics::gauge!(REPLICATION_LAST_SYNC, "database" => db).set(at.as_secs_f64());
+        }
+    }
+}
+
+fn note_write(inner: &mut Inner) {
+    let now = Instant::now();
+    inner.uncovered_since.get_or_insert(now);
+    inner.uncovered += 1;
+    inner.unconfirmed_since.get_or_insert(now);
+    inner.unconfirmed += 1;
+}

