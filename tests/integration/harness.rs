@@ -76,7 +76,8 @@ pub async fn lost_acked<'a>(
 /// A running `sqlited`, killed when dropped.
 pub struct Server {
     child: Child,
-    pub addr: SocketAddr,
+    /// What it announced: `127.0.0.1:PORT`, or `unix:PATH`.
+    pub listening: String,
     pub data_dir: PathBuf,
     _temp: Option<TempDir>,
     /// The server's later stdout lines.
@@ -99,6 +100,11 @@ impl Server {
 
     /// A server on `data_dir` (kept after the server stops), with extra flags.
     pub fn start_in(data_dir: &Path, args: &[&str]) -> Self {
+        Self::start_listening(data_dir, "127.0.0.1:0", args)
+    }
+
+    /// A server on `data_dir` listening on `listen` (`HOST:PORT` or `unix:PATH`).
+    pub fn start_listening(data_dir: &Path, listen: &str, args: &[&str]) -> Self {
         let log = File::options()
             .create(true)
             .append(true)
@@ -106,7 +112,7 @@ impl Server {
             .expect("server log");
         let mut child = Command::new(sqlited_binary())
             .arg("--listen")
-            .arg("127.0.0.1:0")
+            .arg(listen)
             .arg("--data-dir")
             .arg(data_dir)
             .args(args)
@@ -135,8 +141,8 @@ impl Server {
                 Err(err) => break Err(err),
             }
         };
-        let addr = match listening {
-            Ok(addr) => addr.parse().expect("listen address"),
+        let listening = match listening {
+            Ok(addr) => addr,
             Err(_) => {
                 let _ = child.kill();
                 panic!(
@@ -147,7 +153,7 @@ impl Server {
         };
         Self {
             child,
-            addr,
+            listening,
             data_dir: data_dir.to_path_buf(),
             _temp: None,
             lines: rx,
@@ -184,15 +190,34 @@ impl Server {
         }
     }
 
-    /// `http://127.0.0.1:PORT`.
-    pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+    /// The TCP address it listens on.
+    ///
+    /// # Panics
+    /// For a server on a Unix socket.
+    pub fn addr(&self) -> SocketAddr {
+        self.listening
+            .parse()
+            .unwrap_or_else(|_| panic!("{} is not a TCP address", self.listening))
     }
 
-    /// `http://127.0.0.1:PORT/<database>`, for the blocking client; the database exists.
+    /// `http://127.0.0.1:PORT`, or `unix:PATH`.
+    pub fn url(&self) -> String {
+        if self.listening.starts_with("unix:") {
+            self.listening.clone()
+        } else {
+            format!("http://{}", self.listening)
+        }
+    }
+
+    /// `http://127.0.0.1:PORT/<database>` (or `unix:PATH?database=<database>`), for the
+    /// blocking client; the database exists.
     pub fn db_url(&self, database: &str) -> String {
         self.ensure_database(database);
-        format!("http://{}/{database}", self.addr)
+        if self.listening.starts_with("unix:") {
+            format!("{}?database={database}", self.listening)
+        } else {
+            format!("http://{}/{database}", self.listening)
+        }
     }
 
     /// The async client's handle on `database`, which exists (reads create nothing).
