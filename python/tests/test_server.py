@@ -246,5 +246,10 @@ def test_a_unix_socket_url(tmp_path):
                 await aconn.close()
 
         assert asyncio.run(read()) == [(42,)]
+
+        d = sqlited.PersistentDict(f"unix:{socket}?database=app", "m")
+        d["k"] = "v"
+        assert d["k"] == "v"
+        d.close()
     with pytest.raises(sqlited.InterfaceError):
         sqlited.connect(f"unix:{socket}")

@@ -58,4 +58,9 @@ def open_channel(module: Any, target: Target, root_certificates: Optional[bytes]
     if target.tls:
         credentials = grpc.ssl_channel_credentials(root_certificates)
         return module.secure_channel(target.address, credentials, options=CHANNEL_OPTIONS)
-    return module.insecure_channel(target.address, options=CHANNEL_OPTIONS)
+    options = CHANNEL_OPTIONS
+    if target.address.startswith("unix:"):
+        # gRPC's core sends the socket's path as :authority, which the server's HTTP/2
+        # stack refuses (PROTOCOL_ERROR); name a host instead, as Go and Rust clients do.
+        options = [*CHANNEL_OPTIONS, ("grpc.default_authority", "localhost")]
+    return module.insecure_channel(target.address, options=options)
