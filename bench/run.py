@@ -148,11 +148,11 @@ def bench(*args):
 class Postgres:
     """PostgreSQL 15 on a private port and data directory, run as the postgres user."""
 
-    def __init__(self, workdir):
+    def __init__(self, workdir, name="pg"):
         if not (PG_BIN / "pg_ctl").exists():
             log("installing postgresql-15")
             subprocess.run(["apt-get", "install", "-y", "-qq", "postgresql-15"], check=True)
-        self.dir = Path(workdir) / "pg"
+        self.dir = Path(workdir) / name
         self.dir.mkdir()
         shutil.chown(self.dir, "postgres", "postgres")
         self.port = free_port()
@@ -311,7 +311,7 @@ def point_select(work, d, common, results):
     servers = {t: Sqlited(work / f"point-{t}", unix=(t == "unix")) for t in TRANSPORTS}
     for server in servers.values():
         bench("--url", server.url, "--init", "--workload", "point-select", "--duration", 1, "--warmup", 0)
-    pg = Postgres(work)
+    pg = Postgres(work, "pg-point")
     runs = {}
     for _ in range(POINT_REPEATS):
         for c in POINT_CLIENTS:
