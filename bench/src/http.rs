@@ -69,7 +69,7 @@ impl HttpTarget {
                 "batch",
                 json!({"statements": sets.iter().map(|p| statement(sql, p)).collect::<Vec<_>>()}),
             ),
-            Op::MapInsert(..) | Op::MapGet(..) => {
+            Op::MapInsert(..) | Op::MapGet(..) | Op::Ceiling => {
                 return Err("the kv workloads have no HTTP endpoint".into());
             }
         };

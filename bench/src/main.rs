@@ -11,7 +11,9 @@
 //! - `target.rs`: the targets and how each runs one request.
 //! - `report.rs`: latency statistics and the output lines.
 //! - `http.rs`: the HTTP/JSON gateway as a target.
+//! - `ceiling.rs`: the RPC ceiling (`--workload rpc-ceiling`): a health check, no SQL.
 
+mod ceiling;
 mod http;
 mod report;
 mod target;
@@ -84,7 +86,7 @@ struct Args {
     /// gRPC connections (HTTP/2 channels) the clients share, round-robin.
     #[arg(long, default_value_t = 1)]
     channels: usize,
-    /// The server, for --target server.
+    /// The server, for --target server: `http://HOST:PORT` or `unix:PATH`.
     #[arg(long, default_value = "http://127.0.0.1:50051")]
     url: String,
     /// The HTTP gateway, for --target http.
@@ -259,6 +261,9 @@ fn report(args: &Args, tally: Tally, elapsed: Duration, cpu: Duration) -> Report
 
 async fn run_tasks(args: &Args, db_path: &std::path::Path) -> Result<Report, String> {
     let target = Arc::new(match args.target {
+        Target::Server if args.workload == Workload::RpcCeiling => {
+            AsyncTarget::Ceiling(ceiling::Ceiling::connect(&args.url, args.channels).await?)
+        }
         Target::Server => {
             let mut dbs = Vec::new();
             for _ in 0..args.channels.max(1) {
@@ -334,7 +339,11 @@ async fn run_tasks(args: &Args, db_path: &std::path::Path) -> Result<Report, Str
 fn run_threads(args: &Args, db_path: &std::path::Path) -> Result<Report, String> {
     let target = match args.target {
         Target::Server => {
-            let url = format!("{}/{}", args.url.trim_end_matches('/'), args.database);
+            let url = if args.url.starts_with("unix:") {
+                format!("{}?database={}", args.url, args.database)
+            } else {
+                format!("{}/{}", args.url.trim_end_matches('/'), args.database)
+            };
             let mut conns = Vec::new();
             for _ in 0..args.channels.max(1) {
                 conns.push(blocking::connect(&url).map_err(|e| e.to_string())?);

@@ -48,6 +48,7 @@ fn map_key_bytes(key: &str) -> Vec<u8> {
 /// Runs `op` on a rusqlite connection, reading every value of every row.
 fn run_rusqlite(conn: &rusqlite::Connection, op: &Op) -> rusqlite::Result<()> {
     match op {
+        Op::Ceiling => unreachable!("rpc-ceiling is refused before it reaches SQLite"),
         // The map as one locked connection runs it: the seed's PersistentDict.
         Op::MapInsert(key, value) => {
             let key = map_key_bytes(key);
@@ -128,12 +129,18 @@ pub enum AsyncTarget {
     Deadpool(deadpool_sqlite::Pool),
     /// sqlited's HTTP/JSON gateway.
     Http(crate::http::HttpTarget),
+    /// sqlited's health check: the RPC ceiling.
+    Ceiling(crate::ceiling::Ceiling),
 }
 
 impl AsyncTarget {
     /// Runs `op` for client number `client`.
     pub async fn call(&self, client: usize, op: &Op) -> Result<(), String> {
+        if matches!(op, Op::Ceiling) != matches!(self, AsyncTarget::Ceiling(_)) {
+            return Err("the rpc-ceiling workload runs against --target server only".into());
+        }
         match self {
+            AsyncTarget::Ceiling(ceiling) => ceiling.call(client).await,
             AsyncTarget::Server(dbs) => {
                 let db = &dbs[client % dbs.len()];
                 match op {
@@ -163,6 +170,7 @@ impl AsyncTarget {
                             .await
                             .map_err(client_error)?;
                     }
+                    Op::Ceiling => unreachable!("refused above"),
                 }
                 Ok(())
             }
@@ -186,7 +194,9 @@ impl AsyncTarget {
                             .await
                             .map_err(|e| format!("{:?}", e.code()))?;
                     }
-                    Op::MapInsert(..) | Op::MapGet(..) => unreachable!("refused above"),
+                    Op::MapInsert(..) | Op::MapGet(..) | Op::Ceiling => {
+                        unreachable!("refused above")
+                    }
                     Op::Many(sql, sets) => {
                         let statements = sets.iter().map(|set| proto_statement(sql, set)).collect();
                         db.execute_batch(statements, &token)
@@ -273,11 +283,13 @@ impl ThreadClient<'_> {
                             .get(key)
                             .map_err(client_error)?;
                     }
+                    Op::Ceiling => return Err("rpc-ceiling runs in --mode tasks".into()),
                 }
                 Ok(())
             }
             ThreadClient::Rusqlite { reader, writer } => {
                 let result = match op {
+                    Op::Ceiling => return Err("rpc-ceiling runs against --target server".into()),
                     Op::Query(..) | Op::MapGet(..) => run_rusqlite(reader, op),
                     Op::Execute(..) | Op::Many(..) | Op::MapInsert(..) => {
                         run_rusqlite(&writer.lock().expect("writer"), op)

@@ -37,6 +37,9 @@ pub enum Workload {
     /// A single-row durable `INSERT … RETURNING id` sent through Query (the writer collects
     /// the rows and sends them after COMMIT).
     Returning,
+    /// `grpc.health.v1.Health/Check`: an RPC that touches no worker, the ceiling of every
+    /// other workload over the same transport (server only, tasks mode).
+    RpcCeiling,
     /// A hostile read client: queries that would build gigabytes (zeroblob, replace, printf,
     /// doubling) or sort a cross join, round robin. Each should fail fast with
     /// RESOURCE_EXHAUSTED (or its deadline); `bench/memory.py` reads the server's RSS meanwhile.
@@ -58,6 +61,7 @@ impl Workload {
             Workload::KvAppend => "kv-append",
             Workload::KvGet => "kv-get",
             Workload::Returning => "returning",
+            Workload::RpcCeiling => "rpc-ceiling",
             Workload::Hostile => "hostile",
         }
     }
@@ -76,6 +80,8 @@ pub enum Op {
     MapInsert(String, Vec<u8>),
     /// Get from the persistent map `bench`.
     MapGet(String),
+    /// A health check (no SQL).
+    Ceiling,
 }
 
 pub const POINT_SELECT: &str = "SELECT id, a, b, c FROM data WHERE id = ?";
@@ -148,6 +154,7 @@ impl Workload {
             }
             Workload::KvGet => Op::MapGet(map_key(rng.i64(1..=DATA_ROWS))),
             Workload::Returning => Op::Query(INSERT_RETURNING, insert_params(rng)),
+            Workload::RpcCeiling => Op::Ceiling,
             Workload::Hostile => Op::Query(HOSTILE[rng.usize(..HOSTILE.len())], vec![]),
         }
     }

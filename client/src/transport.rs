@@ -1,6 +1,12 @@
 //! The channel every stub of a [`Client`](crate::Client) shares: one HTTP/2 connection —
 //! TLS for `https://` URLs, with the server checked against a CA file or the system's roots
-//! and an optional client certificate — and the bearer token added to every request.
+//! and an optional client certificate; plaintext over a Unix domain socket for `unix:PATH`
+//! URLs — and the bearer token added to every request.
+//!
+//! The URL forms, where a database is named too (the blocking [`connect`](crate::blocking::connect),
+//! the shell): `http://HOST:PORT/DATABASE`, `https://HOST:PORT/DATABASE`, `HOST:PORT/DATABASE`
+//! (plaintext), and `unix:/PATH/TO.sock?database=DATABASE` (a socket's path may hold any
+//! `/`, so the database goes in the query).
 
 use tonic::metadata::{Ascii, MetadataValue};
 use tonic::service::Interceptor;
@@ -35,11 +41,42 @@ impl Interceptor for Bearer {
 /// `url` with `http://` in front when it names no scheme: `127.0.0.1:50051` and
 /// `127.0.0.1:50051/app` mean plaintext HTTP/2, as everywhere a URL is taken.
 pub fn with_scheme(url: &str) -> std::borrow::Cow<'_, str> {
-    if url.contains("://") {
+    if url.contains("://") || url.starts_with("unix:") {
         std::borrow::Cow::Borrowed(url)
     } else {
         std::borrow::Cow::Owned(format!("http://{url}"))
     }
+}
+
+/// For a `unix:PATH[?database=NAME]` URL: the server part (`unix:PATH`) and the database, if
+/// named; `None` for any other URL.
+///
+/// # Errors
+/// A message naming the expected form, for a query other than `database=NAME`.
+pub fn split_unix(url: &str) -> Option<Result<(String, Option<String>), String>> {
+    let rest = url.strip_prefix("unix:")?;
+    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+    let path = path.strip_prefix("//").unwrap_or(path);
+    if path.is_empty() {
+        return Some(Err(format!(
+            "the URL {url:?} names no socket: try unix:/run/sqlited/sqlited.sock?database=app"
+        )));
+    }
+    let database = match query {
+        "" => None,
+        query => match query.strip_prefix("database=") {
+            Some(name) if !name.is_empty() && !name.contains(['&', '/', '=']) => {
+                Some(name.to_string())
+            }
+            _ => {
+                return Some(Err(format!(
+                    "the URL {url:?} has an unknown query {query:?}: a unix: URL takes only \
+                     ?database=NAME, e.g. unix:{path}?database=app"
+                )));
+            }
+        },
+    };
+    Some(Ok((format!("unix:{path}"), database)))
 }
 
 pub async fn connect(url: &str, options: &ClientOptions) -> Result<Transport> {
@@ -50,6 +87,12 @@ pub async fn connect(url: &str, options: &ClientOptions) -> Result<Transport> {
         .connect_timeout(options.connect_timeout)
         .tcp_nodelay(true);
     let tls_asked = options.tls_ca_pem.is_some() || options.tls_identity_pem.is_some();
+    if url.starts_with("unix:") && tls_asked {
+        return Err(interface(format!(
+            "TLS settings were given but {url:?} is a Unix socket, which serves plaintext (the \
+             socket file's permissions decide who connects); drop them or use https://"
+        )));
+    }
     if url.starts_with("https://") {
         let mut tls = ClientTlsConfig::new();
         tls = match &options.tls_ca_pem {

@@ -175,7 +175,7 @@ fn connects_with_a_token_over_tls() {
     ]);
     // Reads create nothing: the database the statement reads exists.
     std::fs::File::create(server.data_dir.join("shell.db")).unwrap();
-    let url = format!("https://localhost:{}/shell", server.addr.port());
+    let url = format!("https://localhost:{}/shell", server.addr().port());
     let ca = path("ca.pem");
     let out = cli(
         &[
@@ -616,7 +616,7 @@ fn url_mistakes_say_what_to_do() {
     );
     let server = Server::start();
     let out = cli(
-        &[&format!("https://{}/app", server.addr), "-c", "SELECT 1"],
+        &[&format!("https://{}/app", server.addr()), "-c", "SELECT 1"],
         "",
     );
     assert!(
@@ -630,7 +630,7 @@ fn url_mistakes_say_what_to_do() {
     server.ensure_database("other");
     // No scheme: plaintext http://, as everywhere a URL is taken.
     let out = cli(
-        &[&format!("{}/other", server.addr), "-c", "SELECT 6 AS n"],
+        &[&format!("{}/other", server.addr()), "-c", "SELECT 6 AS n"],
         "",
     );
     assert!(text(&out.stdout).contains("| 6 |"), "{out:?}");
@@ -1000,4 +1000,29 @@ fn an_open_transaction_outlives_its_lease_and_an_expired_one_is_reported() {
     shell.wait("the rows and the prompt", |s| {
         s.contains("v\nkept,other\n(1 row)") && last_line(s) == "lease>"
     });
+}
+
+#[test]
+fn a_unix_socket_url_names_the_server_and_the_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("sqlited.sock");
+    let listen = format!("unix:{}", socket.display());
+    let server = Server::start_listening(dir.path(), &listen, &[]);
+    let url = server.db_url("shell");
+    assert_eq!(url, format!("{listen}?database=shell"));
+    let out = cli(&[&url, "-c", "SELECT 6 * 7 AS answer"], "");
+    assert!(out.status.success(), "{out:?}");
+    assert!(text(&out.stdout).contains("| 42     |"), "{out:?}");
+    // No database named: none is open, and `.open` opens one on the same socket.
+    let out = cli(&[&listen], ".open shell\nSELECT 1 AS one;\n");
+    assert!(out.status.success(), "{out:?}");
+    assert!(text(&out.stdout).contains("| 1   |"), "{out:?}");
+
+    let missing = format!("unix:{}", dir.path().join("nothing.sock").display());
+    let out = cli(&[&missing, "-c", "SELECT 1"], "");
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(text(&out.stderr).contains("no such socket"), "{out:?}");
+    let out = cli(&[&format!("{listen}?db=shell"), "-c", "SELECT 1"], "");
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("?database=NAME"), "{out:?}");
 }

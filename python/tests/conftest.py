@@ -18,13 +18,13 @@ _names = itertools.count()
 
 
 @contextlib.contextmanager
-def running(data, *flags):
-    """A sqlited process serving ``data`` (with more ``flags``), at its address; stopped,
-    and checked to stop cleanly, at the end."""
+def running(data, *flags, listen="127.0.0.1:0"):
+    """A sqlited process serving ``data`` (with more ``flags``) on ``listen``, at its address
+    (``unix:PATH`` for a socket); stopped, and checked to stop cleanly, at the end."""
     if not os.access(BINARY, os.X_OK):
         pytest.fail(f"no sqlited binary at {BINARY}: build it (cargo build -p sqlited) or set SQLITED_BINARY")
     proc = subprocess.Popen(
-        [BINARY, "--listen", "127.0.0.1:0", "--data-dir", data, *flags],
+        [BINARY, "--listen", listen, "--data-dir", data, *flags],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,

@@ -216,3 +216,40 @@ def exits(script, url):
 def test_a_program_exits_with_a_stream_open(conn, url):
     conn.execute("CREATE TABLE made (x)")
     assert exits(UNFINISHED, url) == 0
+
+
+def test_a_unix_socket_url(tmp_path):
+    """``unix:/path?database=NAME`` reaches a server run with ``--listen unix:PATH``, from the
+    blocking and the asyncio driver alike."""
+    import asyncio
+
+    from conftest import running
+
+    import sqlited.aio
+
+    socket = tmp_path / "sqlited.sock"
+    with running(str(tmp_path / "data"), listen=f"unix:{socket}") as address:
+        assert address == f"unix:{socket}"
+        conn = sqlited.connect(f"unix:{socket}?database=app")
+        conn.execute("CREATE TABLE t (x)")
+        conn.execute("INSERT INTO t VALUES (42)")
+        conn.commit()
+        assert conn.execute("SELECT x FROM t").fetchall() == [(42,)]
+        conn.close()
+
+        async def read():
+            aconn = await sqlited.aio.connect(f"unix://{socket}?database=app")
+            try:
+                cur = await aconn.execute("SELECT x FROM t")
+                return await cur.fetchall()
+            finally:
+                await aconn.close()
+
+        assert asyncio.run(read()) == [(42,)]
+
+        d = sqlited.PersistentDict(f"unix:{socket}?database=app", "m")
+        d["k"] = "v"
+        assert d["k"] == "v"
+        d.close()
+    with pytest.raises(sqlited.InterfaceError):
+        sqlited.connect(f"unix:{socket}")

@@ -21,9 +21,20 @@ use crate::worker::process::ProcessOptions;
 #[derive(Debug, Clone, Parser)]
 #[command(name = "sqlited", version)]
 pub struct Config {
-    /// Address and port to listen on (port 0 picks a free one; the chosen address is printed).
+    /// Where to listen: `HOST:PORT` (port 0 picks a free one), or `unix:PATH` for a Unix
+    /// domain socket, the fast way for clients on the same host. The chosen address is
+    /// printed on stdout as `sqlited listening on ADDR`. A socket file left by a server that
+    /// died is replaced; one a live server answers on, or a file that is not a socket, is
+    /// refused. The socket is removed when the server stops.
     #[arg(long, env = "SQLITED_LISTEN", default_value = "127.0.0.1:50051")]
-    pub listen: SocketAddr,
+    pub listen: crate::listener::Listen,
+
+    /// The permission bits of the `--listen unix:PATH` socket, in octal. Connecting needs
+    /// write permission, so the default 660 lets the server's user and group in, no one
+    /// else; the directory's permissions also apply.
+    #[arg(long, env = "SQLITED_UNIX_SOCKET_MODE", default_value = "660",
+        value_parser = crate::listener::parse_mode)]
+    pub unix_socket_mode: u32,
 
     /// Directory of the database files, created if missing.
     #[arg(long, env = "SQLITED_DATA_DIR", default_value = "./data")]

@@ -1,5 +1,7 @@
-//! Accepted TCP connections: Nagle off, and at most `--max-connections-per-client` open
-//! connections per client address; past it a new connection is closed at once and logged.
+//! Accepted connections, TCP or Unix: Nagle off on TCP, and at most
+//! `--max-connections-per-client` open connections per client — per IP address over TCP, per
+//! user id (the peer's credentials) over a Unix socket; past it a new connection is closed at
+//! once and logged.
 
 use std::collections::HashMap;
 use std::io;
@@ -9,18 +11,43 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::{TcpListener, TcpStream};
-use tokio_stream::wrappers::TcpListenerStream;
+use tokio::net::{TcpStream, UnixStream};
+use tokio_stream::StreamExt;
+use tokio_stream::wrappers::{TcpListenerStream, UnixListenerStream};
 use tonic::transport::server::{Connected, TcpConnectInfo};
 
-/// Open connections per client address.
-#[derive(Debug, Default)]
-struct Counts(Mutex<HashMap<IpAddr, usize>>);
+use crate::listener::Socket;
 
-/// A connection, counted against its client's address while it is open.
+/// Who a connection is counted against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Peer {
+    Ip(IpAddr),
+    Uid(u32),
+}
+
+impl std::fmt::Display for Peer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Ip(ip) => write!(f, "{ip}"),
+            Self::Uid(uid) => write!(f, "uid {uid}"),
+        }
+    }
+}
+
+/// Open connections per client.
+#[derive(Debug, Default)]
+struct Counts(Mutex<HashMap<Peer, usize>>);
+
+/// An accepted stream of either kind.
+enum Stream {
+    Tcp(TcpStream),
+    Unix(UnixStream),
+}
+
+/// A connection, counted against its client while it is open.
 pub struct Counted {
-    inner: TcpStream,
-    peer: Option<IpAddr>,
+    inner: Stream,
+    peer: Option<Peer>,
     counts: Arc<Counts>,
 }
 
@@ -38,30 +65,43 @@ impl Drop for Counted {
     }
 }
 
-/// The accepted connections of `listener`, limited to `per_client` open at once per
-/// address (0: no limit).
+/// The accepted connections of `listener`, limited to `per_client` open at once per client
+/// (0: no limit).
 pub fn incoming(
-    listener: TcpListener,
+    listener: Socket,
     per_client: usize,
 ) -> impl tokio_stream::Stream<Item = io::Result<Counted>> {
-    use tokio_stream::StreamExt;
     let counts = Arc::new(Counts::default());
-    TcpListenerStream::new(listener).filter_map(move |stream| {
+    let accepted: Pin<Box<dyn tokio_stream::Stream<Item = io::Result<Stream>> + Send>> =
+        match listener {
+            Socket::Tcp(listener) => {
+                Box::pin(TcpListenerStream::new(listener).map(|s| s.map(Stream::Tcp)))
+            }
+            Socket::Unix(listener) => {
+                Box::pin(UnixListenerStream::new(listener).map(|s| s.map(Stream::Unix)))
+            }
+        };
+    accepted.filter_map(move |stream| {
         let stream = match stream {
             Ok(stream) => stream,
             Err(err) => return Some(Err(err)),
         };
-        if let Err(err) = stream.set_nodelay(true) {
-            tracing::warn!(error = %err, "cannot set TCP_NODELAY");
-        }
-        let peer = stream.peer_addr().ok().map(|a| a.ip());
-        if let Some(ip) = peer
+        let peer = match &stream {
+            Stream::Tcp(stream) => {
+                if let Err(err) = stream.set_nodelay(true) {
+                    tracing::warn!(error = %err, "cannot set TCP_NODELAY");
+                }
+                stream.peer_addr().ok().map(|a| Peer::Ip(a.ip()))
+            }
+            Stream::Unix(stream) => stream.peer_cred().ok().map(|c| Peer::Uid(c.uid())),
+        };
+        if let Some(peer) = peer
             && per_client > 0
         {
             let mut open = counts.0.lock().unwrap_or_else(|p| p.into_inner());
-            let n = open.entry(ip).or_default();
+            let n = open.entry(peer).or_default();
             if *n >= per_client {
-                tracing::warn!(client = %ip, limit = per_client,
+                tracing::warn!(client = %peer, limit = per_client,
                     "connection refused: the client has --max-connections-per-client open");
                 return None;
             }
@@ -76,11 +116,29 @@ pub fn incoming(
 }
 
 impl Connected for Counted {
+    /// TCP's, so `Request::remote_addr` works as tonic documents it; a Unix socket's peer
+    /// has no address (`None`).
     type ConnectInfo = TcpConnectInfo;
 
     fn connect_info(&self) -> Self::ConnectInfo {
-        self.inner.connect_info()
+        match &self.inner {
+            Stream::Tcp(stream) => stream.connect_info(),
+            Stream::Unix(_) => TcpConnectInfo {
+                local_addr: None,
+                remote_addr: None,
+            },
+        }
     }
+}
+
+/// Forwards one I/O call to the stream of either kind.
+macro_rules! either {
+    ($self:expr, $stream:ident => $call:expr) => {
+        match &mut $self.inner {
+            Stream::Tcp($stream) => $call,
+            Stream::Unix($stream) => $call,
+        }
+    };
 }
 
 impl AsyncRead for Counted {
@@ -89,7 +147,7 @@ impl AsyncRead for Counted {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_read(cx, buf)
+        either!(self, s => Pin::new(s).poll_read(cx, buf))
     }
 }
 
@@ -99,7 +157,7 @@ impl AsyncWrite for Counted {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write(cx, buf)
+        either!(self, s => Pin::new(s).poll_write(cx, buf))
     }
 
     fn poll_write_vectored(
@@ -107,18 +165,21 @@ impl AsyncWrite for Counted {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+        either!(self, s => Pin::new(s).poll_write_vectored(cx, bufs))
     }
 
     fn is_write_vectored(&self) -> bool {
-        self.inner.is_write_vectored()
+        match &self.inner {
+            Stream::Tcp(stream) => stream.is_write_vectored(),
+            Stream::Unix(stream) => stream.is_write_vectored(),
+        }
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
+        either!(self, s => Pin::new(s).poll_flush(cx))
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(cx)
+        either!(self, s => Pin::new(s).poll_shutdown(cx))
     }
 }

@@ -1,7 +1,8 @@
 //! `sqlited healthcheck`: asks a running server over gRPC health checking whether it serves,
 //! for container health checks and scripts — over TLS too (`https://` addresses), with a
-//! client certificate when the server requires one. The server-wide entries need no token;
-//! with auth on, the entry of one database needs a token with a role on it.
+//! client certificate when the server requires one, or over a Unix socket (`unix:PATH`).
+//! The server-wide entries need no token; with auth on, the entry of one database needs a
+//! token with a role on it.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -55,8 +56,8 @@ pub async fn check(
     tls: &Tls,
     token: Option<&str>,
 ) -> Result<bool, String> {
-    // No scheme: plaintext, as everywhere a URL is taken.
-    let addr = &*if addr.contains("://") {
+    // No scheme: plaintext, as everywhere a URL is taken; `unix:PATH` is a Unix socket.
+    let addr = &*if addr.contains("://") || addr.starts_with("unix:") {
         addr.to_string()
     } else {
         format!("http://{addr}")

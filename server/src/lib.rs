@@ -7,7 +7,8 @@
 //! Layout:
 //! - `main.rs`: parse the config, start tracing, bind, run until a signal.
 //! - [`auth`]: tokens, roles and the layer that authenticates every request.
-//! - [`connections`]: accepted connections, counted per client address.
+//! - [`listener`]: `--listen`: a TCP address or a Unix socket, bound safely.
+//! - [`connections`]: accepted connections, counted per client (address or user id).
 //! - [`config`]: flags and `SQLITED_*` environment variables → one [`config::Config`].
 //! - [`server`]: the tonic router (Database, health, reflection), serving, graceful shutdown.
 //! - [`http`]: the HTTP/JSON gateway (`--http-listen`) over the same services, and its
@@ -34,6 +35,7 @@ pub mod engine;
 pub mod error;
 pub mod healthcheck;
 pub mod http;
+pub mod listener;
 pub(crate) mod lock;
 pub(crate) mod memory;
 pub(crate) mod metrics;

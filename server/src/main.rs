@@ -7,7 +7,7 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 use sqlited::Config;
 use sqlited::config::LogFormat;
-use tokio::net::TcpListener;
+use sqlited::listener::Listener;
 use tracing_subscriber::EnvFilter;
 
 /// sqlited: SQLite databases on the network, over gRPC.
@@ -29,7 +29,8 @@ enum Command {
     /// Asks a running server whether it is serving; exits 0 if SERVING, 1 otherwise (for
     /// container health checks).
     Healthcheck {
-        /// The server's address.
+        /// The server's address: `http://HOST:PORT`, `https://HOST:PORT`, or `unix:PATH` for
+        /// a server started with `--listen unix:PATH`.
         #[arg(
             long,
             env = "SQLITED_HEALTHCHECK_ADDR",
@@ -263,10 +264,11 @@ fn init_tracing(format: LogFormat) {
 
 async fn serve(config: Config) -> ExitCode {
     init_tracing(config.log_format);
-    let listener = match TcpListener::bind(config.listen).await {
+    let listener = match Listener::bind(&config.listen, config.unix_socket_mode).await {
         Ok(listener) => listener,
         Err(err) => {
             tracing::error!(listen = %config.listen, error = %err, "cannot listen");
+            eprintln!("sqlited: {err}");
             return ExitCode::FAILURE;
         }
     };
@@ -282,13 +284,16 @@ async fn serve(config: Config) -> ExitCode {
     }
 }
 
-/// Completes on the first SIGTERM or SIGINT.
-async fn shutdown_signal() {
+/// Completes on the first SIGTERM or SIGINT. The handlers are installed now, before the
+/// server announces itself, so a signal sent as soon as it is listening is not fatal.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = signal(SignalKind::terminate()).expect("install the SIGTERM handler");
     let mut int = signal(SignalKind::interrupt()).expect("install the SIGINT handler");
-    tokio::select! {
-        _ = term.recv() => tracing::info!("SIGTERM received"),
-        _ = int.recv() => tracing::info!("SIGINT received"),
+    async move {
+        tokio::select! {
+            _ = term.recv() => tracing::info!("SIGTERM received"),
+            _ = int.recv() => tracing::info!("SIGINT received"),
+        }
     }
 }

@@ -17,6 +17,7 @@ use crate::auth::layer::AuthLayer;
 use crate::config::Config;
 use crate::engine::Engine;
 use crate::error::{Error, Result};
+use crate::listener::{Listen, Listener};
 use crate::service::admin::AdminService;
 use crate::service::database::DatabaseService;
 use crate::service::health::{Health, HealthGate};
@@ -27,12 +28,25 @@ use sqlited_proto::v1::admin_server::AdminServer;
 use sqlited_proto::v1::key_value_server::KeyValueServer;
 use sqlited_proto::v1::statements_server::StatementsServer;
 
-/// Serves `config` on `listener` until `shutdown` completes, then drains and closes.
+/// Serves `config` on `listener` until `shutdown` completes, then drains and closes; a Unix
+/// socket's file is removed on return.
 pub async fn run(
     config: Config,
-    listener: TcpListener,
+    listener: Listener,
     shutdown: impl Future<Output = ()>,
 ) -> Result<()> {
+    let local = listener.local();
+    let Listener {
+        socket,
+        file: _socket_file,
+    } = listener;
+    if matches!(local, Listen::Unix(_)) && config.tls_cert.is_some() {
+        return Err(Error::FailedPrecondition(format!(
+            "--tls-cert with --listen {local}: a Unix socket is reached only on this host, \
+             through its file's permissions (--unix-socket-mode), and serves plaintext; drop \
+             the TLS flags or listen on TCP"
+        )));
+    }
     // Held until the server returns: no second server, and no restore, on this directory.
     let _lock = open_data_dir(&config)?;
     let replication =
@@ -115,14 +129,9 @@ pub async fn run(
             .tls_config(tls)
             .map_err(|err| Error::Internal(format!("the TLS configuration is unusable: {err}")))?;
     }
-    warn_if_exposed(&config, listener.local_addr().ok());
+    warn_if_exposed(&config, &local);
     warn_about_ignored_flags(&config);
-    announce(
-        listener.local_addr().unwrap_or(config.listen),
-        &config,
-        metrics_bound,
-        http_bound,
-    );
+    announce(&local, &config, metrics_bound, http_bound);
 
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let serve = builder
@@ -159,7 +168,7 @@ pub async fn run(
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
         .serve_with_incoming_shutdown(
-            crate::connections::incoming(listener, config.max_connections_per_client),
+            crate::connections::incoming(socket, config.max_connections_per_client),
             async {
                 let _ = stop_rx.await;
             },
@@ -267,7 +276,7 @@ fn warn_about_ignored_flags(config: &Config) {
 /// per listener on stdout, so scripts and tests learn a port chosen by the OS — and know it is
 /// ready.
 fn announce(
-    addr: std::net::SocketAddr,
+    addr: &Listen,
     config: &Config,
     metrics: Option<std::net::SocketAddr>,
     http: Option<std::net::SocketAddr>,
@@ -365,14 +374,14 @@ fn tls_config(config: &Config) -> Result<Option<ServerTlsConfig>> {
     Ok(Some(tls))
 }
 
-/// A loud warning when anyone on the network can reach every database in clear text.
-fn warn_if_exposed(config: &Config, bound: Option<std::net::SocketAddr>) {
-    let loopback = bound.is_some_and(|a| a.ip().is_loopback());
-    if !loopback && config.credentials.is_none() && config.tls_cert.is_none() {
+/// A loud warning when anyone on the network can reach every database in clear text (a
+/// Unix socket is reached only through its file's permissions).
+fn warn_if_exposed(config: &Config, bound: &Listen) {
+    let Listen::Tcp(addr) = bound else { return };
+    if !addr.ip().is_loopback() && config.credentials.is_none() && config.tls_cert.is_none() {
         let warning = format!(
-            "WARNING: sqlited listens on {} with neither authentication (--credentials) nor TLS \
-             (--tls-cert): anyone who can reach this address can read and change every database",
-            bound.map_or_else(|| config.listen.to_string(), |a| a.to_string())
+            "WARNING: sqlited listens on {addr} with neither authentication (--credentials) nor TLS \
+             (--tls-cert): anyone who can reach this address can read and change every database"
         );
         tracing::warn!("{warning}");
         eprintln!("{warning}");

@@ -252,12 +252,12 @@ async fn url_forms_and_a_tls_mismatch_get_clear_answers() {
     let server = Server::start();
     server.ensure_database("app");
     // No scheme: plaintext http://.
-    let plain = sqlited_client::Client::connect(&server.addr.to_string())
+    let plain = sqlited_client::Client::connect(&server.addr().to_string())
         .await
         .unwrap();
     let one: i64 = scalar(&plain.database("app"), "SELECT 1").await;
     assert_eq!(one, 1);
-    let addr = server.addr;
+    let addr = server.addr();
     tokio::task::spawn_blocking(move || {
         let conn = sqlited_client::blocking::connect(&format!("{addr}/app")).unwrap();
         assert_eq!(conn.query("SELECT 2", ()).unwrap().len(), 1);
@@ -270,13 +270,13 @@ async fn url_forms_and_a_tls_mismatch_get_clear_answers() {
     .await
     .unwrap();
     let health = std::process::Command::new(crate::harness::sqlited_binary())
-        .args(["healthcheck", "--addr", &server.addr.to_string()])
+        .args(["healthcheck", "--addr", &server.addr().to_string()])
         .output()
         .unwrap();
     assert!(health.status.success(), "{health:?}");
     // https:// against this plaintext server: said so, not "corrupt message".
     let tls = async {
-        let client = sqlited_client::Client::connect(&format!("https://{}", server.addr)).await?;
+        let client = sqlited_client::Client::connect(&format!("https://{}", server.addr())).await?;
         client.database("app").query_all("SELECT 1", ()).await
     };
     let err = tls.await.unwrap_err();

@@ -76,7 +76,8 @@ pub async fn lost_acked<'a>(
 /// A running `sqlited`, killed when dropped.
 pub struct Server {
     child: Child,
-    pub addr: SocketAddr,
+    /// What it announced: `127.0.0.1:PORT`, or `unix:PATH`.
+    pub listening: String,
     pub data_dir: PathBuf,
     _temp: Option<TempDir>,
     /// The server's later stdout lines.
@@ -105,6 +106,22 @@ impl Server {
     /// A server on `data_dir` with extra flags and environment variables (`None` removes
     /// one from the server's environment).
     pub fn start_in_env(data_dir: &Path, args: &[&str], env: &[(&str, Option<&str>)]) -> Self {
+        Self::start_listening_env(data_dir, "127.0.0.1:0", args, env)
+    }
+
+    /// A server on `data_dir` listening on `listen` (`HOST:PORT` or `unix:PATH`).
+    pub fn start_listening(data_dir: &Path, listen: &str, args: &[&str]) -> Self {
+        Self::start_listening_env(data_dir, listen, args, &[])
+    }
+
+    /// A server on `data_dir` listening on `listen`, with extra flags and environment
+    /// variables (`None` removes one from the server's environment).
+    pub fn start_listening_env(
+        data_dir: &Path,
+        listen: &str,
+        args: &[&str],
+        env: &[(&str, Option<&str>)],
+    ) -> Self {
         let log = File::options()
             .create(true)
             .append(true)
@@ -119,7 +136,7 @@ impl Server {
         }
         let mut child = command
             .arg("--listen")
-            .arg("127.0.0.1:0")
+            .arg(listen)
             .arg("--data-dir")
             .arg(data_dir)
             .args(args)
@@ -148,8 +165,8 @@ impl Server {
                 Err(err) => break Err(err),
             }
         };
-        let addr = match listening {
-            Ok(addr) => addr.parse().expect("listen address"),
+        let listening = match listening {
+            Ok(addr) => addr,
             Err(_) => {
                 let _ = child.kill();
                 panic!(
@@ -160,7 +177,7 @@ impl Server {
         };
         Self {
             child,
-            addr,
+            listening,
             data_dir: data_dir.to_path_buf(),
             _temp: None,
             lines: rx,
@@ -197,15 +214,34 @@ impl Server {
         }
     }
 
-    /// `http://127.0.0.1:PORT`.
-    pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+    /// The TCP address it listens on.
+    ///
+    /// # Panics
+    /// For a server on a Unix socket.
+    pub fn addr(&self) -> SocketAddr {
+        self.listening
+            .parse()
+            .unwrap_or_else(|_| panic!("{} is not a TCP address", self.listening))
     }
 
-    /// `http://127.0.0.1:PORT/<database>`, for the blocking client; the database exists.
+    /// `http://127.0.0.1:PORT`, or `unix:PATH`.
+    pub fn url(&self) -> String {
+        if self.listening.starts_with("unix:") {
+            self.listening.clone()
+        } else {
+            format!("http://{}", self.listening)
+        }
+    }
+
+    /// `http://127.0.0.1:PORT/<database>` (or `unix:PATH?database=<database>`), for the
+    /// blocking client; the database exists.
     pub fn db_url(&self, database: &str) -> String {
         self.ensure_database(database);
-        format!("http://{}/{database}", self.addr)
+        if self.listening.starts_with("unix:") {
+            format!("{}?database={database}", self.listening)
+        } else {
+            format!("http://{}/{database}", self.listening)
+        }
     }
 
     /// The async client's handle on `database`, which exists (reads create nothing).

@@ -434,7 +434,7 @@ async fn tls_with_and_without_the_right_ca_and_mutual_tls() {
     let server = Server::start_with(&["--tls-cert", &cert_file, "--tls-key", &key_file]);
     // Reads create nothing: the database the reads below use exists.
     std::fs::File::create(server.data_dir.join("app.db")).unwrap();
-    let url = format!("https://localhost:{}", server.addr.port());
+    let url = format!("https://localhost:{}", server.addr().port());
     let options = |ca: &str| ClientOptions {
         tls_ca_pem: Some(ca.as_bytes().to_vec()),
         ..ClientOptions::default()
@@ -474,7 +474,7 @@ async fn tls_with_and_without_the_right_ca_and_mutual_tls() {
     let ca_file = write(dir.path(), "ca.pem", &ca);
     assert!(healthcheck(&["--ca", &ca_file]));
     assert!(!healthcheck(&[]));
-    let plain = format!("http://127.0.0.1:{}", server.addr.port());
+    let plain = format!("http://127.0.0.1:{}", server.addr().port());
     let refused = match Client::connect(&plain).await {
         Err(_) => true,
         Ok(client) => client
@@ -498,7 +498,7 @@ async fn tls_with_and_without_the_right_ca_and_mutual_tls() {
         &client_ca_file,
     ]);
     std::fs::File::create(server.data_dir.join("app.db")).unwrap();
-    let url = format!("https://localhost:{}", server.addr.port());
+    let url = format!("https://localhost:{}", server.addr().port());
     let attempt = |identity: Option<(String, String)>| {
         let url = url.clone();
         let ca = ca.clone();

@@ -28,4 +28,5 @@ mod statements;
 mod streaming;
 mod threads;
 mod transactions;
+mod unix_socket;
 mod values;

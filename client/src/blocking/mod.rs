@@ -75,8 +75,18 @@ pub fn connect_with(url: &str, options: ClientOptions) -> Result<Connection> {
     })
 }
 
-/// `http://host:port/app` (or `host:port/app`, plaintext) → (`http://host:port`, `app`).
+/// `http://host:port/app` (or `host:port/app`, plaintext) → (`http://host:port`, `app`);
+/// `unix:/run/s.sock?database=app` → (`unix:/run/s.sock`, `app`).
 fn split_url(url: &str) -> Result<(String, String)> {
+    if let Some(parts) = crate::transport::split_unix(url) {
+        let interface = |message: String| Error::new(ErrorKind::Interface, message);
+        return match parts.map_err(interface)? {
+            (server, Some(database)) => Ok((server, database)),
+            (server, None) => Err(interface(format!(
+                "invalid URL {url:?}: no database name; expected {server}?database=<database>"
+            ))),
+        };
+    }
     let url = &*crate::transport::with_scheme(url);
     let bad = |why: &str| {
         Error::new(
@@ -338,7 +348,23 @@ mod test {
             pair("http://h:1", "app")
         );
         assert_eq!(split_url("h:1/app").unwrap(), pair("http://h:1", "app"));
-        for bad in ["http://h:1", "http://h:1/", "http://h:1/a/b", "h:1"] {
+        assert_eq!(
+            split_url("unix:/run/s.sock?database=app").unwrap(),
+            pair("unix:/run/s.sock", "app")
+        );
+        assert_eq!(
+            split_url("unix:///run/s.sock?database=app").unwrap(),
+            pair("unix:/run/s.sock", "app")
+        );
+        for bad in [
+            "http://h:1",
+            "http://h:1/",
+            "http://h:1/a/b",
+            "h:1",
+            "unix:/run/s.sock",
+            "unix:/run/s.sock?database=",
+            "unix:/run/s.sock?db=app",
+        ] {
             assert_eq!(
                 split_url(bad).unwrap_err().kind(),
                 ErrorKind::Interface,

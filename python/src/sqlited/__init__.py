@@ -16,7 +16,7 @@ Layout:
 - ``exceptions``: the PEP 249 hierarchy, and gRPC statuses mapped onto it;
 - ``types``: PEP 249's constructors and type objects;
 - ``row``: ``Row``, the row factory like sqlite3.Row;
-- ``url``: ``[http[s]://]host:port/database``, and the channel to it;
+- ``url``: ``[http[s]://]host:port/database`` or ``unix:/path?database=NAME``, and the channel to it;
 - ``persistent_dict``: ``PersistentDict``, a MutableMapping over a map of the KeyValue service;
 - ``codecs``, ``postcard``: its keys and values as bytes (pickle, json, raw, postcard);
 - ``_sql``: the little lexing a driver needs (statement kinds, named parameters, scripts);
@@ -89,7 +89,8 @@ def connect(
     detect_types: int = 0,
 ) -> Connection:
     """Connects to the database named by ``url``: ``http://host:port/db``, ``host:port/db``,
-    or ``https://host:port/db`` for TLS.
+    ``https://host:port/db`` for TLS, or ``unix:/path/to.sock?database=db`` for a server's
+    Unix socket (``--listen unix:PATH``) on this host.
 
     - ``timeout``: seconds each call may take (a query's whole stream included); None: no limit.
     - ``token``: sent as ``authorization: Bearer`` to a server run with ``--credentials``.

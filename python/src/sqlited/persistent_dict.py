@@ -39,6 +39,7 @@ from . import exceptions
 from ._proto import kv_pb2, kv_pb2_grpc
 from .codecs import Codec, codec_of, describe
 from .exceptions import DataError, Error, OperationalError, ProgrammingError
+from .url import open_channel as _open_channel
 from .url import parse as _parse_url
 
 #: The map, in each database, that records the codec of every PersistentDict map.
@@ -56,7 +57,6 @@ PAGE = 1000
 MAX_ATTEMPTS = 1000
 
 _NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]{0,63}\Z")
-_CHANNEL_OPTIONS = [("grpc.max_receive_message_length", -1), ("grpc.max_send_message_length", -1)]
 _MISSING: Any = object()
 # Statuses that refuse a whole request before anything ran (one entry too large, say).
 _REFUSED = (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.RESOURCE_EXHAUSTED, grpc.StatusCode.OUT_OF_RANGE)
@@ -204,11 +204,7 @@ class PersistentDict(MutableMapping):
         self.codec = codec_of(codec)
         if isinstance(url_or_connection, str):
             target = _parse_url(url_or_connection)
-            if target.tls:
-                credentials = grpc.ssl_channel_credentials(root_certificates)
-                channel = grpc.secure_channel(target.address, credentials, options=_CHANNEL_OPTIONS)
-            else:
-                channel = grpc.insecure_channel(target.address, options=_CHANNEL_OPTIONS)
+            channel = _open_channel(grpc, target, root_certificates)
             self._owned_channel = channel
             self.database = target.database
             self._metadata: Optional[Tuple[Tuple[str, str], ...]] = (

@@ -1,4 +1,5 @@
-"""Where a connection goes: ``[http://|https://]host:port/database``, and its channel."""
+"""Where a connection goes: ``[http://|https://]host:port/database`` or
+``unix:/path/to.sock?database=NAME``, and its channel."""
 
 from __future__ import annotations
 
@@ -16,14 +17,18 @@ CHANNEL_OPTIONS = [
 
 
 class Target(NamedTuple):
-    address: str  # host:port, as gRPC takes it
+    address: str  # host:port or unix:/path, as gRPC takes it
     database: str
     tls: bool
 
 
 def parse(url: str) -> Target:
     """``http://host:port/db`` and ``host:port/db`` are plain; ``https://host:port/db`` is
-    TLS. ``[::1]:50051/db`` for IPv6."""
+    TLS. ``[::1]:50051/db`` for IPv6. ``unix:/run/sqlited.sock?database=db`` is the server's
+    Unix socket (``--listen unix:PATH``), plaintext: a socket's path may hold any ``/``, so
+    the database goes in the query."""
+    if url.startswith("unix:"):
+        return _parse_unix(url)
     scheme, sep, rest = url.partition("://")
     if not sep:
         scheme, rest = "http", url
@@ -37,9 +42,25 @@ def parse(url: str) -> Target:
     return Target(address, database, scheme == "https")
 
 
+def _parse_unix(url: str) -> Target:
+    path, _, query = url[len("unix:"):].partition("?")
+    if path.startswith("//"):
+        path = path[2:]
+    key, _, database = query.partition("=")
+    if not path or key != "database" or not database or any(c in database for c in "&/="):
+        raise InterfaceError(
+            f"the URL must be unix:/path/to.sock?database=NAME, not {url!r}")
+    return Target(f"unix:{path}", database, False)
+
+
 def open_channel(module: Any, target: Target, root_certificates: Optional[bytes]) -> Any:
     """A channel to ``target``: ``module`` is ``grpc`` (blocking) or ``grpc.aio``."""
     if target.tls:
         credentials = grpc.ssl_channel_credentials(root_certificates)
         return module.secure_channel(target.address, credentials, options=CHANNEL_OPTIONS)
-    return module.insecure_channel(target.address, options=CHANNEL_OPTIONS)
+    options = CHANNEL_OPTIONS
+    if target.address.startswith("unix:"):
+        # gRPC's core sends the socket's path as :authority, which the server's HTTP/2
+        # stack refuses (PROTOCOL_ERROR); name a host instead, as Go and Rust clients do.
+        options = [*CHANNEL_OPTIONS, ("grpc.default_authority", "localhost")]
+    return module.insecure_channel(target.address, options=options)

@@ -300,7 +300,10 @@ pub fn serve(
 ) -> std::io::Result<tokio::task::JoinHandle<()>> {
     let local = listener.local_addr()?;
     let incoming = Incoming {
-        connections: Box::pin(crate::connections::incoming(listener, per_client)),
+        connections: Box::pin(crate::connections::incoming(
+            crate::listener::Socket::Tcp(listener),
+            per_client,
+        )),
         local,
     };
     let app = router(gateway);

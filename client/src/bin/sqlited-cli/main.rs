@@ -41,8 +41,9 @@ use sqlited_client::ClientOptions;
 #[derive(Debug, Parser)]
 #[command(name = "sqlited-cli", version)]
 struct Args {
-    /// The server and database: http://HOST:PORT/DATABASE, or https:// for TLS. Without a
-    /// database none is open (`.open NAME`).
+    /// The server and database: http://HOST:PORT/DATABASE, https:// for TLS, or
+    /// unix:/PATH/TO.sock?database=DATABASE for a server's Unix socket. Without a database
+    /// none is open (`.open NAME`).
     #[arg(default_value = "http://127.0.0.1:50051", env = "SQLITED_URL")]
     url: String,
     /// Run this SQL (or dot command) and exit; may be given several times.

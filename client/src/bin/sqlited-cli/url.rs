@@ -1,9 +1,13 @@
-//! The shell's URL, `http://HOST:PORT[/DATABASE]` (or `https://`), and connection errors
-//! rewritten to say what to do.
+//! The shell's URL, `http://HOST:PORT[/DATABASE]` (or `https://`, or
+//! `unix:/PATH/TO.sock[?database=DATABASE]`), and connection errors rewritten to say what
+//! to do.
 
 /// The server part and the database of `url`. A URL naming no database opens none; one
 /// naming no scheme (`127.0.0.1:50051/app`) is plaintext `http://`, as everywhere.
 pub fn parse(url: &str) -> Result<(String, Option<String>), String> {
+    if let Some(parts) = sqlited_client::transport::split_unix(url) {
+        return parts;
+    }
     let url = &*sqlited_client::transport::with_scheme(url);
     let Some((scheme, rest)) = url.split_once("://") else {
         return Err(format!("missing scheme: try http://{url}"));
@@ -34,6 +38,22 @@ pub fn parse(url: &str) -> Result<(String, Option<String>), String> {
 /// What to tell the user when connecting to `server` failed with `message`.
 pub fn explain(server: &str, message: &str) -> String {
     let address = server.split_once("://").map_or(server, |(_, a)| a);
+    if let Some(path) = server.strip_prefix("unix:") {
+        if message.contains("No such file") {
+            return format!("no sqlited at {server} (no such socket): is the server running?");
+        }
+        if message.contains("Connection refused") {
+            return format!(
+                "no sqlited at {server} (a stale socket: connection refused): is the server running?"
+            );
+        }
+        if message.contains("Permission denied") {
+            return format!(
+                "cannot connect to {server}: permission denied; the socket's mode (the server's \
+                 --unix-socket-mode) and its directory decide who may connect to {path}"
+            );
+        }
+    }
     if message.contains("Connection refused") {
         format!("no sqlited at {address} (connection refused): is the server running?")
     } else if server.starts_with("https://")
@@ -62,6 +82,16 @@ mod test {
             ("http://127.0.0.1:50551".into(), Some("app".into()))
         );
         assert!(parse("ftp://h/app").is_err());
+        assert_eq!(
+            parse("unix:/run/s.sock?database=app").unwrap(),
+            ("unix:/run/s.sock".into(), Some("app".into()))
+        );
+        assert_eq!(
+            parse("unix:///run/s.sock").unwrap(),
+            ("unix:/run/s.sock".into(), None)
+        );
+        assert!(parse("unix:/run/s.sock?db=app").is_err());
+        assert!(parse("unix:?database=app").is_err());
         assert!(parse("http://h:1/a/b").is_err());
     }
 }
