@@ -19,6 +19,7 @@ use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::service::admin::AdminService;
 use crate::service::database::DatabaseService;
+use crate::service::session::Sessions;
 use crate::service::health::{Health, HealthGate};
 use crate::service::kv::KeyValueService;
 use crate::service::statements::StatementsService;
@@ -46,11 +47,22 @@ pub async fn run(
         &config.data_dir,
         config.exposed_only,
     )?);
+    let credentials = match &config.credentials {
+        Some(path) => Some(Arc::new(CredentialsStore::open(path.clone())?)),
+        None => None,
+    };
+    // Turns true when shutdown begins: sessions stop taking requests and end.
+    let (draining, draining_rx) = tokio::sync::watch::channel(false);
     let service = DatabaseService::new(
         Arc::clone(&engine),
         config.request_limits(),
         Arc::clone(&statements),
-    );
+    )
+    .with_sessions(Sessions::new(
+        config.session_limits(),
+        credentials.clone(),
+        draining_rx,
+    ));
     let metrics_bound = match config.metrics_listen {
         Some(addr) => Some(start_metrics(&config, addr, &engine).await?),
         None => None,
@@ -75,10 +87,6 @@ pub async fn run(
         .max_decoding_message_size(config.max_message_bytes)
         .max_encoding_message_size(config.max_message_bytes);
 
-    let credentials = match &config.credentials {
-        Some(path) => Some(Arc::new(CredentialsStore::open(path.clone())?)),
-        None => None,
-    };
     let (http_stop, http_stopped) = tokio::sync::watch::channel(false);
     let http_bound = match config.http_listen {
         Some(addr) => Some(
@@ -162,6 +170,7 @@ pub async fn run(
             "shutting down: draining in-flight requests"
         );
         health.draining().await;
+        let _ = draining.send(true);
         let _ = stop_tx.send(());
         let _ = http_stop.send(true);
         tokio::time::sleep(grace).await;

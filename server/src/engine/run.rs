@@ -7,6 +7,7 @@ use std::sync::Arc;
 use sqlited_proto::v1::{ExecuteResponse, Statement};
 
 use super::Engine;
+use super::transactions::Owner;
 use super::rows::QueryRows;
 use crate::error::{Error, Result};
 use crate::worker::cancel::CancelToken;
@@ -18,7 +19,7 @@ impl Engine {
         &self,
         database: &str,
         transaction_id: &str,
-        owner: Option<&str>,
+        owner: Owner<'_>,
         statement: Statement,
         cancel: &Arc<CancelToken>,
     ) -> Result<QueryRows> {
@@ -47,7 +48,7 @@ impl Engine {
         &self,
         database: &str,
         transaction_id: &str,
-        owner: Option<&str>,
+        owner: Owner<'_>,
         statement: Statement,
         cancel: &Arc<CancelToken>,
     ) -> Result<ExecuteResponse> {
@@ -65,7 +66,7 @@ impl Engine {
         &self,
         database: &str,
         transaction_id: &str,
-        owner: Option<&str>,
+        owner: Owner<'_>,
         statements: Vec<Statement>,
         cancel: &Arc<CancelToken>,
     ) -> Result<Vec<ExecuteResponse>> {
