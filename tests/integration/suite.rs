@@ -23,6 +23,7 @@ mod params;
 mod request_ids;
 mod schema_changes;
 mod security;
+mod sessions;
 mod statements;
 mod streaming;
 mod threads;
