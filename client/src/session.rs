@@ -40,6 +40,9 @@ struct Live {
     answers: Arc<Answers>,
     next_id: AtomicU64,
     in_flight: Arc<Semaphore>,
+    /// The largest frame the server takes; a larger request goes as a unary call, which
+    /// the server refuses alone.
+    max_frame: usize,
 }
 
 /// What the task reading a session's answers shares with its requests.
@@ -51,7 +54,10 @@ struct Answers {
 
 #[derive(Debug)]
 enum Waiter {
-    Once(oneshot::Sender<Result<Answer, Status>>, OwnedSemaphorePermit),
+    Once(
+        oneshot::Sender<Result<Answer, Status>>,
+        OwnedSemaphorePermit,
+    ),
     Rows(
         mpsc::UnboundedSender<Result<QueryResponse, Status>>,
         Option<OwnedSemaphorePermit>,
@@ -102,11 +108,18 @@ impl Sessions {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse().ok())
             .unwrap_or(DEFAULT_DEPTH);
+        let max_frame = response
+            .metadata()
+            .get("sqlited-session-max-message-bytes")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(usize::MAX);
         let session = Arc::new(Live {
             frames,
             answers: Arc::default(),
             next_id: AtomicU64::new(1),
             in_flight: Arc::new(Semaphore::new(self.depth.min(server_depth).max(1))),
+            max_frame,
         });
         tokio::spawn(read_answers(
             Arc::clone(&session.answers),
@@ -122,6 +135,9 @@ impl Sessions {
             Ok(session) => session,
             Err(status) => return Some(Err(status)),
         };
+        if !session.fits(&kind) {
+            return None;
+        }
         let Ok(permit) = Arc::clone(&session.in_flight).acquire_owned().await else {
             return Some(Err(ended()));
         };
@@ -156,6 +172,9 @@ impl Sessions {
             Ok(session) => session,
             Err(status) => return Some(Err(status)),
         };
+        if !session.fits(&kind) {
+            return None;
+        }
         let Ok(permit) = Arc::clone(&session.in_flight).acquire_owned().await else {
             return Some(Err(ended()));
         };
@@ -174,6 +193,12 @@ impl Sessions {
 }
 
 impl Live {
+    /// Whether `kind` fits in a frame the server takes (with room for the frame's other
+    /// fields and the request's own tag and length).
+    fn fits(&self, kind: &Kind) -> bool {
+        kind.encoded_len() + 32 <= self.max_frame
+    }
+
     fn register(&self, waiter: Waiter) -> u64 {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         self.answers

@@ -382,6 +382,7 @@ impl Config {
         crate::service::session::SessionLimits {
             max_in_flight: self.session_max_in_flight.max(1),
             max_buffered_bytes: self.session_max_buffered_bytes.max(64 << 10),
+            max_message_bytes: self.max_message_bytes,
         }
     }
 

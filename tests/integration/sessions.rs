@@ -149,6 +149,10 @@ async fn pipelined_requests_are_answered_by_id() {
     let mut s = RawSession::open(&server, None).await.unwrap();
     assert_eq!(s.headers.get("sqlited-session-max-in-flight").unwrap(), "128");
     assert_eq!(s.headers.get("sqlited-session-query-window").unwrap(), "4");
+    assert_eq!(
+        s.headers.get("sqlited-session-max-message-bytes").unwrap(),
+        &(16 << 20).to_string()
+    );
     assert!(s.headers.get("x-request-id").is_some());
     s.send(1, execute("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)"))
         .await;
@@ -300,19 +304,21 @@ async fn a_transaction_is_bound_to_its_session() {
     let tx = begun.transaction_id;
     s.send(2, execute_in("INSERT INTO t VALUES (1)", &tx)).await;
     assert!(matches!(s.answer_of(2).await, Answer::Execute(_)));
-    // Another session, or a unary call, does not know it.
+    // Another session does not know it.
     let mut other = RawSession::open(&server, None).await.unwrap();
     other.send(1, execute_in("INSERT INTO t VALUES (2)", &tx)).await;
     let (code, message) = failure(other.answer_of(1).await);
     assert_eq!(code, Code::NotFound, "{message}");
+    // A unary call of the same client may work in it (Statements.Call and KeyValue have no
+    // session frames).
     let mut raw = DatabaseClient::connect(server.url()).await.unwrap();
-    let err = raw
-        .commit(CommitRequest {
-            transaction_id: tx.clone(),
-        })
-        .await
-        .unwrap_err();
-    assert_eq!(err.code(), Code::NotFound, "{}", err.message());
+    raw.execute(ExecuteRequest {
+        database: "app".into(),
+        statement: statement("INSERT INTO t VALUES (3)"),
+        transaction_id: tx.clone(),
+    })
+    .await
+    .unwrap();
     // Its own session commits it.
     s.send(
         3,
@@ -323,7 +329,7 @@ async fn a_transaction_is_bound_to_its_session() {
     .await;
     assert!(matches!(s.answer_of(3).await, Answer::Commit(_)));
     let n: i64 = scalar(&db, "SELECT count(*) FROM t").await;
-    assert_eq!(n, 1);
+    assert_eq!(n, 2);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

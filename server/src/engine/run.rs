@@ -7,8 +7,8 @@ use std::sync::Arc;
 use sqlited_proto::v1::{ExecuteResponse, Statement};
 
 use super::Engine;
-use super::transactions::Owner;
 use super::rows::QueryRows;
+use super::transactions::Owner;
 use crate::error::{Error, Result};
 use crate::worker::cancel::CancelToken;
 

@@ -39,7 +39,7 @@ pub struct TransactionOptions {
 
 /// Who asks for a transaction: the token's name (auth on) and the session the request came
 /// on, if any. A transaction belongs to the token that began it and, when begun on a
-/// session, to that session alone.
+/// session, to no other session.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Owner<'a> {
     /// The token's name; `None` when auth is off.
@@ -53,8 +53,8 @@ pub struct Tx {
     database: Arc<Database>,
     /// The token name that began it (auth on): only it may use or end the transaction.
     owner: Option<String>,
-    /// The session it was begun on: only requests on that session may use it, and the
-    /// session's end rolls it back ([`Transactions::end_session`]).
+    /// The session it was begun on: no other session may use it, and the session's end
+    /// rolls it back ([`Transactions::end_session`]).
     session: Option<u64>,
     /// The access it was begun with: write, or read for a read-only transaction. Its token
     /// must still hold it at every later request, the commit included.
@@ -222,7 +222,7 @@ impl Transactions {
             .lock()
             .expect("transactions poisoned")
             .get(id)
-            .filter(|tx| tx.owner.as_deref() == owner.token && tx.session == owner.session)
+            .filter(|tx| tx.owner.as_deref() == owner.token && tx.usable_from(owner.session))
             .cloned()
             .ok_or_else(|| Error::NoSuchTransaction { id: id.to_string() })
     }
@@ -309,6 +309,16 @@ impl Transactions {
 }
 
 impl Tx {
+    /// Whether a request on `session` (`None`: a unary call) may use this transaction. One
+    /// begun on a session is another session's as good as unknown; unary calls of its token
+    /// may use it, for the services a session does not carry (Statements.Call, KeyValue).
+    fn usable_from(&self, session: Option<u64>) -> bool {
+        match (self.session, session) {
+            (Some(bound), Some(asking)) => bound == asking,
+            _ => true,
+        }
+    }
+
     fn send(&self, command: TxCommand) -> Result<()> {
         if let Some(err) = self.state.ended_error() {
             return Err(err);

@@ -14,8 +14,8 @@ use tonic::{Request, Response, Status, Streaming};
 use tracing::{Instrument, info_span};
 
 use super::context::Context;
-use super::session::{Outgoing, Sessions};
 use super::response_stream::ResponseRows;
+use super::session::{Outgoing, Sessions};
 use super::statement_kind;
 use crate::auth::Access;
 use crate::engine::Engine;

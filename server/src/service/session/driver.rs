@@ -152,7 +152,7 @@ impl Session {
                     Err(status) => {
                         tracing::info!(parent: &span, code = ?status.code(), error = %status.message(),
                             "the session's stream broke");
-                        break Some(status);
+                        break Some(self.broken_stream(status));
                     }
                 },
             }
@@ -253,8 +253,8 @@ impl Session {
             Err(err) => return Some(self.refuse(id, err, outbox)),
         };
         let (cancel, cancelled) = oneshot::channel();
-        let window = matches!(kind, Kind::Query(_))
-            .then(|| Arc::new(Semaphore::new(QUERY_WINDOW as usize)));
+        let window =
+            matches!(kind, Kind::Query(_)).then(|| Arc::new(Semaphore::new(QUERY_WINDOW as usize)));
         flights.insert(
             id,
             Flight {
@@ -276,6 +276,25 @@ impl Session {
             outbox.clone(),
             cancelled,
         )))
+    }
+
+    /// The status that ends a session whose request stream broke with `status`: a frame
+    /// too large is RESOURCE_EXHAUSTED, as a unary request too large is.
+    fn broken_stream(&self, status: Status) -> Status {
+        if status.code() != tonic::Code::OutOfRange {
+            return status;
+        }
+        Error::ResourceExhausted {
+            message: format!(
+                "a frame is larger than this server takes (--max-message-bytes {}, in the \
+                 session's header sqlited-session-max-message-bytes): {}; the session was \
+                 ended; send such a request as a unary call, or make it smaller",
+                self.sessions.limits.max_message_bytes,
+                status.message()
+            ),
+            retryable: false,
+        }
+        .into_status(Some(&self.request_id))
     }
 
     /// A request's deadline: its `timeout_ms`, bounded by the server's statement timeout.

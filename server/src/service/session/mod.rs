@@ -40,6 +40,8 @@ pub struct SessionLimits {
     pub max_in_flight: usize,
     /// Bytes of answers held for a client that does not read them.
     pub max_buffered_bytes: usize,
+    /// The largest frame taken (`--max-message-bytes`), told to clients.
+    pub max_message_bytes: usize,
 }
 
 /// The session a request came on, in its extensions: its transactions are bound to it.
@@ -97,5 +99,9 @@ pub(super) fn open(
         sessions.limits.max_in_flight.into(),
     );
     headers.insert("sqlited-session-query-window", QUERY_WINDOW.into());
+    headers.insert(
+        "sqlited-session-max-message-bytes",
+        sessions.limits.max_message_bytes.into(),
+    );
     Ok(response)
 }

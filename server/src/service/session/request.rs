@@ -11,7 +11,7 @@ use sqlited_proto::v1::session_request::Request as Kind;
 use sqlited_proto::v1::session_response::Response as Answer;
 use sqlited_proto::v1::{QueryResponse, SessionError, SessionResponse};
 use tokio::sync::{Semaphore, oneshot};
-use tonic::Status;
+use tonic::{Code, Status};
 
 use super::SessionId;
 use super::driver::Finished;
@@ -19,6 +19,7 @@ use super::outbox::{Outbox, Stalled};
 use crate::auth::Principal;
 use crate::error::Error;
 use crate::service::database::DatabaseService;
+use crate::service::observe::End;
 
 /// What turns a request message into a unary call's request.
 pub(super) struct Unary {
@@ -72,9 +73,15 @@ pub(super) async fn run(
     let id = frame.id;
     let deadline = frame.deadline;
     let log_id = frame.log_id.clone();
+    // Counted in the request metrics as the unary RPC it stands for.
+    let mut end = End::new("sqlited.v1.Database", rpc_name(&frame.kind));
     let answered = tokio::select! {
-        answered = answer(&service, frame, &outbox) => answered,
+        (answered, code) = answer(&service, frame, &outbox) => {
+            end.record(code);
+            answered
+        }
         Ok(()) = cancelled => {
+            end.record(Code::Cancelled);
             let err = Error::Cancelled(format!("request {id} was cancelled by the client"));
             tracing::debug!(request_id = %log_id, "cancelled by the client");
             outbox.send(error(id, err.into_status(Some(&log_id))), deadline).await
@@ -86,7 +93,25 @@ pub(super) async fn run(
     }
 }
 
-async fn answer(service: &DatabaseService, frame: Frame, outbox: &Outbox) -> Result<(), Stalled> {
+/// The RPC a request stands for, as its metrics label.
+fn rpc_name(kind: &Kind) -> &'static str {
+    match kind {
+        Kind::Execute(_) => "Execute",
+        Kind::Query(_) => "Query",
+        Kind::ExecuteBatch(_) => "ExecuteBatch",
+        Kind::Begin(_) => "Begin",
+        Kind::Commit(_) => "Commit",
+        Kind::Rollback(_) => "Rollback",
+        Kind::More(_) | Kind::Cancel(_) => "Session",
+    }
+}
+
+/// Answers the request; says whether its answer found room, and with which code it ended.
+async fn answer(
+    service: &DatabaseService,
+    frame: Frame,
+    outbox: &Outbox,
+) -> (Result<(), Stalled>, Code) {
     let Frame {
         id,
         kind,
@@ -107,14 +132,23 @@ async fn answer(service: &DatabaseService, frame: Frame, outbox: &Outbox) -> Res
         Kind::Query(r) => {
             let window = window.unwrap_or_else(|| Arc::new(Semaphore::new(1)));
             return match service.query(unary.request(r)).await {
-                Ok(rows) => rows_in_frames(id, rows.into_inner(), &window, deadline, &log_id, outbox).await,
-                Err(status) => outbox.send(error(id, status), deadline).await,
+                Ok(rows) => {
+                    rows_in_frames(id, rows.into_inner(), &window, deadline, &log_id, outbox).await
+                }
+                Err(status) => {
+                    let code = status.code();
+                    (outbox.send(error(id, status), deadline).await, code)
+                }
             };
         }
         // The driver answers these itself; they never reach here.
-        Kind::More(_) | Kind::Cancel(_) => return Ok(()),
+        Kind::More(_) | Kind::Cancel(_) => return (Ok(()), Code::Ok),
     };
-    outbox
+    let code = match &answer {
+        Answer::Error(e) => Code::from(e.code),
+        _ => Code::Ok,
+    };
+    let sent = outbox
         .send(
             SessionResponse {
                 request_id: id,
@@ -122,7 +156,8 @@ async fn answer(service: &DatabaseService, frame: Frame, outbox: &Outbox) -> Res
             },
             deadline,
         )
-        .await
+        .await;
+    (sent, code)
 }
 
 /// Sends a query's messages as frames, each once the window has room for it.
@@ -133,11 +168,14 @@ async fn rows_in_frames(
     deadline: Option<Instant>,
     log_id: &str,
     outbox: &Outbox,
-) -> Result<(), Stalled> {
+) -> (Result<(), Stalled>, Code) {
     while let Some(message) = rows.next().await {
         let message = match message {
             Ok(message) => message,
-            Err(status) => return outbox.send(error(id, status), deadline).await,
+            Err(status) => {
+                let code = status.code();
+                return (outbox.send(error(id, status), deadline).await, code);
+            }
         };
         let last = message.summary.is_some();
         let room = window.acquire();
@@ -157,18 +195,21 @@ async fn rows_in_frames(
                      `more` as you consume frames, or fetch less per query (LIMIT, paging)",
                     super::QUERY_WINDOW
                 ));
-                return outbox
+                let sent = outbox
                     .send(error(id, err.into_status(Some(log_id))), deadline)
                     .await;
+                return (sent, Code::DeadlineExceeded);
             }
         }
         let frame = SessionResponse {
             request_id: id,
             response: Some(Answer::Query(message)),
         };
-        outbox.send(frame, deadline).await?;
+        if let Err(stalled) = outbox.send(frame, deadline).await {
+            return (Err(stalled), Code::DeadlineExceeded);
+        }
         if last {
-            return Ok(());
+            return (Ok(()), Code::Ok);
         }
     }
     // Every query's last message has its summary; should one not, the client still learns
@@ -177,7 +218,7 @@ async fn rows_in_frames(
         summary: Some(Default::default()),
         ..Default::default()
     };
-    outbox
+    let sent = outbox
         .send(
             SessionResponse {
                 request_id: id,
@@ -185,7 +226,8 @@ async fn rows_in_frames(
             },
             deadline,
         )
-        .await
+        .await;
+    (sent, Code::Ok)
 }
 
 /// A unary handler's answer as a frame's.
