@@ -149,6 +149,12 @@ impl Session {
                         }
                     }
                     Ok(None) => reading = false,
+                    // The transport failed under the stream: the client went away
+                    // (a process that exits without closing its session, say).
+                    Err(status) if matches!(status.code(), tonic::Code::Unknown | tonic::Code::Cancelled) => {
+                        tracing::debug!(parent: &span, error = %status.message(), "the client went away");
+                        break None;
+                    }
                     Err(status) => {
                         tracing::info!(parent: &span, code = ?status.code(), error = %status.message(),
                             "the session's stream broke");
