@@ -450,8 +450,9 @@ async fn a_client_that_reads_nothing_has_its_session_ended_at_the_deadline() {
             Err(status) => break (status.code(), status.message().to_string()),
         }
     };
+    // (With worker processes the statement may be stopped by its deadline first.)
     assert_eq!(code, Code::DeadlineExceeded, "{message}");
-    assert!(message.contains("too slowly"), "{message}");
+    assert!(message.contains("too slowly") || message.contains("deadline"), "{message}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
