@@ -25,6 +25,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use clap::Parser;
+use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
 use report::{Report, Tally, process_cpu};
 use sqlited_client::{Client, blocking};
 use target::{AsyncTarget, BlockingTarget};
@@ -43,6 +45,15 @@ enum Target {
     DeadpoolSqlite,
     /// rusqlite directly in this process, on --data-dir: the ceiling.
     Rusqlite,
+}
+
+/// How requests travel to a server (`--target server`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Api {
+    /// One unary gRPC call per request.
+    Unary,
+    /// Frames of one Database.Session stream per connection (the client's default).
+    Session,
 }
 
 /// How clients run.
@@ -86,6 +97,14 @@ struct Args {
     /// gRPC connections (HTTP/2 channels) the clients share, round-robin.
     #[arg(long, default_value_t = 1)]
     channels: usize,
+    /// Unary calls, or a session per connection (`--target server`). Unary by default, so
+    /// figures keep their meaning; the client library itself defaults to sessions.
+    #[arg(long, value_enum, default_value = "unary")]
+    api: Api,
+    /// Requests each client keeps in flight (tasks mode): with `--api session`, pipelining
+    /// — several requests sent before their answers are read. Latency is per request.
+    #[arg(long, default_value_t = 1)]
+    pipeline: usize,
     /// The server, for --target server: `http://HOST:PORT` or `unix:PATH`.
     #[arg(long, default_value = "http://127.0.0.1:50051")]
     url: String,
@@ -143,8 +162,27 @@ fn run(args: &Args) -> Result<(), String> {
         }
         (_, Mode::Tasks) => ("tasks", runtime.block_on(run_tasks(args, &db_path))?),
     };
+    let mode = match (args.target, args.api, args.pipeline) {
+        (Target::Server, Api::Unary, 0 | 1) => mode,
+        (Target::Server, Api::Unary, _) => leak(format!("{mode}+pipeline{}", args.pipeline)),
+        (Target::Server, Api::Session, 0 | 1) => leak(format!("{mode}+session")),
+        (Target::Server, Api::Session, _) => {
+            leak(format!("{mode}+session+pipeline{}", args.pipeline))
+        }
+        _ => mode,
+    };
     Report { mode, ..report }.print();
     Ok(())
+}
+
+/// A label built once per run, for the report's static fields.
+fn leak(label: String) -> &'static str {
+    Box::leak(label.into_boxed_str())
+}
+
+/// The client options of `--api`.
+fn client_options(args: &Args) -> sqlited_client::ClientOptions {
+    sqlited_client::ClientOptions::default().with_sessions(args.api == Api::Session)
 }
 
 fn target_name(target: Target) -> &'static str {
@@ -267,7 +305,7 @@ async fn run_tasks(args: &Args, db_path: &std::path::Path) -> Result<Report, Str
         Target::Server => {
             let mut dbs = Vec::new();
             for _ in 0..args.channels.max(1) {
-                let client = Client::connect(&args.url)
+                let client = Client::connect_with(&args.url, client_options(args))
                     .await
                     .map_err(|e| e.to_string())?;
                 dbs.push(client.database(&args.database));
@@ -315,13 +353,24 @@ async fn run_tasks(args: &Args, db_path: &std::path::Path) -> Result<Report, Str
         let target = Arc::clone(&target);
         let clock = Arc::clone(&clock);
         let workload = args.workload;
+        let depth = args.pipeline.max(1);
         handles.push(tokio::spawn(async move {
             let mut rng = fastrand::Rng::with_seed(client as u64 + 1);
             let mut tally = Tally::default();
-            while clock.another() {
-                let op: Op = workload.next(&mut rng);
-                let started = Instant::now();
-                let result = target.call(client, &op).await;
+            // `depth` requests in flight: a new one starts as soon as one is answered.
+            let mut in_flight = FuturesUnordered::new();
+            loop {
+                while in_flight.len() < depth && clock.another() {
+                    let op: Op = workload.next(&mut rng);
+                    let target = Arc::clone(&target);
+                    in_flight.push(async move {
+                        let started = Instant::now();
+                        (started, target.call(client, &op).await)
+                    });
+                }
+                let Some((started, result)) = in_flight.next().await else {
+                    break;
+                };
                 record(&mut tally, &clock, started, result);
             }
             tally
@@ -346,7 +395,10 @@ fn run_threads(args: &Args, db_path: &std::path::Path) -> Result<Report, String>
             };
             let mut conns = Vec::new();
             for _ in 0..args.channels.max(1) {
-                conns.push(blocking::connect(&url).map_err(|e| e.to_string())?);
+                conns.push(
+                    blocking::connect_with(&url, client_options(args))
+                        .map_err(|e| e.to_string())?,
+                );
             }
             BlockingTarget::Server(conns)
         }

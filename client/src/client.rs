@@ -5,9 +5,12 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::session::{SessionRows, Sessions};
 use crate::transport::Transport;
 use sqlited_proto::v1::database_client::DatabaseClient;
 use sqlited_proto::v1::key_value_client::KeyValueClient;
+use sqlited_proto::v1::session_request::Request as Kind;
+use sqlited_proto::v1::session_response::Response as Answer;
 use sqlited_proto::v1::statements_client::StatementsClient;
 use sqlited_proto::v1::{self as proto, ExecuteBatchRequest, ExecuteRequest, QueryRequest};
 use tonic::Streaming;
@@ -38,6 +41,14 @@ pub struct ClientOptions {
     pub tls_identity_pem: Option<(Vec<u8>, Vec<u8>)>,
     /// The name the server's certificate must carry, when not the URL's host.
     pub tls_domain: Option<String>,
+    /// Send SQL requests (Execute, Query, ExecuteBatch, Begin, Commit, Rollback) as frames
+    /// of one `Database.Session` stream per client, which saves an HTTP/2 stream per
+    /// request and lets concurrent callers pipeline. `false`: one unary call per request.
+    /// A server without sessions (UNIMPLEMENTED) gets unary calls either way.
+    pub sessions: bool,
+    /// The most requests a client keeps in flight on its session; callers beyond it wait
+    /// their turn. The server's `--session-max-in-flight` caps it.
+    pub session_depth: usize,
 }
 
 impl std::fmt::Debug for ClientOptions {
@@ -50,6 +61,8 @@ impl std::fmt::Debug for ClientOptions {
             .field("tls_ca_pem", &self.tls_ca_pem.is_some())
             .field("tls_identity_pem", &self.tls_identity_pem.is_some())
             .field("tls_domain", &self.tls_domain)
+            .field("sessions", &self.sessions)
+            .field("session_depth", &self.session_depth)
             .finish()
     }
 }
@@ -64,11 +77,19 @@ impl Default for ClientOptions {
             tls_ca_pem: None,
             tls_identity_pem: None,
             tls_domain: None,
+            sessions: true,
+            session_depth: 64,
         }
     }
 }
 
 impl ClientOptions {
+    /// These options with sessions on or off (see [`ClientOptions::sessions`]).
+    pub fn with_sessions(mut self, sessions: bool) -> Self {
+        self.sessions = sessions;
+        self
+    }
+
     /// These options with `token` sent on every request.
     pub fn with_token(mut self, token: impl Into<String>) -> Self {
         self.token = Some(token.into());
@@ -120,6 +141,8 @@ pub struct Client {
     admin: crate::admin::Admin,
     timeout: Option<Duration>,
     batchers: Arc<crate::map::batcher::Batchers>,
+    /// The client's session, when sessions are on.
+    sessions: Option<Arc<Sessions>>,
 }
 
 impl Client {
@@ -138,6 +161,9 @@ impl Client {
         let rpc = DatabaseClient::new(channel.clone())
             .max_decoding_message_size(options.max_message_bytes)
             .max_encoding_message_size(usize::MAX);
+        let sessions = options
+            .sessions
+            .then(|| Arc::new(Sessions::new(rpc.clone(), options.session_depth)));
         let kv = KeyValueClient::new(channel.clone())
             .max_decoding_message_size(options.max_message_bytes)
             .max_encoding_message_size(usize::MAX);
@@ -155,6 +181,7 @@ impl Client {
             admin,
             timeout: options.request_timeout,
             batchers: Arc::default(),
+            sessions,
         })
     }
 
@@ -174,8 +201,26 @@ impl Client {
             transaction_id: None,
             timeout: self.timeout,
             batchers: Arc::clone(&self.batchers),
+            sessions: self.sessions.clone(),
         }
     }
+}
+
+/// An answer of the wrong kind for the request: a server bug.
+fn unexpected(answer: Answer) -> Error {
+    let kind = match answer {
+        Answer::Execute(_) => "execute",
+        Answer::Query(_) => "query",
+        Answer::ExecuteBatch(_) => "execute_batch",
+        Answer::Begin(_) => "begin",
+        Answer::Commit(_) => "commit",
+        Answer::Rollback(_) => "rollback",
+        Answer::Error(_) => "error",
+    };
+    Error::new(
+        ErrorKind::Internal,
+        format!("the server answered the session request with a {kind} frame"),
+    )
 }
 
 fn too_many_or_few(n: usize, expected: &str) -> Error {
@@ -216,6 +261,8 @@ pub struct Database {
     transaction_id: Option<Arc<str>>,
     timeout: Option<Duration>,
     batchers: Arc<crate::map::batcher::Batchers>,
+    /// The client's session, when sessions are on.
+    sessions: Option<Arc<Sessions>>,
 }
 
 impl Database {
@@ -263,6 +310,14 @@ impl Database {
         crate::transport::with_timeout(message, self.timeout)
     }
 
+    /// Runs `kind` on the client's session; `None` when it has none (sessions off, or a
+    /// server without them): then the caller makes the unary call.
+    async fn on_session(&self, kind: Kind) -> Option<Result<Answer>> {
+        let sessions = self.sessions.as_ref()?;
+        let answer = sessions.call(kind, self.timeout).await?;
+        Some(answer.map_err(Error::from))
+    }
+
     fn tx(&self) -> String {
         self.transaction_id
             .as_deref()
@@ -297,20 +352,21 @@ impl Database {
                 .lease
                 .map_or(0, |l| u32::try_from(l.as_millis()).unwrap_or(u32::MAX)),
         };
-        let response = self
-            .rpc
-            .clone()
-            .begin(self.request(request))
-            .await?
-            .into_inner();
+        let response = match self.on_session(Kind::Begin(request.clone())).await {
+            Some(answer) => match answer? {
+                Answer::Begin(response) => response,
+                other => return Err(unexpected(other)),
+            },
+            None => self
+                .rpc
+                .clone()
+                .begin(self.request(request))
+                .await?
+                .into_inner(),
+        };
         let db = Database {
-            rpc: self.rpc.clone(),
-            kv: self.kv.clone(),
-            statements: self.statements.clone(),
-            name: Arc::clone(&self.name),
             transaction_id: Some(response.transaction_id.into()),
-            timeout: self.timeout,
-            batchers: Arc::clone(&self.batchers),
+            ..self.clone()
         };
         Ok(Transaction::new(
             db,
@@ -320,6 +376,21 @@ impl Database {
 
     pub(crate) async fn end(&self, commit: bool) -> Result<()> {
         let transaction_id = self.tx();
+        let kind = if commit {
+            Kind::Commit(proto::CommitRequest {
+                transaction_id: transaction_id.clone(),
+            })
+        } else {
+            Kind::Rollback(proto::RollbackRequest {
+                transaction_id: transaction_id.clone(),
+            })
+        };
+        if let Some(answer) = self.on_session(kind).await {
+            return match answer? {
+                Answer::Commit(_) | Answer::Rollback(_) => Ok(()),
+                other => Err(unexpected(other)),
+            };
+        }
         let mut rpc = self.rpc.clone();
         if commit {
             rpc.commit(self.request(proto::CommitRequest { transaction_id }))
@@ -342,6 +413,12 @@ impl Database {
             statement: Some(params.into().into_statement(sql)),
             transaction_id: self.tx(),
         };
+        if let Some(answer) = self.on_session(Kind::Execute(request.clone())).await {
+            return match answer? {
+                Answer::Execute(response) => Ok(response.into()),
+                other => Err(unexpected(other)),
+            };
+        }
         let response = self.rpc.clone().execute(self.request(request)).await?;
         Ok(response.into_inner().into())
     }
@@ -353,6 +430,13 @@ impl Database {
             statement: Some(params.into().into_statement(sql)),
             transaction_id: self.tx(),
         };
+        if let Some(sessions) = &self.sessions
+            && let Some(rows) = sessions
+                .query(Kind::Query(request.clone()), self.timeout)
+                .await
+        {
+            return Rows::start(Source::Session(rows?)).await;
+        }
         let stream = self
             .rpc
             .clone()
@@ -417,12 +501,18 @@ impl Database {
             statements,
             transaction_id: self.tx(),
         };
-        let response = self
-            .rpc
-            .clone()
-            .execute_batch(self.request(request))
-            .await?
-            .into_inner();
+        let response = match self.on_session(Kind::ExecuteBatch(request.clone())).await {
+            Some(answer) => match answer? {
+                Answer::ExecuteBatch(response) => response,
+                other => return Err(unexpected(other)),
+            },
+            None => self
+                .rpc
+                .clone()
+                .execute_batch(self.request(request))
+                .await?
+                .into_inner(),
+        };
         Ok(response.results.into_iter().map(Into::into).collect())
     }
 
@@ -442,7 +532,7 @@ impl Database {
 #[derive(Debug)]
 pub struct Rows {
     columns: Arc<[Column]>,
-    stream: Streaming<proto::QueryResponse>,
+    stream: Source,
     buffered: VecDeque<proto::Row>,
     summary: Option<ExecuteResult>,
     done: bool,
@@ -451,7 +541,8 @@ pub struct Rows {
 impl Rows {
     /// Reads the first message, which carries the columns (and any error SQLite raised
     /// before the first row).
-    pub(crate) async fn start(mut stream: Streaming<proto::QueryResponse>) -> Result<Self> {
+    pub(crate) async fn start(stream: impl Into<Source>) -> Result<Self> {
+        let mut stream = stream.into();
         let first = stream.message().await?.ok_or_else(|| {
             Error::new(
                 ErrorKind::Internal,
@@ -502,5 +593,28 @@ impl Rows {
                 None => self.done = true,
             }
         }
+    }
+}
+
+/// Where a query's messages come from: a unary Query call's stream, or frames of the
+/// client's session.
+#[derive(Debug)]
+pub(crate) enum Source {
+    Unary(Streaming<proto::QueryResponse>),
+    Session(SessionRows),
+}
+
+impl Source {
+    async fn message(&mut self) -> Result<Option<proto::QueryResponse>, tonic::Status> {
+        match self {
+            Source::Unary(stream) => stream.message().await,
+            Source::Session(rows) => rows.message().await,
+        }
+    }
+}
+
+impl From<Streaming<proto::QueryResponse>> for Source {
+    fn from(stream: Streaming<proto::QueryResponse>) -> Self {
+        Source::Unary(stream)
     }
 }

@@ -28,6 +28,7 @@ pub mod error;
 pub mod map;
 pub mod params;
 pub mod row;
+mod session;
 pub mod statements;
 pub mod transaction;
 pub mod transport;

@@ -957,6 +957,9 @@ fn an_open_transaction_outlives_its_lease_and_an_expired_one_is_reported() {
     let shell = shell_in_tmux(home.path(), "", &url, "--mode list");
     shell.wait("the prompt", |s| s.contains("lease>"));
     shell.type_line("BEGIN;");
+    // Keys typed while a statement runs are lost when rustyline takes the terminal back, so
+    // each line waits for the prompt.
+    shell.wait("the BEGIN", |s| last_line(s) == "lease (transaction)>");
     shell.type_line("INSERT INTO t VALUES ('kept');");
     shell.wait("the transaction prompt", |s| {
         s.contains("INSERT INTO t VALUES ('kept');") && last_line(s) == "lease (transaction)>"
@@ -978,6 +981,7 @@ fn an_open_transaction_outlives_its_lease_and_an_expired_one_is_reported() {
     );
     shell.wait("the prompt", |s| s.contains("lease>"));
     shell.type_line("BEGIN;");
+    shell.wait("the BEGIN", |s| last_line(s) == "lease (transaction)>");
     shell.type_line("INSERT INTO t VALUES ('lost');");
     shell.wait("the transaction prompt", |s| {
         s.contains("INSERT INTO t VALUES ('lost');") && last_line(s) == "lease (transaction)>"

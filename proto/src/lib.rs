@@ -3,7 +3,7 @@
 //! Layout:
 //! - `sqlited/v1/values.proto`: `Value`, `Statement`, `Column`, `Row` — the data model.
 //! - `sqlited/v1/database.proto`: the `Database` service (Execute, Query, ExecuteBatch,
-//!   Begin, Commit, Rollback).
+//!   Begin, Commit, Rollback, and Session: all of them on one bidirectional stream).
 //! - `sqlited/v1/admin.proto`: the `Admin` service (ListDatabases, Checkpoint, Optimize,
 //!   Vacuum, Backup).
 //! - `sqlited/v1/kv.proto`: the `KeyValue` service: persistent maps of bytes.

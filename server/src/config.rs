@@ -188,6 +188,18 @@ pub struct Config {
     )]
     pub max_concurrent_requests_per_connection: usize,
 
+    /// Requests one Session stream may have in flight (sent, not yet fully answered); one
+    /// more fails with RESOURCE_EXHAUSTED. Clients read it from the session's response
+    /// headers and pipeline no deeper.
+    #[arg(long, env = "SQLITED_SESSION_MAX_IN_FLIGHT", default_value_t = 128)]
+    pub session_max_in_flight: usize,
+
+    /// Bytes of answers one Session stream may hold for a client that does not read them;
+    /// a request whose answer cannot enter before its deadline ends the session
+    /// (DEADLINE_EXCEEDED).
+    #[arg(long, env = "SQLITED_SESSION_MAX_BUFFERED_BYTES", default_value_t = 8 << 20)]
+    pub session_max_buffered_bytes: usize,
+
     /// Log lines as text for people (human) or one JSON object per line for log shippers.
     #[arg(long, env = "SQLITED_LOG_FORMAT", value_enum, default_value = "human")]
     pub log_format: LogFormat,
@@ -378,6 +390,15 @@ impl Config {
             max_sql_bytes: self.max_sql_bytes,
             max_params: self.max_params,
             statement_timeout: self.statement_timeout(),
+        }
+    }
+
+    /// The limits of each Session stream.
+    pub fn session_limits(&self) -> crate::service::session::SessionLimits {
+        crate::service::session::SessionLimits {
+            max_in_flight: self.session_max_in_flight.max(1),
+            max_buffered_bytes: self.session_max_buffered_bytes.max(64 << 10),
+            max_message_bytes: self.max_message_bytes,
         }
     }
 

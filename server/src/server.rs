@@ -22,6 +22,7 @@ use crate::service::admin::AdminService;
 use crate::service::database::DatabaseService;
 use crate::service::health::{Health, HealthGate};
 use crate::service::kv::KeyValueService;
+use crate::service::session::Sessions;
 use crate::service::statements::StatementsService;
 use crate::statements::StatementsStore;
 use sqlited_proto::v1::admin_server::AdminServer;
@@ -68,11 +69,22 @@ pub async fn run(
         )
         .await?,
     );
+    let credentials = match &config.credentials {
+        Some(path) => Some(Arc::new(CredentialsStore::open(path.clone())?)),
+        None => None,
+    };
+    // Turns true when shutdown begins: sessions stop taking requests and end.
+    let (draining, draining_rx) = tokio::sync::watch::channel(false);
     let service = DatabaseService::new(
         Arc::clone(&engine),
         config.request_limits(),
         Arc::clone(&statements),
-    );
+    )
+    .with_sessions(Sessions::new(
+        config.session_limits(),
+        credentials.clone(),
+        draining_rx,
+    ));
     let metrics_bound = match config.metrics_listen {
         Some(addr) => Some(start_metrics(&config, addr, &engine).await?),
         None => None,
@@ -100,10 +112,6 @@ pub async fn run(
         .max_decoding_message_size(config.max_message_bytes)
         .max_encoding_message_size(config.max_message_bytes);
 
-    let credentials = match &config.credentials {
-        Some(path) => Some(Arc::new(CredentialsStore::open(path.clone())?)),
-        None => None,
-    };
     let (http_stop, http_stopped) = tokio::sync::watch::channel(false);
     let http_bound = match config.http_listen {
         Some(addr) => Some(
@@ -182,6 +190,7 @@ pub async fn run(
             "shutting down: draining in-flight requests"
         );
         health.draining().await;
+        let _ = draining.send(true);
         let _ = stop_tx.send(());
         let _ = http_stop.send(true);
         tokio::time::sleep(grace).await;

@@ -88,9 +88,14 @@ async fn a_full_write_queue_is_refused_with_a_retry_hint() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn too_many_requests_on_one_connection_are_refused() {
     let server = Server::start_with(&["--max-concurrent-requests-per-connection", "2"]);
-    let db = server
-        .database("busy")
+    // Unary calls, one HTTP/2 stream each (a session is one stream, bounded by
+    // --session-max-in-flight instead).
+    server.ensure_database("busy");
+    let options = sqlited_client::ClientOptions::default().with_sessions(false);
+    let db = sqlited_client::Client::connect_with(&server.url(), options)
         .await
+        .unwrap()
+        .database("busy")
         .with_timeout(Some(std::time::Duration::from_millis(500)));
     let endless =
         "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c";

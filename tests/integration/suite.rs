@@ -24,6 +24,7 @@ mod replication;
 mod request_ids;
 mod schema_changes;
 mod security;
+mod sessions;
 mod statements;
 mod streaming;
 mod threads;

@@ -8,6 +8,7 @@ use sqlited_proto::v1::{ExecuteResponse, Statement};
 
 use super::Engine;
 use super::rows::QueryRows;
+use super::transactions::Owner;
 use crate::error::{Error, Result};
 use crate::worker::cancel::CancelToken;
 use crate::worker::classify::writes_on_empty_database;
@@ -19,7 +20,7 @@ impl Engine {
         &self,
         database: &str,
         transaction_id: &str,
-        owner: Option<&str>,
+        owner: Owner<'_>,
         statement: Statement,
         cancel: &Arc<CancelToken>,
     ) -> Result<QueryRows> {
@@ -48,7 +49,7 @@ impl Engine {
         &self,
         database: &str,
         transaction_id: &str,
-        owner: Option<&str>,
+        owner: Owner<'_>,
         statement: Statement,
         cancel: &Arc<CancelToken>,
     ) -> Result<ExecuteResponse> {
@@ -66,7 +67,7 @@ impl Engine {
         &self,
         database: &str,
         transaction_id: &str,
-        owner: Option<&str>,
+        owner: Owner<'_>,
         statements: Vec<Statement>,
         cancel: &Arc<CancelToken>,
     ) -> Result<Vec<ExecuteResponse>> {

@@ -38,11 +38,25 @@ pub struct TransactionOptions {
     pub max_open_per_database: usize,
 }
 
+/// Who asks for a transaction: the token's name (auth on) and the session the request came
+/// on, if any. A transaction belongs to the token that began it and, when begun on a
+/// session, to no other session.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Owner<'a> {
+    /// The token's name; `None` when auth is off.
+    pub token: Option<&'a str>,
+    /// The session (`service::session`) the request came on; `None` for a unary call.
+    pub session: Option<u64>,
+}
+
 /// One transaction as the registry knows it.
 pub struct Tx {
     database: Arc<Database>,
     /// The token name that began it (auth on): only it may use or end the transaction.
     owner: Option<String>,
+    /// The session it was begun on: no other session may use it, and the session's end
+    /// rolls it back ([`Transactions::end_session`]).
+    session: Option<u64>,
     /// The access it was begun with: write, or read for a read-only transaction. Its token
     /// must still hold it at every later request, the commit included.
     access: Access,
@@ -78,7 +92,7 @@ impl Transactions {
         read_only: bool,
         lease: Option<Duration>,
         cancel: Arc<CancelToken>,
-        owner: Option<&str>,
+        owner: Owner<'_>,
     ) -> Result<(String, Duration)> {
         let lease = match lease {
             None => self.options.default_lease,
@@ -122,7 +136,8 @@ impl Transactions {
         }
         let tx = Arc::new(Tx {
             database,
-            owner: owner.map(str::to_string),
+            owner: owner.token.map(str::to_string),
+            session: owner.session,
             access: if read_only {
                 Access::Read
             } else {
@@ -180,7 +195,7 @@ impl Transactions {
     }
 
     /// The open transaction `id`, which must belong to `database` and to `owner`.
-    pub fn get(&self, id: &str, database: &str, owner: Option<&str>) -> Result<Arc<Tx>> {
+    pub fn get(&self, id: &str, database: &str, owner: Owner<'_>) -> Result<Arc<Tx>> {
         let tx = self.get_any(id, owner)?;
         if tx.database.name() != database {
             return Err(Error::invalid(
@@ -196,18 +211,19 @@ impl Transactions {
 
     /// The database of transaction `id` of `owner` and the access it was begun with; `None`
     /// when `owner` has no transaction `id`.
-    pub fn begun_with(&self, id: &str, owner: Option<&str>) -> Option<(String, Access)> {
+    pub fn begun_with(&self, id: &str, owner: Owner<'_>) -> Option<(String, Access)> {
         let tx = self.get_any(id, owner).ok()?;
         Some((tx.database.name().to_string(), tx.access))
     }
 
-    /// The transaction `id` of `owner`; another token's transaction is as good as unknown.
-    fn get_any(&self, id: &str, owner: Option<&str>) -> Result<Arc<Tx>> {
+    /// The transaction `id` of `owner`; another token's (or another session's) transaction is
+    /// as good as unknown.
+    fn get_any(&self, id: &str, owner: Owner<'_>) -> Result<Arc<Tx>> {
         self.entries
             .lock()
             .expect("transactions poisoned")
             .get(id)
-            .filter(|tx| tx.owner.as_deref() == owner)
+            .filter(|tx| tx.owner.as_deref() == owner.token && tx.usable_from(owner.session))
             .cloned()
             .ok_or_else(|| Error::NoSuchTransaction { id: id.to_string() })
     }
@@ -218,7 +234,7 @@ impl Transactions {
         id: &str,
         commit: bool,
         cancel: &Arc<CancelToken>,
-        owner: Option<&str>,
+        owner: Owner<'_>,
     ) -> Result<()> {
         let tx = self.get_any(id, owner)?;
         let (reply, answer) = oneshot::channel();
@@ -235,7 +251,28 @@ impl Transactions {
         Ok(())
     }
 
-    /// Forgets every transaction: their workers roll them back and move on. For shutdown.
+    /// Rolls back at once every open transaction begun on `session`, which ended: the
+    /// registry forgets them, so their workers see their command queues close and roll back
+    /// (after the statement running, if one is, which its cancelled request stops). No lease
+    /// is waited out.
+    pub fn end_session(&self, session: u64) {
+        let ended: Vec<_> = {
+            let mut entries = self.entries.lock().expect("transactions poisoned");
+            let ids: Vec<String> = entries
+                .iter()
+                .filter(|(_, tx)| tx.session == Some(session))
+                .map(|(id, _)| id.clone())
+                .collect();
+            ids.into_iter()
+                .filter_map(|id| entries.remove(&id))
+                .collect()
+        };
+        for tx in ended.iter().filter(|tx| tx.state.ended_error().is_none()) {
+            tracing::info!(transaction = %tx.state.id(), session,
+                "the session ended with its transaction open: rolled back");
+        }
+    }
+
     /// Rolls back every open transaction of `database` (it is being dropped): their
     /// workers see their command queues close.
     pub fn close_database(&self, database: &str) {
@@ -259,6 +296,7 @@ impl Transactions {
         }
     }
 
+    /// Forgets every transaction: their workers roll them back and move on. For shutdown.
     pub fn close_all(&self) {
         let entries: Vec<_> = self
             .entries
@@ -277,6 +315,16 @@ impl Transactions {
 }
 
 impl Tx {
+    /// Whether a request on `session` (`None`: a unary call) may use this transaction. One
+    /// begun on a session is another session's as good as unknown; unary calls of its token
+    /// may use it, for the services a session does not carry (Statements.Call, KeyValue).
+    fn usable_from(&self, session: Option<u64>) -> bool {
+        match (self.session, session) {
+            (Some(bound), Some(asking)) => bound == asking,
+            _ => true,
+        }
+    }
+
     fn send(&self, command: TxCommand) -> Result<()> {
         if let Some(err) = self.state.ended_error() {
             return Err(err);

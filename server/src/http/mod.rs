@@ -118,9 +118,12 @@ impl Call {
         tonic::Request::from_parts(metadata, extensions, message)
     }
 
-    /// The principal's name, the owner of its transactions.
-    pub fn owner(&self) -> Option<&str> {
-        self.principal.as_ref().map(|p| p.name.as_str())
+    /// The principal's name, the owner of its transactions (the gateway has no sessions).
+    pub fn owner(&self) -> crate::engine::transactions::Owner<'_> {
+        crate::engine::transactions::Owner {
+            token: self.principal.as_ref().map(|p| p.name.as_str()),
+            session: None,
+        }
     }
 }
 

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use tonic::metadata::MetadataMap;
 
 use crate::auth::{Access, Principal};
+use crate::engine::transactions::Owner;
 use crate::engine::{Engine, name};
 use crate::error::{Error, Result};
 use crate::worker::cancel::{CancelOnDrop, CancelToken};
@@ -25,6 +26,9 @@ pub struct Context {
     pub principal: Option<Arc<Principal>>,
     /// When the request arrived, for its end log.
     pub started: Instant,
+    /// The session the request came on (`None` for a unary call): its transactions are
+    /// bound to it.
+    pub session: Option<u64>,
 }
 
 impl Context {
@@ -48,6 +52,10 @@ impl Context {
             request_id,
             principal: request.extensions().get::<Arc<Principal>>().cloned(),
             started,
+            session: request
+                .extensions()
+                .get::<super::session::SessionId>()
+                .map(|s| s.0),
         }
     }
 
@@ -111,9 +119,12 @@ impl Context {
         )))
     }
 
-    /// The name of the request's token, which owns the transactions it begins.
-    pub fn owner(&self) -> Option<&str> {
-        self.principal.as_ref().map(|p| p.name.as_str())
+    /// Who owns the transactions the request begins: its token, and its session if any.
+    pub fn owner(&self) -> Owner<'_> {
+        Owner {
+            token: self.principal.as_ref().map(|p| p.name.as_str()),
+            session: self.session,
+        }
     }
 }
 

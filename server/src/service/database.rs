@@ -8,13 +8,14 @@ use sqlited_proto::v1::database_server::Database as DatabaseRpc;
 use sqlited_proto::v1::{
     BeginRequest, BeginResponse, CommitRequest, CommitResponse, ExecuteBatchRequest,
     ExecuteBatchResponse, ExecuteRequest, ExecuteResponse, QueryRequest, RollbackRequest,
-    RollbackResponse, Statement,
+    RollbackResponse, SessionRequest, Statement,
 };
-use tonic::{Request, Response, Status};
+use tonic::{Request, Response, Status, Streaming};
 use tracing::{Instrument, info_span};
 
 use super::context::Context;
 use super::response_stream::ResponseRows;
+use super::session::{Outgoing, Sessions};
 use super::statement_kind;
 use crate::auth::Access;
 use crate::engine::Engine;
@@ -35,11 +36,14 @@ pub struct RequestLimits {
     pub statement_timeout: Option<Duration>,
 }
 
-/// The `Database` service over an [`Engine`].
+/// The `Database` service over an [`Engine`]. Cheap to clone: a session holds a clone.
+#[derive(Clone)]
 pub struct DatabaseService {
     engine: Arc<Engine>,
     limits: RequestLimits,
     statements: Arc<StatementsStore>,
+    /// Serves the Session RPC when set ([`DatabaseService::with_sessions`]).
+    sessions: Option<Arc<Sessions>>,
 }
 
 impl DatabaseService {
@@ -54,7 +58,25 @@ impl DatabaseService {
             engine,
             limits,
             statements,
+            sessions: None,
         }
+    }
+
+    /// This service serving the Session RPC too. Without it (the HTTP gateway's service),
+    /// Session answers UNIMPLEMENTED.
+    pub fn with_sessions(mut self, sessions: Sessions) -> Self {
+        self.sessions = Some(Arc::new(sessions));
+        self
+    }
+
+    /// The engine it answers from.
+    pub(super) fn engine(&self) -> &Arc<Engine> {
+        &self.engine
+    }
+
+    /// The server's limit on a request's run time.
+    pub(super) fn statement_timeout(&self) -> Option<Duration> {
+        self.limits.statement_timeout
     }
 
     /// Refuses raw SQL on a database that serves only exposed statements.
@@ -327,6 +349,20 @@ impl DatabaseRpc for DatabaseService {
         let ctx = self.context(&request);
         self.end_transaction(ctx, &request.get_ref().transaction_id, false)
             .await
+    }
+
+    type SessionStream = Outgoing;
+
+    async fn session(
+        &self,
+        request: Request<Streaming<SessionRequest>>,
+    ) -> Result<Response<Self::SessionStream>, Status> {
+        match &self.sessions {
+            Some(sessions) => super::session::open(self, sessions, request),
+            None => Err(Status::unimplemented(
+                "sessions are served over gRPC only; send one request per call here",
+            )),
+        }
     }
 }
 

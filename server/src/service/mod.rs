@@ -12,6 +12,8 @@
 //! - [`oversize`]: oversized requests answered RESOURCE_EXHAUSTED.
 //! - [`statements`]: `sqlited.v1.Statements` (Call, ListStatements, ReloadStatements).
 //! - [`response_stream`]: a streaming RPC's response as tonic sends it, with its end log.
+//! - [`session`]: `Database.Session`, many requests on one stream, answered by the
+//!   `database` handlers.
 
 pub mod admin;
 pub mod context;
@@ -22,6 +24,7 @@ pub mod kv;
 pub mod observe;
 pub mod oversize;
 pub mod response_stream;
+pub mod session;
 pub mod statements;
 
 /// The first keyword of `sql` in capitals (`SELECT`, `INSERT`, …), for logs.

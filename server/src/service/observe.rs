@@ -91,6 +91,7 @@ const METHODS: &[&str] = &[
     "Begin",
     "Commit",
     "Rollback",
+    "Session",
     "Get",
     "Set",
     "Delete",

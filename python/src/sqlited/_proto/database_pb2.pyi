@@ -109,3 +109,67 @@ class RollbackRequest(_message.Message):
 class RollbackResponse(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
+
+class SessionRequest(_message.Message):
+    __slots__ = ("request_id", "execute", "query", "execute_batch", "begin", "commit", "rollback", "more", "cancel", "timeout_ms")
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    EXECUTE_FIELD_NUMBER: _ClassVar[int]
+    QUERY_FIELD_NUMBER: _ClassVar[int]
+    EXECUTE_BATCH_FIELD_NUMBER: _ClassVar[int]
+    BEGIN_FIELD_NUMBER: _ClassVar[int]
+    COMMIT_FIELD_NUMBER: _ClassVar[int]
+    ROLLBACK_FIELD_NUMBER: _ClassVar[int]
+    MORE_FIELD_NUMBER: _ClassVar[int]
+    CANCEL_FIELD_NUMBER: _ClassVar[int]
+    TIMEOUT_MS_FIELD_NUMBER: _ClassVar[int]
+    request_id: int
+    execute: ExecuteRequest
+    query: QueryRequest
+    execute_batch: ExecuteBatchRequest
+    begin: BeginRequest
+    commit: CommitRequest
+    rollback: RollbackRequest
+    more: SessionMore
+    cancel: SessionCancel
+    timeout_ms: int
+    def __init__(self, request_id: _Optional[int] = ..., execute: _Optional[_Union[ExecuteRequest, _Mapping]] = ..., query: _Optional[_Union[QueryRequest, _Mapping]] = ..., execute_batch: _Optional[_Union[ExecuteBatchRequest, _Mapping]] = ..., begin: _Optional[_Union[BeginRequest, _Mapping]] = ..., commit: _Optional[_Union[CommitRequest, _Mapping]] = ..., rollback: _Optional[_Union[RollbackRequest, _Mapping]] = ..., more: _Optional[_Union[SessionMore, _Mapping]] = ..., cancel: _Optional[_Union[SessionCancel, _Mapping]] = ..., timeout_ms: _Optional[int] = ...) -> None: ...
+
+class SessionMore(_message.Message):
+    __slots__ = ("frames",)
+    FRAMES_FIELD_NUMBER: _ClassVar[int]
+    frames: int
+    def __init__(self, frames: _Optional[int] = ...) -> None: ...
+
+class SessionCancel(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class SessionResponse(_message.Message):
+    __slots__ = ("request_id", "execute", "query", "execute_batch", "begin", "commit", "rollback", "error")
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    EXECUTE_FIELD_NUMBER: _ClassVar[int]
+    QUERY_FIELD_NUMBER: _ClassVar[int]
+    EXECUTE_BATCH_FIELD_NUMBER: _ClassVar[int]
+    BEGIN_FIELD_NUMBER: _ClassVar[int]
+    COMMIT_FIELD_NUMBER: _ClassVar[int]
+    ROLLBACK_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    request_id: int
+    execute: ExecuteResponse
+    query: QueryResponse
+    execute_batch: ExecuteBatchResponse
+    begin: BeginResponse
+    commit: CommitResponse
+    rollback: RollbackResponse
+    error: SessionError
+    def __init__(self, request_id: _Optional[int] = ..., execute: _Optional[_Union[ExecuteResponse, _Mapping]] = ..., query: _Optional[_Union[QueryResponse, _Mapping]] = ..., execute_batch: _Optional[_Union[ExecuteBatchResponse, _Mapping]] = ..., begin: _Optional[_Union[BeginResponse, _Mapping]] = ..., commit: _Optional[_Union[CommitResponse, _Mapping]] = ..., rollback: _Optional[_Union[RollbackResponse, _Mapping]] = ..., error: _Optional[_Union[SessionError, _Mapping]] = ...) -> None: ...
+
+class SessionError(_message.Message):
+    __slots__ = ("code", "message", "details")
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    DETAILS_FIELD_NUMBER: _ClassVar[int]
+    code: int
+    message: str
+    details: bytes
+    def __init__(self, code: _Optional[int] = ..., message: _Optional[str] = ..., details: _Optional[bytes] = ...) -> None: ...

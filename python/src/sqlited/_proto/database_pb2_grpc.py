@@ -65,6 +65,11 @@ class DatabaseStub(object):
                 request_serializer=sqlited_dot_v1_dot_database__pb2.RollbackRequest.SerializeToString,
                 response_deserializer=sqlited_dot_v1_dot_database__pb2.RollbackResponse.FromString,
                 _registered_method=True)
+        self.Session = channel.stream_stream(
+                '/sqlited.v1.Database/Session',
+                request_serializer=sqlited_dot_v1_dot_database__pb2.SessionRequest.SerializeToString,
+                response_deserializer=sqlited_dot_v1_dot_database__pb2.SessionResponse.FromString,
+                _registered_method=True)
 
 
 class DatabaseServicer(object):
@@ -120,6 +125,60 @@ class DatabaseServicer(object):
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Session(self, request_iterator, context):
+        """Many requests on one bidirectional stream: Execute, Query, ExecuteBatch, Begin, Commit
+        and Rollback, each a SessionRequest frame with a request id the client chooses, each
+        answered by SessionResponse frames carrying that id. It saves, per statement, what a
+        unary call costs (an HTTP/2 stream, headers, trailers), and answers come back as soon as
+        each is ready, so a client may pipeline: send several requests before reading answers.
+
+        The rules, for stub users of any language:
+        - Requests run concurrently, as separate unary calls would; answers come in the order
+        they are ready, not the order sent. Requests that must run in order (a statement and
+        the next one that reads what it wrote) must wait for the first's answer, or go in
+        one ExecuteBatch, or in a transaction (a transaction's requests run one at a time, in
+        the order they reach the server).
+        - Every request gets exactly one final frame: its response, or `error`. A query's rows
+        come in several frames; its final frame is the one whose QueryResponse has `summary`
+        set (or an `error` frame).
+        - Flow control per query: the server sends at most 4 frames of one query beyond those
+        the client acknowledged with `more` frames; send `more` as you consume them. A client
+        that acknowledges nothing before the request's deadline gets DEADLINE_EXCEEDED for
+        that query (the slow-consumer rule of Query), and the server's connection is freed.
+        Send `cancel` to stop a request early (answered with a CANCELLED error frame unless
+        it finished first).
+        - Limits per session (`--session-max-in-flight`, `--session-max-buffered-bytes`): a
+        request beyond the in-flight limit fails RESOURCE_EXHAUSTED; answers the client does
+        not read wait in a buffer of bounded bytes, and a request whose answer cannot enter it
+        before that request's deadline ends the whole session (DEADLINE_EXCEEDED). The
+        session's limits are in its response headers: `sqlited-session-max-in-flight`,
+        `sqlited-session-query-window` and `sqlited-session-max-message-bytes` (the largest
+        frame it takes; send a larger request as a unary call, which is refused
+        RESOURCE_EXHAUSTED alone, instead of breaking the session).
+        - A frame that is wrong (no request in it, a request id already in flight, an unknown
+        transaction) fails that request alone, with the status the unary RPC would have given.
+        The session itself ends with a status only when it cannot go on: a frame that is not
+        protobuf (INVALID_ARGUMENT) or too large (RESOURCE_EXHAUSTED), a client too slow to read its answers, the server shutting
+        down (UNAVAILABLE: reconnect).
+        - Auth: the stream's `authorization` metadata is the token of every request on it; it is
+        checked again for each request, as on a unary call (a revoked token, a token over its
+        requests_per_second, a missing role fail that request).
+        - A transaction begun on a session is bound to it: no other session can use it (unary
+        calls of the same token can, for Statements.Call or KeyValue inside it), and when the
+        session ends — the client closes it, goes away, or the stream
+        breaks — its open transactions are rolled back at once (no lease to wait out). The
+        idle lease still applies while the session lives.
+        - Each request's deadline is its `timeout_ms`, bounded by --statement-timeout-ms; a
+        deadline on the Session call itself bounds the whole session. The request's log id is
+        the session's `x-request-id` (in its response headers) followed by `.` and the request
+        id.
+        - When the client has nothing more to send, it closes its side; the server answers what
+        is in flight, then ends the stream with OK (and rolls back a transaction left open).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_DatabaseServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -152,6 +211,11 @@ def add_DatabaseServicer_to_server(servicer, server):
                     servicer.Rollback,
                     request_deserializer=sqlited_dot_v1_dot_database__pb2.RollbackRequest.FromString,
                     response_serializer=sqlited_dot_v1_dot_database__pb2.RollbackResponse.SerializeToString,
+            ),
+            'Session': grpc.stream_stream_rpc_method_handler(
+                    servicer.Session,
+                    request_deserializer=sqlited_dot_v1_dot_database__pb2.SessionRequest.FromString,
+                    response_serializer=sqlited_dot_v1_dot_database__pb2.SessionResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -317,6 +381,33 @@ class Database(object):
             '/sqlited.v1.Database/Rollback',
             sqlited_dot_v1_dot_database__pb2.RollbackRequest.SerializeToString,
             sqlited_dot_v1_dot_database__pb2.RollbackResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Session(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(
+            request_iterator,
+            target,
+            '/sqlited.v1.Database/Session',
+            sqlited_dot_v1_dot_database__pb2.SessionRequest.SerializeToString,
+            sqlited_dot_v1_dot_database__pb2.SessionResponse.FromString,
             options,
             channel_credentials,
             insecure,
