@@ -70,5 +70,8 @@ workers="$(docker top "$container" | grep -c 'sqlited worker' || true)"
 [ "$workers" -ge 2 ] || { echo "expected worker processes, found $workers"; docker top "$container"; exit 1; }
 echo "docker: 5 passed, 0 failed"
 
-# The replication stack (sqlited with Litestream, SeaweedFS), on the same base image.
-bash docker/replication/test.sh
+# The replication stack (sqlited with Litestream, SeaweedFS), on the same base image. This
+# stack goes first: its container would hold the port the next one is given.
+cleanup
+trap - EXIT
+SQLITED_PORT="" bash docker/replication/test.sh

@@ -129,6 +129,16 @@ async fn every_rpc_answers_with_its_request_id() {
             transaction_id: begun.get_ref().transaction_id.clone(),
         };
         assert!(check("Rollback", sent, db.rollback(with_id(rollback, sent)).await));
+        // A session's response headers carry its id; the stream's requests end with it.
+        let (frames, requests) = tokio::sync::mpsc::channel::<SessionRequest>(1);
+        let opened = db
+            .session(with_id(
+                tokio_stream::wrappers::ReceiverStream::new(requests),
+                sent,
+            ))
+            .await;
+        assert!(check("Session", sent, opened.map(|r| r.map(drop))));
+        drop(frames);
 
         let set = SetRequest {
             map: map("m"),
