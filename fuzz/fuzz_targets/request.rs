@@ -22,7 +22,7 @@ use std::time::Duration;
 use libfuzzer_sys::fuzz_target;
 use prost::Message;
 use sqlited::auth::{Access, Credentials};
-use sqlited::engine::name;
+use sqlited::name;
 use sqlited::http::{body, values};
 use sqlited::worker::Role;
 use sqlited::worker::cancel::CancelToken;

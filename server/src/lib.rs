@@ -14,9 +14,12 @@
 //! - [`http`]: the HTTP/JSON gateway (`--http-listen`) over the same services, and its
 //!   OpenAPI document.
 //! - [`healthcheck`]: the `sqlited healthcheck` subcommand's client.
+//! - [`integrity`]: whether a file is a sound SQLite database, checked before a restore.
 //! - [`restore`]: the `sqlited restore` subcommand: a backup back into the data directory.
 //! - [`replication`]: continuous replication with a supervised Litestream child
 //!   (`--replica-url`), the sync mode's barrier, restores from the replica.
+//! - [`name`]: what a database name may be, and the file it names (a leaf: the engine,
+//!   replication, restore and the services all use it).
 //! - [`lock`]: the data directory's lock: one server (or restore) at a time.
 //! - [`service`]: one file per gRPC service; thin: validate, call the engine, map errors.
 //! - [`engine`]: the registry of databases, routing, the reader pool and the writer queue.
@@ -35,10 +38,12 @@ pub mod engine;
 pub mod error;
 pub mod healthcheck;
 pub mod http;
+pub(crate) mod integrity;
 pub mod listener;
 pub(crate) mod lock;
 pub(crate) mod memory;
 pub(crate) mod metrics;
+pub mod name;
 pub mod replication;
 pub mod restore;
 pub mod server;

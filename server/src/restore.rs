@@ -6,7 +6,7 @@
 use std::io::Read;
 use std::path::Path;
 
-use crate::engine::name;
+use crate::name;
 
 /// Restores the database `database` of `data_dir` from `input`; returns its size in bytes.
 ///
@@ -21,22 +21,7 @@ pub fn restore(
     force: bool,
     input: &mut impl Read,
 ) -> Result<u64, String> {
-    name::validate(database).map_err(|err| err.to_string())?;
-    std::fs::create_dir_all(data_dir).map_err(|err| {
-        format!(
-            "cannot create the data directory {}: {err}",
-            data_dir.display()
-        )
-    })?;
-    let _lock =
-        crate::lock::DataDirLock::acquire(data_dir, &format!("restore {database:?} into it"))?;
-    let target = name::path(data_dir, database);
-    if target.exists() && !force {
-        return Err(format!(
-            "database {database:?} already exists ({}); stop the server and pass --force to replace it",
-            target.display()
-        ));
-    }
+    let (_lock, target) = prepare(data_dir, database, force)?;
     let temp = data_dir.join(format!(".restore-{database}-{}.db", std::process::id()));
     let result = (|| {
         let mut file = std::fs::File::create(&temp)
@@ -45,7 +30,7 @@ pub fn restore(
             .map_err(|err| format!("reading the backup failed: {err}"))?;
         file.sync_all()
             .map_err(|err| format!("cannot sync {}: {err}", temp.display()))?;
-        check(&temp)?;
+        crate::integrity::check(&temp)?;
         Ok(bytes)
     })();
     let bytes = match result {
@@ -83,22 +68,7 @@ pub fn from_replica(
     at: &crate::replication::restore::PointInTime,
 ) -> Result<u64, String> {
     use crate::replication::restore::{Restored, restore};
-    name::validate(database).map_err(|err| err.to_string())?;
-    std::fs::create_dir_all(data_dir).map_err(|err| {
-        format!(
-            "cannot create the data directory {}: {err}",
-            data_dir.display()
-        )
-    })?;
-    let _lock =
-        crate::lock::DataDirLock::acquire(data_dir, &format!("restore {database:?} into it"))?;
-    let target = name::path(data_dir, database);
-    if target.exists() && !force {
-        return Err(format!(
-            "database {database:?} already exists ({}); stop the server and pass --force to replace it",
-            target.display()
-        ));
-    }
+    let (_lock, _) = prepare(data_dir, database, force)?;
     let url = crate::replication::settings::database_url(base_url, database);
     match restore(binary, &url, data_dir, database, at)? {
         Restored::Bytes(bytes) => Ok(bytes),
@@ -108,27 +78,28 @@ pub fn from_replica(
     }
 }
 
-/// Checks that `path` is a SQLite database that passes `PRAGMA integrity_check`.
-pub(crate) fn check(path: &Path) -> Result<(), String> {
-    let mut header = [0u8; 16];
-    std::fs::File::open(path)
-        .and_then(|mut f| f.read_exact(&mut header))
-        .map_err(|_| {
-            "the backup is not a SQLite database (it is shorter than a header)".to_string()
-        })?;
-    if &header != b"SQLite format 3\0" {
-        return Err("the backup is not a SQLite database (its header is wrong)".into());
-    }
-    let conn =
-        rusqlite::Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-            .map_err(|err| format!("the backup cannot be opened: {err}"))?;
-    let verdict: String = conn
-        .query_row("PRAGMA integrity_check", [], |row| row.get(0))
-        .map_err(|err| format!("the backup is damaged: {err}"))?;
-    if verdict != "ok" {
+/// Checks the name, makes the data directory, takes its lock (no server, no other restore)
+/// and refuses an existing database unless `force`; returns the lock and the target file.
+fn prepare(
+    data_dir: &Path,
+    database: &str,
+    force: bool,
+) -> Result<(crate::lock::DataDirLock, std::path::PathBuf), String> {
+    name::validate(database).map_err(|err| err.to_string())?;
+    std::fs::create_dir_all(data_dir).map_err(|err| {
+        format!(
+            "cannot create the data directory {}: {err}",
+            data_dir.display()
+        )
+    })?;
+    let lock =
+        crate::lock::DataDirLock::acquire(data_dir, &format!("restore {database:?} into it"))?;
+    let target = name::path(data_dir, database);
+    if target.exists() && !force {
         return Err(format!(
-            "the backup fails PRAGMA integrity_check: {verdict}"
+            "database {database:?} already exists ({}); stop the server and pass --force to replace it",
+            target.display()
         ));
     }
-    Ok(())
+    Ok((lock, target))
 }

@@ -2,7 +2,6 @@
 //!
 //! Layout:
 //! - [`Engine`] (this file): the registry of open databases in the data directory.
-//! - [`name`]: what a database name may be, and the file it names.
 //! - [`database`]: one database: its writer, its readers, routing between them.
 //! - [`routes`]: which SQL texts read and which write, learned from SQLite.
 //! - [`rows`]: the stream of a query's result messages.
@@ -10,7 +9,6 @@
 //! - [`transactions`]: interactive transactions: ids, leases, bounds.
 
 pub mod database;
-pub mod name;
 pub mod routes;
 pub mod rows;
 mod run;
@@ -26,6 +24,7 @@ pub use database::{Database, DatabaseOptions};
 pub use transactions::{TransactionOptions, Transactions};
 
 use crate::error::{Error, Result};
+use crate::name;
 use crate::replication::Replication;
 
 /// Every database of one data directory, opened on first use.

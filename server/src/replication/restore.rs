@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::engine::name;
+use crate::name;
 
 /// Which state to restore.
 #[derive(Debug, Clone, Default)]
@@ -78,7 +78,7 @@ pub fn restore(
     if !temp.exists() {
         return Ok(Restored::NotInReplica);
     }
-    if let Err(err) = crate::restore::check(&temp) {
+    if let Err(err) = crate::integrity::check(&temp) {
         cleanup(&temp);
         return Err(err);
     }

@@ -77,7 +77,7 @@ fn parse_override(text: &str) -> Result<(String, Mode), String> {
     let (name, mode) = text
         .split_once('=')
         .ok_or_else(|| format!("{text:?} is not NAME=sync or NAME=async"))?;
-    crate::engine::name::validate(name).map_err(|err| err.to_string())?;
+    crate::name::validate(name).map_err(|err| err.to_string())?;
     let mode = match mode {
         "sync" => Mode::Sync,
         "async" => Mode::Async,

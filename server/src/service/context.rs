@@ -8,9 +8,10 @@ use std::time::{Duration, Instant};
 use tonic::metadata::MetadataMap;
 
 use crate::auth::{Access, Principal};
+use crate::engine::Engine;
 use crate::engine::transactions::Owner;
-use crate::engine::{Engine, name};
 use crate::error::{Error, Result};
+use crate::name;
 use crate::worker::cancel::{CancelOnDrop, CancelToken};
 
 /// What a handler gives the engine to stop its work.

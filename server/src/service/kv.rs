@@ -26,8 +26,9 @@ use tracing::{Instrument, Span, info_span};
 use super::context::Context;
 use super::response_stream::ResponseStream;
 use crate::auth::Access;
-use crate::engine::{Database, Engine, name};
+use crate::engine::{Database, Engine};
 use crate::error::{Error, Result};
+use crate::name;
 use crate::statements::StatementsStore;
 use crate::worker::kv::{KvRead, KvWrite, KvWritten, read};
 

@@ -32,7 +32,7 @@ use sqlited_proto::v1::Value;
 use sqlited_proto::v1::value::Kind as V;
 
 use super::{Catalog, DatabaseStatements, Exposed, Kind, Param, check};
-use crate::engine::name;
+use crate::name;
 use crate::worker::job::Prepared;
 
 #[derive(Debug, Deserialize)]
