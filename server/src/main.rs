@@ -89,6 +89,11 @@ enum Command {
         /// /metrics report) instead of the latest.
         #[arg(long, requires = "replica_url")]
         txid: Option<u64>,
+        /// Restore from this generation of the replica (`URL/NAME/GEN`; ListDatabases
+        /// reports the one a database replicates to) instead of the newest, or with
+        /// --timestamp the one live then.
+        #[arg(long, requires = "replica_url")]
+        generation: Option<u64>,
         /// The Litestream binary.
         #[arg(long, env = "SQLITED_LITESTREAM", default_value = "litestream")]
         litestream: std::path::PathBuf,
@@ -166,6 +171,7 @@ async fn run(cli: Cli) -> ExitCode {
             replica_url,
             timestamp,
             txid,
+            generation,
             litestream,
         }) => match match replica_url {
             Some(url) => sqlited::restore::from_replica(
@@ -174,7 +180,11 @@ async fn run(cli: Cli) -> ExitCode {
                 force,
                 &litestream,
                 &url,
-                &sqlited::replication::restore::PointInTime { timestamp, txid },
+                &sqlited::replication::restore::PointInTime {
+                    timestamp,
+                    txid,
+                    generation,
+                },
             ),
             None => {
                 sqlited::restore::restore(&data_dir, &database, force, &mut std::io::stdin().lock())

@@ -43,8 +43,10 @@ pub fn restore(
     for stale in ["db-wal", "db-shm"] {
         let _ = std::fs::remove_file(target.with_extension(stale));
     }
-    // Litestream's state of the file replaced, if the server replicates it.
+    // Litestream's state of the file replaced, if the server replicates it: the restored
+    // file replicates to a new generation.
     let _ = std::fs::remove_dir_all(crate::replication::restore::meta_dir(&target));
+    crate::replication::generation::forget(&target);
     std::fs::rename(&temp, &target)
         .map_err(|err| format!("cannot move the restored file into place: {err}"))?;
     Ok(bytes)
@@ -71,7 +73,7 @@ pub fn from_replica(
     let (_lock, _) = prepare(data_dir, database, force)?;
     let url = crate::replication::settings::database_url(base_url, database);
     match restore(binary, &url, data_dir, database, at)? {
-        Restored::Bytes(bytes) => Ok(bytes),
+        Restored::Bytes { bytes, .. } => Ok(bytes),
         Restored::NotInReplica => Err(format!(
             "the replica {url} holds no copy of database {database:?} (check --replica-url)"
         )),

@@ -229,8 +229,9 @@ impl Engine {
             tracing::info!(database = name, "database closed to be dropped");
         }
         if self.replication.is_some() {
-            let meta = crate::replication::restore::meta_dir(&name::path(&self.data_dir, name));
-            let _ = std::fs::remove_dir_all(meta);
+            let path = name::path(&self.data_dir, name);
+            let _ = std::fs::remove_dir_all(crate::replication::restore::meta_dir(&path));
+            crate::replication::generation::forget(&path);
         }
         for file in crate::worker::files::database_files(&name::path(&self.data_dir, name)) {
             match std::fs::remove_file(&file) {
@@ -283,7 +284,7 @@ impl Engine {
                 crate::worker::files::check_database(&path)?;
                 let mut db = Database::open(name, path.clone(), self.options.clone()).await?;
                 if let Some(replication) = &self.replication {
-                    db = db.with_replica(replication.attach(name, &path).await?);
+                    db = db.with_replica(replication.attach(name, &path));
                 }
                 tracing::info!(database = name, "database opened");
                 let _ = self.opened.send(name.to_string());
@@ -314,10 +315,11 @@ impl Engine {
         .await
         .map_err(|err| Error::Internal(format!("the restore task failed: {err}")))?;
         match restored {
-            Ok(crate::replication::restore::Restored::Bytes(bytes)) => {
+            Ok(crate::replication::restore::Restored::Bytes { bytes, generation }) => {
                 tracing::info!(
                     database = name,
                     bytes,
+                    generation,
                     "restored from the replica (--restore-if-missing)"
                 );
                 Ok(())

@@ -198,6 +198,10 @@ fn describe() {
         "Write requests committed locally that the replica does not hold yet, by database."
     );
     describe_gauge!(
+        REPLICATION_LAG_FRAMES,
+        "WAL frames the writer appended that the replica does not hold yet, by database."
+    );
+    describe_gauge!(
         REPLICATION_LAST_SYNC,
         Unit::Seconds,
         "When a Litestream sync of the database last succeeded (Unix time)."

@@ -24,6 +24,8 @@ pub const REPLICA_TXID: &str = "sqlited_replica_txid";
 pub const REPLICATION_LAG_SECONDS: &str = "sqlited_replication_lag_seconds";
 /// Write requests committed locally that the replica does not hold yet.
 pub const REPLICATION_LAG_WRITES: &str = "sqlited_replication_lag_writes";
+/// WAL frames the writer appended that the replica does not hold yet.
+pub const REPLICATION_LAG_FRAMES: &str = "sqlited_replication_lag_frames";
 /// When a sync last succeeded (Unix time, seconds).
 pub const REPLICATION_LAST_SYNC: &str = "sqlited_replication_last_sync_timestamp_seconds";
 /// Syncs that failed.

@@ -12,10 +12,13 @@
 //! - [`litestream`]: the child process: its configuration, start, restarts, stop.
 //! - [`control`]: the client of Litestream's control socket (register, unregister, sync).
 //! - [`replica`]: one database: its sync loop, the barrier sync writes wait at, its status.
+//! - [`generation`]: each life of a database replicates to a path of its own
+//!   (`URL/NAME/GEN`), recorded in the data directory.
 //! - [`restore`]: a database back from the replica (`sqlited restore --replica-url`,
 //!   `--restore-if-missing`).
 
 pub mod control;
+pub mod generation;
 pub mod litestream;
 pub mod replica;
 pub mod restore;
@@ -90,29 +93,29 @@ impl Replication {
         &self.args
     }
 
-    /// Registers database `name` (file `path`, just opened) with Litestream and starts its
-    /// sync loop.
-    pub async fn attach(&self, name: &str, path: &Path) -> Result<Arc<Replica>> {
+    /// Starts replicating database `name` (file `path`, just opened): its loop registers it
+    /// with Litestream, in its generation, and syncs it from then on. The database serves
+    /// meanwhile; a write in sync mode waits for the replica all the same.
+    pub fn attach(&self, name: &str, path: &Path) -> Arc<Replica> {
+        let location = replica::Location {
+            database_url: self.url(name),
+            base_url: self.base_url.clone(),
+            binary: self.args.litestream.clone(),
+        };
         let replica = Arc::new(Replica::new(
             name,
             path,
-            self.url(name),
+            location,
             self.args.mode(name),
             self.control.clone(),
             self.args.interval(),
             self.args.sync_timeout(),
         ));
-        // Registered or not, it is tracked: a Litestream that was down registers it when it
-        // is back, and health says so meanwhile.
-        let registered = replica.register().await;
         self.replicas()
             .insert(name.to_string(), Arc::clone(&replica));
         let looping = Arc::clone(&replica);
         tokio::spawn(async move { looping.run().await });
-        if registered.is_ok() {
-            tracing::info!(database = name, url = %replica.url(), mode = ?replica.mode(), "replicating");
-        }
-        Ok(replica)
+        replica
     }
 
     /// Unregisters database `name` (closed, or about to be dropped).

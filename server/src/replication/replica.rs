@@ -9,7 +9,7 @@
 //! group committed before it started. Waiting is async; the writer thread never waits.
 
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use tokio::sync::{Notify, watch};
@@ -18,6 +18,7 @@ use super::control::{Control, Synced};
 use super::settings::Mode;
 use crate::error::{Error, Result};
 use crate::metrics::names::*;
+use crate::worker::WalFrames;
 
 /// How long the loop pauses after a failed sync before the next.
 const RETRY_PAUSE: Duration = Duration::from_millis(100);
@@ -28,6 +29,9 @@ pub struct Status {
     pub mode: Option<Mode>,
     /// Litestream has the database registered.
     pub registered: bool,
+    /// The generation the database replicates to, and its URL (none yet while the replica
+    /// cannot be listed to choose a new one).
+    pub generation: Option<(u64, String)>,
     /// The newest transaction the replica holds (Litestream's txid).
     pub replica_txid: u64,
     /// The newest transaction Litestream holds locally.
@@ -36,6 +40,12 @@ pub struct Status {
     pub lag: Duration,
     /// Write requests committed locally that the replica does not hold yet.
     pub lag_writes: u64,
+    /// WAL frames the writer appended that the replica does not hold yet.
+    pub lag_frames: u64,
+    /// Sync-mode writes that waited for the replica, and their mean and longest wait.
+    pub sync_waits: u64,
+    pub sync_wait_mean: Duration,
+    pub sync_wait_max: Duration,
     /// When a sync last succeeded.
     pub last_sync: Option<SystemTime>,
     /// Syncs that failed since the database opened.
@@ -74,14 +84,31 @@ struct Inner {
     failures: u64,
     registered: bool,
     synced: Option<Synced>,
+    generation: Option<(u64, String)>,
+    /// The writer's frames (its [`WalFrames`]) the replica holds: those appended before the
+    /// last successful sync began.
+    confirmed_frames: u64,
+    sync_waits: u64,
+    sync_wait_total: Duration,
+    sync_wait_max: Duration,
+}
+
+/// Where a database replicates: its replica URL (`URL/NAME`, the generations under it), the
+/// server's `--replica-url` and the Litestream binary that lists the generations.
+pub(super) struct Location {
+    pub database_url: String,
+    pub base_url: String,
+    pub binary: PathBuf,
 }
 
 /// The replication of one database.
 pub struct Replica {
     name: String,
     path: PathBuf,
-    url: String,
+    location: Location,
     mode: Mode,
+    /// The frames the database's writer appended to its WAL.
+    frames: Arc<WalFrames>,
     control: Control,
     interval: Duration,
     timeout: Duration,
@@ -96,21 +123,29 @@ impl Replica {
     pub(super) fn new(
         name: &str,
         path: &Path,
-        url: String,
+        location: Location,
         mode: Mode,
         control: Control,
         interval: Duration,
         timeout: Duration,
     ) -> Self {
+        let frames = WalFrames::of(path);
+        // What came before was synced when the database last closed (or is not this
+        // server's to count).
+        let inner = Inner {
+            confirmed_frames: frames.get(),
+            ..Inner::default()
+        };
         Self {
             name: name.to_string(),
             path: path.to_path_buf(),
-            url,
+            location,
             mode,
+            frames,
             control,
             interval,
             timeout,
-            inner: Mutex::new(Inner::default()),
+            inner: Mutex::new(inner),
             wake: Notify::new(),
             rounds: watch::channel(Round::default()).0,
             stop: watch::channel(false).0,
@@ -121,10 +156,6 @@ impl Replica {
         &self.name
     }
 
-    pub fn url(&self) -> &str {
-        &self.url
-    }
-
     pub fn mode(&self) -> Mode {
         self.mode
     }
@@ -133,20 +164,61 @@ impl Replica {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Registers the database with Litestream (again, after Litestream restarted).
+    /// Registers the database with Litestream (again, after Litestream restarted), to its
+    /// generation: the one the data directory records, else a new one.
     pub(super) async fn register(&self) -> Result<()> {
-        let registered = self.control.register(&self.path, &self.url).await;
+        let registered = match self.generation().await {
+            Ok(url) => self.control.register(&self.path, &url).await.map(|()| url),
+            Err(err) => Err(err),
+        };
         let mut inner = self.lock();
         inner.registered = registered.is_ok();
-        registered.map_err(|err| {
-            tracing::error!(database = %self.name, error = %err, "cannot register the database with Litestream");
-            inner.failing_since.get_or_insert_with(Instant::now);
-            inner.failure = Some(err.clone());
-            Error::Unavailable(format!(
-                "database {:?} cannot be replicated now: {err}",
-                self.name
-            ))
-        })
+        match registered {
+            Ok(url) => {
+                drop(inner);
+                tracing::info!(database = %self.name, url = %url, mode = ?self.mode, "replicating");
+                Ok(())
+            }
+            Err(err) => {
+                tracing::error!(database = %self.name, error = %err, "cannot register the database with Litestream");
+                inner.failing_since.get_or_insert_with(Instant::now);
+                inner.failure = Some(err.clone());
+                Err(Error::Unavailable(format!(
+                    "database {:?} cannot be replicated now: {err}",
+                    self.name
+                )))
+            }
+        }
+    }
+
+    /// The URL of the generation the database replicates to. Without a record in the data
+    /// directory (a new file, a restored one, or one replicated for the first time) it is
+    /// a new generation, the first the replica does not hold, recorded from now on.
+    async fn generation(&self) -> Result<String, String> {
+        if let Some((_, url)) = &self.lock().generation {
+            return Ok(url.clone());
+        }
+        let location = &self.location;
+        let number = match super::generation::recorded(&self.path, &location.base_url) {
+            Some(number) => number,
+            None => {
+                let (binary, url) = (location.binary.clone(), location.database_url.clone());
+                let timeout = self.timeout;
+                let generations = tokio::task::spawn_blocking(move || {
+                    super::generation::list(&binary, &url, timeout)
+                })
+                .await
+                .map_err(|err| format!("listing the replica's generations failed: {err}"))?
+                .map_err(|err| format!("cannot choose a generation of the replica: {err}"))?;
+                let number = super::generation::next(&generations);
+                super::generation::record(&self.path, &location.base_url, number)?;
+                tracing::info!(database = %self.name, generation = number, "a new generation of the replica");
+                number
+            }
+        };
+        let url = super::generation::url(&location.database_url, number);
+        self.lock().generation = Some((number, url.clone()));
+        Ok(url)
     }
 
     /// Stops the loop, and has Litestream sync what is left and forget the database.
@@ -183,8 +255,15 @@ impl Replica {
         let mut rounds = self.rounds.subscribe();
         let waited =
             tokio::time::timeout(self.timeout, rounds.wait_for(|round| round.number >= need)).await;
+        let wait = began.elapsed();
         metrics::histogram!(REPLICATION_SYNC_WAIT_SECONDS, "database" => self.name.clone())
-            .record(began.elapsed().as_secs_f64());
+            .record(wait.as_secs_f64());
+        {
+            let mut inner = self.lock();
+            inner.sync_waits += 1;
+            inner.sync_wait_total += wait;
+            inner.sync_wait_max = inner.sync_wait_max.max(wait);
+        }
         let unsafe_yet = |why: String| {
             Error::Unavailable(format!(
                 "the write was committed on this server but the replica has not confirmed it \
@@ -213,6 +292,10 @@ impl Replica {
     pub(super) async fn run(&self) {
         let mut stop = self.stop.subscribe();
         let tick = self.interval.min(Duration::from_secs(1));
+        // The first round registers the database. Registered or not, it is tracked: a
+        // Litestream that is down registers it when it is back (or the next round does),
+        // and health says so meanwhile.
+        self.round().await;
         loop {
             if *stop.borrow() {
                 return;
@@ -224,7 +307,11 @@ impl Replica {
                     && inner
                         .last_start
                         .is_none_or(|start| start.elapsed() >= self.interval);
-                waiting || interval_due
+                // A database not registered (its generation not chosen, Litestream down)
+                // tries again each tick, writes or not.
+                let unregistered = !inner.registered
+                    && inner.last_start.is_none_or(|start| start.elapsed() >= tick);
+                waiting || interval_due || unregistered
             };
             if !due {
                 self.publish();
@@ -249,9 +336,12 @@ impl Replica {
     /// One sync; whether it succeeded. A database Litestream refused to register (or that
     /// it lost) is registered first.
     async fn round(&self) -> bool {
-        if !self.lock().registered {
-            let _ = self.register().await;
-        }
+        let registered = if self.lock().registered {
+            Ok(())
+        } else {
+            self.register().await.map_err(|err| err.to_string())
+        };
+        let frames = self.frames.get();
         let (number, covered, covered_since) = {
             let mut inner = self.lock();
             inner.started += 1;
@@ -259,12 +349,16 @@ impl Replica {
             let covered = std::mem::take(&mut inner.uncovered);
             (inner.started, covered, inner.uncovered_since.take())
         };
-        let outcome = self.sync().await;
+        let outcome = match registered {
+            Ok(()) => self.sync().await,
+            Err(err) => Err(err),
+        };
         let mut inner = self.lock();
         let ok = outcome.is_ok();
         let error = match outcome {
             Ok(synced) => {
                 inner.synced = Some(synced);
+                inner.confirmed_frames = inner.confirmed_frames.max(frames);
                 inner.last_ok = Some(SystemTime::now());
                 inner.failing_since = None;
                 inner.failure = None;
@@ -327,12 +421,20 @@ impl Replica {
         Status {
             mode: Some(self.mode),
             registered: inner.registered,
+            generation: inner.generation.clone(),
             replica_txid: inner.synced.map_or(0, |s| s.replicated_txid),
             local_txid: inner.synced.map_or(0, |s| s.txid),
             lag: inner
                 .unconfirmed_since
                 .map_or(Duration::ZERO, |since| since.elapsed()),
             lag_writes: inner.unconfirmed,
+            lag_frames: self.frames.get().saturating_sub(inner.confirmed_frames),
+            sync_waits: inner.sync_waits,
+            sync_wait_mean: inner
+                .sync_wait_total
+                .checked_div(inner.sync_waits.max(1) as u32)
+                .unwrap_or_default(),
+            sync_wait_max: inner.sync_wait_max,
             last_sync: inner.last_ok,
             sync_failures: inner.failures,
             failing: inner.failure.clone(),
@@ -358,6 +460,8 @@ impl Replica {
             .set(status.lag.as_secs_f64());
         metrics::gauge!(REPLICATION_LAG_WRITES, "database" => db.clone())
             .set(status.lag_writes as f64);
+        metrics::gauge!(REPLICATION_LAG_FRAMES, "database" => db.clone())
+            .set(status.lag_frames as f64);
         if let Some(at) = status
             .last_sync
             .and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok())

@@ -82,6 +82,12 @@ impl AdminService {
             sync_failures: status.sync_failures,
             error: status.failing.unwrap_or_default(),
             failing_ms: status.failing_for.as_millis() as u64,
+            lag_frames: status.lag_frames,
+            generation: status.generation.as_ref().map_or(0, |(number, _)| *number),
+            replica_url: status.generation.map(|(_, url)| url).unwrap_or_default(),
+            sync_waits: status.sync_waits,
+            sync_wait_mean_ms: status.sync_wait_mean.as_secs_f64() * 1e3,
+            sync_wait_max_ms: status.sync_wait_max.as_secs_f64() * 1e3,
         })
     }
 }

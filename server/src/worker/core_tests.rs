@@ -91,7 +91,7 @@ fn group(db: &Sqlite, tasks: Vec<Task>) {
         receiver,
         1000,
         1 << 30,
-        "test",
+        std::path::Path::new("test.db"),
         &group_commit::GroupReport::To(Arc::new(|_| {})),
     );
 }

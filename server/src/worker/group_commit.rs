@@ -15,16 +15,49 @@ use super::connection::Sqlite;
 use super::executor;
 use super::job::{self, Answer, Call, Job, Place, Query, Task};
 use super::reply::{Reply, RowSink, Sent};
+use super::wal_frames::{self, WalFrames};
 use crate::error::{Error, Result};
 
-/// Where the writer reports the size of each group it takes from its queue.
+/// What the writer reports besides its answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriterReport {
+    /// It took a group of this many requests from its queue.
+    Group(usize),
+    /// Its COMMITs appended this many frames to the WAL (replicated databases only; see
+    /// [`super::wal_frames`]).
+    WalFrames(u64),
+}
+
+/// Where the writer reports the size of each group it takes from its queue, and the frames
+/// it appends to the WAL.
 #[derive(Clone)]
 pub enum GroupReport {
-    /// Into the server's group-size histogram of the database.
+    /// Into the server's metrics of the database: its group-size histogram and its
+    /// [`WalFrames`] counter.
     Metrics,
     /// To a function: a worker process passes them on to the server, which keeps the
-    /// histogram.
-    To(Arc<dyn Fn(usize) + Send + Sync>),
+    /// metrics.
+    To(Arc<dyn Fn(WriterReport) + Send + Sync>),
+}
+
+impl GroupReport {
+    /// Counts the frames the writer `db` of the database file `path` appends to its WAL,
+    /// if the database is replicated (the replication's lag in frames).
+    pub fn count_frames(&self, db: &Sqlite, path: &std::path::Path, replicated: bool) {
+        if !replicated {
+            return;
+        }
+        match self {
+            Self::Metrics => {
+                let frames = WalFrames::of(path);
+                wal_frames::count(db.conn(), move |n| frames.add(n));
+            }
+            Self::To(report) => {
+                let report = Arc::clone(report);
+                wal_frames::count(db.conn(), move |n| report(WriterReport::WalFrames(n)));
+            }
+        }
+    }
 }
 
 /// Serves the writer until every sender is gone. At most `max_group` requests and about
@@ -34,14 +67,14 @@ pub fn serve(
     tasks: crossbeam_channel::Receiver<Task>,
     max_group: usize,
     max_bytes: usize,
-    database: &str,
+    path: &std::path::Path,
     report: &GroupReport,
 ) {
     let mut sizes = GroupSizes::default();
-    let metrics = GroupMetrics::new(database);
+    let metrics = GroupMetrics::new(path);
     let record = |size: usize| match report {
         GroupReport::Metrics => metrics.record(size),
-        GroupReport::To(report) => report(size),
+        GroupReport::To(report) => report(WriterReport::Group(size)),
     };
     while let Ok(first) = tasks.recv() {
         let mut bytes = first.job.bytes();
@@ -62,23 +95,32 @@ pub fn serve(
     sizes.log_summary();
 }
 
-/// The metric a group commit moves: its size goes into the histogram. (The write-queue
-/// gauge is [`super::connections`]'s: a write counts from its submission to its answer.)
+/// The metrics a group commit moves: its size goes into the histogram, the frames its
+/// COMMIT appended into the database's [`WalFrames`]. (The write-queue gauge is
+/// [`super::connections`]'s: a write counts from its submission to its answer.)
 pub struct GroupMetrics {
     size: ::metrics::Histogram,
+    frames: Arc<WalFrames>,
 }
 
 impl GroupMetrics {
-    /// The metrics of `database`.
-    pub fn new(database: &str) -> Self {
+    /// The metrics of the database file `path`.
+    pub fn new(path: &std::path::Path) -> Self {
+        let database = super::thread::database_name(path);
         Self {
-            size: ::metrics::histogram!(crate::metrics::names::GROUP_SIZE, "database" => database.to_string()),
+            size: ::metrics::histogram!(crate::metrics::names::GROUP_SIZE, "database" => database),
+            frames: WalFrames::of(path),
         }
     }
 
     /// One group of `size` requests was taken from the queue.
     pub fn record(&self, size: usize) {
         self.size.record(size as f64);
+    }
+
+    /// The writer's COMMITs appended `frames` to the WAL.
+    pub fn wal_frames(&self, frames: u64) {
+        self.frames.add(frames);
     }
 }
 

@@ -16,6 +16,7 @@
 //! - [`executor`]: running one statement, batch or query against a connection; prepare
 //!   checks and snapshots.
 //! - [`group_commit`]: the writer's loop: many pending writes, one transaction, one fsync.
+//! - [`wal_frames`]: the frames a replicated writer appends to the WAL (its lag in frames).
 //! - [`kv`]: writes to persistent maps (the KeyValue service).
 //! - [`transaction`]: an interactive transaction pinned to one worker.
 //! - [`sandbox`]: what the SQLite authorizer lets a request do (sandbox and roles).
@@ -45,11 +46,13 @@ pub mod safety;
 pub mod sandbox;
 mod thread;
 pub mod transaction;
+pub mod wal_frames;
 
 use std::fmt;
 
 pub use job::{Answer, Call, Job, Outcome, Task, reply_error};
 pub use manager::WorkerKind;
+pub use wal_frames::WalFrames;
 
 /// What a worker's connection is for. (A prost enumeration: a worker process is told its
 /// role in its `Hello`.)

@@ -110,14 +110,17 @@ impl ThreadWorker {
                     (Role::Reader, TaskSource::Own) => {
                         executor::serve_reader(&db, || tasks.recv().ok())
                     }
-                    (Role::Writer, _) => group_commit::serve(
-                        &db,
-                        tasks,
-                        options.max_group,
-                        options.max_group_bytes,
-                        &database_name(&settings.path),
-                        &report,
-                    ),
+                    (Role::Writer, _) => {
+                        report.count_frames(&db, &settings.path, settings.replicated);
+                        group_commit::serve(
+                            &db,
+                            tasks,
+                            options.max_group,
+                            options.max_group_bytes,
+                            &settings.path,
+                            &report,
+                        )
+                    }
                 }
                 db.close();
                 tracing::debug!(worker = id, %role, "worker stopped");

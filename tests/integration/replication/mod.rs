@@ -8,5 +8,6 @@
 
 mod cooperation;
 mod durability;
+mod generations;
 mod restore;
 mod store;

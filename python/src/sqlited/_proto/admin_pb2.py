@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16sqlited/v1/admin.proto\x12\nsqlited.v1\"\x16\n\x14ListDatabasesRequest\"D\n\x15ListDatabasesResponse\x12+\n\tdatabases\x18\x01 \x03(\x0b\x32\x18.sqlited.v1.DatabaseInfo\"\x85\x01\n\x0c\x44\x61tabaseInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x12\n\nfile_bytes\x18\x02 \x01(\x04\x12\x11\n\twal_bytes\x18\x03 \x01(\x04\x12\x0c\n\x04open\x18\x04 \x01(\x08\x12\x32\n\x0breplication\x18\x05 \x01(\x0b\x32\x1d.sqlited.v1.ReplicationStatus\"\xdf\x01\n\x11ReplicationStatus\x12\x13\n\x0bsynchronous\x18\x01 \x01(\x08\x12\x12\n\nregistered\x18\x02 \x01(\x08\x12\x14\n\x0creplica_txid\x18\x03 \x01(\x04\x12\x12\n\nlocal_txid\x18\x04 \x01(\x04\x12\x0e\n\x06lag_ms\x18\x05 \x01(\x04\x12\x12\n\nlag_writes\x18\x06 \x01(\x04\x12\x19\n\x11last_sync_unix_ms\x18\x07 \x01(\x03\x12\x15\n\rsync_failures\x18\x08 \x01(\x04\x12\r\n\x05\x65rror\x18\t \x01(\t\x12\x12\n\nfailing_ms\x18\n \x01(\x04\"%\n\x11\x43heckpointRequest\x12\x10\n\x08\x64\x61tabase\x18\x01 \x01(\t\"E\n\x12\x43heckpointResponse\x12\x12\n\nwal_frames\x18\x01 \x01(\x03\x12\x1b\n\x13\x63heckpointed_frames\x18\x02 \x01(\x03\"#\n\x0fOptimizeRequest\x12\x10\n\x08\x64\x61tabase\x18\x01 \x01(\t\"\x12\n\x10OptimizeResponse\"!\n\rVacuumRequest\x12\x10\n\x08\x64\x61tabase\x18\x01 \x01(\t\";\n\x0eVacuumResponse\x12\x14\n\x0c\x62ytes_before\x18\x01 \x01(\x04\x12\x13\n\x0b\x62ytes_after\x18\x02 \x01(\x04\"!\n\rBackupRequest\x12\x10\n\x08\x64\x61tabase\x18\x01 \x01(\t\"@\n\x0b\x42\x61\x63kupChunk\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c\x12\x0e\n\x06sha256\x18\x02 \x01(\t\x12\x13\n\x0btotal_bytes\x18\x03 \x01(\x04\"@\n\x15\x43reateDatabaseRequest\x12\x10\n\x08\x64\x61tabase\x18\x01 \x01(\t\x12\x15\n\rif_not_exists\x18\x02 \x01(\x08\")\n\x16\x43reateDatabaseResponse\x12\x0f\n\x07\x63reated\x18\x01 \x01(\x08\":\n\x13\x44ropDatabaseRequest\x12\x10\n\x08\x64\x61tabase\x18\x01 \x01(\t\x12\x11\n\tif_exists\x18\x02 \x01(\x08\"\'\n\x14\x44ropDatabaseResponse\x12\x0f\n\x07\x64ropped\x18\x01 \x01(\x08\x32\x9e\x04\n\x05\x41\x64min\x12T\n\rListDatabases\x12 .sqlited.v1.ListDatabasesRequest\x1a!.sqlited.v1.ListDatabasesResponse\x12K\n\nCheckpoint\x12\x1d.sqlited.v1.CheckpointRequest\x1a\x1e.sqlited.v1.CheckpointResponse\x12\x45\n\x08Optimize\x12\x1b.sqlited.v1.OptimizeRequest\x1a\x1c.sqlited.v1.OptimizeResponse\x12?\n\x06Vacuum\x12\x19.sqlited.v1.VacuumRequest\x1a\x1a.sqlited.v1.VacuumResponse\x12>\n\x06\x42\x61\x63kup\x12\x19.sqlited.v1.BackupRequest\x1a\x17.sqlited.v1.BackupChunk0\x01\x12W\n\x0e\x43reateDatabase\x12!.sqlited.v1.CreateDatabaseRequest\x1a\".sqlited.v1.CreateDatabaseResponse\x12Q\n\x0c\x44ropDatabase\x12\x1f.sqlited.v1.DropDatabaseRequest\x1a .sqlited.v1.DropDatabaseResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16sqlited/v1/admin.proto\x12\nsqlited.v1\"\x16\n\x14ListDatabasesRequest\"D\n\x15ListDatabasesResponse\x12+\n\tdatabases\x18\x01 \x03(\x0b\x32\x18.sqlited.v1.DatabaseInfo\"\x85\x01\n\x0c\x44\x61tabaseInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x12\n\nfile_bytes\x18\x02 \x01(\x04\x12\x11\n\twal_bytes\x18\x03 \x01(\x04\x12\x0c\n\x04open\x18\x04 \x01(\x08\x12\x32\n\x0breplication\x18\x05 \x01(\x0b\x32\x1d.sqlited.v1.ReplicationStatus\"\xe5\x02\n\x11ReplicationStatus\x12\x13\n\x0bsynchronous\x18\x01 \x01(\x08\x12\x12\n\nregistered\x18\x02 \x01(\x08\x12\x14\n\x0creplica_txid\x18\x03 \x01(\x04\x12\x12\n\nlocal_txid\x18\x04 \x01(\x04\x12\x0e\n\x06lag_ms\x18\x05 \x01(\x04\x12\x12\n\nlag_writes\x18\x06 \x01(\x04\x12\x19\n\x11last_sync_unix_ms\x18\x07 \x01(\x03\x12\x15\n\rsync_failures\x18\x08 \x01(\x04\x12\r\n\x05\x65rror\x18\t \x01(\t\x12\x12\n\nfailing_ms\x18\n \x01(\x04\x12\x12\n\nlag_frames\x18\x0b \x01(\x04\x12\x12\n\ngeneration\x18\x0c \x01(\x04\x12\x13\n\x0breplica_url\x18\r \x01(\t\x12\x12\n\nsync_waits\x18\x0e \x01(\x04\x12\x19\n\x11sync_wait_mean_ms\x18\x0f \x01(\x01\x12\x18\n\x10sync_wait_max_ms\x18\x10 \x01(\x01\"%\n\x11\x43heckpointRequest\x12\x10\n\x08\x64\x61tabase\x18\x01 \x01(\t\"E\n\x12\x43heckpointResponse\x12\x12\n\nwal_frames\x18\x01 \x01(\x03\x12\x1b\n\x13\x63heckpointed_frames\x18\x02 \x01(\x03\"#\n\x0fOptimizeRequest\x12\x10\n\x08\x64\x61tabase\x18\x01 \x01(\t\"\x12\n\x10OptimizeResponse\"!\n\rVacuumRequest\x12\x10\n\x08\x64\x61tabase\x18\x01 \x01(\t\";\n\x0eVacuumResponse\x12\x14\n\x0c\x62ytes_before\x18\x01 \x01(\x04\x12\x13\n\x0b\x62ytes_after\x18\x02 \x01(\x04\"!\n\rBackupRequest\x12\x10\n\x08\x64\x61tabase\x18\x01 \x01(\t\"@\n\x0b\x42\x61\x63kupChunk\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c\x12\x0e\n\x06sha256\x18\x02 \x01(\t\x12\x13\n\x0btotal_bytes\x18\x03 \x01(\x04\"@\n\x15\x43reateDatabaseRequest\x12\x10\n\x08\x64\x61tabase\x18\x01 \x01(\t\x12\x15\n\rif_not_exists\x18\x02 \x01(\x08\")\n\x16\x43reateDatabaseResponse\x12\x0f\n\x07\x63reated\x18\x01 \x01(\x08\":\n\x13\x44ropDatabaseRequest\x12\x10\n\x08\x64\x61tabase\x18\x01 \x01(\t\x12\x11\n\tif_exists\x18\x02 \x01(\x08\"\'\n\x14\x44ropDatabaseResponse\x12\x0f\n\x07\x64ropped\x18\x01 \x01(\x08\x32\x9e\x04\n\x05\x41\x64min\x12T\n\rListDatabases\x12 .sqlited.v1.ListDatabasesRequest\x1a!.sqlited.v1.ListDatabasesResponse\x12K\n\nCheckpoint\x12\x1d.sqlited.v1.CheckpointRequest\x1a\x1e.sqlited.v1.CheckpointResponse\x12\x45\n\x08Optimize\x12\x1b.sqlited.v1.OptimizeRequest\x1a\x1c.sqlited.v1.OptimizeResponse\x12?\n\x06Vacuum\x12\x19.sqlited.v1.VacuumRequest\x1a\x1a.sqlited.v1.VacuumResponse\x12>\n\x06\x42\x61\x63kup\x12\x19.sqlited.v1.BackupRequest\x1a\x17.sqlited.v1.BackupChunk0\x01\x12W\n\x0e\x43reateDatabase\x12!.sqlited.v1.CreateDatabaseRequest\x1a\".sqlited.v1.CreateDatabaseResponse\x12Q\n\x0c\x44ropDatabase\x12\x1f.sqlited.v1.DropDatabaseRequest\x1a .sqlited.v1.DropDatabaseResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -38,31 +38,31 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_DATABASEINFO']._serialized_start=133
   _globals['_DATABASEINFO']._serialized_end=266
   _globals['_REPLICATIONSTATUS']._serialized_start=269
-  _globals['_REPLICATIONSTATUS']._serialized_end=492
-  _globals['_CHECKPOINTREQUEST']._serialized_start=494
-  _globals['_CHECKPOINTREQUEST']._serialized_end=531
-  _globals['_CHECKPOINTRESPONSE']._serialized_start=533
-  _globals['_CHECKPOINTRESPONSE']._serialized_end=602
-  _globals['_OPTIMIZEREQUEST']._serialized_start=604
-  _globals['_OPTIMIZEREQUEST']._serialized_end=639
-  _globals['_OPTIMIZERESPONSE']._serialized_start=641
-  _globals['_OPTIMIZERESPONSE']._serialized_end=659
-  _globals['_VACUUMREQUEST']._serialized_start=661
-  _globals['_VACUUMREQUEST']._serialized_end=694
-  _globals['_VACUUMRESPONSE']._serialized_start=696
-  _globals['_VACUUMRESPONSE']._serialized_end=755
-  _globals['_BACKUPREQUEST']._serialized_start=757
-  _globals['_BACKUPREQUEST']._serialized_end=790
-  _globals['_BACKUPCHUNK']._serialized_start=792
-  _globals['_BACKUPCHUNK']._serialized_end=856
-  _globals['_CREATEDATABASEREQUEST']._serialized_start=858
-  _globals['_CREATEDATABASEREQUEST']._serialized_end=922
-  _globals['_CREATEDATABASERESPONSE']._serialized_start=924
-  _globals['_CREATEDATABASERESPONSE']._serialized_end=965
-  _globals['_DROPDATABASEREQUEST']._serialized_start=967
-  _globals['_DROPDATABASEREQUEST']._serialized_end=1025
-  _globals['_DROPDATABASERESPONSE']._serialized_start=1027
-  _globals['_DROPDATABASERESPONSE']._serialized_end=1066
-  _globals['_ADMIN']._serialized_start=1069
-  _globals['_ADMIN']._serialized_end=1611
+  _globals['_REPLICATIONSTATUS']._serialized_end=626
+  _globals['_CHECKPOINTREQUEST']._serialized_start=628
+  _globals['_CHECKPOINTREQUEST']._serialized_end=665
+  _globals['_CHECKPOINTRESPONSE']._serialized_start=667
+  _globals['_CHECKPOINTRESPONSE']._serialized_end=736
+  _globals['_OPTIMIZEREQUEST']._serialized_start=738
+  _globals['_OPTIMIZEREQUEST']._serialized_end=773
+  _globals['_OPTIMIZERESPONSE']._serialized_start=775
+  _globals['_OPTIMIZERESPONSE']._serialized_end=793
+  _globals['_VACUUMREQUEST']._serialized_start=795
+  _globals['_VACUUMREQUEST']._serialized_end=828
+  _globals['_VACUUMRESPONSE']._serialized_start=830
+  _globals['_VACUUMRESPONSE']._serialized_end=889
+  _globals['_BACKUPREQUEST']._serialized_start=891
+  _globals['_BACKUPREQUEST']._serialized_end=924
+  _globals['_BACKUPCHUNK']._serialized_start=926
+  _globals['_BACKUPCHUNK']._serialized_end=990
+  _globals['_CREATEDATABASEREQUEST']._serialized_start=992
+  _globals['_CREATEDATABASEREQUEST']._serialized_end=1056
+  _globals['_CREATEDATABASERESPONSE']._serialized_start=1058
+  _globals['_CREATEDATABASERESPONSE']._serialized_end=1099
+  _globals['_DROPDATABASEREQUEST']._serialized_start=1101
+  _globals['_DROPDATABASEREQUEST']._serialized_end=1159
+  _globals['_DROPDATABASERESPONSE']._serialized_start=1161
+  _globals['_DROPDATABASERESPONSE']._serialized_end=1200
+  _globals['_ADMIN']._serialized_start=1203
+  _globals['_ADMIN']._serialized_end=1745
 # @@protoc_insertion_point(module_scope)

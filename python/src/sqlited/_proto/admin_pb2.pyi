@@ -31,7 +31,7 @@ class DatabaseInfo(_message.Message):
     def __init__(self, name: _Optional[str] = ..., file_bytes: _Optional[int] = ..., wal_bytes: _Optional[int] = ..., open: bool = ..., replication: _Optional[_Union[ReplicationStatus, _Mapping]] = ...) -> None: ...
 
 class ReplicationStatus(_message.Message):
-    __slots__ = ("synchronous", "registered", "replica_txid", "local_txid", "lag_ms", "lag_writes", "last_sync_unix_ms", "sync_failures", "error", "failing_ms")
+    __slots__ = ("synchronous", "registered", "replica_txid", "local_txid", "lag_ms", "lag_writes", "last_sync_unix_ms", "sync_failures", "error", "failing_ms", "lag_frames", "generation", "replica_url", "sync_waits", "sync_wait_mean_ms", "sync_wait_max_ms")
     SYNCHRONOUS_FIELD_NUMBER: _ClassVar[int]
     REGISTERED_FIELD_NUMBER: _ClassVar[int]
     REPLICA_TXID_FIELD_NUMBER: _ClassVar[int]
@@ -42,6 +42,12 @@ class ReplicationStatus(_message.Message):
     SYNC_FAILURES_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
     FAILING_MS_FIELD_NUMBER: _ClassVar[int]
+    LAG_FRAMES_FIELD_NUMBER: _ClassVar[int]
+    GENERATION_FIELD_NUMBER: _ClassVar[int]
+    REPLICA_URL_FIELD_NUMBER: _ClassVar[int]
+    SYNC_WAITS_FIELD_NUMBER: _ClassVar[int]
+    SYNC_WAIT_MEAN_MS_FIELD_NUMBER: _ClassVar[int]
+    SYNC_WAIT_MAX_MS_FIELD_NUMBER: _ClassVar[int]
     synchronous: bool
     registered: bool
     replica_txid: int
@@ -52,7 +58,13 @@ class ReplicationStatus(_message.Message):
     sync_failures: int
     error: str
     failing_ms: int
-    def __init__(self, synchronous: bool = ..., registered: bool = ..., replica_txid: _Optional[int] = ..., local_txid: _Optional[int] = ..., lag_ms: _Optional[int] = ..., lag_writes: _Optional[int] = ..., last_sync_unix_ms: _Optional[int] = ..., sync_failures: _Optional[int] = ..., error: _Optional[str] = ..., failing_ms: _Optional[int] = ...) -> None: ...
+    lag_frames: int
+    generation: int
+    replica_url: str
+    sync_waits: int
+    sync_wait_mean_ms: float
+    sync_wait_max_ms: float
+    def __init__(self, synchronous: bool = ..., registered: bool = ..., replica_txid: _Optional[int] = ..., local_txid: _Optional[int] = ..., lag_ms: _Optional[int] = ..., lag_writes: _Optional[int] = ..., last_sync_unix_ms: _Optional[int] = ..., sync_failures: _Optional[int] = ..., error: _Optional[str] = ..., failing_ms: _Optional[int] = ..., lag_frames: _Optional[int] = ..., generation: _Optional[int] = ..., replica_url: _Optional[str] = ..., sync_waits: _Optional[int] = ..., sync_wait_mean_ms: _Optional[float] = ..., sync_wait_max_ms: _Optional[float] = ...) -> None: ...
 
 class CheckpointRequest(_message.Message):
     __slots__ = ("database",)

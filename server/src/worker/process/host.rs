@@ -22,7 +22,7 @@ use crate::auth::Access;
 use crate::error::{Error, Result};
 use crate::worker::cancel::CancelToken;
 use crate::worker::connection::ConnectionSettings;
-use crate::worker::group_commit::GroupReport;
+use crate::worker::group_commit::{GroupReport, WriterReport};
 use crate::worker::reply::{CallSink, Reply, RowSink};
 use crate::worker::thread::{TaskSource, ThreadOptions, ThreadWorker};
 use crate::worker::transaction::{self, TxCommand, TxSession, TxState};
@@ -99,8 +99,14 @@ fn serve(hello: Hello, socket: UnixStream, parent: u32) -> u8 {
     };
     let out = Arc::new(Out(Mutex::new(BufWriter::new(out_socket))));
     let groups = Arc::clone(&out);
-    let report = GroupReport::To(Arc::new(move |size| {
-        groups.send(0, Answer::Group(size as u64));
+    let report = GroupReport::To(Arc::new(move |report| {
+        groups.send(
+            0,
+            match report {
+                WriterReport::Group(size) => Answer::Group(size as u64),
+                WriterReport::WalFrames(frames) => Answer::WalFrames(frames),
+            },
+        );
     }));
     // Opening waits on a oneshot: a small runtime for that alone.
     let opened = tokio::runtime::Builder::new_current_thread()

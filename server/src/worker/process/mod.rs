@@ -138,8 +138,7 @@ impl ProcessWorker {
             }
             TaskSource::Shared { tasks, exited } => (tasks, Some(exited), None),
         };
-        let groups = (role == Role::Writer)
-            .then(|| GroupMetrics::new(&super::thread::database_name(&settings.path)));
+        let groups = (role == Role::Writer).then(|| GroupMetrics::new(&settings.path));
         let (shared, outbound) = Shared::new(id, exited, groups);
         let send_socket = ours.try_clone().map_err(|err| cannot("socket", err))?;
         let send_shared = Arc::clone(&shared);

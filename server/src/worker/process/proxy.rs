@@ -549,6 +549,12 @@ fn deliver(shared: &Shared, message: FromWorker) {
             }
             return;
         }
+        Answer::WalFrames(frames) => {
+            if let Some(groups) = &shared.groups {
+                groups.wal_frames(frames);
+            }
+            return;
+        }
         Answer::Row(row) => return stream(shared, id, Ok(row)),
         Answer::RowError(err) => return stream(shared, id, Err(err.into())),
         Answer::Done(_) | Answer::Error(_) => {

@@ -134,13 +134,13 @@ pub struct FromWorker {
     /// The request answered.
     #[prost(uint64, tag = "1")]
     pub id: u64,
-    #[prost(oneof = "Answer", tags = "10, 11, 13, 14, 15, 18, 19, 20")]
+    #[prost(oneof = "Answer", tags = "10, 11, 13, 14, 15, 18, 19, 20, 21")]
     pub answer: Option<Answer>,
 }
 
 /// What a [`FromWorker`] says. `Row` and `RowError` are parts of a query's stream, `Done`
-/// and `Error` for a `Begin` say how BEGIN went (`TxEnded` follows later), `Group` is about
-/// no request; every other answer is the request's last.
+/// and `Error` for a `Begin` say how BEGIN went (`TxEnded` follows later), `Group` and
+/// `WalFrames` are about no request; every other answer is the request's last.
 #[derive(Clone, PartialEq, prost::Oneof)]
 pub enum Answer {
     #[prost(message, tag = "10")]
@@ -164,6 +164,10 @@ pub enum Answer {
     /// The writer took a group of this many requests from its queue (`id` is 0).
     #[prost(uint64, tag = "20")]
     Group(u64),
+    /// The writer's COMMITs appended this many frames to the WAL (`id` is 0; replicated
+    /// databases only).
+    #[prost(uint64, tag = "21")]
+    WalFrames(u64),
 }
 
 /// Which [`Error`] a [`WireError`] is.
