@@ -320,7 +320,7 @@ async fn run_tasks(args: &Args, db_path: &std::path::Path) -> Result<Report, Str
                 "--readers",
                 &args.readers.to_string(),
             ]);
-            let engine = sqlited::engine::Engine::new(
+            let engine = sqlited::Engine::new(
                 config.data_dir.clone(),
                 true,
                 config.database_options(),

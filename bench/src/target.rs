@@ -5,7 +5,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use rusqlite::types::Value as SqlValue;
-use sqlited::worker::cancel::CancelToken;
+use sqlited::CancelToken;
 use sqlited_client::{Value, blocking};
 use sqlited_proto::v1 as proto;
 use tokio_stream::StreamExt;
@@ -124,7 +124,7 @@ pub enum AsyncTarget {
     /// sqlited over gRPC, one handle per channel.
     Server(Vec<sqlited_client::Database>),
     /// sqlited's engine in the same process: workers and routing without gRPC.
-    Engine(Arc<sqlited::engine::Database>),
+    Engine(Arc<sqlited::Database>),
     /// deadpool-sqlite: a pool of connections reached through `interact`.
     Deadpool(deadpool_sqlite::Pool),
     /// sqlited's HTTP/JSON gateway.

@@ -21,13 +21,10 @@ use std::time::Duration;
 
 use libfuzzer_sys::fuzz_target;
 use prost::Message;
-use sqlited::auth::{Access, Credentials};
-use sqlited::name;
-use sqlited::http::{body, values};
-use sqlited::worker::Role;
-use sqlited::worker::cancel::CancelToken;
-use sqlited::worker::connection::{ConnectionSettings, Sqlite, Synchronous};
-use sqlited::worker::executor;
+use sqlited::fuzzing::{
+    ConnectionSettings, Credentials, Role, Sqlite, Synchronous, body, executor, name, values,
+};
+use sqlited::{Access, CancelToken};
 use sqlited_proto::v1::value::Kind;
 use sqlited_proto::v1::{
     ExecuteBatchRequest, ExecuteRequest, QueryRequest, SetManyRequest, Statement, Value,

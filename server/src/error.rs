@@ -120,11 +120,6 @@ pub enum Error {
     /// A fault of the server, not of the request.
     #[error("internal error: {0}")]
     Internal(String),
-
-    /// Not an error a client sees: a reader found a statement that writes, and the database
-    /// sends it to its writer instead.
-    #[error("the statement writes, so it must run on the writer")]
-    NeedsWriter,
 }
 
 impl Error {
@@ -190,7 +185,7 @@ impl Error {
             Self::FailedPrecondition(_) => (Code::FailedPrecondition, "FAILED_PRECONDITION"),
             Self::Unauthenticated(_) => (Code::Unauthenticated, "UNAUTHENTICATED"),
             Self::PermissionDenied(_) => (Code::PermissionDenied, "PERMISSION_DENIED"),
-            Self::Internal(_) | Self::NeedsWriter => (Code::Internal, "INTERNAL"),
+            Self::Internal(_) => (Code::Internal, "INTERNAL"),
         };
         (code, reason.into())
     }

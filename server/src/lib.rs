@@ -31,26 +31,66 @@
 //! - [`memory`]: the cap on SQLite's heap (`--sqlite-memory-limit`).
 //! - [`error`]: the one error type and its mapping to `tonic::Status`.
 
-pub mod auth;
+pub(crate) mod auth;
 pub mod config;
 pub(crate) mod connections;
-pub mod engine;
-pub mod error;
+pub(crate) mod engine;
+pub(crate) mod error;
 pub mod healthcheck;
-pub mod http;
+pub(crate) mod http;
 pub(crate) mod integrity;
 pub mod listener;
 pub(crate) mod lock;
 pub(crate) mod memory;
 pub(crate) mod metrics;
-pub mod name;
-pub mod replication;
+pub(crate) mod name;
+pub(crate) mod replication;
 pub mod restore;
 pub mod server;
 pub(crate) mod service;
 pub(crate) mod sql;
 pub(crate) mod statements;
-pub mod worker;
+pub(crate) mod worker;
 
+// The public face: the modules above that are `pub` are the binary's (`main.rs`) front doors;
+// the rest is the crate's own, and only what the binary, the benchmark (`bench/`), the fuzz
+// targets (`fuzz/`) and the integration tests use is re-exported here.
+pub use auth::Access;
 pub use config::Config;
+pub use engine::{Database, Engine};
 pub use error::{Error, Result};
+pub use worker::cancel::CancelToken;
+/// The `sqlited worker` subcommand: a worker process's main loop.
+pub use worker::process::host::run as run_worker_process;
+
+/// Tokens, for `sqlited token` and the tests' credentials files.
+pub mod token {
+    pub use crate::auth::token::{generate, hash_hex};
+}
+
+/// What the fuzz targets (`fuzz/`) drive directly, below the services: a worker's connection
+/// and its executor, the HTTP gateway's decoders, the name and credentials parsers.
+#[doc(hidden)]
+pub mod fuzzing {
+    pub use crate::auth::Credentials;
+    pub use crate::worker::Role;
+    pub use crate::worker::connection::{ConnectionSettings, Sqlite, Synchronous};
+
+    pub mod executor {
+        pub use crate::worker::executor::execute;
+    }
+
+    pub mod name {
+        pub use crate::name::validate;
+    }
+
+    pub mod body {
+        pub use crate::http::body::{
+            batch, call_args, flag, object, query_args, statement, u32_field,
+        };
+    }
+
+    pub mod values {
+        pub use crate::http::values::{Out, from_json};
+    }
+}

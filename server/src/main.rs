@@ -133,7 +133,7 @@ fn main() -> ExitCode {
             .with_ansi(false)
             .without_time()
             .init();
-        return ExitCode::from(sqlited::worker::process::host::run());
+        return ExitCode::from(sqlited::run_worker_process());
     }
     match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime.block_on(run(cli)),
@@ -180,7 +180,7 @@ async fn run(cli: Cli) -> ExitCode {
                 force,
                 &litestream,
                 &url,
-                &sqlited::replication::restore::PointInTime {
+                &sqlited::restore::PointInTime {
                     timestamp,
                     txid,
                     generation,
@@ -209,7 +209,7 @@ async fn run(cli: Cli) -> ExitCode {
 }
 
 fn token(command: TokenCommand) -> ExitCode {
-    use sqlited::auth::{Access, token};
+    use sqlited::{Access, token};
     match command {
         TokenCommand::New { name, role } => {
             if Access::parse(&role).is_none() {

@@ -7,6 +7,7 @@ use std::io::Read;
 use std::path::Path;
 
 use crate::name;
+pub use crate::replication::restore::PointInTime;
 
 /// Restores the database `database` of `data_dir` from `input`; returns its size in bytes.
 ///
@@ -67,7 +68,7 @@ pub fn from_replica(
     force: bool,
     binary: &Path,
     base_url: &str,
-    at: &crate::replication::restore::PointInTime,
+    at: &PointInTime,
 ) -> Result<u64, String> {
     use crate::replication::restore::{Restored, restore};
     let (_lock, _) = prepare(data_dir, database, force)?;

@@ -31,7 +31,7 @@ const BOUND: Duration = Duration::from_secs(10);
 /// A credentials file: admin everywhere, the writer's role on `app` as given, the reader
 /// reading `app`.
 fn write_credentials(path: &Path, writer_role: &str) {
-    let hash = sqlited::auth::token::hash_hex;
+    let hash = sqlited::token::hash_hex;
     let text = format!(
         "[[token]]\nname = \"admin\"\nsha256 = \"{}\"\nroles = {{ \"*\" = \"admin\" }}\n\n\
          [[token]]\nname = \"writer\"\nsha256 = \"{}\"\nroles = {{ app = \"{writer_role}\" }}\n\n\

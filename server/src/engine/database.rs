@@ -20,8 +20,9 @@ use crate::worker::WorkerKind;
 use crate::worker::cancel::CancelToken;
 use crate::worker::connection::{ConnectionSettings, Synchronous};
 use crate::worker::connections::{Connections, ConnectionsOptions, Target, worker_lost};
-use crate::worker::job::{Answered, Prepared, Query};
+use crate::worker::job::{Answered, Handled, Prepared, Query};
 use crate::worker::kv::KvRead;
+use crate::worker::reply::Streamed;
 use crate::worker::transaction::TxSession;
 use crate::worker::{Call, Job, Outcome, StreamLimits};
 
@@ -266,7 +267,7 @@ impl Database {
         };
         self.submit_read(job, cancel).await?;
         match cancel.wait(rest.recv()).await {
-            Some(Err(Error::NeedsWriter)) => {
+            Some(Ok(Handled::NeedsWriter)) => {
                 let statement = retry.ok_or_else(|| {
                     Error::Internal("a statement known to read was refused by a reader".into())
                 })?;
@@ -302,7 +303,7 @@ impl Database {
     /// The stream of a query's messages, once its first has come.
     async fn rows(
         &self,
-        mut rest: mpsc::Receiver<Result<sqlited_proto::v1::QueryResponse>>,
+        mut rest: mpsc::Receiver<Streamed>,
         cancel: &Arc<CancelToken>,
     ) -> Result<QueryRows> {
         match cancel.wait(rest.recv()).await {

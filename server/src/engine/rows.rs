@@ -8,8 +8,9 @@ use futures_core::Stream;
 use sqlited_proto::v1::QueryResponse;
 use tokio::sync::mpsc;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::worker::cancel::CancelToken;
+use crate::worker::reply::Streamed;
 
 /// Result messages in order: the first one (already received when the query was routed),
 /// then the rest as the worker sends them. A reader's channel is small, so a slow reader of
@@ -28,8 +29,8 @@ pub struct QueryRows {
 
 /// Where the messages after the first come from.
 pub(crate) enum Rest {
-    Bounded(mpsc::Receiver<Result<QueryResponse>>),
-    Unbounded(mpsc::UnboundedReceiver<Result<QueryResponse>>),
+    Bounded(mpsc::Receiver<Streamed>),
+    Unbounded(mpsc::UnboundedReceiver<Streamed>),
 }
 
 impl Rest {
@@ -38,15 +39,20 @@ impl Rest {
             Rest::Bounded(receiver) => receiver.poll_recv(cx),
             Rest::Unbounded(receiver) => receiver.poll_recv(cx),
         }
+        .map(|item| item.map(message))
     }
 }
 
+/// A stream's item as its client sees it. Only a stream's first item may be a refusal, and
+/// the database routes that one before the stream begins, so any other is a bug.
+fn message(item: Streamed) -> Result<QueryResponse> {
+    item?.ran_or(|| Error::Internal("a query was refused after its stream began".into()))
+}
+
 impl QueryRows {
-    pub(crate) fn new(
-        first: Result<QueryResponse>,
-        rest: impl Into<Rest>,
-        cancel: &Arc<CancelToken>,
-    ) -> Self {
+    /// The stream of a query whose first item is `first`, already routed: see [`message`].
+    pub(crate) fn new(first: Streamed, rest: impl Into<Rest>, cancel: &Arc<CancelToken>) -> Self {
+        let first = message(first);
         Self {
             failed: first.is_err(),
             first: Some(first),
@@ -56,14 +62,14 @@ impl QueryRows {
     }
 }
 
-impl From<mpsc::Receiver<Result<QueryResponse>>> for Rest {
-    fn from(receiver: mpsc::Receiver<Result<QueryResponse>>) -> Self {
+impl From<mpsc::Receiver<Streamed>> for Rest {
+    fn from(receiver: mpsc::Receiver<Streamed>) -> Self {
         Rest::Bounded(receiver)
     }
 }
 
-impl From<mpsc::UnboundedReceiver<Result<QueryResponse>>> for Rest {
-    fn from(receiver: mpsc::UnboundedReceiver<Result<QueryResponse>>) -> Self {
+impl From<mpsc::UnboundedReceiver<Streamed>> for Rest {
+    fn from(receiver: mpsc::UnboundedReceiver<Streamed>) -> Self {
         Rest::Unbounded(receiver)
     }
 }

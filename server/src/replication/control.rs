@@ -43,10 +43,6 @@ impl Control {
         Self { socket }
     }
 
-    pub fn socket(&self) -> &Path {
-        &self.socket
-    }
-
     /// Replicates the database `path` to `replica_url` from now on (a no-op if it is already).
     pub async fn register(&self, path: &Path, replica_url: &str) -> Result<(), String> {
         let body = serde_json::json!({"path": path, "replica_url": replica_url});
@@ -70,13 +66,6 @@ impl Control {
         let answer = self.call("POST", "/sync", Some(body), timeout).await?;
         serde_json::from_slice(&answer)
             .map_err(|err| format!("Litestream's answer to /sync is not understood: {err}"))
-    }
-
-    /// Whether something answers on the socket.
-    pub async fn ping(&self) -> bool {
-        self.call("GET", "/info", None, Duration::from_secs(2))
-            .await
-            .is_ok()
     }
 
     /// One request; the body of a 2xx answer, or why not.

@@ -10,7 +10,7 @@ use tokio::sync::oneshot;
 
 use super::cancel::CancelToken;
 use super::connection::{Sqlite, test_settings};
-use super::job::{Answer, Answered, Call, Prepared};
+use super::job::{Answer, Answered, Call, Handled, Prepared};
 use super::reply::Reply;
 use super::transaction::{TxCommand, TxMode, TxSession, TxState, TxStatus};
 use super::{Job, Outcome, Role, Task, executor, group_commit};
@@ -163,7 +163,13 @@ fn a_reader_hands_a_write_back() {
     let read = reader.run_task(&token, || {
         executor::execute(&reader, &statement("SELECT count(*) FROM t"))
     });
-    assert!(read.unwrap().read_only);
+    assert!(matches!(
+        read,
+        Ok(Handled::Ran(Outcome {
+            read_only: true,
+            ..
+        }))
+    ));
     for write in [
         "INSERT INTO t VALUES (1)",
         "CREATE TABLE u (y)",
@@ -171,7 +177,7 @@ fn a_reader_hands_a_write_back() {
     ] {
         let refused = reader.run_task(&token, || executor::execute(&reader, &statement(write)));
         assert!(
-            matches!(refused, Err(Error::NeedsWriter)),
+            matches!(refused, Ok(Handled::NeedsWriter)),
             "{write}: {refused:?}"
         );
     }
@@ -298,10 +304,13 @@ fn a_reader_snapshots_the_database_and_refuses_the_writers_calls() {
     assert_eq!(count, 2);
 
     let (sender, receiver) = crossbeam_channel::unbounded();
-    let (reply, refused) = oneshot::channel::<Result<Vec<ExecuteResponse>>>();
-    let job = call(Call::Batch(vec![statement("DELETE FROM t")]), reply);
+    let (reply, refused) = oneshot::channel::<Result<Answer>>();
+    let job = Job::Call {
+        call: Call::Batch(vec![statement("DELETE FROM t")]),
+        reply: reply.into(),
+    };
     sender.send(Task::new(job, CancelToken::none())).unwrap();
     drop(sender);
     executor::serve_reader(&reader, || receiver.recv().ok());
-    assert!(matches!(answer(refused), Err(Error::NeedsWriter)));
+    assert!(matches!(answer(refused), Ok(Answer::NeedsWriter)));
 }

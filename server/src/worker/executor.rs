@@ -10,7 +10,7 @@ use sqlited_proto::v1::{Column, ExecuteResponse, QueryResponse, Row, Statement};
 
 use super::cancel::CancelToken;
 use super::connection::Sqlite;
-use super::job::{self, Job, Outcome, Place, Prepared, Task};
+use super::job::{self, Answer, Handled, Job, Outcome, Place, Prepared, Task};
 use super::reply::{RowSink, Sent};
 use super::{Role, StreamLimits};
 use crate::error::{Error, Result};
@@ -22,7 +22,7 @@ pub fn serve_reader(db: &Sqlite, mut next: impl FnMut() -> Option<Task>) {
     while let Some(Task { job, lease, cancel }) = next() {
         match job {
             Job::Call { call, reply } if call.needs_writer() => {
-                let _ = reply.send(Err(Error::NeedsWriter));
+                let _ = reply.send(Ok(Answer::NeedsWriter));
             }
             Job::Call { call, reply } => {
                 let _ = reply.send(job::run(db, &call, &cancel, Place::Alone));
@@ -78,13 +78,13 @@ pub fn snapshot(db: &Sqlite, target: &Path) -> Result<u64> {
     Ok(bytes)
 }
 
-/// Runs one statement and reads past any rows it returns.
-pub fn execute(db: &Sqlite, statement: &Statement) -> Result<Outcome> {
+/// Runs one statement and reads past any rows it returns; a reader runs none that writes.
+pub fn execute(db: &Sqlite, statement: &Statement) -> Result<Handled<Outcome>> {
     let before = total_changes(db);
     let mut stmt = db.prepare(&statement.sql)?;
     let read_only = stmt.readonly();
     if !read_only && db.role() == Role::Reader {
-        return Err(Error::NeedsWriter);
+        return Ok(Handled::NeedsWriter);
     }
     bind(&mut stmt, &statement.params, &statement.named_params)?;
     let mut rows = stmt.raw_query();
@@ -97,23 +97,23 @@ pub fn execute(db: &Sqlite, statement: &Statement) -> Result<Outcome> {
     } else {
         summary(db, before)
     };
-    Ok(Outcome {
+    Ok(Handled::Ran(Outcome {
         response,
         read_only,
-    })
+    }))
 }
 
-/// Runs `statements` in order, stopping at the first error, which names its statement.
-pub fn execute_all(db: &Sqlite, statements: &[Statement]) -> Result<Vec<ExecuteResponse>> {
-    statements
-        .iter()
-        .enumerate()
-        .map(|(i, statement)| {
-            execute(db, statement)
-                .map(|outcome| outcome.response)
-                .map_err(|err| err.within(&format!("statements[{i}]")))
-        })
-        .collect()
+/// Runs `statements` in order, stopping at the first error, which names its statement, or
+/// at the first that writes, on a reader.
+pub fn execute_all(db: &Sqlite, statements: &[Statement]) -> Result<Handled<Vec<ExecuteResponse>>> {
+    let mut responses = Vec::with_capacity(statements.len());
+    for (i, statement) in statements.iter().enumerate() {
+        match execute(db, statement).map_err(|err| err.within(&format!("statements[{i}]")))? {
+            Handled::Ran(outcome) => responses.push(outcome.response),
+            Handled::NeedsWriter => return Ok(Handled::NeedsWriter),
+        }
+    }
+    Ok(Handled::Ran(responses))
 }
 
 /// Passes a query's messages to `sink` as [`stream_query`] cuts them: `Ok(false)` once
@@ -122,7 +122,7 @@ pub fn to_sink<'a>(
     sink: &'a RowSink,
     cancel: &'a CancelToken,
 ) -> impl FnMut(QueryResponse) -> Result<bool> + 'a {
-    move |message| match sink.send_within(Ok(message), cancel) {
+    move |message| match sink.send_within(Ok(Handled::Ran(message)), cancel) {
         Sent::Delivered => Ok(true),
         Sent::Gone => Ok(false),
         Sent::TooSlow => Err(cancel.slow_reader_error()),
@@ -131,18 +131,19 @@ pub fn to_sink<'a>(
 
 /// Runs a query and hands its messages, cut by `limits`, to `emit` (which answers whether
 /// anybody still reads), and returns the last message (remaining rows and the summary)
-/// unsent, so the writer can commit before sending it. `Ok(None)` means the client went away.
+/// unsent, so the writer can commit before sending it. `None` means the client went away.
+/// A reader runs no statement that writes.
 pub fn stream_query(
     db: &Sqlite,
     statement: &Statement,
     limits: StreamLimits,
     emit: &mut dyn FnMut(QueryResponse) -> Result<bool>,
-) -> Result<Option<QueryResponse>> {
+) -> Result<Handled<Option<QueryResponse>>> {
     let before = total_changes(db);
     let mut stmt = db.prepare(&statement.sql)?;
     let read_only = stmt.readonly();
     if !read_only && db.role() == Role::Reader {
-        return Err(Error::NeedsWriter);
+        return Ok(Handled::NeedsWriter);
     }
     bind(&mut stmt, &statement.params, &statement.named_params)?;
     // The columns are read after the first step, never before: a cached statement that
@@ -191,7 +192,7 @@ pub fn stream_query(
         }
         if !message.rows.is_empty() && bytes + row_bytes > limits.bytes_per_message {
             if !emit(std::mem::take(&mut message))? {
-                return Ok(None);
+                return Ok(Handled::Ran(None));
             }
             bytes = 0;
         }
@@ -199,7 +200,7 @@ pub fn stream_query(
         bytes += row_bytes;
         if message.rows.len() >= limits.rows_per_message {
             if !emit(std::mem::take(&mut message))? {
-                return Ok(None);
+                return Ok(Handled::Ran(None));
             }
             bytes = 0;
         }
@@ -213,7 +214,7 @@ pub fn stream_query(
     } else {
         summary(db, before)
     });
-    Ok(Some(message))
+    Ok(Handled::Ran(Some(message)))
 }
 
 /// The result columns of `stmt` as it stands (after its first step: see [`stream_query`]).
@@ -227,15 +228,23 @@ fn describe(stmt: &rusqlite::Statement<'_>) -> Vec<Column> {
         .collect()
 }
 
-/// Sends the end of a query: its last message, or its error. The error of a client that
-/// reads too slowly is not waited on: its stream ends with it all the same
-/// ([`crate::engine::rows::QueryRows`] reads it from the token).
-pub fn finish_query(sink: &RowSink, last: Result<Option<QueryResponse>>, cancel: &CancelToken) {
+/// Sends the end of a query: its last message, a reader's refusal of a statement that
+/// writes, or its error. The error of a client that reads too slowly is not waited on: its
+/// stream ends with it all the same ([`crate::engine::rows::QueryRows`] reads it from the
+/// token).
+pub fn finish_query(
+    sink: &RowSink,
+    last: Result<Handled<Option<QueryResponse>>>,
+    cancel: &CancelToken,
+) {
     match last {
-        Ok(Some(message)) => {
-            sink.send_within(Ok(message), cancel);
+        Ok(Handled::Ran(Some(message))) => {
+            sink.send_within(Ok(Handled::Ran(message)), cancel);
         }
-        Ok(None) => {}
+        Ok(Handled::Ran(None)) => {}
+        Ok(Handled::NeedsWriter) => {
+            sink.send_within(Ok(Handled::NeedsWriter), cancel);
+        }
         Err(err) if cancel.is_slow_reader() => sink.try_send(Err(err)),
         Err(err) => {
             sink.send_within(Err(err), cancel);

@@ -13,7 +13,7 @@ use super::StreamLimits;
 use super::cancel::CancelToken;
 use super::connection::Sqlite;
 use super::executor;
-use super::job::{self, Answer, Call, Job, Place, Query, Task};
+use super::job::{self, Answer, Call, Handled, Job, Place, Query, Task};
 use super::reply::{Reply, RowSink, Sent};
 use super::wal_frames::{self, WalFrames};
 use crate::error::{Error, Result};
@@ -335,7 +335,9 @@ fn run_query(
     let last = match db.internal("BEGIN IMMEDIATE") {
         Err(err) => Err(err),
         Ok(()) => match db.run_task(cancel, || query.stream(db, limits, &mut collect)) {
-            Ok(Some(message)) => db.internal("COMMIT").map(|()| Some(message)),
+            Ok(Handled::Ran(Some(message))) => {
+                db.internal("COMMIT").map(|()| Handled::Ran(Some(message)))
+            }
             other => other,
         },
     };
@@ -344,7 +346,7 @@ fn run_query(
     }
     if last.is_ok() {
         for message in collected {
-            if sink.send_within(Ok(message), cancel) != Sent::Delivered {
+            if sink.send_within(Ok(Handled::Ran(message)), cancel) != Sent::Delivered {
                 break;
             }
         }

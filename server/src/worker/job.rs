@@ -64,7 +64,26 @@ pub enum Call {
     Snapshot(PathBuf),
 }
 
-/// What a [`Call`] answers, variant for variant.
+/// What a connection makes of work it is handed: it ran it, or — a reader handed a statement
+/// that writes — it ran nothing and leaves it to the writer. Not an error: the database
+/// routes on it ([`crate::engine::Database`]). The writer always runs what it is handed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Handled<T> {
+    Ran(T),
+    NeedsWriter,
+}
+
+impl<T> Handled<T> {
+    /// The value, or `refusal` if the work was left to the writer.
+    pub fn ran_or(self, refusal: impl FnOnce() -> Error) -> Result<T> {
+        match self {
+            Handled::Ran(value) => Ok(value),
+            Handled::NeedsWriter => Err(refusal()),
+        }
+    }
+}
+
+/// What a [`Call`] answers, variant for variant, or that a reader left it to the writer.
 #[derive(Debug)]
 pub enum Answer {
     Executed(Outcome),
@@ -73,6 +92,20 @@ pub enum Answer {
     Maintained(Vec<i64>),
     Prepared(Vec<Prepared>),
     Snapshot(u64),
+    /// A reader was handed a call only the writer may run, or a statement that writes.
+    NeedsWriter,
+}
+
+impl<T> From<Handled<T>> for Answer
+where
+    T: Into<Answer>,
+{
+    fn from(handled: Handled<T>) -> Self {
+        match handled {
+            Handled::Ran(value) => value.into(),
+            Handled::NeedsWriter => Answer::NeedsWriter,
+        }
+    }
 }
 
 /// The types an [`Answer`] carries, so a caller can ask for the one its call answers.
@@ -83,6 +116,12 @@ pub trait Answered: Sized {
 
 macro_rules! answered {
     ($($variant:ident($ty:ty)),* $(,)?) => {$(
+        impl From<$ty> for Answer {
+            fn from(value: $ty) -> Self {
+                Answer::$variant(value)
+            }
+        }
+
         impl Answered for $ty {
             fn take(answer: Answer) -> std::result::Result<Self, Answer> {
                 match answer {
@@ -104,21 +143,27 @@ answered!(
 );
 
 impl Answer {
-    /// The value of the kind `T` the call answers; a worker that answered another kind is a
-    /// bug, reported as INTERNAL rather than a panic.
+    /// The value of the kind `T` the call answers; a worker that answered another kind, or
+    /// a reader that left to the writer a call the database sent it as a read, is a bug,
+    /// reported as INTERNAL rather than a panic.
     pub fn expect<T: Answered>(self) -> Result<T> {
-        T::take(self).map_err(|other| {
-            let kind = format!("{other:?}");
-            Error::Internal(format!(
-                "a worker answered with the wrong kind of answer ({})",
-                kind.split('(').next().unwrap_or_default()
-            ))
+        T::take(self).map_err(|other| match other {
+            Answer::NeedsWriter => {
+                Error::Internal("a reader was handed a call that writes, as if it read".into())
+            }
+            other => {
+                let kind = format!("{other:?}");
+                Error::Internal(format!(
+                    "a worker answered with the wrong kind of answer ({})",
+                    kind.split('(').next().unwrap_or_default()
+                ))
+            }
         })
     }
 }
 
 impl Call {
-    /// Whether only the writer may run it (a reader hands it back with `NeedsWriter`).
+    /// Whether only the writer may run it (a reader answers [`Answer::NeedsWriter`]).
     pub fn needs_writer(&self) -> bool {
         matches!(self, Call::Batch(_) | Call::Kv(_) | Call::Maintenance(_))
     }
@@ -175,13 +220,13 @@ pub fn run(db: &Sqlite, call: &Call, cancel: &Arc<CancelToken>, place: Place) ->
                 Place::Transaction => db.with_savepoints(run),
                 _ => in_savepoint(db, savepoints, run),
             }
-            .map(Answer::Executed)
+            .map(Answer::from)
         }
         // A batch always gets a savepoint, so it is all or nothing.
         Call::Batch(statements) => in_savepoint(db, true, || {
             db.run_task(cancel, || executor::execute_all(db, statements))
         })
-        .map(Answer::Batched),
+        .map(Answer::from),
         Call::Kv(write) => in_savepoint(db, savepoints, || {
             db.run_task(cancel, || db.trusted(|| super::kv::apply(db, write)))
         })
@@ -225,7 +270,7 @@ impl Query {
         db: &Sqlite,
         limits: StreamLimits,
         emit: &mut dyn FnMut(sqlited_proto::v1::QueryResponse) -> Result<bool>,
-    ) -> Result<Option<sqlited_proto::v1::QueryResponse>> {
+    ) -> Result<Handled<Option<sqlited_proto::v1::QueryResponse>>> {
         match self {
             Query::Sql(statement) => executor::stream_query(db, statement, limits, emit),
             Query::Map(read) => super::kv::read::run(db, read, limits, emit),

@@ -58,7 +58,8 @@ pub use wal_frames::WalFrames;
 /// role in its `Hello`.)
 #[derive(Debug, Clone, Copy, PartialEq, Eq, prost::Enumeration)]
 pub enum Role {
-    /// A read-only connection; a statement that writes is handed back with `NeedsWriter`.
+    /// A read-only connection; a statement that writes it leaves to the writer
+    /// ([`job::Handled::NeedsWriter`]).
     Reader = 0,
     /// The one connection of a database that writes; it group-commits.
     Writer = 1,

@@ -12,6 +12,7 @@ use sqlited_proto::v1::QueryResponse;
 use tokio::sync::{mpsc, oneshot};
 
 use super::cancel::CancelToken;
+use super::job::Handled;
 use crate::error::Result;
 
 /// The answer of one job.
@@ -41,14 +42,19 @@ impl<T> From<oneshot::Sender<Result<T>>> for Reply<T> {
     }
 }
 
+/// One item of a query's stream: a message of its result, an error (its last item), or a
+/// reader's refusal of a statement that writes (its first and only item: the database sends
+/// the statement to the writer).
+pub type Streamed = Result<Handled<QueryResponse>>;
+
 /// Where a query's messages go. The stream ends when the sink is dropped.
 pub enum RowSink {
     /// A bounded channel the request's stream reads: a slow reader makes the worker wait,
     /// though never past the request's deadline ([`Sent::TooSlow`]).
-    Channel(mpsc::Sender<Result<QueryResponse>>),
+    Channel(mpsc::Sender<Streamed>),
     /// A channel that never makes the worker wait: for the writer, which collects a writing
     /// query's rows (bounded) before it commits and must then hand them over at once.
-    Unbounded(mpsc::UnboundedSender<Result<QueryResponse>>),
+    Unbounded(mpsc::UnboundedSender<Streamed>),
     /// Functions the worker calls on its own thread.
     Call(CallSink),
 }
@@ -67,13 +73,13 @@ pub enum Sent {
 /// A sink of functions: `send` passes one message (false: nobody reads any more), `end` is
 /// called once, when the sink is dropped.
 pub struct CallSink {
-    send: Box<dyn Fn(Result<QueryResponse>) -> bool + Send + Sync>,
+    send: Box<dyn Fn(Streamed) -> bool + Send + Sync>,
     end: Option<Box<dyn FnOnce() + Send + Sync>>,
 }
 
 impl CallSink {
     pub fn new(
-        send: impl Fn(Result<QueryResponse>) -> bool + Send + Sync + 'static,
+        send: impl Fn(Streamed) -> bool + Send + Sync + 'static,
         end: impl FnOnce() + Send + Sync + 'static,
     ) -> Self {
         Self {
@@ -96,7 +102,7 @@ impl RowSink {
     /// deadline: time blocked on a full stream counts against the request's deadline like
     /// time running SQL. A slow reader is marked on the token, so its stream ends with
     /// DEADLINE_EXCEEDED saying why.
-    pub fn send_within(&self, item: Result<QueryResponse>, cancel: &CancelToken) -> Sent {
+    pub fn send_within(&self, item: Streamed, cancel: &CancelToken) -> Sent {
         let sent = match self {
             RowSink::Channel(sender) => send_by(sender, item, cancel.deadline()),
             RowSink::Unbounded(sender) => match sender.send(item) {
@@ -118,7 +124,7 @@ impl RowSink {
     }
 
     /// Passes one message without waiting (from async code): dropped if the channel is full.
-    pub fn try_send(&self, item: Result<QueryResponse>) {
+    pub fn try_send(&self, item: Streamed) {
         match self {
             RowSink::Channel(sender) => {
                 let _ = sender.try_send(item);
@@ -145,11 +151,7 @@ impl RowSink {
 /// Sends `item` on `sender`, waiting while it is full until `deadline` (if any). A plain
 /// thread waits here (a worker, or a worker process's answer thread), so the wait is the
 /// channel's own future polled under a waker that unparks this thread.
-fn send_by(
-    sender: &mpsc::Sender<Result<QueryResponse>>,
-    item: Result<QueryResponse>,
-    deadline: Option<Instant>,
-) -> Sent {
+fn send_by(sender: &mpsc::Sender<Streamed>, item: Streamed, deadline: Option<Instant>) -> Sent {
     let item = match sender.try_send(item) {
         Ok(()) => return Sent::Delivered,
         Err(mpsc::error::TrySendError::Closed(_)) => return Sent::Gone,
@@ -185,14 +187,14 @@ fn send_by(
     }
 }
 
-impl From<mpsc::Sender<Result<QueryResponse>>> for RowSink {
-    fn from(sender: mpsc::Sender<Result<QueryResponse>>) -> Self {
+impl From<mpsc::Sender<Streamed>> for RowSink {
+    fn from(sender: mpsc::Sender<Streamed>) -> Self {
         RowSink::Channel(sender)
     }
 }
 
-impl From<mpsc::UnboundedSender<Result<QueryResponse>>> for RowSink {
-    fn from(sender: mpsc::UnboundedSender<Result<QueryResponse>>) -> Self {
+impl From<mpsc::UnboundedSender<Streamed>> for RowSink {
+    fn from(sender: mpsc::UnboundedSender<Streamed>) -> Self {
         RowSink::Unbounded(sender)
     }
 }
@@ -209,12 +211,12 @@ mod test {
         let sink = RowSink::from(sender);
         let cancel = CancelToken::new(Some(Duration::from_millis(50)), None);
         assert_eq!(
-            sink.send_within(Ok(QueryResponse::default()), &cancel),
+            sink.send_within(Ok(Handled::Ran(QueryResponse::default())), &cancel),
             Sent::Delivered
         );
         let started = Instant::now();
         assert_eq!(
-            sink.send_within(Ok(QueryResponse::default()), &cancel),
+            sink.send_within(Ok(Handled::Ran(QueryResponse::default())), &cancel),
             Sent::TooSlow
         );
         assert!(started.elapsed() >= Duration::from_millis(40));
@@ -223,7 +225,7 @@ mod test {
         drop(receiver);
         let patient = CancelToken::new(None, None);
         assert_eq!(
-            sink.send_within(Ok(QueryResponse::default()), &patient),
+            sink.send_within(Ok(Handled::Ran(QueryResponse::default())), &patient),
             Sent::Gone
         );
     }
@@ -233,7 +235,7 @@ mod test {
         let (sender, mut receiver) = mpsc::channel(1);
         let sink = RowSink::from(sender);
         let cancel = CancelToken::new(Some(Duration::from_secs(30)), None);
-        sink.send_within(Ok(QueryResponse::default()), &cancel);
+        sink.send_within(Ok(Handled::Ran(QueryResponse::default())), &cancel);
         let reader = std::thread::spawn(move || {
             let mut got = 0;
             while receiver.blocking_recv().is_some() {
@@ -243,7 +245,7 @@ mod test {
         });
         for _ in 0..100 {
             assert_eq!(
-                sink.send_within(Ok(QueryResponse::default()), &cancel),
+                sink.send_within(Ok(Handled::Ran(QueryResponse::default())), &cancel),
                 Sent::Delivered
             );
         }

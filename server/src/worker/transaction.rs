@@ -14,7 +14,7 @@ use rusqlite::ffi;
 use super::cancel::CancelToken;
 use super::connection::Sqlite;
 use super::group_commit::in_savepoint;
-use super::job::{self, Job, Place, Task};
+use super::job::{self, Answer, Handled, Job, Place, Task};
 use super::reply::Reply;
 use super::{Role, executor};
 use crate::error::{Error, Result};
@@ -276,16 +276,14 @@ fn begin(db: &Sqlite, mode: TxMode) -> Result<()> {
     Ok(())
 }
 
-fn read_only_refusal(err: Error) -> Error {
-    match err {
-        Error::NeedsWriter => Error::Sqlite {
-            code: ffi::SQLITE_READONLY,
-            message: "this transaction is read-only and the statement writes; begin a \
-                      transaction without read_only to write"
-                .into(),
-            field: Some("statement.sql".into()),
-        },
-        other => other,
+/// What a read-only transaction's client is told of a statement that writes.
+fn read_only_refusal() -> Error {
+    Error::Sqlite {
+        code: ffi::SQLITE_READONLY,
+        message: "this transaction is read-only and the statement writes; begin a \
+                  transaction without read_only to write"
+            .into(),
+        field: Some("statement.sql".into()),
     }
 }
 
@@ -293,8 +291,11 @@ fn run(db: &Sqlite, task: Task) {
     let Task { job, lease, cancel } = task;
     match job {
         Job::Call { call, reply } => {
-            let result = job::run(db, &call, &cancel, Place::Transaction);
-            let _ = reply.send(result.map_err(read_only_refusal));
+            let result = match job::run(db, &call, &cancel, Place::Transaction) {
+                Ok(Answer::NeedsWriter) => Err(read_only_refusal()),
+                other => other,
+            };
+            let _ = reply.send(result);
         }
         Job::Query {
             query,
@@ -308,7 +309,8 @@ fn run(db: &Sqlite, task: Task) {
                     query.stream(db, limits, &mut executor::to_sink(&sink, &cancel))
                 })
             });
-            executor::finish_query(&sink, last.map_err(read_only_refusal), &cancel);
+            let last = last.and_then(|handled| handled.ran_or(read_only_refusal));
+            executor::finish_query(&sink, last.map(Handled::Ran), &cancel);
         }
         Job::Transaction(session) => {
             let _ = session.started.send(Err(Error::Internal(

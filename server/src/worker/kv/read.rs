@@ -10,6 +10,7 @@ use crate::error::Result;
 use crate::worker::StreamLimits;
 use crate::worker::connection::Sqlite;
 use crate::worker::executor;
+use crate::worker::job::Handled;
 
 /// A read of the map `map`.
 #[derive(Debug, Clone, PartialEq)]
@@ -98,12 +99,12 @@ pub fn run(
     read: &KvRead,
     limits: StreamLimits,
     emit: &mut dyn FnMut(QueryResponse) -> Result<bool>,
-) -> Result<Option<QueryResponse>> {
+) -> Result<Handled<Option<QueryResponse>>> {
     if !db.trusted(|| exists(db, read.map()))? {
-        return Ok(Some(QueryResponse {
+        return Ok(Handled::Ran(Some(QueryResponse {
             summary: Some(ExecuteResponse::default()),
             ..QueryResponse::default()
-        }));
+        })));
     }
     executor::stream_query(db, &read.statement(), limits, emit)
 }

@@ -41,7 +41,7 @@ pub enum CallKind {
 /// An [`Answer`].
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct Answered {
-    #[prost(oneof = "AnswerKind", tags = "1, 2, 3, 4, 5, 6")]
+    #[prost(oneof = "AnswerKind", tags = "1, 2, 3, 4, 5, 6, 7")]
     pub answer: Option<AnswerKind>,
 }
 
@@ -60,6 +60,8 @@ pub enum AnswerKind {
     /// The snapshot's size in bytes.
     #[prost(uint64, tag = "6")]
     Snapshot(u64),
+    #[prost(bool, tag = "7")]
+    NeedsWriter(bool),
 }
 
 /// A [`Query`] and how its rows are cut into messages: `statement` or `map` is set.
@@ -264,6 +266,7 @@ impl From<Answer> for Answered {
                 prepared: prepared.into_iter().map(PreparedWork::from).collect(),
             }),
             Answer::Snapshot(bytes) => AnswerKind::Snapshot(bytes),
+            Answer::NeedsWriter => AnswerKind::NeedsWriter(true),
         };
         Answered {
             answer: Some(answer),
@@ -299,6 +302,7 @@ impl TryFrom<Answered> for Answer {
                     .collect(),
             ),
             Some(AnswerKind::Snapshot(bytes)) => Answer::Snapshot(bytes),
+            Some(AnswerKind::NeedsWriter(_)) => Answer::NeedsWriter,
         })
     }
 }
@@ -625,6 +629,7 @@ mod tests {
                 writes: true,
             }]),
             Answer::Snapshot(4096),
+            Answer::NeedsWriter,
         ];
         for answer in answers {
             let before = format!("{answer:?}");

@@ -301,13 +301,7 @@ impl Host {
                 let end = Arc::clone(&self.out);
                 let tokens = Arc::clone(&self.tokens);
                 let sink = CallSink::new(
-                    move |item| {
-                        let answer = match item {
-                            Ok(row) => Answer::Row(row),
-                            Err(err) => Answer::RowError(WireError::from(&err)),
-                        };
-                        out.send(id, answer)
-                    },
+                    move |item| out.send(id, Answer::from(item)),
                     move || {
                         tokens.lock().expect("tokens poisoned").remove(&id);
                         end.send(id, Answer::End(true));

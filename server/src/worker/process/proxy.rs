@@ -15,13 +15,12 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Select, Sender};
-use sqlited_proto::v1::QueryResponse;
 
 use super::wire::{self, Answer, BeginWork, FromWorker, QueryWork, ToWorker, Work};
-use crate::error::{Error, Result};
+use crate::error::Error;
 use crate::worker::cancel::CancelToken;
 use crate::worker::group_commit::GroupMetrics;
-use crate::worker::reply::{Reply, RowSink};
+use crate::worker::reply::{Reply, RowSink, Streamed};
 use crate::worker::transaction::{self, TxCommand, TxSession, TxState, TxStatus};
 use crate::worker::{Job, Task};
 
@@ -542,6 +541,10 @@ fn deliver(shared: &Shared, message: FromWorker) {
         return;
     };
     // Parts of a stream and transaction starts leave the request in place.
+    let answer = match answer.streamed() {
+        Ok(item) => return stream(shared, id, item),
+        Err(answer) => answer,
+    };
     match answer {
         Answer::Group(size) => {
             if let Some(groups) = &shared.groups {
@@ -555,8 +558,6 @@ fn deliver(shared: &Shared, message: FromWorker) {
             }
             return;
         }
-        Answer::Row(row) => return stream(shared, id, Ok(row)),
-        Answer::RowError(err) => return stream(shared, id, Err(err.into())),
         Answer::Done(_) | Answer::Error(_) => {
             let mut pending = shared.pending.lock().expect("pending requests poisoned");
             if let Some(InFlight {
@@ -592,7 +593,7 @@ fn deliver(shared: &Shared, message: FromWorker) {
 /// (which makes the worker wait, as a thread worker would), but not past the request's
 /// deadline: then the client is too slow, the send thread cancels its statement in the
 /// worker, and the rest of its stream is read off the socket and dropped.
-fn stream(shared: &Shared, id: u64, item: Result<QueryResponse>) {
+fn stream(shared: &Shared, id: u64, item: Streamed) {
     let (sink, cancel) = match shared
         .pending
         .lock()

@@ -14,6 +14,8 @@ pub use super::calls::{Answered, CallWork, QueryWork};
 use crate::error::Error;
 use crate::worker::Role;
 use crate::worker::connection::Synchronous;
+use crate::worker::job::Handled;
+use crate::worker::reply::Streamed;
 use crate::worker::transaction::{TxMode, TxStatus};
 
 /// The largest message either side accepts: past it the stream is taken as corrupt.
@@ -134,13 +136,14 @@ pub struct FromWorker {
     /// The request answered.
     #[prost(uint64, tag = "1")]
     pub id: u64,
-    #[prost(oneof = "Answer", tags = "10, 11, 13, 14, 15, 18, 19, 20, 21")]
+    #[prost(oneof = "Answer", tags = "10, 11, 13, 14, 21, 15, 18, 19, 20, 22")]
     pub answer: Option<Answer>,
 }
 
-/// What a [`FromWorker`] says. `Row` and `RowError` are parts of a query's stream, `Done`
-/// and `Error` for a `Begin` say how BEGIN went (`TxEnded` follows later), `Group` and
-/// `WalFrames` are about no request; every other answer is the request's last.
+/// What a [`FromWorker`] says. `Row`, `RowError` and `NeedsWriter` are parts of a query's
+/// stream ([`Streamed`]), `Done` and `Error` for a `Begin` say how BEGIN went (`TxEnded`
+/// follows later), `Group` and `WalFrames` are about no request; every other answer is the
+/// request's last.
 #[derive(Clone, PartialEq, prost::Oneof)]
 pub enum Answer {
     #[prost(message, tag = "10")]
@@ -152,6 +155,9 @@ pub enum Answer {
     Row(QueryResponse),
     #[prost(message, tag = "14")]
     RowError(WireError),
+    /// A reader's refusal of a query that writes ([`Handled::NeedsWriter`]).
+    #[prost(bool, tag = "21")]
+    NeedsWriter(bool),
     /// The query's stream ended.
     #[prost(bool, tag = "15")]
     End(bool),
@@ -166,7 +172,7 @@ pub enum Answer {
     Group(u64),
     /// The writer's COMMITs appended this many frames to the WAL (`id` is 0; replicated
     /// databases only).
-    #[prost(uint64, tag = "21")]
+    #[prost(uint64, tag = "22")]
     WalFrames(u64),
 }
 
@@ -188,7 +194,6 @@ pub enum ErrorKind {
     FailedPrecondition = 11,
     Unauthenticated = 12,
     PermissionDenied = 13,
-    NeedsWriter = 15,
     AlreadyExists = 16,
 }
 
@@ -266,7 +271,6 @@ impl From<&Error> for WireError {
             Error::Unauthenticated(message) => (ErrorKind::Unauthenticated, message.clone()),
             Error::PermissionDenied(message) => (ErrorKind::PermissionDenied, message.clone()),
             Error::Internal(message) => (ErrorKind::Internal, message.clone()),
-            Error::NeedsWriter => (ErrorKind::NeedsWriter, String::new()),
             Error::AlreadyExists(message) => (ErrorKind::AlreadyExists, message.clone()),
         };
         wire.kind = kind.into();
@@ -319,9 +323,30 @@ impl From<WireError> for Error {
             ErrorKind::FailedPrecondition => Error::FailedPrecondition(message),
             ErrorKind::Unauthenticated => Error::Unauthenticated(message),
             ErrorKind::PermissionDenied => Error::PermissionDenied(message),
-            ErrorKind::NeedsWriter => Error::NeedsWriter,
             ErrorKind::AlreadyExists => Error::AlreadyExists(message),
             ErrorKind::Internal => Error::Internal(message),
+        }
+    }
+}
+
+impl From<Streamed> for Answer {
+    fn from(item: Streamed) -> Self {
+        match item {
+            Ok(Handled::Ran(row)) => Answer::Row(row),
+            Ok(Handled::NeedsWriter) => Answer::NeedsWriter(true),
+            Err(err) => Answer::RowError(WireError::from(&err)),
+        }
+    }
+}
+
+impl Answer {
+    /// The item of a query's stream this answer is, if it is one.
+    pub fn streamed(self) -> std::result::Result<Streamed, Answer> {
+        match self {
+            Answer::Row(row) => Ok(Ok(Handled::Ran(row))),
+            Answer::NeedsWriter(_) => Ok(Ok(Handled::NeedsWriter)),
+            Answer::RowError(err) => Ok(Err(err.into())),
+            other => Err(other),
         }
     }
 }
@@ -403,6 +428,31 @@ mod tests {
     }
 
     #[test]
+    fn every_stream_item_survives_the_trip() {
+        let items: [Streamed; 3] = [
+            Ok(Handled::Ran(QueryResponse::default())),
+            Ok(Handled::NeedsWriter),
+            Err(Error::Internal("x".into())),
+        ];
+        for item in items {
+            let before = format!("{item:?}");
+            let mut bytes = Vec::new();
+            let message = FromWorker {
+                id: 3,
+                answer: Some(Answer::from(item)),
+            };
+            write_frame(&mut bytes, &message).unwrap();
+            let back = read_frame::<FromWorker>(&mut bytes.as_slice())
+                .unwrap()
+                .unwrap();
+            assert_eq!(back, message);
+            let back = back.answer.unwrap().streamed().unwrap();
+            assert_eq!(format!("{back:?}"), before);
+        }
+        assert!(Answer::End(true).streamed().is_err());
+    }
+
+    #[test]
     fn every_error_survives_the_trip() {
         let errors = [
             Error::invalid("statement.sql", "empty"),
@@ -423,7 +473,6 @@ mod tests {
                 message: "2 bad".into(),
                 violations: vec![("a".into(), "b".into())],
             },
-            Error::NeedsWriter,
             Error::PermissionDenied("no".into()),
         ];
         for err in errors {
