@@ -590,8 +590,8 @@ def targets_section(r, seed):
         "Each ratio is of medians from the tables below, all from this one run. The \"no "
         "regression\" rows check the earlier issues' targets again (a regression against the "
         "previous build proper needs the two builds side by side, e.g. `bench/cpu_per_op.py`). "
-        "The prose sections further down (from `bench/analysis.md`) were written against earlier "
-        "runs; where they quote figures, these tables are the current ones.",
+        "The prose sections further down come from `bench/analysis.md`, written against the "
+        "run of its date; where a later run's tables differ, the tables are the current figures.",
         "",
         table(["target", "where", "measured", "needs", "met?"], rows),
         "",
