@@ -11,6 +11,7 @@ use deadpool::managed::PoolError;
 
 use super::cancel::CancelToken;
 use super::connection::ConnectionSettings;
+use super::job::Lease;
 use super::manager::{WorkerKind, WorkerManager, WorkerPool};
 use super::readers::Readers;
 use super::thread::ThreadOptions;
@@ -146,7 +147,7 @@ impl Connections {
         let worker = Arc::clone(&*reader);
         let task = Task {
             job,
-            lease: Some(Box::new(reader)),
+            lease: Lease::Pooled(Box::new(reader)),
             cancel: Arc::clone(cancel),
         };
         worker.submit(task).map_err(|_| worker_lost())
@@ -155,7 +156,7 @@ impl Connections {
     /// Queues `task` for the writer, replacing the writer first if it has died. The task
     /// counts in the write-queue gauge until the writer (thread or process) lets it go.
     async fn submit_write(&self, mut task: Task) -> Result<()> {
-        task.lease = Some(Box::new(QueuedWrite::new(&self.write_queue)));
+        task.lease = Lease::Queued(QueuedWrite::new(&self.write_queue));
         for _ in 0..3 {
             let writer = self.writer().await?;
             match writer.submit(task) {
@@ -229,7 +230,7 @@ impl Connections {
 /// A write counted in its database's write-queue gauge while it lives: from its submission
 /// until the writer drops it, answered (in a worker process too: the proxy holds it until
 /// the answer is back). So the gauge is the server's own, whatever runs the writer.
-struct QueuedWrite(::metrics::Gauge);
+pub struct QueuedWrite(::metrics::Gauge);
 
 impl QueuedWrite {
     fn new(gauge: &::metrics::Gauge) -> Self {

@@ -13,7 +13,7 @@ use super::StreamLimits;
 use super::cancel::CancelToken;
 use super::connection::Sqlite;
 use super::executor;
-use super::job::{self, Answer, Call, Handled, Job, Place, Query, Task};
+use super::job::{self, Answer, Call, Handled, Job, Lease, Place, Query, Task};
 use super::reply::{Reply, RowSink, Sent};
 use super::wal_frames::{self, WalFrames};
 use crate::error::{Error, Result};
@@ -223,7 +223,7 @@ struct Pending {
     reply: Reply<Answer>,
     cancel: Arc<CancelToken>,
     /// Kept until the write is answered.
-    _lease: Option<Box<dyn std::any::Any + Send>>,
+    _lease: Lease,
 }
 
 fn commit_writes(db: &Sqlite, mut queue: VecDeque<Pending>) {

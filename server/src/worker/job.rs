@@ -15,6 +15,7 @@ use sqlited_proto::v1::{ExecuteResponse, Statement};
 
 use super::cancel::CancelToken;
 use super::connection::Sqlite;
+use super::connections::QueuedWrite;
 use super::group_commit::in_savepoint;
 use super::kv::{KvRead, KvWrite, KvWritten};
 use super::reply::{Reply, RowSink};
@@ -329,9 +330,8 @@ pub fn reply_error(task: Task, err: Error) {
 pub struct Task {
     /// The work.
     pub job: Job,
-    /// Dropped by the worker after the job is done: for a pooled reader, its pool object, so
-    /// the reader goes back to the pool only once it is really free.
-    pub lease: Option<Box<dyn Any + Send>>,
+    /// Dropped by the worker after the job is done.
+    pub lease: Lease,
     /// Stops the job when its deadline passes or its client goes away.
     pub cancel: Arc<CancelToken>,
 }
@@ -341,8 +341,20 @@ impl Task {
     pub fn new(job: Job, cancel: Arc<CancelToken>) -> Self {
         Self {
             job,
-            lease: None,
+            lease: Lease::None,
             cancel,
         }
     }
+}
+
+/// What a task keeps alive until its worker lets it go.
+pub enum Lease {
+    /// Nothing.
+    None,
+    /// A pooled reader's pool object, so the reader goes back to the pool only once it is
+    /// really free.
+    Pooled(Box<dyn Any + Send>),
+    /// A write's place in the write-queue gauge. Held inline, not boxed like a pool object:
+    /// every write takes one, and an allocation per write shows in its instruction count.
+    Queued(QueuedWrite),
 }

@@ -20,6 +20,7 @@ use super::wire::{self, Answer, BeginWork, FromWorker, QueryWork, ToWorker, Work
 use crate::error::Error;
 use crate::worker::cancel::CancelToken;
 use crate::worker::group_commit::GroupMetrics;
+use crate::worker::job::Lease;
 use crate::worker::reply::{Reply, RowSink, Streamed};
 use crate::worker::transaction::{self, TxCommand, TxSession, TxState, TxStatus};
 use crate::worker::{Job, Task};
@@ -52,7 +53,7 @@ struct InFlight {
     waiting: Waiting,
     cancel: Arc<CancelToken>,
     /// Dropped when the request is done (a pooled worker's pool object).
-    _lease: Option<Box<dyn Any + Send>>,
+    _lease: Lease,
     cancel_sent: bool,
     /// Whether it counts against the in-flight limit (tasks do; transaction commands don't).
     counts: bool,
@@ -362,7 +363,7 @@ impl Writer<'_> {
         let request = InFlight {
             waiting: Waiting::Unit(reply),
             cancel: CancelToken::none(),
-            _lease: None,
+            _lease: Lease::None,
             cancel_sent: false,
             counts: false,
             within,
