@@ -164,6 +164,42 @@ async fn errors_carry_the_request_id_of_the_log() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 
+    // So does a key-value request's (its span is at debug level; the failure line names
+    // the request itself), and a log written to a file has no colour codes.
+    let mut kv = sqlited_client::proto::v1::key_value_client::KeyValueClient::connect(server.url())
+        .await
+        .unwrap();
+    let err = kv
+        .get(sqlited_client::proto::v1::GetRequest {
+            map: Some(sqlited_client::proto::v1::MapRef {
+                database: "ids".into(),
+                map: "no such/map".into(),
+            }),
+            key: b"k".to_vec(),
+        })
+        .await
+        .unwrap_err();
+    let kv_id = err
+        .metadata()
+        .get("x-request-id")
+        .expect("a request id")
+        .to_str()
+        .unwrap()
+        .to_string();
+    while !server
+        .log()
+        .lines()
+        .any(|l| l.contains(&kv_id) && l.contains("failed"))
+    {
+        assert!(
+            Instant::now() < deadline,
+            "request id {kv_id} not on a failure line of the log:\n{}",
+            server.log()
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(!server.log().contains('\u{1b}'), "{}", server.log());
+
     // A client's own x-request-id is kept.
     let mut raw = sqlited_client::proto::v1::database_client::DatabaseClient::connect(server.url())
         .await

@@ -86,7 +86,13 @@ impl<S: Stream<Item = Result<M>> + Unpin, M> Stream for ResponseStream<S, M> {
             }
             Poll::Ready(Some(Err(err))) => {
                 self.failed = true;
-                tracing::info!(parent: &self.span, code = ?err.code(), error = %err, "stream failed");
+                if self.span.is_disabled() {
+                    // A key-value Scan's span is at debug level (see `finish::failed`).
+                    let request_id = self.request_id.as_str();
+                    tracing::info!(request_id, code = ?err.code(), error = %err, "stream failed");
+                } else {
+                    tracing::info!(parent: &self.span, code = ?err.code(), error = %err, "stream failed");
+                }
                 self.log_end("error");
                 Poll::Ready(Some(Err(err.into_status(Some(&self.request_id)))))
             }
