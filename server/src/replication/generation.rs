@@ -94,33 +94,35 @@ struct LtxFile {
 
 /// The LTX files of every level under `url` (`litestream ltx -json -level all`).
 fn files(binary: &Path, url: &str, timeout: Duration) -> Result<Vec<LtxFile>, String> {
-    let mut child = Command::new(binary)
+    let child = Command::new(binary)
         .args(["ltx", "-json", "-level", "all", url])
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .map_err(|err| super::restore::cannot_run(binary, &err))?;
-    let deadline = std::time::Instant::now() + timeout;
-    loop {
-        match child.try_wait() {
-            Ok(Some(_)) => break,
-            Ok(None) if std::time::Instant::now() < deadline => {
-                std::thread::sleep(Duration::from_millis(10));
-            }
-            _ => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(format!(
-                    "Litestream did not list the replica {url} within {} ms",
-                    timeout.as_millis()
-                ));
-            }
+    let pid = child.id();
+    // Its output is read while it runs (a long listing fills a pipe that nobody reads, and
+    // Litestream would wait forever), by a thread that also reaps it.
+    let (done, finished) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = done.send(child.wait_with_output());
+    });
+    let output = match finished.recv_timeout(timeout) {
+        Ok(output) => {
+            output.map_err(|err| format!("reading Litestream's listing failed: {err}"))?
         }
-    }
-    let output = child
-        .wait_with_output()
-        .map_err(|err| format!("reading Litestream's listing failed: {err}"))?;
+        Err(_) => {
+            // SAFETY: kill(2) of the child started above. The thread that reaps it is still
+            // waiting for it (but for a listing that ends in this very instant, whose pid
+            // cannot have been reused yet).
+            unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
+            return Err(format!(
+                "Litestream did not list the replica {url} within {} ms",
+                timeout.as_millis()
+            ));
+        }
+    };
     if !output.status.success() {
         let said = String::from_utf8_lossy(&output.stderr);
         let said = said.lines().last().unwrap_or_default().trim().to_string();

@@ -5,28 +5,12 @@
 //! restored from a backup, one dropped and created again; and a server started again on its
 //! directory going on in the same generation.
 
-use std::path::Path;
 use std::time::Duration;
 
 use sqlited_client::{Client, params};
 
-use super::store::{caught_up, replica_url, replicated, restore};
+use super::store::{caught_up, count, insert, replica_url, replicated, restore, rfc3339_now};
 use crate::harness::workers_mode;
-
-fn count(path: &Path) -> i64 {
-    let conn = rusqlite::Connection::open(path).unwrap();
-    conn.query_row("SELECT count(*) FROM t", [], |row| row.get(0))
-        .unwrap()
-}
-
-async fn insert(db: &sqlited_client::Database, from: i64, to: i64) {
-    db.execute_many(
-        "INSERT INTO t VALUES (?, randomblob(100))",
-        (from..to).map(|i| params![i]),
-    )
-    .await
-    .unwrap();
-}
 
 /// The rows of `database` restored from the replica alone (with extra flags).
 fn restored_rows(url: &str, database: &str, args: &[&str]) -> i64 {
@@ -38,15 +22,6 @@ fn restored_rows(url: &str, database: &str, args: &[&str]) -> i64 {
         String::from_utf8_lossy(&out.stderr)
     );
     count(&target.path().join(format!("{database}.db")))
-}
-
-/// Now as RFC 3339 in UTC, to the second.
-fn rfc3339_now() -> String {
-    let out = std::process::Command::new("date")
-        .args(["-u", "+%Y-%m-%dT%H:%M:%SZ"])
-        .output()
-        .expect("date");
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

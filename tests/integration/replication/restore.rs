@@ -3,25 +3,10 @@
 
 use std::time::Duration;
 
-use sqlited_client::{Client, params};
+use sqlited_client::Client;
 
-use super::store::{caught_up, replica_url, replicated, restore};
+use super::store::{caught_up, count, insert, replica_url, replicated, restore, rfc3339_now};
 use crate::harness::workers_mode;
-
-fn count(path: &std::path::Path) -> i64 {
-    let conn = rusqlite::Connection::open(path).unwrap();
-    conn.query_row("SELECT count(*) FROM t", [], |row| row.get(0))
-        .unwrap()
-}
-
-async fn insert(db: &sqlited_client::Database, from: i64, to: i64) {
-    db.execute_many(
-        "INSERT INTO t VALUES (?, randomblob(100))",
-        (from..to).map(|i| params![i]),
-    )
-    .await
-    .unwrap();
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn restore_on_an_empty_directory_gives_every_row() {
@@ -100,13 +85,4 @@ async fn point_in_time_restore_gives_the_state_between_two_batches() {
     let out = restore(latest.path(), &url, "ledger", &[]);
     assert!(out.status.success());
     assert_eq!(count(&latest.path().join("ledger.db")), 700);
-}
-
-/// Now as RFC 3339 in UTC, to the second.
-fn rfc3339_now() -> String {
-    let out = std::process::Command::new("date")
-        .args(["-u", "+%Y-%m-%dT%H:%M:%SZ"])
-        .output()
-        .expect("date");
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
 }

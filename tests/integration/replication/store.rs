@@ -231,3 +231,29 @@ pub async fn none_left(needle: &str) {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// The rows of table `t` in the database file `path` (as the tests here write them).
+pub fn count(path: &Path) -> i64 {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    conn.query_row("SELECT count(*) FROM t", [], |row| row.get(0))
+        .unwrap()
+}
+
+/// Inserts rows `from..to` into table `t` (an id and a 100-byte blob), in one batch.
+pub async fn insert(db: &sqlited_client::Database, from: i64, to: i64) {
+    db.execute_many(
+        "INSERT INTO t VALUES (?, randomblob(100))",
+        (from..to).map(|i| sqlited_client::params![i]),
+    )
+    .await
+    .unwrap();
+}
+
+/// Now as RFC 3339 in UTC, to the second.
+pub fn rfc3339_now() -> String {
+    let out = Command::new("date")
+        .args(["-u", "+%Y-%m-%dT%H:%M:%SZ"])
+        .output()
+        .expect("date");
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
