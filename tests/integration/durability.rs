@@ -5,12 +5,9 @@
 //! page cache); only a power loss or OS crash may lose the last commits. A kill -9 test
 //! therefore passes for both; FULL is what protects against power loss.
 
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use sqlited_client::params;
-
-use crate::harness::{Server, lost_acked, scalar};
+use crate::harness::{AckedWriters, Server, lost_acked, scalar};
 
 const WRITERS: i64 = 64;
 const ROUNDS: i64 = 3;
@@ -22,47 +19,12 @@ async fn acknowledged_writes_survive_kill_9(synchronous: &str) {
     for round in 0..ROUNDS {
         let mut server = Server::start_in(dir.path(), &args);
         let db = server.database("durable").await;
-        db.execute(
-            "CREATE TABLE IF NOT EXISTS acked (id INTEGER PRIMARY KEY, writer INTEGER)",
-            (),
-        )
-        .await
-        .unwrap();
-        let acked = Arc::new(Mutex::new(Vec::new()));
-        let mut writers = Vec::new();
-        for writer in 0..WRITERS {
-            let db = db.clone();
-            let acked = Arc::clone(&acked);
-            writers.push(tokio::spawn(async move {
-                for i in 0.. {
-                    let id = round * 10_000_000 + writer * 100_000 + i;
-                    match db
-                        .execute("INSERT INTO acked VALUES (?, ?)", params![id, writer])
-                        .await
-                    {
-                        Ok(_) => acked.lock().unwrap().push(id),
-                        Err(_) => break,
-                    }
-                }
-            }));
-        }
+        let writers = AckedWriters::start(&db, WRITERS, round).await;
         // Kill in the middle of the load: once a few hundred writes are acknowledged.
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while acked.lock().unwrap().len() < 300 {
-            assert!(
-                Instant::now() < deadline,
-                "writes are not being acknowledged"
-            );
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
+        writers.wait_for(300, Duration::from_secs(20)).await;
         server.kill9();
-        for writer in writers {
-            tokio::time::timeout(Duration::from_secs(30), writer)
-                .await
-                .unwrap()
-                .unwrap();
-        }
-        acked_total.extend(acked.lock().unwrap().iter());
+        let acked = writers.join().await;
+        acked_total.extend(acked.iter().map(|(id, _)| id));
 
         let mut server = Server::start_in(dir.path(), &args);
         let db = server.database("durable").await;

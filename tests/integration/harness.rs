@@ -73,6 +73,66 @@ pub async fn lost_acked<'a>(
         .collect()
 }
 
+/// Writers inserting into table `acked` (created if missing) until a write fails, as a
+/// durability test kills the server under them: what they had acknowledged, and when. The
+/// ids of round `round` are distinct from every other round's.
+pub struct AckedWriters {
+    acked: std::sync::Arc<std::sync::Mutex<Vec<(i64, Instant)>>>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl AckedWriters {
+    pub async fn start(db: &sqlited_client::Database, writers: i64, round: i64) -> Self {
+        db.execute(
+            "CREATE TABLE IF NOT EXISTS acked (id INTEGER PRIMARY KEY, writer INTEGER)",
+            (),
+        )
+        .await
+        .unwrap();
+        let acked = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let tasks = (0..writers)
+            .map(|writer| {
+                let db = db.clone();
+                let acked = std::sync::Arc::clone(&acked);
+                tokio::spawn(async move {
+                    for i in 0.. {
+                        let id = round * 10_000_000 + writer * 100_000 + i;
+                        let sql = "INSERT INTO acked VALUES (?, ?)";
+                        match db.execute(sql, sqlited_client::params![id, writer]).await {
+                            Ok(_) => acked.lock().unwrap().push((id, Instant::now())),
+                            Err(_) => break,
+                        }
+                    }
+                })
+            })
+            .collect();
+        Self { acked, tasks }
+    }
+
+    /// Waits until `acks` writes are acknowledged, failing after `bound`.
+    pub async fn wait_for(&self, acks: usize, bound: Duration) {
+        let deadline = Instant::now() + bound;
+        while self.acked.lock().unwrap().len() < acks {
+            assert!(
+                Instant::now() < deadline,
+                "writes are not being acknowledged"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    /// Waits (bounded) for every writer to stop, its server gone; what they acknowledged.
+    pub async fn join(self) -> Vec<(i64, Instant)> {
+        for task in self.tasks {
+            tokio::time::timeout(Duration::from_secs(30), task)
+                .await
+                .unwrap()
+                .unwrap();
+        }
+        self.acked.lock().unwrap().clone()
+    }
+}
+
 /// A running `sqlited`, killed when dropped.
 pub struct Server {
     child: Child,

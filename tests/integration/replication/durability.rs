@@ -5,13 +5,12 @@
 //! Sync mode loses no acknowledged write; async mode loses at most the writes of the last
 //! moments (the README gives the window as measured).
 
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use sqlited_client::{Client, params};
+use sqlited_client::Client;
 
 use super::store::{none_left, replica_url, replicated};
-use crate::harness::{lost_acked, scalar, workers_mode};
+use crate::harness::{AckedWriters, lost_acked, scalar, workers_mode};
 
 const WRITERS: i64 = 16;
 
@@ -28,48 +27,15 @@ async fn write_then_lose_the_machine(
     let mut server = replicated(dir, url, args);
     let client = Client::connect(&server.url()).await.unwrap();
     let db = client.database("durable");
-    db.execute(
-        "CREATE TABLE IF NOT EXISTS acked (id INTEGER PRIMARY KEY, writer INTEGER)",
-        (),
-    )
-    .await
-    .unwrap();
-    let acked = Arc::new(Mutex::new(Vec::new()));
-    let mut writers = Vec::new();
-    for writer in 0..WRITERS {
-        let db = db.clone();
-        let acked = Arc::clone(&acked);
-        writers.push(tokio::spawn(async move {
-            for i in 0.. {
-                let id = round * 10_000_000 + writer * 100_000 + i;
-                match db
-                    .execute("INSERT INTO acked VALUES (?, ?)", params![id, writer])
-                    .await
-                {
-                    Ok(_) => acked.lock().unwrap().push((id, Instant::now())),
-                    Err(_) => break,
-                }
-            }
-        }));
-    }
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while acked.lock().unwrap().len() < acks {
-        assert!(Instant::now() < deadline, "writes are not being acknowledged");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    let writers = AckedWriters::start(&db, WRITERS, round).await;
+    writers.wait_for(acks, Duration::from_secs(30)).await;
     server.kill9();
     let killed = Instant::now();
-    for writer in writers {
-        tokio::time::timeout(Duration::from_secs(30), writer)
-            .await
-            .unwrap()
-            .unwrap();
-    }
+    let acked = writers.join().await;
     // Its Litestream died with it (PR_SET_PDEATHSIG), then the machine's disk goes.
     none_left(&dir.to_string_lossy()).await;
     std::fs::remove_dir_all(dir).unwrap();
     std::fs::create_dir_all(dir).unwrap();
-    let acked = acked.lock().unwrap().clone();
     (acked, killed)
 }
 
