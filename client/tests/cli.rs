@@ -1030,3 +1030,37 @@ fn a_unix_socket_url_names_the_server_and_the_database() {
     assert!(!out.status.success());
     assert!(text(&out.stderr).contains("?database=NAME"), "{out:?}");
 }
+
+/// Litestream's tables (which a replicating server refuses to every client) are left out of
+/// the listings and the dump, with what hangs off them; the user's tables are not.
+#[test]
+fn listings_and_dumps_leave_out_litestreams_tables() {
+    let dir = tempfile::tempdir().unwrap();
+    sqlite3(
+        &dir.path().join("kept.db"),
+        &[],
+        "PRAGMA journal_mode=WAL;
+         CREATE TABLE t (x); INSERT INTO t VALUES (1); CREATE INDEX t_x ON t (x);
+         CREATE TABLE _litestream_seq (id INTEGER PRIMARY KEY, seq INTEGER);
+         CREATE TABLE _litestream_lock (id INTEGER);
+         CREATE INDEX litestream_seq_idx ON _litestream_seq (seq);
+         CREATE TABLE litestream_notes (y);",
+    );
+    let server = Server::start_in(dir.path(), &[]);
+    let out = cli(
+        &[&server.db_url("kept")],
+        ".tables\n.indexes\n.schema\n.dump\n",
+    );
+    assert!(out.status.success(), "{out:?}");
+    let stdout = text(&out.stdout);
+    assert!(!stdout.contains("_litestream_"), "{stdout}");
+    assert!(!stdout.contains("litestream_seq_idx"), "{stdout}");
+    for kept in [
+        "t_x",
+        "CREATE TABLE t (x)",
+        "INSERT INTO t VALUES(1)",
+        "litestream_notes",
+    ] {
+        assert!(stdout.contains(kept), "{kept} missing: {stdout}");
+    }
+}

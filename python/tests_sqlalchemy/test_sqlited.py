@@ -159,6 +159,25 @@ class ReflectionAfterOtherConnectionsDDLTest(fixtures.TestBase):
         readers.dispose()
 
 
+class LitestreamTablesTest(fixtures.TestBase):
+    __backend__ = True
+
+    def test_litestreams_tables_are_not_reflected(self, metadata):
+        # A replicating server refuses Litestream's tables to every client; reflection leaves
+        # them out (here, without replication, they are ordinary tables to make).
+        Table("kept", metadata, Column("id", Integer, primary_key=True))
+        metadata.create_all(config.db)
+        with config.db.begin() as conn:
+            conn.execute(text("CREATE TABLE _litestream_seq (id INTEGER PRIMARY KEY, seq INTEGER)"))
+        try:
+            names = inspect(_engine()).get_table_names()
+            is_("kept" in names, True)
+            eq_([n for n in names if n.startswith("_litestream_")], [])
+        finally:
+            with config.db.begin() as conn:
+                conn.execute(text("DROP TABLE _litestream_seq"))
+
+
 class ServerDifferencesTest(fixtures.TestBase):
     __backend__ = True
 

@@ -198,7 +198,8 @@ impl Shell {
                 self.show_names(
                     &format!(
                         "SELECT name FROM sqlite_schema WHERE type IN ('table', 'view') \
-                         AND name NOT LIKE 'sqlite_%'{filter} ORDER BY name"
+                         AND name NOT LIKE 'sqlite_%' AND {}{filter} ORDER BY name",
+                        not_litestream("tbl_name")
                     ),
                     params,
                 );
@@ -207,7 +208,9 @@ impl Shell {
                 let (filter, params) = like_filter("tbl_name", &args[1..]);
                 self.show_names(
                     &format!(
-                        "SELECT name FROM sqlite_schema WHERE type = 'index'{filter} ORDER BY name"
+                        "SELECT name FROM sqlite_schema WHERE type = 'index' AND {}{filter} \
+                         ORDER BY name",
+                        not_litestream("tbl_name")
                     ),
                     params,
                 );
@@ -324,6 +327,13 @@ impl Shell {
 }
 
 /// ` AND (column LIKE ? OR …)` for the patterns given, and their values.
+/// A test that `column` names none of Litestream's tables (`_litestream_seq`,
+/// `_litestream_lock`): the listings leave them out, as they leave out SQLite's own, and a
+/// replicating server refuses them to every client, so a `.dump` that read them would fail.
+pub fn not_litestream(column: &str) -> String {
+    format!("{column} NOT LIKE '\\_litestream\\_%' ESCAPE '\\'")
+}
+
 pub fn like_filter(column: &str, patterns: &[String]) -> (String, Vec<Value>) {
     if patterns.is_empty() {
         return (String::new(), Vec::new());

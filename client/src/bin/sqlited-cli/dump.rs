@@ -6,7 +6,7 @@ use std::io::Write;
 
 use sqlited_client::Value;
 
-use crate::dot::like_filter;
+use crate::dot::{like_filter, not_litestream};
 use crate::literal::{dump_literal, identifier, text_literal};
 use crate::shell::{Failure, Shell};
 
@@ -20,7 +20,8 @@ impl Shell {
         let (filter, params) = like_filter("tbl_name", patterns);
         let sql = format!(
             "SELECT sql FROM sqlite_schema WHERE sql IS NOT NULL AND name NOT LIKE 'sqlite_%' \
-             {filter} {SCHEMA_ORDER}"
+             AND {} {filter} {SCHEMA_ORDER}",
+            not_litestream("tbl_name")
         );
         for row in self.rows(&sql, params).unwrap_or_default() {
             if let Some(Value::Text(sql)) = row.first() {
@@ -34,7 +35,8 @@ impl Shell {
         let (filter, params) = like_filter("tbl_name", patterns);
         let sql = format!(
             "SELECT type, name, sql FROM sqlite_schema WHERE sql IS NOT NULL \
-             AND name NOT LIKE 'sqlite_%' {filter} {SCHEMA_ORDER}"
+             AND name NOT LIKE 'sqlite_%' AND {} {filter} {SCHEMA_ORDER}",
+            not_litestream("tbl_name")
         );
         let Some(objects) = self.rows(&sql, params) else {
             return;

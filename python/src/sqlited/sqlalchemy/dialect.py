@@ -41,9 +41,13 @@ from typing import Any, Dict, List, Optional, Tuple
 from sqlalchemy import exc, pool, util
 from sqlalchemy.dialects.sqlite.base import SQLiteCompiler
 from sqlalchemy.dialects.sqlite.pysqlite import SQLiteDialect_pysqlite
+from sqlalchemy.engine import reflection
 from sqlalchemy.sql import sqltypes
 
 import sqlited
+
+# The tables Litestream keeps in a database it replicates.
+LITESTREAM_PREFIX = "_litestream_"
 
 DEFAULT_PORT = 50051
 
@@ -237,6 +241,15 @@ class SQLitedDialect(SQLiteDialect_pysqlite):
         return ["main"]
 
     # Reflection.
+
+    @reflection.cache
+    def get_table_names(self, connection: Any, schema: Optional[str] = None, sqlite_include_internal: bool = False, **kw: Any) -> List[str]:
+        """SQLite's, without Litestream's tables (``_litestream_seq``, ``_litestream_lock``),
+        which a replicating server refuses to every client: reflecting them would fail."""
+        names = super().get_table_names(
+            connection, schema=schema, sqlite_include_internal=sqlite_include_internal, **kw
+        )
+        return [name for name in names if not name.startswith(LITESTREAM_PREFIX)]
 
     def _get_table_pragma(self, connection: Any, pragma: str, table_name: str, schema: Optional[str] = None) -> Any:
         """The rows of ``PRAGMA schema.<pragma>(table_name)``, read through the PRAGMA's
