@@ -33,6 +33,11 @@ trap cleanup EXIT
 # The generated package lands at its go_package import path under $work/src.
 "$BUF" generate --template examples/go/buf.gen.yaml --output "$work/src"
 export GO111MODULE=off GOPATH="$work:/usr/share/gocode" GOFLAGS=
+# Go's build cache (~/.cache/go-build) keeps the compiled Debian libraries between runs; without
+# a HOME to hold it, one under target/.
+if [ "$(go env GOCACHE)" = off ]; then
+    export GOCACHE="$root/target/go-build"
+fi
 unformatted="$(gofmt -l examples/go)"
 if [ -n "$unformatted" ]; then
     echo "examples/go: not gofmt-formatted: $unformatted" >&2
