@@ -145,15 +145,17 @@ impl Session {
                         break Some(status);
                     }
                 }
-                () = connection_closing(&mut closing), if reading => {
-                    reading = false;
-                    moved = true;
-                }
                 changed = draining.changed(), if reading => {
                     if changed.is_err() || *draining.borrow() {
                         reading = false;
                         drained = true;
                     }
+                }
+                // The connection closes at shutdown too: the draining message wins then.
+                () = connection_closing(&mut closing), if reading => {
+                    reading = false;
+                    drained = *draining.borrow();
+                    moved = !drained;
                 }
                 // Refusals wait in `running` too, so a client that floods without reading
                 // is held back by the transport once there are twice the limit.
