@@ -44,6 +44,32 @@ pub enum Protocol {
     Http,
 }
 
+/// What hyper needs of a connection's service (a tower service over hyper's requests).
+pub trait ConnectionService:
+    tower::Service<
+        Request<Incoming>,
+        Response = Response<Self::Body>,
+        Future: Send + 'static,
+        Error: Into<BoxError> + Send + 'static,
+    > + Clone
+    + Send
+    + 'static
+{
+    type Body: http_body::Body<Data: Send, Error: Into<BoxError>> + Unpin + Send + 'static;
+}
+
+impl<S, B> ConnectionService for S
+where
+    S: tower::Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<BoxError> + Send + 'static,
+    B: http_body::Body + Unpin + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<BoxError>,
+{
+    type Body = B;
+}
+
 /// What every connection task of a port shares.
 struct Port<M> {
     protocol: Protocol,
@@ -56,7 +82,7 @@ struct Port<M> {
 /// Serves connections of `socket` with the services `make` builds, one per connection, until
 /// `stop` completes; then stops accepting, shuts every connection down gracefully and returns
 /// once all are closed.
-pub async fn serve<M, S, B>(
+pub async fn serve<M, S>(
     socket: Socket,
     protocol: Protocol,
     limits: Limits,
@@ -64,12 +90,7 @@ pub async fn serve<M, S, B>(
     stop: impl Future<Output = ()>,
 ) where
     M: Fn() -> S + Send + Sync + 'static,
-    S: tower::Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
-    S::Future: Send + 'static,
-    S::Error: Into<BoxError> + Send + 'static,
-    B: http_body::Body + Unpin + Send + 'static,
-    B::Data: Send,
-    B::Error: Into<BoxError>,
+    S: ConnectionService,
 {
     let mut builder = Builder::new(TokioExecutor::new());
     match protocol {
@@ -174,7 +195,7 @@ async fn accept(socket: &Socket) -> io::Result<(Stream, Option<Peer>, TcpConnect
 }
 
 /// Serves one connection from its opening to its close.
-async fn connection<M, S, B>(
+async fn connection<M, S>(
     port: Arc<Port<M>>,
     stream: Stream,
     addresses: TcpConnectInfo,
@@ -183,12 +204,7 @@ async fn connection<M, S, B>(
     _alive: mpsc::Sender<()>,
 ) where
     M: Fn() -> S + Send + Sync + 'static,
-    S: tower::Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
-    S::Future: Send + 'static,
-    S::Error: Into<BoxError> + Send + 'static,
-    B: http_body::Body + Unpin + Send + 'static,
-    B::Data: Send,
-    B::Error: Into<BoxError>,
+    S: ConnectionService,
 {
     let activity = Arc::clone(&admitted.activity);
     let framing = matches!(port.protocol, Protocol::Http).then(|| Arc::new(Framing::default()));

@@ -285,3 +285,44 @@ impl Running {
             .is_some_and(|token| token.should_stop())
     }
 }
+
+#[cfg(test)]
+mod test {
+    use super::*;
+
+    #[test]
+    fn messages_say_a_write_was_undone_only_when_the_statement_writes() {
+        let interrupted = || Error::Sqlite {
+            code: rusqlite::ffi::SQLITE_INTERRUPT,
+            message: "interrupted".into(),
+            field: None,
+        };
+        let read = CancelToken::new(Some(Duration::from_millis(1500)), None);
+        let running = Running::default();
+        running.start(&read);
+        for message in [
+            read.slow_reader_error().to_string(),
+            read.deadline_error().to_string(),
+            read.explain(interrupted()).to_string(),
+        ] {
+            assert!(
+                !message.contains("rolled back") && !message.contains("wr"),
+                "{message}"
+            );
+        }
+        // The worker learns at prepare time that the running task's statement writes.
+        running.note_write();
+        assert!(read.writes());
+        assert!(read.slow_reader_error().to_string().contains("rolled back"));
+        assert!(
+            read.deadline_error()
+                .to_string()
+                .contains("may still have taken effect")
+        );
+        assert!(
+            read.explain(interrupted())
+                .to_string()
+                .contains("nothing it wrote was kept")
+        );
+    }
+}
