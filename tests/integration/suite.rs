@@ -3,6 +3,7 @@
 
 mod admin;
 mod batch;
+mod connections;
 mod cursor;
 mod data_dir;
 mod databases;

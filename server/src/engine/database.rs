@@ -234,6 +234,9 @@ impl Database {
         cancel: &Arc<CancelToken>,
     ) -> Result<T> {
         let (reply, answer) = oneshot::channel();
+        if matches!(target, Target::Writer) {
+            cancel.note_write();
+        }
         let job = Job::Call {
             call,
             reply: reply.into(),
@@ -320,6 +323,7 @@ impl Database {
         // Unbounded: the writer collects a writing query's rows (within --max-message-bytes)
         // before it commits, then hands them over without waiting for the client.
         let (sink, mut rest) = mpsc::unbounded_channel();
+        cancel.note_write();
         let limits = self.options.stream;
         let job = Job::Query {
             query: Query::Sql(statement),

@@ -22,6 +22,9 @@ pub struct CancelToken {
     /// Raised when the request's result stream stayed full until its deadline: the client
     /// reads too slowly, and its statement is stopped.
     slow_reader: AtomicBool,
+    /// Raised once the task's statement is known to write (prepared not read-only, or sent
+    /// to the writer as a write), so its errors say a write was undone only when one was.
+    writes: AtomicBool,
     deadline: Option<Instant>,
     /// The timeout the deadline came from, for the error message.
     timeout: Option<Duration>,
@@ -44,6 +47,7 @@ impl CancelToken {
         Arc::new(Self {
             cancelled: AtomicBool::new(false),
             slow_reader: AtomicBool::new(false),
+            writes: AtomicBool::new(false),
             deadline: timeout.map(|t| now + t),
             timeout,
             answer_by: answer_within.map(|t| now + t),
@@ -124,14 +128,29 @@ impl CancelToken {
         self.slow_reader.load(Ordering::Acquire)
     }
 
+    /// The task's statement writes.
+    pub fn note_write(&self) {
+        self.writes.store(true, Ordering::Release);
+    }
+
+    /// Whether the task's statement is known to write.
+    pub fn writes(&self) -> bool {
+        self.writes.load(Ordering::Acquire)
+    }
+
     /// The error that ends the stream of a client that read too slowly.
     pub fn slow_reader_error(&self) -> Error {
         Error::DeadlineExceeded(format!(
             "the client read the result too slowly: the stream stayed full until the request's \
              deadline ({} ms: the call's own deadline or the server's --statement-timeout-ms), \
-             so the statement was stopped to free the server's connection (a write was rolled \
-             back); read the stream as it arrives, or fetch less per query (LIMIT, paging)",
-            self.timeout.unwrap_or_default().as_millis()
+             so the statement was stopped to free the server's connection{}; read the stream \
+             as it arrives, or fetch less per query (LIMIT, paging)",
+            self.timeout.unwrap_or_default().as_millis(),
+            if self.writes() {
+                " and what it wrote was rolled back"
+            } else {
+                ""
+            }
         ))
     }
 
@@ -145,9 +164,13 @@ impl CancelToken {
     pub fn deadline_error(&self) -> Error {
         Error::DeadlineExceeded(format!(
             "the request ran past its deadline ({} ms: the call's own deadline or the server's \
-             --statement-timeout-ms) and was stopped; a write that was already committing may \
-             still have taken effect",
-            self.timeout.unwrap_or_default().as_millis()
+             --statement-timeout-ms) and was stopped{}",
+            self.timeout.unwrap_or_default().as_millis(),
+            if self.writes() {
+                "; a write that was already committing may still have taken effect"
+            } else {
+                ""
+            }
         ))
     }
 
@@ -192,9 +215,13 @@ impl CancelToken {
         match self.timeout {
             Some(timeout) => Error::DeadlineExceeded(format!(
                 "the request ran past its deadline ({} ms: the call's own deadline or the \
-                 server's --statement-timeout-ms) and its statement was stopped; nothing it \
-                 wrote was kept",
-                timeout.as_millis()
+                 server's --statement-timeout-ms) and its statement was stopped{}",
+                timeout.as_millis(),
+                if self.writes() {
+                    "; nothing it wrote was kept"
+                } else {
+                    ""
+                }
             )),
             None => err,
         }
@@ -242,6 +269,13 @@ impl Running {
         *self.0.lock().expect("running token poisoned") = None;
     }
 
+    /// The running task's statement writes (see [`CancelToken::note_write`]).
+    pub fn note_write(&self) {
+        if let Some(token) = self.0.lock().expect("running token poisoned").as_ref() {
+            token.note_write();
+        }
+    }
+
     /// Whether the running statement should be interrupted.
     pub fn should_interrupt(&self) -> bool {
         self.0
@@ -249,5 +283,46 @@ impl Running {
             .expect("running token poisoned")
             .as_ref()
             .is_some_and(|token| token.should_stop())
+    }
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+
+    #[test]
+    fn messages_say_a_write_was_undone_only_when_the_statement_writes() {
+        let interrupted = || Error::Sqlite {
+            code: rusqlite::ffi::SQLITE_INTERRUPT,
+            message: "interrupted".into(),
+            field: None,
+        };
+        let read = CancelToken::new(Some(Duration::from_millis(1500)), None);
+        let running = Running::default();
+        running.start(&read);
+        for message in [
+            read.slow_reader_error().to_string(),
+            read.deadline_error().to_string(),
+            read.explain(interrupted()).to_string(),
+        ] {
+            assert!(
+                !message.contains("rolled back") && !message.contains("wr"),
+                "{message}"
+            );
+        }
+        // The worker learns at prepare time that the running task's statement writes.
+        running.note_write();
+        assert!(read.writes());
+        assert!(read.slow_reader_error().to_string().contains("rolled back"));
+        assert!(
+            read.deadline_error()
+                .to_string()
+                .contains("may still have taken effect")
+        );
+        assert!(
+            read.explain(interrupted())
+                .to_string()
+                .contains("nothing it wrote was kept")
+        );
     }
 }

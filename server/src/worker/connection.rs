@@ -195,6 +195,11 @@ impl Sqlite {
         })
     }
 
+    /// The running task's statement writes: its errors may say what was undone.
+    pub fn note_write(&self) {
+        self.running.note_write();
+    }
+
     /// Runs `work` as the task of `token`: refused at once if the token already says stop,
     /// interrupted inside SQLite if it says so while running.
     pub fn run_task<T>(

@@ -86,6 +86,9 @@ pub fn execute(db: &Sqlite, statement: &Statement) -> Result<Handled<Outcome>> {
     if !read_only && db.role() == Role::Reader {
         return Ok(Handled::NeedsWriter);
     }
+    if !read_only {
+        db.note_write();
+    }
     bind(&mut stmt, &statement.params, &statement.named_params)?;
     let mut rows = stmt.raw_query();
     while rows.next()?.is_some() {}
@@ -144,6 +147,9 @@ pub fn stream_query(
     let read_only = stmt.readonly();
     if !read_only && db.role() == Role::Reader {
         return Ok(Handled::NeedsWriter);
+    }
+    if !read_only {
+        db.note_write();
     }
     bind(&mut stmt, &statement.params, &statement.named_params)?;
     // The columns are read after the first step, never before: a cached statement that

@@ -65,6 +65,8 @@ async fn clients_that_stop_reading_do_not_hold_the_readers() {
         let (code, message) = drain(stream).await;
         assert_eq!(code, Code::DeadlineExceeded, "{message}");
         slow += usize::from(message.contains("slowly"));
+        // A SELECT wrote nothing, and its message says no write was undone.
+        assert!(!message.contains("rolled back") && !message.contains("wrote"), "{message}");
     }
     assert!(slow >= 2, "{slow} streams said the client read too slowly");
 }
