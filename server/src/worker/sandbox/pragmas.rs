@@ -27,6 +27,9 @@ enum Rule {
     Connection,
     /// Read by anyone, set by nobody, for this reason.
     Fixed(&'static str),
+    /// One of the server's own settings: read only with `--unsafe-sql` (it tells how the
+    /// server is configured), set by nobody, for this reason.
+    Server(&'static str),
     /// Neither read nor set (even its bare form acts), for this reason.
     Never(&'static str),
 }
@@ -118,40 +121,40 @@ const PRAGMAS: &[(&str, Rule)] = &[
     ),
     (
         "busy_timeout",
-        Rule::Fixed("how long a request waits for a lock is the server's (--busy-timeout-ms)"),
+        Rule::Server("how long a request waits for a lock is the server's (--busy-timeout-ms)"),
     ),
     (
         "temp_store",
-        Rule::Fixed(
+        Rule::Server(
             "temporary tables and sorts stay in memory, within the server's memory limit, \
              so that no request can fill the disk",
         ),
     ),
     (
         "locking_mode",
-        Rule::Fixed("an exclusive lock would shut the database's other connections out"),
+        Rule::Server("an exclusive lock would shut the database's other connections out"),
     ),
-    ("wal_autocheckpoint", Rule::Fixed(CHECKPOINTS)),
-    ("journal_size_limit", Rule::Fixed(CHECKPOINTS)),
+    ("wal_autocheckpoint", Rule::Server(CHECKPOINTS)),
+    ("journal_size_limit", Rule::Server(CHECKPOINTS)),
     (
         "mmap_size",
-        Rule::Fixed("memory-mapped reads would escape the server's memory limit"),
+        Rule::Server("memory-mapped reads would escape the server's memory limit"),
     ),
     (
         "threads",
-        Rule::Fixed("a request runs on its worker's thread alone"),
+        Rule::Server("a request runs on its worker's thread alone"),
     ),
     (
         "max_page_count",
-        Rule::Fixed("the database's size is not the request's to bound"),
+        Rule::Server("the database's size is not the request's to bound"),
     ),
-    ("trusted_schema", Rule::Fixed(SAFETY)),
-    ("writable_schema", Rule::Fixed(SAFETY)),
-    ("legacy_alter_table", Rule::Fixed(SAFETY)),
-    ("soft_heap_limit", Rule::Fixed(PROCESS_WIDE)),
-    ("hard_heap_limit", Rule::Fixed(PROCESS_WIDE)),
-    ("temp_store_directory", Rule::Fixed(PROCESS_WIDE)),
-    ("data_store_directory", Rule::Fixed(PROCESS_WIDE)),
+    ("trusted_schema", Rule::Server(SAFETY)),
+    ("writable_schema", Rule::Server(SAFETY)),
+    ("legacy_alter_table", Rule::Server(SAFETY)),
+    ("soft_heap_limit", Rule::Server(PROCESS_WIDE)),
+    ("hard_heap_limit", Rule::Server(PROCESS_WIDE)),
+    ("temp_store_directory", Rule::Server(PROCESS_WIDE)),
+    ("data_store_directory", Rule::Server(PROCESS_WIDE)),
     ("wal_checkpoint", Rule::Never(CHECKPOINTS)),
     (
         "incremental_vacuum",
@@ -231,6 +234,11 @@ pub fn allowed(name: &str, value: Option<&str>, asked: Asked<'_>) -> Result<(), 
     match (rule, value) {
         (Rule::Read, _) => Ok(()),
         (Rule::Never(why), _) => Err(format!("{} is not allowed: {why}", shown())),
+        (Rule::Server(_), None) if asked.sandbox => Err(format!(
+            "{} is not allowed: it reads the server's configuration (the SQL sandbox; \
+             --unsafe-sql lifts it)",
+            shown()
+        )),
         (_, None) => Ok(()),
         (Rule::AdminSets, Some(_)) if asked.access >= Access::Admin => Ok(()),
         (Rule::AdminSets, Some(_)) => Err(format!(
@@ -264,7 +272,7 @@ pub fn allowed(name: &str, value: Option<&str>, asked: Asked<'_>) -> Result<(), 
             ))
         }
         (Rule::Connection, Some(_)) => Ok(()),
-        (Rule::Fixed(why), Some(_)) => Err(format!(
+        (Rule::Fixed(why) | Rule::Server(why), Some(_)) => Err(format!(
             "{} is not allowed{}: {why}",
             shown(),
             if asked.sandbox {
@@ -287,7 +295,7 @@ fn sandbox_list() -> String {
                 reads.push(*name);
                 sets.push(*name);
             }
-            Rule::Never(_) => {}
+            Rule::Never(_) | Rule::Server(_) => {}
             _ => reads.push(*name),
         }
     }
@@ -324,6 +332,11 @@ mod test {
         assert!(allowed("database_list", None, read).is_err());
         assert!(allowed("recursive_triggers", Some("1"), asked(Access::Admin, true)).is_err());
         assert!(allowed("wal_checkpoint", None, asked(Access::Admin, true)).is_err());
+        assert!(
+            allowed("hard_heap_limit", None, read).is_err(),
+            "the server's"
+        );
+        assert!(allowed("recursive_triggers", None, read).is_ok());
     }
 
     #[test]
@@ -331,6 +344,7 @@ mod test {
         let read = asked(Access::Read, false);
         // Reads of anything; sets of the connection's own settings only.
         assert!(allowed("database_list", None, read).is_ok());
+        assert!(allowed("hard_heap_limit", None, read).is_ok());
         assert!(allowed("recursive_triggers", Some("1"), read).is_ok());
         assert!(allowed("cache_size", Some("100"), read).is_ok());
         let other_schema = Asked {
