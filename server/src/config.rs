@@ -227,7 +227,9 @@ pub struct Config {
     #[arg(long, env = "SQLITED_TLS_CLIENT_CA", requires = "tls_cert")]
     pub tls_client_ca: Option<PathBuf>,
 
-    /// Lift the SQL sandbox (ATTACH, any PRAGMA): only for trusted clients. Roles still apply.
+    /// Lift the SQL sandbox for trusted clients: ATTACH (read-only) of the data directory's
+    /// other databases by a token with a "*" grant, any PRAGMA read, and the connection
+    /// settings a request may set for itself (restored when it ends). Roles still apply.
     #[arg(long, env = "SQLITED_UNSAFE_SQL")]
     pub unsafe_sql: bool,
 

@@ -31,4 +31,5 @@ mod streaming;
 mod threads;
 mod transactions;
 mod unix_socket;
+mod unsafe_sql;
 mod values;

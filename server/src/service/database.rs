@@ -79,14 +79,24 @@ impl DatabaseService {
         self.limits.statement_timeout
     }
 
-    /// Refuses raw SQL on a database that serves only exposed statements.
-    fn raw_sql_allowed(&self, database: &str, rpc: &str) -> Result<()> {
-        if self.statements.current().exposed_only(database) {
+    /// Refuses raw SQL on a database that serves only exposed statements. Else, with
+    /// `--unsafe-sql`, the request's statements may ATTACH the data directory's other
+    /// databases only if its token may read every database and none is exposed-only: an
+    /// attached database is read without a role check of its own.
+    fn raw_sql_allowed(&self, ctx: &Context, database: &str, rpc: &str) -> Result<()> {
+        let catalog = self.statements.current();
+        if catalog.exposed_only(database) {
             return Err(Error::PermissionDenied(format!(
                 "database {database:?} serves only exposed statements: {rpc} is refused; use \
                  Statements.Call (ListStatements shows what there is)"
             )));
         }
+        let reads_all = ctx
+            .principal
+            .as_ref()
+            .is_none_or(|principal| principal.reads_every_database());
+        ctx.cancel
+            .set_may_attach(reads_all && !catalog.any_exposed_only());
         Ok(())
     }
 
@@ -179,7 +189,7 @@ impl DatabaseRpc for DatabaseService {
             ctx.keep_transaction_role(&self.engine, &request.transaction_id)
                 .await?;
             ctx.authorize(&self.engine, &request.database, Access::Write, "Execute")?;
-            self.raw_sql_allowed(&request.database, "Execute")?;
+            self.raw_sql_allowed(&ctx, &request.database, "Execute")?;
             let statement = self.statement(request.statement)?;
             let tx = &request.transaction_id;
             self.engine
@@ -207,7 +217,7 @@ impl DatabaseRpc for DatabaseService {
             ctx.keep_transaction_role(&self.engine, &request.transaction_id)
                 .await?;
             ctx.authorize(&self.engine, &request.database, Access::Read, "Query")?;
-            self.raw_sql_allowed(&request.database, "Query")?;
+            self.raw_sql_allowed(&ctx, &request.database, "Query")?;
             let statement = self.statement(request.statement)?;
             let tx = &request.transaction_id;
             self.engine
@@ -239,7 +249,7 @@ impl DatabaseRpc for DatabaseService {
                 Access::Write,
                 "ExecuteBatch",
             )?;
-            self.raw_sql_allowed(&request.database, "ExecuteBatch")?;
+            self.raw_sql_allowed(&ctx, &request.database, "ExecuteBatch")?;
             if request.statements.len() > limits.max_batch_statements {
                 return Err(Error::invalid(
                     "statements",

@@ -35,6 +35,10 @@ pub struct CancelToken {
     /// admin, the default without auth). SQLite's authorizer checks it on every statement
     /// the task prepares, wherever the task runs.
     access: AtomicU8,
+    /// Whether the request's statements may ATTACH the data directory's other databases
+    /// (with `--unsafe-sql`): its token may read every database, and none is exposed-only.
+    /// Off unless the service says so.
+    may_attach: AtomicBool,
     /// The request's id, for log lines of whichever worker runs it.
     request_id: OnceLock<String>,
 }
@@ -52,6 +56,7 @@ impl CancelToken {
             timeout,
             answer_by: answer_within.map(|t| now + t),
             access: AtomicU8::new(0),
+            may_attach: AtomicBool::new(false),
             request_id: OnceLock::new(),
         })
     }
@@ -99,6 +104,17 @@ impl CancelToken {
     /// What the task's statements may do.
     pub fn access(&self) -> crate::auth::Access {
         crate::auth::Access::from_u8(self.access.load(Ordering::Relaxed))
+    }
+
+    /// Lets the task's statements ATTACH other databases of the data directory (with
+    /// `--unsafe-sql`; see `worker::sandbox::attach`).
+    pub fn set_may_attach(&self, may: bool) {
+        self.may_attach.store(may, Ordering::Relaxed);
+    }
+
+    /// Whether the task's statements may ATTACH other databases.
+    pub fn may_attach(&self) -> bool {
+        self.may_attach.load(Ordering::Relaxed)
     }
 
     /// Asks the task to stop: its client is gone.

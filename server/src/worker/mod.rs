@@ -19,7 +19,12 @@
 //! - [`wal_frames`]: the frames a replicated writer appends to the WAL (its lag in frames).
 //! - [`kv`]: writes to persistent maps (the KeyValue service).
 //! - [`transaction`]: an interactive transaction pinned to one worker.
-//! - [`sandbox`]: what the SQLite authorizer lets a request do (sandbox and roles).
+//! - [`sandbox`]: what the SQLite authorizer lets a request do (sandbox and roles; its
+//!   PRAGMAs, and the files ATTACH may name with `--unsafe-sql`).
+//! - [`request_state`]: what a request may leave on a shared connection (`--unsafe-sql`:
+//!   attached databases, connection settings), undone when it ends.
+//! - [`schema_probe`]: refusing, when it is created, a view, trigger or DEFAULT that calls a
+//!   function no schema may call.
 //! - [`reply`]: where a job's answer goes (a channel, or a function in a worker process).
 //! - [`cancel`]: deadlines and cancellation that interrupt SQLite.
 //! - [`classify`]: whether SQL for a database not yet created writes.
@@ -42,8 +47,12 @@ mod manager;
 pub mod process;
 mod readers;
 pub mod reply;
+mod request_state;
 pub mod safety;
 pub mod sandbox;
+#[cfg(test)]
+mod sandbox_tests;
+mod schema_probe;
 mod thread;
 pub mod transaction;
 pub mod wal_frames;

@@ -432,6 +432,7 @@ impl Writer<'_> {
             timeout_ms: cancel.timeout().map_or(0, millis),
             access: u32::from(cancel.access().as_u8()),
             request_id: cancel.request_id().unwrap_or_default().to_string(),
+            may_attach: cancel.may_attach(),
             work: Some(work),
         };
         let request = InFlight {

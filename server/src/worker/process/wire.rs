@@ -93,6 +93,9 @@ pub struct ToWorker {
     /// The request's id, for the worker's log lines.
     #[prost(string, tag = "6")]
     pub request_id: String,
+    /// Whether the request may ATTACH other databases (`CancelToken::may_attach`).
+    #[prost(bool, tag = "7")]
+    pub may_attach: bool,
     #[prost(oneof = "Work", tags = "10, 12, 15, 16, 17, 18, 19")]
     pub work: Option<Work>,
 }
