@@ -133,6 +133,22 @@ impl AckedWriters {
     }
 }
 
+/// Polls `condition` every 20 ms until it holds, failing the test past `bound` with `what`:
+/// the way a test waits for something the server does in its own time (a worker replaced,
+/// a pool back after its backoff). A condition that needs no request is
+/// `|| std::future::ready(…)`.
+pub async fn wait_until<F, Fut>(bound: Duration, what: &str, mut condition: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + bound;
+    while !condition().await {
+        assert!(Instant::now() < deadline, "{what}: not within {bound:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// A running `sqlited`, killed when dropped.
 pub struct Server {
     child: Child,

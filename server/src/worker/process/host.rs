@@ -120,6 +120,7 @@ fn serve(hello: Hello, socket: UnixStream, parent: u32) -> u8 {
                 options,
                 TaskSource::Own,
                 report,
+                None,
             ))
         });
     let ready = Ready {
