@@ -573,11 +573,12 @@ async fn a_token_over_its_rate_is_told_to_slow_down() {
 #[test]
 fn sighup_reloads_the_credentials_and_a_bad_file_keeps_the_old_ones() {
     let s = auth_server("", &[]);
-    let reader = blocking::connect_with(&s.server.db_url("app"), with_token(READER)).unwrap();
+    // The admin's connection creates the database, which the reader's may not.
     blocking::connect_with(&s.server.db_url("app"), with_token(ADMIN))
         .unwrap()
         .execute("CREATE TABLE t (x)", ())
         .unwrap();
+    let reader = blocking::connect_with(&s.server.db_url("app"), with_token(READER)).unwrap();
     reader.query("SELECT 1", ()).unwrap();
     // A broken file is refused; the reader keeps working.
     std::fs::write(&s.file, "this is not toml [").unwrap();

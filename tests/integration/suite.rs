@@ -18,6 +18,7 @@ mod lifecycle;
 mod limits;
 mod map;
 mod metrics;
+mod open_modes;
 mod ops;
 mod params;
 mod replication;
