@@ -149,14 +149,7 @@ fn connects_with_a_token_over_tls() {
     std::fs::write(path("key.pem"), key.serialize_pem()).unwrap();
     // A token with the admin role, hashed the way `sqlited token hash` does.
     let token = "sqlited_cli-test-token";
-    let mut hash = Command::new(harness::sqlited_binary())
-        .args(["token", "hash"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    writeln!(hash.stdin.take().unwrap(), "{token}").unwrap();
-    let hash = text(&hash.wait_with_output().unwrap().stdout);
+    let hash = harness::token_hash(token);
     std::fs::write(
         path("credentials.toml"),
         format!(
@@ -1168,18 +1161,7 @@ fn a_refused_begin_fails_its_whole_transaction_at_the_transaction_limits() {
 fn a_refused_begin_fails_its_whole_transaction_for_a_role_too_low() {
     let dir = tempfile::tempdir().unwrap();
     let credentials = dir.path().join("credentials.toml");
-    let hash = |token: &str| {
-        let mut child = Command::new(harness::sqlited_binary())
-            .args(["token", "hash"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        writeln!(child.stdin.take().unwrap(), "{token}").unwrap();
-        text(&child.wait_with_output().unwrap().stdout)
-            .trim()
-            .to_string()
-    };
+    let hash = harness::token_hash;
     std::fs::write(
         &credentials,
         format!(

@@ -9,26 +9,11 @@ use std::time::{Duration, Instant};
 use sqlited_client::{Client, ClientOptions, ErrorKind, blocking};
 use tonic::Code;
 
-use crate::harness::{Server, sqlited_binary};
+use crate::harness::{Server, sqlited_binary, token_hash as hash};
 
 pub const ADMIN: &str = "sqlited_admin-token-for-tests";
 pub const WRITER: &str = "sqlited_writer-token-for-tests";
 pub const READER: &str = "sqlited_reader-token-for-tests";
-
-/// The hash `sqlited token hash` prints for `token`.
-fn hash(token: &str) -> String {
-    let mut child = Command::new(sqlited_binary())
-        .args(["token", "hash"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    use std::io::Write;
-    writeln!(child.stdin.take().unwrap(), "{token}").unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success());
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
-}
 
 /// A credentials file in `dir` with the three test tokens.
 pub fn credentials(dir: &Path, extra: &str) -> PathBuf {
