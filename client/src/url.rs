@@ -31,7 +31,8 @@ pub enum OpenMode {
     /// `mode=ro`: an existing database, read only: a statement that writes fails with
     /// SQLite's "attempt to write a readonly database" (`SQLITE_READONLY`, an
     /// `OperationalError`), transactions are read-only, and batches and map writes are
-    /// refused by the client.
+    /// refused by the client. Exposed statements (`call`) run as the statements file
+    /// declares them: the operator's contract, not the SQL's.
     ReadOnly,
 }
 
