@@ -33,6 +33,24 @@ pub fn sqlited_binary() -> PathBuf {
     path
 }
 
+/// The hash `sqlited token hash` prints for `token`, for a credentials file.
+pub fn token_hash(token: &str) -> String {
+    use std::io::Write;
+    let mut child = Command::new(sqlited_binary())
+        .args(["token", "hash"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start sqlited token hash");
+    writeln!(child.stdin.take().expect("stdin"), "{token}").expect("write the token");
+    let out = child.wait_with_output().expect("sqlited token hash");
+    assert!(out.status.success(), "{out:?}");
+    String::from_utf8(out.stdout)
+        .expect("a hash is text")
+        .trim()
+        .to_string()
+}
+
 /// Where this test target's servers run their workers: the `integration-processes` target
 /// runs the whole suite with `--workers processes`, the `integration` target with threads.
 pub fn workers_mode() -> &'static str {

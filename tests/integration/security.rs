@@ -9,26 +9,11 @@ use std::time::{Duration, Instant};
 use sqlited_client::{Client, ClientOptions, ErrorKind, blocking, params};
 use tonic::Code;
 
-use crate::harness::{Server, scalar, sqlited_binary};
+use crate::harness::{Server, scalar, sqlited_binary, token_hash as hash};
 
 pub const ADMIN: &str = "sqlited_admin-token-for-tests";
 pub const WRITER: &str = "sqlited_writer-token-for-tests";
 pub const READER: &str = "sqlited_reader-token-for-tests";
-
-/// The hash `sqlited token hash` prints for `token`.
-fn hash(token: &str) -> String {
-    let mut child = Command::new(sqlited_binary())
-        .args(["token", "hash"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    use std::io::Write;
-    writeln!(child.stdin.take().unwrap(), "{token}").unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success());
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
-}
 
 /// A credentials file in `dir` with the three test tokens.
 pub fn credentials(dir: &Path, extra: &str) -> PathBuf {
@@ -758,11 +743,12 @@ async fn a_token_over_its_rate_is_told_to_slow_down() {
 #[test]
 fn sighup_reloads_the_credentials_and_a_bad_file_keeps_the_old_ones() {
     let s = auth_server("", &[]);
-    let reader = blocking::connect_with(&s.server.db_url("app"), with_token(READER)).unwrap();
+    // The admin's connection creates the database, which the reader's may not.
     blocking::connect_with(&s.server.db_url("app"), with_token(ADMIN))
         .unwrap()
         .execute("CREATE TABLE t (x)", ())
         .unwrap();
+    let reader = blocking::connect_with(&s.server.db_url("app"), with_token(READER)).unwrap();
     reader.query("SELECT 1", ()).unwrap();
     // A broken file is refused; the reader keeps working.
     std::fs::write(&s.file, "this is not toml [").unwrap();

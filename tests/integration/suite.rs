@@ -19,6 +19,7 @@ mod lifecycle;
 mod limits;
 mod map;
 mod metrics;
+mod open_modes;
 mod ops;
 mod params;
 mod replication;

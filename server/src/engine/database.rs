@@ -255,8 +255,33 @@ impl Database {
         statement: Statement,
         cancel: &Arc<CancelToken>,
     ) -> Result<QueryRows> {
+        self.query_routed(statement, cancel, false).await
+    }
+
+    /// Runs one statement that must not write (a client's `mode=ro`): a statement that
+    /// writes is refused as SQLite refuses a write to a database opened read-only, and
+    /// nothing reaches the writer.
+    pub async fn query_read_only(
+        &self,
+        statement: Statement,
+        cancel: &Arc<CancelToken>,
+    ) -> Result<QueryRows> {
+        self.query_routed(statement, cancel, true).await
+    }
+
+    /// A query on a reader, handed on to the writer if it writes — or refused there when
+    /// `read_only`.
+    async fn query_routed(
+        &self,
+        statement: Statement,
+        cancel: &Arc<CancelToken>,
+        read_only: bool,
+    ) -> Result<QueryRows> {
         let route = self.routes.get(&statement.sql);
         if route == Some(Route::Write) {
+            if read_only {
+                return Err(read_only_refusal());
+            }
             return self.query_on_writer(statement, cancel).await;
         }
         // Kept only while the route is unknown, to send the statement on if it writes.
@@ -275,6 +300,9 @@ impl Database {
                     Error::Internal("a statement known to read was refused by a reader".into())
                 })?;
                 self.routes.learn(&statement.sql, Route::Write);
+                if read_only {
+                    return Err(read_only_refusal());
+                }
                 self.query_on_writer(statement, cancel).await
             }
             Some(first) => {
@@ -378,5 +406,17 @@ impl Database {
     /// Stops the readers, then the writer, which checkpoints the WAL as it closes.
     pub async fn close(&self) {
         self.connections.close().await;
+    }
+}
+
+/// What a read-only request that writes is told: SQLite's own words for a write to a
+/// database opened read-only (SQLITE_READONLY), as sqlite3's `mode=ro` gives.
+fn read_only_refusal() -> Error {
+    Error::Sqlite {
+        code: rusqlite::ffi::SQLITE_READONLY,
+        message: "attempt to write a readonly database: the statement writes, and the request \
+                  is read_only (a client opened the database with mode=ro)"
+            .into(),
+        field: Some("statement.sql".into()),
     }
 }

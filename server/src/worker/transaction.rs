@@ -304,8 +304,8 @@ fn begin(db: &Sqlite, mode: TxMode) -> Result<()> {
 fn read_only_refusal() -> Error {
     Error::Sqlite {
         code: ffi::SQLITE_READONLY,
-        message: "this transaction is read-only and the statement writes; begin a \
-                  transaction without read_only to write"
+        message: "attempt to write a readonly database: this transaction is read-only and \
+                  the statement writes; begin a transaction without read_only to write"
             .into(),
         field: Some("statement.sql".into()),
     }
