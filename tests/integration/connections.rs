@@ -173,7 +173,7 @@ async fn stalled_query(
                 sql: sql.into(),
                 ..Default::default()
             }),
-            transaction_id: String::new(),
+            ..Default::default()
         })
         .await
         .unwrap()

@@ -311,6 +311,12 @@ async fn the_last_reader_killed_during_the_backoff_takes_the_readers_down_at_onc
             })
             .count()
     };
+    // A read sent before the server saw the kill may still reach the dying reader; once the
+    // supervisor has tried (and failed) to replace it, every read goes to the live one.
+    wait_until(RECOVERY, "the first failed start", || {
+        std::future::ready(failures() >= 1)
+    })
+    .await;
     wait_until(RECOVERY, "seven failed starts", || async {
         db.query_all("SELECT x FROM t", ()).await.unwrap();
         failures() >= 7
