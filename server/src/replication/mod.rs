@@ -52,6 +52,7 @@ impl Replication {
             return Ok(None);
         };
         let socket = args.socket(data_dir);
+        crate::error::hide_path(&socket, false, "Litestream's control socket");
         let litestream = litestream::Litestream::start(
             &args.litestream,
             &litestream::state_dir(data_dir),
@@ -113,8 +114,7 @@ impl Replication {
         ));
         self.replicas()
             .insert(name.to_string(), Arc::clone(&replica));
-        let looping = Arc::clone(&replica);
-        tokio::spawn(async move { looping.run().await });
+        replica.start();
         replica
     }
 

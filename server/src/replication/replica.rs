@@ -117,6 +117,12 @@ pub struct Replica {
     wake: Notify,
     rounds: watch::Sender<Round>,
     stop: watch::Sender<bool>,
+    /// Orders registering and unregistering: a registration (the loop's, or the one after
+    /// Litestream restarted) never lands after the database was unregistered.
+    registration: tokio::sync::Mutex<()>,
+    /// The loop's task, awaited by [`Replica::unregister`]: no round of a closed database
+    /// runs on.
+    looping: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
 impl Replica {
@@ -149,6 +155,8 @@ impl Replica {
             wake: Notify::new(),
             rounds: watch::channel(Round::default()).0,
             stop: watch::channel(false).0,
+            registration: tokio::sync::Mutex::new(()),
+            looping: Mutex::new(None),
         }
     }
 
@@ -167,6 +175,13 @@ impl Replica {
     /// Registers the database with Litestream (again, after Litestream restarted), to its
     /// generation: the one the data directory records, else a new one.
     pub(super) async fn register(&self) -> Result<()> {
+        let _registration = self.registration.lock().await;
+        if *self.stop.borrow() {
+            return Err(Error::Unavailable(format!(
+                "database {:?} is closed: it is not replicated any more",
+                self.name
+            )));
+        }
         let registered = match self.generation().await {
             Ok(url) => self.control.register(&self.path, &url).await.map(|()| url),
             Err(err) => Err(err),
@@ -221,10 +236,31 @@ impl Replica {
         Ok(url)
     }
 
-    /// Stops the loop, and has Litestream sync what is left and forget the database.
+    /// Starts the loop ([`Replica::run`]) in a task of its own.
+    pub(super) fn start(self: &Arc<Self>) {
+        let looping = Arc::clone(self);
+        let task = tokio::spawn(async move { looping.run().await });
+        *self.looping.lock().unwrap_or_else(|p| p.into_inner()) = Some(task);
+    }
+
+    /// Stops the loop and waits for its round in progress to end, then has Litestream sync
+    /// what is left and forget the database: once this returns, nothing of this server
+    /// registers or syncs the file any more (a database created again under the name
+    /// registers to a generation of its own).
     pub(super) async fn unregister(&self) {
         let _ = self.stop.send(true);
         self.wake.notify_one();
+        let task = self
+            .looping
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some(task) = task {
+            let _ = task.await;
+        }
+        let _registration = self.registration.lock().await;
+        // Whether or not it thinks it registered: a registration whose answer was lost may
+        // have taken effect.
         if let Err(err) = self.control.unregister(&self.path).await {
             tracing::warn!(database = %self.name, error = %err, "Litestream did not unregister the database");
         }

@@ -307,9 +307,11 @@ impl DatabaseRpc for DatabaseService {
             let lease =
                 (request.lease_ms > 0).then(|| Duration::from_millis(u64::from(request.lease_ms)));
             let db = if request.read_only {
-                self.engine.database(&request.database).await?
+                self.engine.database(&request.database, &ctx.cancel).await?
             } else {
-                self.engine.database_to_write(&request.database).await?
+                self.engine
+                    .database_to_write(&request.database, &ctx.cancel)
+                    .await?
             };
             let (id, lease) = self
                 .engine
