@@ -157,18 +157,19 @@ impl Database {
     }
 
     /// Called once a write is committed locally: in sync mode, returns only once the replica
-    /// holds it (UNAVAILABLE if it does not in time).
-    async fn replicated(&self) -> Result<()> {
+    /// holds it (UNAVAILABLE if it does not within the sync timeout, or before the request's
+    /// deadline).
+    async fn replicated(&self, cancel: &CancelToken) -> Result<()> {
         match &self.replica {
-            Some(replica) => replica.confirm().await,
+            Some(replica) => replica.confirm(cancel.remaining()).await,
             None => Ok(()),
         }
     }
 
     /// Says that a write was committed through a path the engine does not see the end of
     /// (an interactive transaction's COMMIT), and waits for it as [`Self::replicated`].
-    pub async fn committed(&self) -> Result<()> {
-        self.replicated().await
+    pub async fn committed(&self, cancel: &CancelToken) -> Result<()> {
+        self.replicated(cancel).await
     }
 
     /// The database's name.
@@ -203,7 +204,7 @@ impl Database {
             self.routes.learn(&sql, learned);
         }
         if !outcome.read_only {
-            self.replicated().await?;
+            self.replicated(cancel).await?;
         }
         Ok(outcome.response)
     }
@@ -244,7 +245,7 @@ impl Database {
         cancel: &Arc<CancelToken>,
     ) -> Result<crate::worker::kv::KvWritten> {
         let written = self.call(Target::Writer, Call::Kv(write), cancel).await?;
-        self.replicated().await?;
+        self.replicated(cancel).await?;
         Ok(written)
     }
 
@@ -257,7 +258,7 @@ impl Database {
         let responses = self
             .call(Target::Writer, Call::Batch(statements), cancel)
             .await?;
-        self.replicated().await?;
+        self.replicated(cancel).await?;
         Ok(responses)
     }
 
@@ -364,7 +365,7 @@ impl Database {
             // The writer sends a writing query's first message after its COMMIT.
             Some(first) => {
                 if first.is_ok() {
-                    self.replicated().await?;
+                    self.replicated(cancel).await?;
                 }
                 Ok(QueryRows::new(first, rest, cancel))
             }

@@ -424,7 +424,7 @@ impl Lifecycle {
         self.transactions.close_database(name);
         db.close().await;
         if let Some(replication) = self.replication() {
-            replication.detach(name).await;
+            replication.detach(name, why == Closed::ShuttingDown).await;
         }
     }
 

@@ -282,7 +282,7 @@ impl Transactions {
         tx.receive(answer, cancel).await?;
         if commit && tx.access != Access::Read {
             // Under replication: in sync mode, answered once the replica holds the commit.
-            tx.database.committed().await?;
+            tx.database.committed(cancel).await?;
         }
         Ok(())
     }
