@@ -10,10 +10,11 @@ use tonic::Code;
 use crate::harness::{Server, scalar};
 
 const CLIENTS: usize = 8;
-const ROUNDS: usize = 15;
+/// Rounds per client.
+pub const ROUNDS: usize = 15;
 
 /// One answer a client got: which step, and the error.
-type Failure = (&'static str, sqlited_client::Error);
+pub type Failure = (&'static str, sqlited_client::Error);
 
 /// Whether `err` is an answer a client can act on in a create/use/drop race: the name is
 /// gone (NOT_FOUND), there already (ALREADY_EXISTS), the work was cut short (ABORTED), or
@@ -31,7 +32,7 @@ fn actionable(err: &sqlited_client::Error) -> bool {
 /// Asserts every one of `failures` is [`actionable`] and names no spelling of the data
 /// directory; then that `name` still works from scratch, its file passes the integrity
 /// check, and, dropped, leaves no file behind.
-async fn assert_sound(server: &Server, client: &Client, failures: &[Failure], name: &str) {
+pub async fn assert_sound(server: &Server, client: &Client, failures: &[Failure], name: &str) {
     let dirs = [
         server.data_dir.to_string_lossy().into_owned(),
         std::fs::canonicalize(&server.data_dir)
@@ -54,8 +55,8 @@ async fn assert_sound(server: &Server, client: &Client, failures: &[Failure], na
     still_sound(server, client, name).await;
 }
 
-/// Runs `CLIENTS` clients × `ROUNDS` rounds of `round` on one name; every failure.
-async fn race<F, Fut>(client: &Client, round: F) -> Vec<Failure>
+/// Runs `CLIENTS` clients × `rounds` rounds of `round` on one name; every failure.
+pub async fn race<F, Fut>(client: &Client, rounds: usize, round: F) -> Vec<Failure>
 where
     F: Fn(Client, usize) -> Fut + Clone + Send + 'static,
     Fut: std::future::Future<Output = Vec<Failure>> + Send,
@@ -65,8 +66,8 @@ where
         .map(|c| {
             let (client, round, failures) = (client.clone(), round.clone(), failures.clone());
             tokio::spawn(async move {
-                for r in 0..ROUNDS {
-                    let failed = round(client.clone(), c * ROUNDS + r).await;
+                for r in 0..rounds {
+                    let failed = round(client.clone(), c * rounds + r).await;
                     failures.lock().unwrap().extend(failed);
                 }
             })
@@ -106,32 +107,34 @@ async fn still_sound(server: &Server, client: &Client, name: &str) {
     assert!(left.is_empty(), "files left of a dropped {name}: {left:?}");
 }
 
+/// One client's round: create `name`, make its table, write, read, drop it.
+pub async fn create_write_drop(client: Client, name: &'static str, i: usize) -> Vec<Failure> {
+    let mut failed = Vec::new();
+    let admin = client.admin();
+    let db = client.database(name);
+    if let Err(err) = admin.create_database(name, true).await {
+        failed.push(("create", err));
+    }
+    if let Err(err) = db.execute("CREATE TABLE IF NOT EXISTS t (x)", ()).await {
+        failed.push(("create table", err));
+    }
+    if let Err(err) = db.execute("INSERT INTO t VALUES (?)", params![i as i64]).await {
+        failed.push(("insert", err));
+    }
+    if let Err(err) = db.query_all("SELECT count(*) FROM t", ()).await {
+        failed.push(("select", err));
+    }
+    if let Err(err) = admin.drop_database(name, true).await {
+        failed.push(("drop", err));
+    }
+    failed
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn create_write_drop_racing_on_one_name_answer_only_actionable_codes() {
     let server = Server::start();
     let client = Client::connect(&server.url()).await.unwrap();
-    let failures = race(&client, |client, i| async move {
-        let mut failed = Vec::new();
-        let admin = client.admin();
-        let db = client.database("race");
-        if let Err(err) = admin.create_database("race", true).await {
-            failed.push(("create", err));
-        }
-        if let Err(err) = db.execute("CREATE TABLE IF NOT EXISTS t (x)", ()).await {
-            failed.push(("create table", err));
-        }
-        if let Err(err) = db.execute("INSERT INTO t VALUES (?)", params![i as i64]).await {
-            failed.push(("insert", err));
-        }
-        if let Err(err) = db.query_all("SELECT count(*) FROM t", ()).await {
-            failed.push(("select", err));
-        }
-        if let Err(err) = admin.drop_database("race", true).await {
-            failed.push(("drop", err));
-        }
-        failed
-    })
-    .await;
+    let failures = race(&client, ROUNDS, |client, i| create_write_drop(client, "race", i)).await;
     assert_sound(&server, &client, &failures, "race").await;
 }
 
@@ -139,7 +142,7 @@ async fn create_write_drop_racing_on_one_name_answer_only_actionable_codes() {
 async fn transactions_and_maintenance_racing_a_drop_answer_only_actionable_codes() {
     let server = Server::start();
     let client = Client::connect(&server.url()).await.unwrap();
-    let failures = race(&client, |client, i| async move {
+    let failures = race(&client, ROUNDS, |client, i| async move {
         let mut failed = Vec::new();
         let admin = client.admin();
         let db = client.database("txrace");
