@@ -190,8 +190,10 @@ impl Client {
         self.admin.clone()
     }
 
-    /// A handle on the database `name` (created by the server on first use unless it runs
-    /// with `--no-create`).
+    /// A handle on the database `name`, checked by nothing: the server answers its first
+    /// request, a read of a missing database with NOT_FOUND, a write by creating it (for an
+    /// admin, unless the server runs with `--no-create`). [`Client::open`] opens it as
+    /// sqlite3 opens a file instead.
     pub fn database(&self, name: &str) -> Database {
         Database {
             rpc: self.rpc.clone(),
@@ -202,7 +204,19 @@ impl Client {
             timeout: self.timeout,
             batchers: Arc::clone(&self.batchers),
             sessions: self.sessions.clone(),
+            read_only: false,
         }
+    }
+
+    /// The Database stub, with the client's deadline for `message`.
+    pub(crate) fn database_rpc<T>(
+        &self,
+        message: T,
+    ) -> (DatabaseClient<Transport>, tonic::Request<T>) {
+        (
+            self.rpc.clone(),
+            crate::transport::with_timeout(message, self.timeout),
+        )
     }
 }
 
@@ -263,6 +277,8 @@ pub struct Database {
     batchers: Arc<crate::map::batcher::Batchers>,
     /// The client's session, when sessions are on.
     sessions: Option<Arc<Sessions>>,
+    /// Opened with `mode=ro` ([`Client::open_with`]): writes are refused.
+    read_only: bool,
 }
 
 impl Database {
@@ -279,6 +295,7 @@ impl Database {
             &self.name,
             name,
             self.timeout,
+            self.read_only,
         )
     }
 
@@ -291,6 +308,26 @@ impl Database {
     /// The transaction this handle runs in, if any.
     pub fn transaction_id(&self) -> Option<&str> {
         self.transaction_id.as_deref()
+    }
+
+    /// Whether the database was opened with `mode=ro`: every statement is sent read-only
+    /// (one that writes fails with "attempt to write a readonly database"), transactions are
+    /// read-only, and batches and map writes are refused by the client.
+    pub fn is_read_only(&self) -> bool {
+        self.read_only
+    }
+
+    /// The same handle, read-only if `read_only`.
+    pub(crate) fn with_read_only(mut self, read_only: bool) -> Self {
+        self.read_only = read_only;
+        self
+    }
+
+    /// Whether a statement outside a transaction goes read-only (see
+    /// [`is_read_only`](Self::is_read_only)); a read-only handle's transactions are read-only
+    /// themselves.
+    fn sends_read_only(&self) -> bool {
+        self.read_only && self.transaction_id.is_none()
     }
 
     /// The same handle with another deadline for each request (`None`: none of its own).
@@ -333,7 +370,8 @@ impl Database {
 
     /// Begins a transaction. A write transaction holds the database's writer until it ends
     /// (other writes wait); a read-only one reads one snapshot and holds up nobody. Either
-    /// is rolled back by the server if idle longer than its lease.
+    /// is rolled back by the server if idle longer than its lease. On a handle opened with
+    /// `mode=ro` every transaction is read-only.
     ///
     /// # Errors
     /// `OperationalError` with `RESOURCE_EXHAUSTED` when too many transactions are open.
@@ -347,7 +385,7 @@ impl Database {
         let request = proto::BeginRequest {
             database: self.name.to_string(),
             mode: options.mode as i32,
-            read_only: options.read_only,
+            read_only: options.read_only || self.read_only,
             lease_ms: options
                 .lease
                 .map_or(0, |l| u32::try_from(l.as_millis()).unwrap_or(u32::MAX)),
@@ -408,6 +446,12 @@ impl Database {
     /// `ProgrammingError` for bad SQL or parameters, `IntegrityError` for a constraint, and
     /// the others as [`ErrorKind`] describes.
     pub async fn execute(&self, sql: &str, params: impl Into<Params>) -> Result<ExecuteResult> {
+        if self.sends_read_only() {
+            // Execute has no read-only form: a read-only Query, its rows read and dropped.
+            let mut rows = self.query(sql, params).await?;
+            while rows.next().await?.is_some() {}
+            return Ok(rows.summary().unwrap_or_default());
+        }
         let request = ExecuteRequest {
             database: self.name.to_string(),
             statement: Some(params.into().into_statement(sql)),
@@ -429,6 +473,7 @@ impl Database {
             database: self.name.to_string(),
             statement: Some(params.into().into_statement(sql)),
             transaction_id: self.tx(),
+            read_only: self.sends_read_only(),
         };
         if let Some(sessions) = &self.sessions
             && let Some(rows) = sessions
@@ -492,6 +537,11 @@ impl Database {
         S: AsRef<str>,
         P: Into<Params>,
     {
+        if self.sends_read_only() {
+            return Err(Error::read_only(
+                "a batch (ExecuteBatch runs on the writer)",
+            ));
+        }
         let statements = statements
             .into_iter()
             .map(|(sql, params)| params.into().into_statement(sql.as_ref()))

@@ -10,6 +10,9 @@ use tonic_types::StatusExt;
 /// `Result` with the client's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// SQLite's result code for a write to a read-only database.
+const SQLITE_READONLY: i32 = 8;
+
 /// The PEP 249 class of an error.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ErrorKind {
@@ -82,6 +85,22 @@ impl Error {
             request_id: None,
             violations: Vec::new(),
         }))
+    }
+
+    /// SQLite's refusal of a write to a database opened read-only (`SQLITE_READONLY`),
+    /// which a handle opened with `mode=ro` gives for `what` without asking the server: the
+    /// requests that exist to write (batches, map writes).
+    pub(crate) fn read_only(what: &str) -> Self {
+        let mut err = Self::new(
+            ErrorKind::Operational,
+            format!(
+                "attempt to write a readonly database: {what} writes, and the database was \
+                 opened with mode=ro"
+            ),
+        );
+        err.0.reason = Some("SQLITE_READONLY".into());
+        err.0.sqlite_code = Some(SQLITE_READONLY);
+        err
     }
 
     /// The error for using a closed connection.

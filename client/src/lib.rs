@@ -1,8 +1,9 @@
 //! Typed client for sqlited: SQLite databases on the network.
 //!
 //! Two faces over one gRPC channel:
-//! - async: [`Client::connect`] → [`Client::database`] → [`Database`] with `execute`,
-//!   `query` (a stream of [`Row`]s), `query_all`, `execute_batch`, `execute_many`;
+//! - async: [`Database::connect`] (or [`Client::connect`] → [`Client::open`]) → [`Database`]
+//!   with `execute`, `query` (a stream of [`Row`]s), `query_all`, `execute_batch`,
+//!   `execute_many`;
 //! - blocking, DB-API-like, for threaded programs: [`blocking::connect`] →
 //!   [`blocking::Connection`] (`Send + Sync + Clone`) → [`blocking::Cursor`] with `execute`,
 //!   `executemany`, `fetchone`, `fetchmany`, `fetchall`, `description`, `rowcount`,
@@ -10,6 +11,10 @@
 //!
 //! Layout:
 //! - [`client`]: the async `Client`, `Database` and `Rows`.
+//! - `open`: `Client::open`/`open_with` and `Database::connect`: a database opened as
+//!   sqlite3 opens a file, in an [`OpenMode`] (`rwc`, `rw`, `ro`).
+//! - [`url`]: the URLs every client takes (`http://HOST[:PORT]/DATABASE?mode=…`), the default
+//!   port, `OpenMode`.
 //! - [`admin`]: `Admin`: databases and sizes, checkpoint, optimize, vacuum, verified backups.
 //! - [`blocking`]: `Connection` (a runtime plus the async handle) and `Cursor`.
 //! - [`value`]: `Value`, `ToValue`, `FromValue`.
@@ -26,12 +31,14 @@ pub mod blocking;
 pub mod client;
 pub mod error;
 pub mod map;
+mod open;
 pub mod params;
 pub mod row;
 mod session;
 pub mod statements;
 pub mod transaction;
 pub mod transport;
+pub mod url;
 pub mod value;
 
 pub use admin::Admin;
@@ -41,6 +48,7 @@ pub use map::{PersistentMap, RawMap};
 pub use params::Params;
 pub use row::{Column, Row, RowIndex};
 pub use transaction::{Transaction, TransactionMode, TransactionOptions};
+pub use url::OpenMode;
 pub use value::{FromValue, ToValue, Value};
 
 /// The generated protocol types, for what this crate does not wrap.

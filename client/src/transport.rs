@@ -3,10 +3,7 @@
 //! and an optional client certificate; plaintext over a Unix domain socket for `unix:PATH`
 //! URLs — and the bearer token added to every request.
 //!
-//! The URL forms, where a database is named too (the blocking [`connect`](crate::blocking::connect),
-//! the shell): `http://HOST:PORT/DATABASE`, `https://HOST:PORT/DATABASE`, `HOST:PORT/DATABASE`
-//! (plaintext), and `unix:/PATH/TO.sock?database=DATABASE` (a socket's path may hold any
-//! `/`, so the database goes in the query).
+//! The URL forms are [`crate::url`]'s.
 
 use tonic::metadata::{Ascii, MetadataValue};
 use tonic::service::Interceptor;
@@ -37,51 +34,21 @@ impl Interceptor for Bearer {
     }
 }
 
-/// Connects to `url` as `options` say.
-/// `url` with `http://` in front when it names no scheme: `127.0.0.1:50051` and
-/// `127.0.0.1:50051/app` mean plaintext HTTP/2, as everywhere a URL is taken.
-pub fn with_scheme(url: &str) -> std::borrow::Cow<'_, str> {
-    if url.contains("://") || url.starts_with("unix:") {
-        std::borrow::Cow::Borrowed(url)
-    } else {
-        std::borrow::Cow::Owned(format!("http://{url}"))
-    }
-}
+pub use crate::url::with_scheme;
 
-/// For a `unix:PATH[?database=NAME]` URL: the server part (`unix:PATH`) and the database, if
-/// named; `None` for any other URL.
-///
-/// # Errors
-/// A message naming the expected form, for a query other than `database=NAME`.
-pub fn split_unix(url: &str) -> Option<Result<(String, Option<String>), String>> {
-    let rest = url.strip_prefix("unix:")?;
-    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
-    let path = path.strip_prefix("//").unwrap_or(path);
-    if path.is_empty() {
-        return Some(Err(format!(
-            "the URL {url:?} names no socket: try unix:/run/sqlited/sqlited.sock?database=app"
-        )));
-    }
-    let database = match query {
-        "" => None,
-        query => match query.strip_prefix("database=") {
-            Some(name) if !name.is_empty() && !name.contains(['&', '/', '=']) => {
-                Some(name.to_string())
-            }
-            _ => {
-                return Some(Err(format!(
-                    "the URL {url:?} has an unknown query {query:?}: a unix: URL takes only \
-                     ?database=NAME, e.g. unix:{path}?database=app"
-                )));
-            }
-        },
-    };
-    Some(Ok((format!("unix:{path}"), database)))
-}
-
+/// Connects to the server of `url` as `options` say.
 pub async fn connect(url: &str, options: &ClientOptions) -> Result<Transport> {
     let interface = |message: String| Error::new(ErrorKind::Interface, message);
-    let url = &*with_scheme(url);
+    let target = crate::url::parse(url)?;
+    if let Some(database) = &target.database {
+        return Err(interface(format!(
+            "{url:?} names database {database:?}, and Client::connect takes a server's URL: \
+             use Database::connect(url) to open the database, or Client::connect({:?}) and \
+             then Client::open({database:?})",
+            target.server
+        )));
+    }
+    let url = &*target.server;
     let mut endpoint = Endpoint::from_shared(url.to_string())
         .map_err(|err| interface(format!("invalid server URL {url:?}: {err}")))?
         .connect_timeout(options.connect_timeout)

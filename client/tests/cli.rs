@@ -149,14 +149,7 @@ fn connects_with_a_token_over_tls() {
     std::fs::write(path("key.pem"), key.serialize_pem()).unwrap();
     // A token with the admin role, hashed the way `sqlited token hash` does.
     let token = "sqlited_cli-test-token";
-    let mut hash = Command::new(harness::sqlited_binary())
-        .args(["token", "hash"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    writeln!(hash.stdin.take().unwrap(), "{token}").unwrap();
-    let hash = text(&hash.wait_with_output().unwrap().stdout);
+    let hash = harness::token_hash(token);
     std::fs::write(
         path("credentials.toml"),
         format!(
@@ -1063,4 +1056,370 @@ fn listings_and_dumps_leave_out_litestreams_tables() {
     ] {
         assert!(stdout.contains(kept), "{kept} missing: {stdout}");
     }
+}
+
+/// A transfer between two accounts, as a script: all of it or none of it.
+const TRANSFER: &str = "\
+BEGIN;
+UPDATE acct SET balance = balance - 10 WHERE id = 1;
+UPDATE acct SET balance = balance + 10 WHERE id = 2;
+COMMIT;
+";
+
+/// Creates `database` with the accounts 1 (100) and 2 (0), through the shell.
+fn accounts(url: &str) {
+    let out = cli(
+        &[url],
+        "CREATE TABLE acct (id INTEGER PRIMARY KEY, balance INTEGER);\n\
+         INSERT INTO acct VALUES (1, 100), (2, 0);\n",
+    );
+    assert!(out.status.success(), "{out:?}");
+}
+
+/// The balances, `1:100,2:0`.
+fn balances(url: &str) -> String {
+    let out = cli(
+        &[
+            url,
+            "--mode",
+            "list",
+            "--no-header",
+            "-c",
+            "SELECT group_concat(id || ':' || balance) FROM (SELECT * FROM acct ORDER BY id)",
+        ],
+        "",
+    );
+    assert!(out.status.success(), "{out:?}");
+    text(&out.stdout).trim().to_string()
+}
+
+/// Asserts that a script's refused BEGIN failed its whole transaction: the refusal is
+/// reported, the transaction's statements are skipped (none runs, so no COMMIT finds "no
+/// transaction is active"), and what follows its end runs.
+fn begin_refused(out: &Output, refusal: &str) {
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains(refusal), "{stderr}");
+    assert!(
+        stderr.contains("the transaction did not begin, so its statements are skipped"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("no transaction is active"), "{stderr}");
+    assert_eq!(errors(&stderr), 1, "one error, the BEGIN's: {stderr}");
+    assert!(text(&out.stdout).contains("after"), "{out:?}");
+}
+
+/// How many errors the shell reported.
+fn errors(stderr: &str) -> usize {
+    stderr
+        .lines()
+        .filter(|line| line.starts_with("Error: "))
+        .count()
+}
+
+/// Holds a read-only transaction open on `url` (it counts against the transaction limits
+/// and holds up no writer).
+fn hold_a_transaction(
+    url: &str,
+) -> (
+    sqlited_client::blocking::Connection,
+    sqlited_client::blocking::Transaction,
+) {
+    let conn = sqlited_client::blocking::connect(url).unwrap();
+    let options = sqlited_client::TransactionOptions {
+        read_only: true,
+        ..Default::default()
+    };
+    let tx = conn.transaction_with(options).unwrap();
+    (conn, tx)
+}
+
+#[test]
+fn a_refused_begin_fails_its_whole_transaction_at_the_transaction_limits() {
+    for limit in ["--max-transactions", "--max-transactions-per-database"] {
+        let server = Server::start_with(&[limit, "1"]);
+        let url = server.db_url("bank");
+        accounts(&url);
+        let held = hold_a_transaction(&url);
+        let script = format!("{TRANSFER}.print after\n");
+        let out = cli(&[&url, "--mode", "list"], &script);
+        begin_refused(&out, &format!("({limit})"));
+        // Begun by a SAVEPOINT, it is skipped up to that savepoint's RELEASE.
+        let script = "SAVEPOINT s;\nUPDATE acct SET balance = 0;\nRELEASE s;\n.print after\n";
+        let out = cli(&[&url, "--mode", "list"], script);
+        begin_refused(&out, &format!("({limit})"));
+        drop(held);
+        assert_eq!(balances(&url), "1:100,2:0", "{limit}");
+        // Once a transaction may begin, the same script commits whole.
+        let out = cli(&[&url], TRANSFER);
+        assert!(out.status.success(), "{out:?}");
+        assert_eq!(balances(&url), "1:90,2:10", "{limit}");
+    }
+}
+
+#[test]
+fn a_refused_begin_fails_its_whole_transaction_for_a_role_too_low() {
+    let dir = tempfile::tempdir().unwrap();
+    let credentials = dir.path().join("credentials.toml");
+    let hash = harness::token_hash;
+    std::fs::write(
+        &credentials,
+        format!(
+            "[[token]]\nname = \"admin\"\nsha256 = \"{}\"\nroles = {{ \"*\" = \"admin\" }}\n\n\
+             [[token]]\nname = \"reader\"\nsha256 = \"{}\"\nroles = {{ bank = \"read\" }}\n",
+            hash("sqlited_admin-token-cli"),
+            hash("sqlited_reader-token-cli")
+        ),
+    )
+    .unwrap();
+    let server = Server::start_with(&["--credentials", credentials.to_str().unwrap()]);
+    let url = format!("{}/bank", server.url());
+    let as_token = |token: &str, script: &str| {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_sqlited-cli"))
+            .args([url.as_str(), "--mode", "list"])
+            .env("HOME", std::env::temp_dir())
+            .env("SQLITED_TOKEN", token)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(script.as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let out = as_token(
+        "sqlited_admin-token-cli",
+        "CREATE TABLE acct (id INTEGER PRIMARY KEY, balance INTEGER);\n\
+         INSERT INTO acct VALUES (1, 100), (2, 0);\n",
+    );
+    assert!(out.status.success(), "{out:?}");
+    let out = as_token(
+        "sqlited_reader-token-cli",
+        &format!("{TRANSFER}.print after\n"),
+    );
+    begin_refused(&out, "a write transaction needs the write role");
+}
+
+#[test]
+fn a_refused_begin_fails_its_whole_transaction_when_no_database_opens() {
+    let server = Server::start();
+    let url = server.db_url("bank");
+    accounts(&url);
+    // mode=rw refuses the missing database: none is open, not still `bank`, so the
+    // script's BEGIN is refused and its UPDATEs cannot reach `bank`.
+    let script = format!(".open missing?mode=rw\n{TRANSFER}.print after\n");
+    let out = cli(&[&url, "--mode", "list"], &script);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("does not exist"), "{stderr}");
+    assert!(stderr.contains("no database is open"), "{stderr}");
+    assert!(
+        stderr.contains("the transaction did not begin, so its statements are skipped"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("no transaction is active"), "{stderr}");
+    assert!(text(&out.stdout).contains("after"), "{out:?}");
+    assert!(!server.data_dir.join("missing.db").exists());
+    assert_eq!(balances(&url), "1:100,2:0");
+}
+
+#[test]
+fn a_refused_begin_fails_its_whole_transaction_when_the_database_is_gone() {
+    // With --no-create, BEGIN of a database dropped since the shell opened it is NOT_FOUND.
+    let server = Server::start_with(&["--no-create"]);
+    let url = server.db_url("bank");
+    accounts(&url);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sqlited-cli"))
+        .args([url.as_str(), "--mode", "list"])
+        .env("HOME", std::env::temp_dir())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (lines, received) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = lines.send(line);
+        }
+    });
+    stdin.write_all(b"SELECT 'ready';\n").unwrap();
+    let first = received
+        .recv_timeout(std::time::Duration::from_secs(10))
+        .expect("the shell's first answer");
+    assert_eq!(first, "'ready'");
+    assert_eq!(
+        received
+            .recv_timeout(std::time::Duration::from_secs(10))
+            .unwrap(),
+        "ready"
+    );
+    let admin = url.rsplit_once('/').unwrap().0.to_string();
+    std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(async {
+                let client = sqlited_client::Client::connect(&admin).await.unwrap();
+                assert!(client.admin().drop_database("bank", false).await.unwrap());
+            })
+    })
+    .join()
+    .unwrap();
+    stdin
+        .write_all(format!("{TRANSFER}.print after\n").as_bytes())
+        .unwrap();
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    let rest: Vec<String> = received.iter().collect();
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("DATABASE_NOT_FOUND"), "{stderr}");
+    assert!(
+        stderr.contains("the transaction did not begin, so its statements are skipped"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("no transaction is active"), "{stderr}");
+    // One error: the BEGIN's (the UPDATEs were skipped, not refused one by one).
+    assert_eq!(errors(&stderr), 1, "{stderr}");
+    assert!(rest.contains(&"after".to_string()), "{rest:?}");
+}
+
+#[test]
+fn a_refused_begin_fails_its_whole_transaction_past_its_deadline() {
+    let server = Server::start();
+    let url = server.db_url("bank");
+    accounts(&url);
+    // A write transaction holds the writer: the shell's BEGIN waits for it past .timeout.
+    let conn = sqlited_client::blocking::connect(&url).unwrap();
+    let tx = conn.transaction().unwrap();
+    let script = format!(".timeout 300\n{TRANSFER}.print after\n");
+    let out = cli(&[&url, "--mode", "list"], &script);
+    begin_refused(&out, "DEADLINE_EXCEEDED");
+    tx.rollback().unwrap();
+    assert_eq!(balances(&url), "1:100,2:0");
+}
+
+#[test]
+fn a_refused_begin_is_reported_at_the_prompt() {
+    let server = Server::start_with(&["--max-transactions", "1"]);
+    let url = server.db_url("bank");
+    accounts(&url);
+    let held = hold_a_transaction(&url);
+    let home = tempfile::tempdir().unwrap();
+    let shell = shell_in_tmux(home.path(), "", &url, "--mode list");
+    shell.wait("the prompt", |s| s.contains("bank>"));
+    shell.type_line("BEGIN;");
+    let screen = shell.wait("the refusal", |s| {
+        s.contains("no transaction is open: the statements that follow run on their own")
+            && last_line(s) == "bank>"
+    });
+    assert!(screen.contains("(--max-transactions)"), "{screen}");
+    drop(held);
+}
+
+#[test]
+fn the_shell_creates_a_missing_database_as_sqlite3_creates_a_file() {
+    let server = Server::start();
+    // A fresh server, and a database nobody made: the URL's, then .open's; .import into it.
+    let csv = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(csv.path(), "name,qty\napple,3\npear,5\n").unwrap();
+    let import = format!(".import --csv {} fruit", csv.path().display());
+    let out = cli(
+        &[
+            &format!("{}/fresh", server.url()),
+            "--mode",
+            "list",
+            "-c",
+            &import,
+            "-c",
+            "SELECT sum(qty) AS n FROM fruit",
+            "-c",
+            ".open other",
+            "-c",
+            "SELECT 1 AS one",
+        ],
+        "",
+    );
+    assert!(out.status.success(), "{out:?}");
+    assert!(text(&out.stdout).contains("n\n8\n"), "{out:?}");
+    assert!(text(&out.stdout).contains("one\n1\n"), "{out:?}");
+    assert!(server.data_dir.join("fresh.db").exists());
+    assert!(server.data_dir.join("other.db").exists());
+    // mode=rw and mode=ro refuse a missing one at connect, and create nothing.
+    for mode in ["rw", "ro"] {
+        let out = cli(
+            &[
+                &format!("{}/nothing?mode={mode}", server.url()),
+                "-c",
+                "SELECT 1",
+            ],
+            "",
+        );
+        assert_eq!(out.status.code(), Some(2), "{out:?}");
+        assert!(text(&out.stderr).contains("does not exist"), "{out:?}");
+    }
+    assert!(!server.data_dir.join("nothing.db").exists());
+    // mode=ro: reads, and SQLite's refusal of a write.
+    let out = cli(
+        &[
+            &format!("{}/fresh?mode=ro", server.url()),
+            "--mode",
+            "list",
+            "-c",
+            "SELECT count(*) AS n FROM fruit",
+            "-c",
+            "DELETE FROM fruit",
+        ],
+        "",
+    );
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(text(&out.stdout).contains("n\n2\n"), "{out:?}");
+    assert!(
+        text(&out.stderr).contains("attempt to write a readonly database"),
+        "{out:?}"
+    );
+    let out = cli(
+        &[
+            &server.url(),
+            "-c",
+            ".open --readonly fresh",
+            "-c",
+            "DELETE FROM fruit",
+        ],
+        "",
+    );
+    assert!(text(&out.stderr).contains("SQLITE_READONLY"), "{out:?}");
+}
+
+#[test]
+fn a_file_name_or_a_host_that_does_not_resolve_says_the_shell_wants_a_url() {
+    // The sqlite3 reflex: `sqlited-cli app.db`.
+    let out = cli(&["app.db", "-c", "SELECT 1"], "");
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("connect to a sqlited server"), "{stderr}");
+    assert!(stderr.contains("http://HOST:PORT/DATABASE"), "{stderr}");
+    assert!(
+        stderr.contains("sqlite3 app.db .dump | sqlited-cli"),
+        "{stderr}"
+    );
+    // A word that is no host (.invalid never resolves, RFC 6761).
+    let out = cli(&["app.invalid", "-c", "SELECT 1"], "");
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("no host \"app.invalid\""), "{stderr}");
+    assert!(stderr.contains("http://HOST:PORT/DATABASE"), "{stderr}");
 }

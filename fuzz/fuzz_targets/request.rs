@@ -1,6 +1,6 @@
 //! Arbitrary bytes as a request: decoded as each request message the server takes, then
 //! through the server's own checks — database and map names, the credentials parser, the
-//! statement run on a real worker connection with parameters bound and the SQL sandbox on
+//! statement run on a real reader connection with parameters bound and the SQL sandbox on
 //! (read access, so the fuzzer cannot grow the database) — and every error turned into a
 //! status. Nothing may panic, hang or escape the sandbox.
 //!
@@ -31,7 +31,10 @@ use sqlited_proto::v1::{
 };
 
 struct Fixture {
+    /// A reader: a read token's statements run on readers (the writer runs none of them).
     db: Sqlite,
+    /// The writer, which made the database.
+    _writer: Sqlite,
     /// Every SQL function of the connection, with its number of arguments (-1: any).
     functions: Vec<(String, i32)>,
     _dir: tempfile::TempDir,
@@ -55,10 +58,12 @@ fn fixture() -> &'static Fixture {
             max_value_bytes: 1 << 20,
             replicated: false,
         };
-        let db = Sqlite::open(&settings, Role::Writer).expect("open");
-        db.conn()
+        let writer = Sqlite::open(&settings, Role::Writer).expect("open");
+        writer
+            .conn()
             .execute_batch("CREATE TABLE t (a INTEGER PRIMARY KEY, b TEXT, c BLOB); INSERT INTO t VALUES (1, 'x', x'00');")
             .expect("schema");
+        let db = Sqlite::open(&settings, Role::Reader).expect("open a reader");
         let functions = db
             .conn()
             .prepare("SELECT DISTINCT name, narg FROM pragma_function_list ORDER BY name, narg")
@@ -69,6 +74,7 @@ fn fixture() -> &'static Fixture {
             .expect("function list");
         Fixture {
             db,
+            _writer: writer,
             functions,
             _dir: dir,
         }

@@ -11,8 +11,12 @@
 //! - [`v1`]: the generated messages, clients and servers.
 //! - [`codec`]: the servers' codec: a request that is not protobuf is INVALID_ARGUMENT.
 //! - [`FILE_DESCRIPTOR_SET`]: the encoded descriptors, for gRPC server reflection.
+//! - [`PACKAGE`]: the protobuf package, `sqlited.v1`.
 
 pub mod codec;
+
+/// The protobuf package of the contract (`sqlited --version` reports it).
+pub const PACKAGE: &str = "sqlited.v1";
 
 /// Package `sqlited.v1`.
 pub mod v1 {
@@ -24,3 +28,17 @@ pub mod v1 {
 pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("sqlited_descriptor");
 
 pub use prost_types::NullValue;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn package_is_the_services_package() {
+        assert_eq!(
+            v1::database_server::SERVICE_NAME,
+            format!("{PACKAGE}.Database")
+        );
+        assert_eq!(v1::admin_server::SERVICE_NAME, format!("{PACKAGE}.Admin"));
+    }
+}

@@ -206,11 +206,9 @@ def test_errors_carry_the_servers_details(url):
         with pytest.raises(sqlited.ProgrammingError, match="no result set"):
             await conn.cursor().fetchone()
         await conn.rollback()
-        missing = await sqlited.aio.connect(url + "_missing")
         with pytest.raises(sqlited.OperationalError) as caught:
-            await missing.execute("SELECT 1")
+            await sqlited.aio.connect(url + "_missing?mode=rw")
         assert caught.value.reason == "DATABASE_NOT_FOUND"
-        await missing.close()
         await conn.execute("INSERT INTO t VALUES (2)")
         with pytest.raises(sqlited.ProgrammingError, match="await conn.commit"):
             conn.autocommit = True

@@ -375,7 +375,7 @@ def test_clear_errors(guarded, url):
     with pytest.raises(sqlited.ProgrammingError, match="invalid map name"):
         sqlited.PersistentDict(url, "-starts-with-dash")
     with pytest.raises(sqlited.ProgrammingError, match="invalid database name"):
-        sqlited.PersistentDict(sqlited.connect("127.0.0.1:1/bad.name"), "m")
+        sqlited.PersistentDict("127.0.0.1:1/bad.name", "m")
     with pytest.raises(sqlited.InterfaceError):
         sqlited.PersistentDict(42, "m")
 

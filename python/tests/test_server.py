@@ -115,9 +115,8 @@ def test_errors_carry_the_servers_details(conn, url):
     assert error.sqlite_errorcode == 1555 and error.sqlite_errorname == "SQLITE_CONSTRAINT_PRIMARYKEY"
     assert error.request_id and error.code is not None
     assert isinstance(error, conn.IntegrityError)
-    missing = sqlited.connect(url + "_missing")
     with pytest.raises(sqlited.OperationalError) as caught:
-        missing.execute("SELECT 1")
+        sqlited.connect(url + "_missing?mode=rw")
     assert caught.value.reason == "DATABASE_NOT_FOUND" and caught.value.code.name == "NOT_FOUND"
     conn.execute("SAVEPOINT a")
     with pytest.raises(sqlited.OperationalError) as caught:

@@ -196,16 +196,33 @@ class ServerDifferencesTest(fixtures.TestBase):
         with expect_raises_message(exc.ArgumentError, "READ UNCOMMITTED"):
             _engine(isolation_level="READ UNCOMMITTED").connect()
 
-    def test_a_missing_database_is_created_unless_create_false(self):
+    def test_floor_is_the_servers(self, connection):
+        eq_(connection.scalar(select(func.floor(literal(2.7)))), 2)
+        eq_(connection.scalar(select(func.floor(literal(-2.5)))), -3)
+
+    def test_a_missing_database_is_created_unless_mode_rw(self):
         url = config.db.url.set(database=f"{config.db.url.database}_created")
         engine = create_engine(url)
         with engine.connect() as conn:
             eq_(conn.execute(text("SELECT count(*) FROM sqlite_master")).scalar(), 0)
         engine.dispose()
-        strict = create_engine(config.db.url.set(database=f"{config.db.url.database}_absent").update_query_dict({"create": "false"}))
-        with expect_raises_message(exc.OperationalError, "does not exist"):
-            strict.connect()
-        strict.dispose()
+        absent = config.db.url.set(database=f"{config.db.url.database}_absent")
+        for mode in ("rw", "ro"):
+            strict = create_engine(absent.update_query_dict({"mode": mode}))
+            with expect_raises_message(exc.OperationalError, "does not exist"):
+                strict.connect()
+            strict.dispose()
+
+    def test_mode_ro_reads_and_refuses_writes(self):
+        with create_engine(config.db.url.set(database=f"{config.db.url.database}_ro")).begin() as conn:
+            conn.execute(text("CREATE TABLE t (x)"))
+            conn.execute(text("INSERT INTO t VALUES (1)"))
+        engine = create_engine(config.db.url.set(database=f"{config.db.url.database}_ro").update_query_dict({"mode": "ro"}))
+        with engine.connect() as conn:
+            eq_(conn.execute(text("SELECT count(*) FROM t")).scalar(), 1)
+            with expect_raises_message(exc.OperationalError, "attempt to write a readonly database"):
+                conn.execute(text("INSERT INTO t VALUES (2)"))
+        engine.dispose()
 
 
 class ConnectArgsTest(fixtures.TestBase):
@@ -217,6 +234,7 @@ class ConnectArgsTest(fixtures.TestBase):
         eq_(self._args("sqlite+sqlited://h/app?timeout=2.5&lease_ms=500"), (["http://h:50051/app"], {"timeout": 2.5, "lease_ms": 500}))
         eq_(self._args("sqlite+sqlited://:s3cret@h:1/app?tls=true"), (["https://h:1/app"], {"token": "s3cret"}))
         eq_(self._args("sqlite+sqlited://[::1]:7/app"), (["http://[::1]:7/app"], {}))
+        eq_(self._args("sqlite+sqlited://h/app?mode=rw"), (["http://h:50051/app?mode=rw"], {}))
         eq_(self._args("sqlite+sqlited://h:1/app?token=t&isolation_level=IMMEDIATE"), (["http://h:1/app"], {"token": "t", "isolation_level": "IMMEDIATE"}))
         ca = tmp_path / "ca.pem"
         ca.write_bytes(b"PEM")
@@ -229,7 +247,8 @@ class ConnectArgsTest(fixtures.TestBase):
             ("sqlite+sqlited://h:1", "needs one database name"),
             ("sqlite+sqlited://h:1/a/b", "needs one database name"),
             ("sqlite+sqlited://user@h:1/app", "no user names"),
-            ("sqlite+sqlited://h:1/app?tokn=x", "parameter\\(s\\) tokn: the known ones are create, detect_types"),
+            ("sqlite+sqlited://h:1/app?tokn=x", "parameter\\(s\\) tokn: the known ones are detect_types, isolation_level"),
+            ("sqlite+sqlited://h:1/app?mode=memory", "open modes are rwc"),
             ("sqlite+sqlited://:a@h:1/app?token=b", "given twice"),
             ("sqlite+sqlited://h:1/app?root_certificates=/nonexistent.pem", "cannot read it"),
         ]:

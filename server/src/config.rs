@@ -227,7 +227,9 @@ pub struct Config {
     #[arg(long, env = "SQLITED_TLS_CLIENT_CA", requires = "tls_cert")]
     pub tls_client_ca: Option<PathBuf>,
 
-    /// Lift the SQL sandbox (ATTACH, any PRAGMA): only for trusted clients. Roles still apply.
+    /// Lift the SQL sandbox for trusted clients: ATTACH (read-only) of the data directory's
+    /// other databases by a token with a "*" grant, any PRAGMA read, and the connection
+    /// settings a request may set for itself (restored when it ends). Roles still apply.
     #[arg(long, env = "SQLITED_UNSAFE_SQL")]
     pub unsafe_sql: bool,
 
@@ -241,7 +243,10 @@ pub struct Config {
     #[arg(long, env = "SQLITED_EXPOSED_ONLY")]
     pub exposed_only: bool,
 
-    /// Open connections one client address may hold; more are closed at once (0: no limit).
+    /// Open connections one client may hold (an IP address; a user id on a Unix socket), on
+    /// each port. At the cap, a new connection closes the client's connection idle the longest
+    /// (no request in flight: gracefully, with GOAWAY); it is refused only when every one has
+    /// a request in flight. 0: no limit.
     #[arg(
         long,
         env = "SQLITED_MAX_CONNECTIONS_PER_CLIENT",
@@ -273,6 +278,10 @@ pub struct Config {
     /// Continuous replication with Litestream (`--replica-url` and the flags after it).
     #[command(flatten)]
     pub replication: crate::replication::ReplicationArgs,
+
+    /// Connections bounded in time (`--handshake-timeout-ms` and the flags after it).
+    #[command(flatten)]
+    pub connections: crate::connections::ConnectionArgs,
 }
 
 /// `auto` or a size, for `--sqlite-memory-limit`.
@@ -405,6 +414,11 @@ impl Config {
     /// The server's own limit on a request's run time.
     pub fn statement_timeout(&self) -> Option<Duration> {
         (self.statement_timeout_ms > 0).then(|| Duration::from_millis(self.statement_timeout_ms))
+    }
+
+    /// The bounds of every connection, on the gRPC port and the HTTP gateway's.
+    pub fn connection_limits(&self) -> crate::connections::Limits {
+        self.connections.limits(self.max_connections_per_client)
     }
 
     /// How long a shutdown waits for in-flight requests.

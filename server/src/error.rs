@@ -69,6 +69,17 @@ pub enum Error {
     #[error("{0}")]
     Unavailable(String),
 
+    /// The server cannot serve the request for a while it knows: no worker of the kind the
+    /// request needs can start before its restart backoff ends. UNAVAILABLE, with that wait
+    /// as the RetryInfo delay (never shorter than the usual one).
+    #[error("{message}")]
+    UnavailableFor {
+        /// Why, and when the server tries again.
+        message: String,
+        /// How long until a worker may start.
+        retry_after: Duration,
+    },
+
     /// The request ran past its deadline and was stopped.
     #[error("{0}")]
     DeadlineExceeded(String),
@@ -180,7 +191,9 @@ impl Error {
             Self::StatementNotFound(_) => (Code::NotFound, "STATEMENT_NOT_FOUND"),
             Self::AlreadyExists(_) => (Code::AlreadyExists, "ALREADY_EXISTS"),
             Self::ResourceExhausted { .. } => (Code::ResourceExhausted, "LIMIT_EXCEEDED"),
-            Self::Unavailable(_) => (Code::Unavailable, "UNAVAILABLE"),
+            Self::Unavailable(_) | Self::UnavailableFor { .. } => {
+                (Code::Unavailable, "UNAVAILABLE")
+            }
             Self::DeadlineExceeded(_) => (Code::DeadlineExceeded, "DEADLINE_EXCEEDED"),
             Self::Cancelled(_) => (Code::Cancelled, "CANCELLED"),
             Self::TransactionEnded { aborted: true, .. } => (Code::Aborted, "TRANSACTION_ABORTED"),
@@ -202,6 +215,7 @@ impl Error {
                 retryable: true, ..
             }
             | Self::Unavailable(_) => Some(RETRY_AFTER),
+            Self::UnavailableFor { retry_after, .. } => Some((*retry_after).max(RETRY_AFTER)),
             _ => None,
         }
     }

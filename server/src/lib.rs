@@ -8,7 +8,8 @@
 //! - `main.rs`: parse the config, start tracing, bind, run until a signal.
 //! - [`auth`]: tokens, roles and the layer that authenticates every request.
 //! - [`listener`]: `--listen`: a TCP address or a Unix socket, bound safely.
-//! - [`connections`]: accepted connections, counted per client (address or user id).
+//! - [`connections`]: both ports' connections from accept to close: bounded in time, counted per
+//!   client (address or user id), idle ones evicted first at the cap.
 //! - [`config`]: flags and `SQLITED_*` environment variables → one [`config::Config`].
 //! - [`server`]: the tonic router (Database, health, reflection), serving, graceful shutdown.
 //! - [`http`]: the HTTP/JSON gateway (`--http-listen`) over the same services, and its

@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use sqlited::Config;
 use sqlited::config::LogFormat;
 use sqlited::listener::Listener;
@@ -122,8 +122,22 @@ enum TokenCommand {
     Hash,
 }
 
+/// What `sqlited --version` prints after the name: the binary's version, the gRPC package it
+/// serves and the SQLite linked in (its runtime version, not the headers'), for bug reports.
+fn long_version() -> String {
+    format!(
+        "{}\nproto package: {}\nSQLite: {}",
+        env!("CARGO_PKG_VERSION"),
+        sqlited_proto::PACKAGE,
+        rusqlite::version()
+    )
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    // `-V` stays one line; `--version` adds the proto package and SQLite's version. Leaked
+    // once: clap takes a `&'static str`, and the process lives as long.
+    let command = Cli::command().long_version(long_version().leak() as &str);
+    let cli = Cli::from_arg_matches(&command.get_matches()).unwrap_or_else(|err| err.exit());
     if let Some(Command::Worker) = cli.command {
         // A worker process: plain lines on stderr, which the server relays into its log.
         let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));

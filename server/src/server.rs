@@ -10,7 +10,6 @@ use std::sync::Arc;
 
 use sqlited_proto::v1::database_server::DatabaseServer;
 use tokio::net::TcpListener;
-use tonic::transport::{Certificate, Identity, ServerTlsConfig};
 
 use crate::auth::CredentialsStore;
 use crate::auth::layer::AuthLayer;
@@ -131,25 +130,12 @@ pub async fn run(
         credentials.clone(),
         Arc::clone(&statements),
     ));
-    let mut builder = tonic::transport::Server::builder();
-    if let Some(tls) = tls_config(&config)? {
-        builder = builder
-            .tls_config(tls)
-            .map_err(|err| Error::Internal(format!("the TLS configuration is unusable: {err}")))?;
-    }
+    let tls = crate::connections::tls::acceptor(&config)?;
     warn_if_exposed(&config, &local);
     warn_about_ignored_flags(&config);
     announce(&local, &config, metrics_bound, http_bound);
 
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let serve = builder
-        .concurrency_limit_per_connection(config.max_concurrent_requests_per_connection.max(1))
-        // Past the limit, refuse at once (RESOURCE_EXHAUSTED) rather than queue unboundedly.
-        .load_shed(true)
-        .layer(crate::service::observe::ObserveLayer)
-        .layer(AuthLayer::new(credentials))
-        .layer(crate::service::oversize::layer())
-        .add_service(database)
+    let routes = tonic::service::Routes::new(database)
         .add_service(AdminServer::new(AdminService::new(
             Arc::clone(&engine),
             config.statement_timeout(),
@@ -175,12 +161,36 @@ pub async fn run(
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
-        .serve_with_incoming_shutdown(
-            crate::connections::incoming(socket, config.max_connections_per_client),
-            async {
-                let _ = stop_rx.await;
-            },
-        );
+        .prepare();
+    let services = tower::ServiceBuilder::new()
+        .layer(crate::service::observe::ObserveLayer)
+        .layer(AuthLayer::new(credentials))
+        .layer(crate::service::oversize::layer())
+        .service(routes);
+    let per_connection = config.max_concurrent_requests_per_connection.max(1);
+    // Each connection's own stack, as tonic's server builds it: an error a layer returns
+    // (load shedding's refusal) becomes a status; past the connection's limit a request is
+    // refused at once (RESOURCE_EXHAUSTED) rather than queued unboundedly.
+    let connection_services = move || {
+        tower::ServiceBuilder::new()
+            .layer(tonic::service::RecoverErrorLayer::new())
+            .load_shed()
+            .concurrency_limit(per_connection)
+            .map_request(|request: http::Request<hyper::body::Incoming>| {
+                request.map(tonic::body::Body::new)
+            })
+            .service(services.clone())
+    };
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let serve = crate::connections::serve(
+        socket,
+        crate::connections::Protocol::Grpc(tls),
+        config.connection_limits(),
+        connection_services,
+        async {
+            let _ = stop_rx.await;
+        },
+    );
     tokio::pin!(serve);
     let grace = config.shutdown_grace();
     let signalled_then_grace = async {
@@ -195,18 +205,17 @@ pub async fn run(
         let _ = http_stop.send(true);
         tokio::time::sleep(grace).await;
     };
-    let served = tokio::select! {
-        served = &mut serve => served,
+    tokio::select! {
+        () = &mut serve => {}
         () = signalled_then_grace => {
             tracing::warn!("in-flight requests did not finish within the grace period; cancelling them");
-            Ok(())
         }
-    };
+    }
     engine.close().await;
     if let Some(replication) = &replication {
         replication.stop().await;
     }
-    served.map_err(|err| Error::Unavailable(format!("the gRPC server failed: {err}")))
+    Ok(())
 }
 
 /// Creates the data directory if needed, takes its lock, and caps SQLite's heap before any
@@ -346,41 +355,11 @@ async fn serve_http(
         config.max_message_bytes,
         cors,
     ));
-    crate::http::serve(
-        listener,
-        gateway,
-        config.max_connections_per_client,
-        async move {
-            let _ = stopped.wait_for(|stop| *stop).await;
-        },
-    )
-    .map_err(|err| Error::Internal(format!("cannot serve HTTP on {addr}: {err}")))?;
+    crate::http::serve(listener, gateway, config.connection_limits(), async move {
+        let _ = stopped.wait_for(|stop| *stop).await;
+    });
     tracing::info!(%bound, "HTTP/JSON gateway at /v1 (OpenAPI: /v1/openapi.json)");
     Ok(bound)
-}
-
-/// The server's TLS settings from `--tls-cert`, `--tls-key` and `--tls-client-ca`.
-fn tls_config(config: &Config) -> Result<Option<ServerTlsConfig>> {
-    let (Some(cert), Some(key)) = (&config.tls_cert, &config.tls_key) else {
-        return Ok(None);
-    };
-    let read = |path: &std::path::Path, what: &str| {
-        std::fs::read(path).map_err(|err| {
-            Error::Internal(format!("cannot read the {what} {}: {err}", path.display()))
-        })
-    };
-    let mut tls = ServerTlsConfig::new().identity(Identity::from_pem(
-        read(cert, "TLS certificate (--tls-cert)")?,
-        read(key, "TLS key (--tls-key)")?,
-    ));
-    if let Some(ca) = &config.tls_client_ca {
-        tls = tls.client_ca_root(Certificate::from_pem(read(
-            ca,
-            "client CA (--tls-client-ca)",
-        )?));
-    }
-    tracing::info!(mutual = config.tls_client_ca.is_some(), "TLS on");
-    Ok(Some(tls))
 }
 
 /// A loud warning when anyone on the network can reach every database in clear text (a

@@ -33,6 +33,24 @@ pub fn sqlited_binary() -> PathBuf {
     path
 }
 
+/// The hash `sqlited token hash` prints for `token`, for a credentials file.
+pub fn token_hash(token: &str) -> String {
+    use std::io::Write;
+    let mut child = Command::new(sqlited_binary())
+        .args(["token", "hash"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start sqlited token hash");
+    writeln!(child.stdin.take().expect("stdin"), "{token}").expect("write the token");
+    let out = child.wait_with_output().expect("sqlited token hash");
+    assert!(out.status.success(), "{out:?}");
+    String::from_utf8(out.stdout)
+        .expect("a hash is text")
+        .trim()
+        .to_string()
+}
+
 /// Where this test target's servers run their workers: the `integration-processes` target
 /// runs the whole suite with `--workers processes`, the `integration` target with threads.
 pub fn workers_mode() -> &'static str {
@@ -151,6 +169,22 @@ impl AckedWriters {
                 .unwrap();
         }
         self.acked.lock().unwrap().clone()
+    }
+}
+
+/// Polls `condition` every 20 ms until it holds, failing the test past `bound` with `what`:
+/// the way a test waits for something the server does in its own time (a worker replaced,
+/// a pool back after its backoff). A condition that needs no request is
+/// `|| std::future::ready(…)`.
+pub async fn wait_until<F, Fut>(bound: Duration, what: &str, mut condition: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + bound;
+    while !condition().await {
+        assert!(Instant::now() < deadline, "{what}: not within {bound:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 

@@ -3,3 +3,6 @@
 //! thread workers; `processes.rs` runs the same suite with worker processes.
 
 include!("suite.rs");
+
+/// What does not depend on the worker kind, run once (here, not in `integration-processes`).
+mod version;

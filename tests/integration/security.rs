@@ -6,29 +6,14 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use sqlited_client::{Client, ClientOptions, ErrorKind, blocking};
+use sqlited_client::{Client, ClientOptions, ErrorKind, blocking, params};
 use tonic::Code;
 
-use crate::harness::{Server, sqlited_binary};
+use crate::harness::{Server, scalar, sqlited_binary, token_hash as hash};
 
 pub const ADMIN: &str = "sqlited_admin-token-for-tests";
 pub const WRITER: &str = "sqlited_writer-token-for-tests";
 pub const READER: &str = "sqlited_reader-token-for-tests";
-
-/// The hash `sqlited token hash` prints for `token`.
-fn hash(token: &str) -> String {
-    let mut child = Command::new(sqlited_binary())
-        .args(["token", "hash"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    use std::io::Write;
-    writeln!(child.stdin.take().unwrap(), "{token}").unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success());
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
-}
 
 /// A credentials file in `dir` with the three test tokens.
 pub fn credentials(dir: &Path, extra: &str) -> PathBuf {
@@ -49,7 +34,7 @@ fn with_token(token: &str) -> ClientOptions {
     ClientOptions::default().with_token(token)
 }
 
-async fn connect(server: &Server, token: &str) -> Client {
+pub async fn connect(server: &Server, token: &str) -> Client {
     Client::connect_with(&server.url(), with_token(token))
         .await
         .unwrap()
@@ -59,13 +44,15 @@ fn code(err: sqlited_client::Error) -> Option<Code> {
     err.status_code()
 }
 
-struct AuthServer {
-    server: Server,
+/// A server with the test tokens' credentials file.
+pub struct AuthServer {
+    pub server: Server,
     _dir: tempfile::TempDir,
     file: PathBuf,
 }
 
-fn auth_server(extra: &str, args: &[&str]) -> AuthServer {
+/// A server started with `args`, with the three test tokens and `extra` credentials.
+pub fn auth_server(extra: &str, args: &[&str]) -> AuthServer {
     let dir = tempfile::tempdir().unwrap();
     let file = credentials(dir.path(), extra);
     let mut all = vec!["--credentials", file.to_str().unwrap()];
@@ -325,23 +312,29 @@ async fn a_write_token_changes_rows_but_not_the_schema() {
 async fn the_sandbox_keeps_sql_inside_its_database() {
     let server = Server::start();
     let db = server.database("app").await;
-    for sql in [
-        "ATTACH DATABASE '/etc/passwd' AS p",
-        "SELECT load_extension('/tmp/x.so')",
-        "PRAGMA writable_schema = 1",
-        "PRAGMA foreign_keys = OFF",
-        "PRAGMA database_list",
-        "PRAGMA journal_mode = DELETE",
+    let other = server.data_dir.join("app.db").to_string_lossy().into_owned();
+    for (sql, params, lifted) in [
+        ("ATTACH DATABASE '/etc/passwd' AS p", params![], true),
+        // Named by a bound parameter, SQLite shows the authorizer no file name at all.
+        ("ATTACH ?1 AS p", params![other.clone()], true),
+        ("SELECT load_extension('/tmp/x.so')", params![], false),
+        ("PRAGMA writable_schema = 1", params![], false),
+        ("PRAGMA foreign_keys = OFF", params![], false),
+        ("PRAGMA database_list", params![], true),
+        ("PRAGMA journal_mode = DELETE", params![], false),
+        ("PRAGMA recursive_triggers = ON", params![], true),
     ] {
-        let err = db.query_all(sql, ()).await.unwrap_err();
+        let err = db.query_all(sql, params).await.unwrap_err();
         assert_eq!(
             code(err.clone()),
             Some(Code::PermissionDenied),
             "{sql}: {err}"
         );
-        assert!(
-            err.to_string().contains("--unsafe-sql") || sql.contains("load_extension"),
-            "{err}"
+        // Each refusal says whether --unsafe-sql would lift it.
+        assert_eq!(
+            err.to_string().contains("--unsafe-sql") && !err.to_string().contains("even with"),
+            lifted,
+            "{sql}: {err}"
         );
     }
     db.execute("CREATE TABLE t (x)", ()).await.unwrap();
@@ -354,12 +347,189 @@ async fn the_sandbox_keeps_sql_inside_its_database() {
             .await
             .unwrap_or_else(|e| panic!("{sql}: {e}"));
     }
-    // A trusted deployment can lift it.
+    // A trusted deployment can lift it, for the data directory's databases.
     let unsafe_server = Server::start_with(&["--unsafe-sql"]);
+    unsafe_server.ensure_database("side");
     let db = unsafe_server.database("app").await;
-    let other = unsafe_server.data_dir.join("side.sqlite");
-    let attach = format!("ATTACH DATABASE '{}' AS side", other.display());
+    let side = unsafe_server.data_dir.join("side.db");
+    let attach = format!("ATTACH DATABASE '{}' AS side", side.display());
     db.execute(&attach, ()).await.unwrap();
+}
+
+/// Every virtual-table module compiled in, each with a table of it and reads of it.
+const VIRTUAL_TABLES: &[(&str, &[&str], &[&str])] = &[
+    (
+        "rtree",
+        &[
+            "CREATE VIRTUAL TABLE rt USING rtree(id, x0, x1)",
+            "INSERT INTO rt VALUES (1, 0, 5)",
+        ],
+        &["SELECT id FROM rt WHERE x0 < 1", "SELECT count(*) FROM rt"],
+    ),
+    (
+        "rtree_i32",
+        &[
+            "CREATE VIRTUAL TABLE ri USING rtree_i32(id, x0, x1)",
+            "INSERT INTO ri VALUES (1, 0, 5)",
+        ],
+        &["SELECT id FROM ri WHERE x1 > 4"],
+    ),
+    (
+        "fts3",
+        &[
+            "CREATE VIRTUAL TABLE f3 USING fts3(body)",
+            "INSERT INTO f3 VALUES ('hello world')",
+        ],
+        &["SELECT body FROM f3 WHERE f3 MATCH 'hello'"],
+    ),
+    (
+        "fts4",
+        &[
+            "CREATE VIRTUAL TABLE f4 USING fts4(body)",
+            "INSERT INTO f4 VALUES ('hello world')",
+        ],
+        &["SELECT snippet(f4) FROM f4 WHERE f4 MATCH 'world'"],
+    ),
+    (
+        "fts4aux",
+        &["CREATE VIRTUAL TABLE f4a USING fts4aux(f4)"],
+        &["SELECT term FROM f4a"],
+    ),
+    (
+        "fts5",
+        &[
+            "CREATE VIRTUAL TABLE f5 USING fts5(body)",
+            "INSERT INTO f5 VALUES ('hello world')",
+        ],
+        &["SELECT highlight(f5, 0, '[', ']') FROM f5 WHERE f5 MATCH 'hello'"],
+    ),
+    (
+        "fts5vocab",
+        &["CREATE VIRTUAL TABLE f5v USING fts5vocab(f5, 'row')"],
+        &["SELECT term FROM f5v"],
+    ),
+    (
+        "fts3tokenize",
+        &["CREATE VIRTUAL TABLE tok USING fts3tokenize(simple)"],
+        &["SELECT token FROM tok WHERE input = 'two words'"],
+    ),
+    (
+        "json_each",
+        &[],
+        &["SELECT value FROM json_each('[1, 2]')"],
+    ),
+    (
+        "json_tree",
+        &[],
+        &["SELECT key FROM json_tree('{\"a\": [1]}')"],
+    ),
+    ("dbstat", &[], &["SELECT count(*) FROM dbstat"]),
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_token_reads_every_virtual_table_module_and_no_token_writes_a_shadow_table() {
+    let s = auth_server("", &[]);
+    let admin = connect(&s.server, ADMIN).await.database("app");
+    for (_, create, _) in VIRTUAL_TABLES {
+        for sql in *create {
+            admin
+                .execute(sql, ())
+                .await
+                .unwrap_or_else(|e| panic!("{sql}: {e}"));
+        }
+    }
+    // The table covers every module this build has (geopoly, say, would need a row).
+    let modules = admin.query_all("PRAGMA module_list", ()).await.unwrap();
+    for module in modules {
+        let name: String = module.get(0).unwrap();
+        assert!(
+            VIRTUAL_TABLES.iter().any(|(known, _, _)| *known == name),
+            "module {name} has no read in VIRTUAL_TABLES"
+        );
+    }
+    // The readers never touched these tables: the read token's statement is the first to
+    // connect each (R-Tree prepares its own INSERT INTO rt_node then).
+    let reader = connect(&s.server, READER).await.database("app");
+    for (module, _, reads) in VIRTUAL_TABLES {
+        for sql in *reads {
+            reader
+                .query_all(sql, ())
+                .await
+                .unwrap_or_else(|e| panic!("{module}: {sql}: {e}"));
+        }
+    }
+    for check in ["PRAGMA integrity_check", "PRAGMA quick_check"] {
+        assert_eq!(scalar::<String>(&reader, check).await, "ok", "{check}");
+    }
+    // In a read-only transaction, on a reader of its own.
+    let tx = reader
+        .begin_with(sqlited_client::TransactionOptions {
+            read_only: true,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    for (module, _, reads) in VIRTUAL_TABLES {
+        for sql in *reads {
+            tx.query_all(sql, ())
+                .await
+                .unwrap_or_else(|e| panic!("{module} in a transaction: {sql}: {e}"));
+        }
+    }
+    let ok: String = tx
+        .query_one("PRAGMA integrity_check", ())
+        .await
+        .unwrap()
+        .get(0)
+        .unwrap();
+    assert_eq!(ok, "ok");
+    tx.rollback().await.unwrap();
+    // The read token writes no virtual table; no token writes a shadow table.
+    for sql in [
+        "INSERT INTO rt VALUES (2, 0, 1)",
+        "INSERT INTO f5 VALUES ('more')",
+        "DELETE FROM f3",
+    ] {
+        let err = reader.query_all(sql, ()).await.unwrap_err();
+        assert_eq!(code(err.clone()), Some(Code::PermissionDenied), "{sql}: {err}");
+    }
+    let writer = connect(&s.server, WRITER).await.database("app");
+    for db in [&writer, &admin] {
+        for sql in [
+            "INSERT INTO rt_node VALUES (9, x'00')",
+            "DELETE FROM rt_rowid",
+            "UPDATE f3_segdir SET root = x'ff'",
+            "DELETE FROM f4_content",
+            "INSERT INTO f5_data VALUES (99, x'00')",
+            "UPDATE f5_config SET v = 9",
+        ] {
+            let err = db.execute(sql, ()).await.unwrap_err();
+            assert!(
+                matches!(
+                    code(err.clone()),
+                    Some(Code::PermissionDenied | Code::InvalidArgument | Code::FailedPrecondition)
+                ),
+                "{sql}: {err}"
+            );
+        }
+    }
+    // The write token writes the virtual tables themselves (their modules write the shadow
+    // tables), FTS3's merge setting included (it makes the %_stat table).
+    for sql in [
+        "INSERT INTO rt VALUES (3, 1, 2)",
+        "INSERT INTO f3 VALUES ('three')",
+        "INSERT INTO f3(f3) VALUES ('automerge=8')",
+        "INSERT INTO f5 VALUES ('five')",
+    ] {
+        writer
+            .execute(sql, ())
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    }
+    assert_eq!(
+        scalar::<String>(&admin, "PRAGMA integrity_check").await,
+        "ok"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -573,11 +743,12 @@ async fn a_token_over_its_rate_is_told_to_slow_down() {
 #[test]
 fn sighup_reloads_the_credentials_and_a_bad_file_keeps_the_old_ones() {
     let s = auth_server("", &[]);
-    let reader = blocking::connect_with(&s.server.db_url("app"), with_token(READER)).unwrap();
+    // The admin's connection creates the database, which the reader's may not.
     blocking::connect_with(&s.server.db_url("app"), with_token(ADMIN))
         .unwrap()
         .execute("CREATE TABLE t (x)", ())
         .unwrap();
+    let reader = blocking::connect_with(&s.server.db_url("app"), with_token(READER)).unwrap();
     reader.query("SELECT 1", ()).unwrap();
     // A broken file is refused; the reader keeps working.
     std::fs::write(&s.file, "this is not toml [").unwrap();
@@ -641,33 +812,35 @@ fn listening_beyond_loopback_without_auth_or_tls_warns_loudly() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn one_client_address_holds_a_bounded_number_of_connections() {
-    let server = Server::start_with(&["--max-connections-per-client", "2"]);
-    server.ensure_database("app");
-    let works = |client: &Client| {
-        let db = client.database("app");
-        async move { db.query_all("SELECT 1", ()).await.is_ok() }
+async fn a_tls_handshake_that_does_not_come_in_time_is_closed() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ca, cert, key, _) = certificates(&["localhost"]);
+    let cert_file = write(dir.path(), "cert.pem", &cert);
+    let key_file = write(dir.path(), "key.pem", &key);
+    let server = Server::start_with(&[
+        "--tls-cert",
+        &cert_file,
+        "--tls-key",
+        &key_file,
+        "--handshake-timeout-ms",
+        "300",
+    ]);
+    std::fs::File::create(server.data_dir.join("app.db")).unwrap();
+    // A TCP connection that never starts its handshake, and one that stops halfway through
+    // a ClientHello's record header.
+    let mut silent = tokio::net::TcpStream::connect(server.addr()).await.unwrap();
+    let mut halfway = tokio::net::TcpStream::connect(server.addr()).await.unwrap();
+    tokio::io::AsyncWriteExt::write_all(&mut halfway, &[0x16, 0x03, 0x01])
+        .await
+        .unwrap();
+    crate::connections::closed_within(&mut silent, Duration::from_secs(15)).await;
+    crate::connections::closed_within(&mut halfway, Duration::from_secs(15)).await;
+    // A client that completes its handshake is served.
+    let url = format!("https://localhost:{}", server.addr().port());
+    let options = ClientOptions {
+        tls_ca_pem: Some(ca.as_bytes().to_vec()),
+        ..ClientOptions::default()
     };
-    let first = Client::connect(&server.url()).await.unwrap();
-    let second = Client::connect(&server.url()).await.unwrap();
-    assert!(works(&first).await && works(&second).await);
-    let third_works = match Client::connect(&server.url()).await {
-        Ok(third) => works(&third).await,
-        Err(_) => false,
-    };
-    assert!(!third_works, "a third connection was served");
-    assert!(server.log().contains("--max-connections-per-client"));
-    // A freed slot is taken again.
-    drop(first);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        if let Ok(again) = Client::connect(&server.url()).await
-            && works(&again).await
-        {
-            break;
-        }
-        assert!(Instant::now() < deadline, "the freed slot never came back");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!(works(&second).await);
+    let client = Client::connect_with(&url, options).await.unwrap();
+    assert!(client.database("app").query_all("SELECT 1", ()).await.is_ok());
 }

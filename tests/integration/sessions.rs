@@ -120,7 +120,7 @@ fn query(sql: &str) -> Kind {
     Kind::Query(QueryRequest {
         database: "app".into(),
         statement: statement(sql),
-        transaction_id: String::new(),
+        ..Default::default()
     })
 }
 

@@ -3,6 +3,7 @@
 
 mod admin;
 mod batch;
+mod connections;
 mod cursor;
 mod data_dir;
 mod database_lifecycle;
@@ -19,6 +20,7 @@ mod lifecycle;
 mod limits;
 mod map;
 mod metrics;
+mod open_modes;
 mod ops;
 mod params;
 mod replication;
@@ -32,4 +34,5 @@ mod streaming;
 mod threads;
 mod transactions;
 mod unix_socket;
+mod unsafe_sql;
 mod values;

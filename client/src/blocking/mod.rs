@@ -35,23 +35,28 @@ pub use cursor::Cursor;
 pub use map::{Iter as MapIter, PersistentMap};
 pub use transaction::Transaction;
 
-use crate::client::{Client, ClientOptions, Database, ExecuteResult};
+use crate::client::{ClientOptions, Database, ExecuteResult};
 use crate::error::{Error, ErrorKind, Result};
 use crate::params::Params;
 use crate::row::Row;
 
-/// Connects to the database named by `url`: `http://host:port/<database>`.
+/// Connects to the database named by `url`, `http://host:port/<database>`, and opens it as
+/// sqlite3 opens a file: created if missing, unless the URL's `mode=` says `rw` (it must
+/// exist) or `ro` (it must exist, and writes are refused); see
+/// [`Database::connect`](crate::Database::connect) for the forms.
 ///
 /// # Errors
 /// `InterfaceError` for a URL without a database name, `OperationalError` when the server
-/// cannot be reached.
+/// cannot be reached, and those of [`Client::open_with`](crate::Client::open_with) (a
+/// missing database in `rw`/`ro`, a token that may not create it).
 pub fn connect(url: &str) -> Result<Connection> {
     connect_with(url, ClientOptions::default())
 }
 
 /// Connects with explicit [`ClientOptions`].
 pub fn connect_with(url: &str, options: ClientOptions) -> Result<Connection> {
-    let (server, database) = split_url(url)?;
+    // A malformed URL fails before a runtime is started for it.
+    crate::url::parse(url)?.required_database()?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .thread_name("sqlited-client")
@@ -63,53 +68,16 @@ pub fn connect_with(url: &str, options: ClientOptions) -> Result<Connection> {
                 format!("cannot start the client runtime: {err}"),
             )
         })?;
-    let client = runtime.block_on(Client::connect_with(&server, options))?;
+    let db = runtime.block_on(Database::connect_with(url, options))?;
     Ok(Connection {
         shared: Arc::new(Shared {
-            db: client.database(&database),
+            db,
             closed: AtomicBool::new(false),
             autocommit: AtomicBool::new(true),
             current: Mutex::new(None),
             runtime,
         }),
     })
-}
-
-/// `http://host:port/app` (or `host:port/app`, plaintext) → (`http://host:port`, `app`);
-/// `unix:/run/s.sock?database=app` → (`unix:/run/s.sock`, `app`).
-fn split_url(url: &str) -> Result<(String, String)> {
-    if let Some(parts) = crate::transport::split_unix(url) {
-        let interface = |message: String| Error::new(ErrorKind::Interface, message);
-        return match parts.map_err(interface)? {
-            (server, Some(database)) => Ok((server, database)),
-            (server, None) => Err(interface(format!(
-                "invalid URL {url:?}: no database name; expected {server}?database=<database>"
-            ))),
-        };
-    }
-    let url = &*crate::transport::with_scheme(url);
-    let bad = |why: &str| {
-        Error::new(
-            ErrorKind::Interface,
-            format!("invalid URL {url:?}: {why}; expected http://host:port/<database>"),
-        )
-    };
-    let after_scheme = url
-        .find("://")
-        .map(|i| i + 3)
-        .ok_or_else(|| bad("no scheme"))?;
-    let slash = url[after_scheme..]
-        .find('/')
-        .map(|i| after_scheme + i)
-        .ok_or_else(|| bad("no database name"))?;
-    let database = url[slash + 1..].trim_end_matches('/');
-    if database.is_empty() {
-        return Err(bad("no database name"));
-    }
-    if database.contains('/') {
-        return Err(bad("a URL names one database, one word after the address"));
-    }
-    Ok((url[..slash].to_string(), database.to_string()))
 }
 
 /// What every clone of a connection shares. Field order matters: the database handle (and
@@ -335,43 +303,6 @@ impl std::fmt::Debug for Connection {
 #[cfg(test)]
 mod test {
     use super::*;
-
-    #[test]
-    fn urls() {
-        let pair = |a: &str, b: &str| (a.to_string(), b.to_string());
-        assert_eq!(
-            split_url("http://h:1/app").unwrap(),
-            pair("http://h:1", "app")
-        );
-        assert_eq!(
-            split_url("http://h:1/app/").unwrap(),
-            pair("http://h:1", "app")
-        );
-        assert_eq!(split_url("h:1/app").unwrap(), pair("http://h:1", "app"));
-        assert_eq!(
-            split_url("unix:/run/s.sock?database=app").unwrap(),
-            pair("unix:/run/s.sock", "app")
-        );
-        assert_eq!(
-            split_url("unix:///run/s.sock?database=app").unwrap(),
-            pair("unix:/run/s.sock", "app")
-        );
-        for bad in [
-            "http://h:1",
-            "http://h:1/",
-            "http://h:1/a/b",
-            "h:1",
-            "unix:/run/s.sock",
-            "unix:/run/s.sock?database=",
-            "unix:/run/s.sock?db=app",
-        ] {
-            assert_eq!(
-                split_url(bad).unwrap_err().kind(),
-                ErrorKind::Interface,
-                "{bad}"
-            );
-        }
-    }
 
     #[test]
     fn handles_are_send_and_sync() {

@@ -49,6 +49,8 @@ pub struct RawMap {
     batcher: Arc<batcher::Batcher>,
     /// The deadline of each request (the client's `request_timeout`).
     timeout: Option<std::time::Duration>,
+    /// The map of a database opened with `mode=ro`: writes are refused here.
+    read_only: bool,
 }
 
 /// When a [`RawMap::set`] applies.
@@ -69,10 +71,12 @@ impl RawMap {
         database: &str,
         map: &str,
         timeout: Option<std::time::Duration>,
+        read_only: bool,
     ) -> Self {
         Self {
             rpc,
             timeout,
+            read_only,
             map: MapRef {
                 database: database.into(),
                 map: map.into(),
@@ -83,6 +87,17 @@ impl RawMap {
 
     fn map(&self) -> Option<MapRef> {
         Some(self.map.clone())
+    }
+
+    /// Refuses a write to the map of a database opened with `mode=ro`.
+    fn writable(&self) -> Result<()> {
+        if self.read_only {
+            return Err(crate::Error::read_only(&format!(
+                "a write to map {:?}",
+                self.map.map
+            )));
+        }
+        Ok(())
     }
 
     /// `message` with the handle's deadline (the client's `request_timeout`), if any.
@@ -109,6 +124,7 @@ impl RawMap {
     /// the key held before. Unconditional sets made at the same time on this map through the
     /// same client are sent together (see [`batcher`]); each is durable when it returns.
     pub async fn set(&self, key: &[u8], value: &[u8], condition: Condition) -> Result<SetResponse> {
+        self.writable()?;
         if condition == Condition::Always {
             return self
                 .batcher
@@ -141,6 +157,7 @@ impl RawMap {
 
     /// Removes `key`; returns what it held.
     pub async fn delete(&self, key: &[u8]) -> Result<Option<Entry>> {
+        self.writable()?;
         let request = DeleteRequest {
             map: self.map(),
             key: key.to_vec(),
@@ -205,6 +222,7 @@ impl RawMap {
 
     /// Sets many entries at once, atomically.
     pub async fn set_many(&self, entries: Vec<(Vec<u8>, Vec<u8>)>) -> Result<u64> {
+        self.writable()?;
         let request = SetManyRequest {
             map: self.map(),
             entries: entries
@@ -228,6 +246,7 @@ impl RawMap {
 
     /// Removes many keys at once, atomically; returns how many were present.
     pub async fn delete_many(&self, keys: Vec<Vec<u8>>) -> Result<u64> {
+        self.writable()?;
         let request = DeleteManyRequest {
             map: self.map(),
             keys,
@@ -243,6 +262,7 @@ impl RawMap {
 
     /// Removes every entry; returns how many there were.
     pub async fn clear(&self) -> Result<u64> {
+        self.writable()?;
         let request = ClearRequest { map: self.map() };
         Ok(self
             .rpc

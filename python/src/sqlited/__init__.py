@@ -16,7 +16,8 @@ Layout:
 - ``exceptions``: the PEP 249 hierarchy, and gRPC statuses mapped onto it;
 - ``types``: PEP 249's constructors and type objects;
 - ``row``: ``Row``, the row factory like sqlite3.Row;
-- ``url``: ``[http[s]://]host:port/database`` or ``unix:/path?database=NAME``, and the channel to it;
+- ``url``: ``[http[s]://]host[:port]/database[?mode=rwc|rw|ro]`` or ``unix:/path?database=NAME``, and the channel to it;
+- ``_dump``: ``iterdump()``, written once for both drivers; ``_backup``: ``backup()``'s file and its target;
 - ``persistent_dict``: ``PersistentDict``, a MutableMapping over a map of the KeyValue service;
 - ``codecs``, ``postcard``: its keys and values as bytes (pickle, json, raw, postcard);
 - ``_sql``: the little lexing a driver needs (statement kinds, named parameters, scripts);
@@ -88,9 +89,16 @@ def connect(
     isolation_level: Optional[str] = "",
     detect_types: int = 0,
 ) -> Connection:
-    """Connects to the database named by ``url``: ``http://host:port/db``, ``host:port/db``,
-    ``https://host:port/db`` for TLS, or ``unix:/path/to.sock?database=db`` for a server's
-    Unix socket (``--listen unix:PATH``) on this host.
+    """Connects to the database named by ``url`` and opens it as ``sqlite3.connect()``
+    opens a file: ``http://host:port/db``, ``host:port/db`` (the port defaults to sqlited's,
+    50051), ``https://host:port/db`` for TLS, or ``unix:/path/to.sock?database=db`` for a
+    server's Unix socket (``--listen unix:PATH``) on this host.
+
+    ``?mode=`` (``&mode=`` after ``database=``) is sqlite3's URI parameter: ``rwc`` (the
+    default) creates the database if it does not exist, ``rw`` needs it to exist, ``ro``
+    needs it to exist and refuses writes ("attempt to write a readonly database",
+    OperationalError). Creating needs the admin role: a token that may not create a missing
+    database gets a ProgrammingError here saying what to do.
 
     - ``timeout``: seconds each call may take (a query's whole stream included); None: no limit.
     - ``token``: sent as ``authorization: Bearer`` to a server run with ``--credentials``.
@@ -98,13 +106,10 @@ def connect(
       (default: the system's roots).
     - ``lease_ms``: the idle lease asked for transactions (0: the server's default).
     - ``autocommit``, ``isolation_level``, ``detect_types``: as sqlite3's.
-
-    Nothing is sent until the first statement: a database that does not exist answers
-    NOT_FOUND (OperationalError) to reads, and the first write creates it.
     """
     target = _parse_url(url)
     channel = _open_channel(grpc, target, root_certificates)
-    return Connection(
+    connection = Connection(
         channel,
         target.database,
         timeout=timeout,
@@ -113,7 +118,14 @@ def connect(
         autocommit=autocommit,
         isolation_level=isolation_level,
         detect_types=detect_types,
+        mode=target.mode,
     )
+    try:
+        connection._open()
+    except BaseException:
+        connection.close()
+        raise
+    return connection
 
 
 __all__ = [

@@ -15,6 +15,8 @@ from collections import deque
 from collections.abc import Mapping
 from typing import Any, Callable, Deque, Iterable, List, NamedTuple, Optional, Sequence, Tuple, Union
 
+import grpc
+
 from . import _sql, exceptions, values
 from ._proto import database_pb2, database_pb2_grpc, statements_pb2, statements_pb2_grpc, values_pb2
 from .exceptions import ProgrammingError
@@ -66,6 +68,7 @@ class BaseConnection:
         autocommit: Union[bool, int] = LEGACY_TRANSACTION_CONTROL,
         isolation_level: Optional[str] = "",
         detect_types: int = 0,
+        mode: str = "rwc",
     ) -> None:
         self._channel = channel
         self._stub = database_pb2_grpc.DatabaseStub(channel)
@@ -92,6 +95,13 @@ class BaseConnection:
         self._closed = False
         self._autocommit = _check_autocommit(autocommit)
         self._isolation_level = _check_isolation_level(isolation_level)
+        # sqlite3's open mode (the URL's mode=): "ro" sends every statement read-only.
+        self._mode = mode
+        self._read_only = mode == "ro"
+        # The rows the connection's statements changed, as sqlite3's total_changes.
+        self._total_changes = 0
+        # The calls running now, which interrupt() cancels.
+        self._running: "set[Any]" = set()
 
     # sqlite3's transaction attributes. Setting them commits where sqlite3 commits: the
     # subclasses' _commit_for_setting.
@@ -124,6 +134,74 @@ class BaseConnection:
     @property
     def in_transaction(self) -> bool:
         return self._transaction is not None
+
+    @property
+    def total_changes(self) -> int:
+        """The rows inserted, modified or deleted by the connection's statements since it
+        was opened, as sqlite3's ``total_changes`` (each statement's own count, as
+        ``rowcount``: rows changed by triggers are not in it)."""
+        return self._total_changes
+
+    def _changed(self, rows: int) -> None:
+        self._total_changes += rows
+
+    # What sqlite3 offers and a server cannot: the program's Python code inside SQLite.
+
+    def create_function(self, name: str, narg: int, func: Any, *, deterministic: bool = False) -> None:
+        raise _runs_on_the_server("create_function")
+
+    def create_aggregate(self, name: str, n_arg: int, aggregate_class: Any) -> None:
+        raise _runs_on_the_server("create_aggregate")
+
+    def create_window_function(self, name: str, num_params: int, aggregate_class: Any, /) -> None:
+        raise _runs_on_the_server("create_window_function")
+
+    def create_collation(self, name: str, callable: Any, /) -> None:  # noqa: A002 - sqlite3's name
+        raise _runs_on_the_server("create_collation")
+
+    # The requests, as the open mode makes them.
+
+    def _open_request(self) -> Any:
+        """The Open of this connection's database: created if missing in mode=rwc."""
+        return database_pb2.OpenRequest(database=self.database, create=self._mode == "rwc")
+
+    def _query_request(self, statement: Any, tx: str) -> Any:
+        """A statement's QueryRequest: read-only outside a transaction in mode=ro (a
+        transaction of a read-only connection is read-only itself)."""
+        return database_pb2.QueryRequest(
+            database=self.database, statement=statement, transaction_id=tx,
+            read_only=self._read_only and not tx,
+        )
+
+    def _begin_request(self, mode: str) -> Any:
+        return database_pb2.BeginRequest(
+            database=self.database, mode=_MODES[mode], lease_ms=self.lease_ms, read_only=self._read_only,
+        )
+
+    def _snapshot_request(self) -> Any:
+        """A read-only transaction of its own (iterdump's): one snapshot, no writer held."""
+        return database_pb2.BeginRequest(database=self.database, read_only=True, lease_ms=self.lease_ms)
+
+    def _check_writable(self, what: str) -> None:
+        """Refuses ``what`` (a request that exists to write) in mode=ro, as SQLite refuses a
+        write to a database opened read-only."""
+        if self._read_only:
+            error = exceptions.OperationalError(
+                f"attempt to write a readonly database: {what} writes, and the database was "
+                "opened with mode=ro"
+            )
+            error.sqlite_errorcode, error.sqlite_errorname = 8, "SQLITE_READONLY"
+            raise error
+
+    def _interrupted(self, error: exceptions.Error) -> exceptions.Error:
+        """sqlite3's error for a statement interrupt() stopped: a call this side cancelled
+        (CANCELLED without the server's details)."""
+        if error.code == grpc.StatusCode.CANCELLED and error.sqlite_errorname is None:
+            interrupted = exceptions.OperationalError("interrupted")
+            interrupted.sqlite_errorcode, interrupted.sqlite_errorname = 9, "SQLITE_INTERRUPT"
+            interrupted.code = error.code
+            return interrupted
+        return error
 
     def _forget_transaction(self) -> None:
         self._transaction = None
@@ -270,6 +348,7 @@ class BaseCursor:
 
     def _batch_done(self, response: Optional[Any]) -> None:
         changed = sum(result.rows_affected for result in response.results) if response is not None else 0
+        self._connection._changed(changed)
         self.rowcount = changed if self._dml else -1
 
     @staticmethod
@@ -340,12 +419,15 @@ class BaseCursor:
 
     def _finish(self, summary: Any) -> None:
         self._ended()
+        self._connection._changed(summary.rows_affected)
         if self._dml:
             self.rowcount = summary.rows_affected
         if self._insert:
             self.lastrowid = summary.last_insert_rowid
 
     def _ended(self) -> None:
+        if self._stream is not None:
+            self._connection._running.discard(self._stream)
         self._stream = None
         self._connection._streams.discard(self)
 
@@ -410,6 +492,24 @@ class SavepointStep(NamedTuple):
     push: bool = False
     #: A RELEASE or ROLLBACK TO of an open savepoint: the stack keeps this many.
     keep: Optional[int] = None
+
+
+def _runs_on_the_server(what: str) -> exceptions.NotSupportedError:
+    return exceptions.NotSupportedError(
+        f"{what}: the SQL runs on the server, which cannot call into this program. Write the "
+        "logic in SQL — the server's SQLite has the JSON, FTS5, R*Tree and math functions "
+        "(floor, sqrt, pow, …) — and give it a name as an exposed statement in the server's "
+        "statements file, which cursor.callproc(name, args) calls; or compute it in Python "
+        "on the rows a query returns"
+    )
+
+
+def _cancelled_here() -> exceptions.Error:
+    """The error of a call this side cancelled (by interrupt()), which gRPC reports as a
+    cancelled future or task rather than a status."""
+    error = exceptions.OperationalError("cancelled")
+    error.code = grpc.StatusCode.CANCELLED
+    return error
 
 
 def _sqlite_error(message: str) -> exceptions.OperationalError:

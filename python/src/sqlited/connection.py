@@ -23,13 +23,13 @@ from __future__ import annotations
 
 import sys
 import threading
-from typing import Any, Callable, Iterable, Optional, TypeVar
+from typing import Any, Callable, Iterable, Iterator, Optional, Sequence, Tuple, TypeVar
 
 import grpc
 
-from . import _sql, exceptions
-from ._base import _ENDED, _MODES, LEGACY_TRANSACTION_CONTROL, BaseConnection, _sqlite_error
-from ._proto import database_pb2, values_pb2
+from . import _backup, _dump, _sql, exceptions
+from ._base import _ENDED, LEGACY_TRANSACTION_CONTROL, BaseConnection, _cancelled_here, _sqlite_error
+from ._proto import admin_pb2, admin_pb2_grpc, database_pb2, values_pb2
 from .cursor import Cursor
 
 _T = TypeVar("_T")
@@ -77,6 +77,77 @@ class Connection(BaseConnection):
     def execute(self, sql: str, parameters: Any = ()) -> Cursor:
         return self.cursor().execute(sql, parameters)
 
+    def interrupt(self) -> None:
+        """Stops what the connection runs now, from any thread, as sqlite3's
+        ``interrupt()``: each call in flight is cancelled (the server stops its statement)
+        and raises ``OperationalError("interrupted")``. A statement that was committing may
+        still have taken effect; an interrupted statement inside a transaction leaves the
+        transaction as the server has it (its next statement says if it is gone)."""
+        for call in list(self._running):
+            call.cancel()
+
+    def iterdump(self, *, filter: Optional[str] = None) -> Iterator[str]:  # noqa: A002 - sqlite3's name
+        """The database as SQL text, a statement at a time, as sqlite3's ``iterdump()``
+        writes it (``filter``: a LIKE pattern of the objects to dump). Read in the open
+        transaction if there is one, else in a read-only transaction of its own, so the dump
+        is one consistent snapshot while writes go on."""
+        self._check_open()
+        tx = self._current_transaction()
+        own = not tx
+        if own:
+            tx = self._call(self._stub.Begin, self._snapshot_request()).transaction_id
+        try:
+            yield from _dump.run(_dump.steps(filter), lambda sql, params: self._dump_rows(tx, sql, params))
+        finally:
+            if own:
+                try:
+                    self._call(self._stub.Rollback, database_pb2.RollbackRequest(transaction_id=tx))
+                except exceptions.Error:
+                    pass  # the lease ends it anyway
+
+    def _dump_rows(self, tx: str, sql: str, params: Sequence[Any]) -> Iterator[Tuple[Any, ...]]:
+        """The rows of a query of the dump, as plain values (no row or text factory)."""
+        request = _dump.request(self.database, tx, sql, params)
+        stream = self._stub.Query(request, timeout=self.timeout, metadata=self._metadata)
+        for message in self._messages(stream):
+            for row in message.rows:
+                yield _dump.values_of(row)
+
+    def _messages(self, stream: Any) -> Iterator[Any]:
+        """The messages of a streaming call, which interrupt() may cancel until it ends;
+        its failure as this module's error. Stopped if the caller stops reading."""
+        self._running.add(stream)
+        try:
+            yield from stream
+        except grpc.RpcError as e:
+            raise self._failed(e) from None
+        finally:
+            self._running.discard(stream)
+            stream.cancel()  # a no-op once it ended
+
+    def backup(
+        self,
+        target: Any,
+        *,
+        pages: int = -1,
+        progress: Optional[Callable[[int, int, int], object]] = None,
+        name: str = "main",
+        sleep: float = 0.250,
+    ) -> None:
+        """Copies the database into ``target``, as sqlite3's ``backup()``: a
+        ``sqlite3.Connection`` (``pages``, ``progress`` and ``sleep`` are its backup's), a
+        path, or a binary file. The copy is the server's online backup (Admin.Backup, which
+        needs the admin role): one consistent snapshot, checked against the server's
+        SHA-256 before it is used."""
+        self._check_open()
+        _backup.check(self, target, name)
+        request = admin_pb2.BackupRequest(database=self.database)
+        stub = admin_pb2_grpc.AdminStub(self._channel)
+        with _backup.Receiver(target) as receiver:
+            for chunk in self._messages(stub.Backup(request, timeout=self.timeout, metadata=self._metadata)):
+                receiver.chunk(chunk)
+            receiver.deliver(pages=pages, progress=progress, sleep=sleep)
+
     def executemany(self, sql: str, seq_of_parameters: Iterable[Any]) -> Cursor:
         return self.cursor().executemany(sql, seq_of_parameters)
 
@@ -111,14 +182,25 @@ class Connection(BaseConnection):
 
     # What cursors ask of their connection.
 
+    def _open(self) -> None:
+        """Opens the database as sqlite3 opens a file, in the URL's mode."""
+        self._call(self._stub.Open, self._open_request())
+
     def _call(self, method: Any, request: Any) -> Any:
+        # A future, so that interrupt() can cancel it from another thread.
+        call = method.future(request, timeout=self.timeout, metadata=self._metadata)
+        self._running.add(call)
         try:
-            return method(request, timeout=self.timeout, metadata=self._metadata)
+            return call.result()
         except grpc.RpcError as e:
             raise self._failed(e) from None
+        except grpc.FutureCancelledError:
+            raise self._interrupted(_cancelled_here()) from None
+        finally:
+            self._running.discard(call)
 
     def _failed(self, rpc_error: grpc.RpcError) -> exceptions.Error:
-        error = exceptions.from_rpc_error(rpc_error)
+        error = self._interrupted(exceptions.from_rpc_error(rpc_error))
         if error.reason in _ENDED:
             with self._lock:
                 self._forget_transaction()
@@ -153,8 +235,7 @@ class Connection(BaseConnection):
             return self._transaction or ""
 
     def _begin(self, mode: str) -> None:
-        request = database_pb2.BeginRequest(database=self.database, mode=_MODES[mode], lease_ms=self.lease_ms)
-        self._transaction = self._call(self._stub.Begin, request).transaction_id
+        self._transaction = self._call(self._stub.Begin, self._begin_request(mode)).transaction_id
         self._savepoints, self._savepoint_began = [], False
 
     def _end(self, commit: bool) -> None:
@@ -206,10 +287,19 @@ class Connection(BaseConnection):
         self._savepoint_done(control, step)
 
     def _execute_control(self, sql: str) -> None:
-        statement = values_pb2.Statement(sql=sql)
-        tx = self._current_transaction()
+        self._execute(values_pb2.Statement(sql=sql), self._current_transaction())
+
+    def _execute(self, statement: Any, tx: str) -> None:
+        """Runs a statement whose rows are not wanted: Execute, or in mode=ro outside a
+        transaction a read-only Query read to its end."""
+        if self._read_only and not tx:
+            stream = self._stub.Query(self._query_request(statement, tx), timeout=self.timeout, metadata=self._metadata)
+            for message in self._messages(stream):
+                if message.HasField("summary"):
+                    self._changed(message.summary.rows_affected)
+            return
         request = database_pb2.ExecuteRequest(database=self.database, statement=statement, transaction_id=tx)
-        self._call(self._stub.Execute, request)
+        self._changed(self._call(self._stub.Execute, request).rows_affected)
 
     def _commit_before_script(self) -> None:
         if self._autocommit == LEGACY_TRANSACTION_CONTROL:

@@ -44,8 +44,7 @@ class Cursor(BaseCursor):
             conn._control(control)
             return self
         def send(tx: str) -> None:
-            request = database_pb2.QueryRequest(database=conn.database, statement=statement, transaction_id=tx)
-            self._open(conn._stub.Query, request, tx)
+            self._open(conn._stub.Query, conn._query_request(statement, tx), tx)
 
         conn._in_turn(send, sql)
         return self
@@ -55,6 +54,7 @@ class Cursor(BaseCursor):
         self._start()
         statements = self._statements(sql, seq_of_parameters)
         conn = self._connection
+        conn._check_writable("executemany()")
         def send(tx: str) -> Any:
             if not statements:
                 return None
@@ -77,8 +77,7 @@ class Cursor(BaseCursor):
             if control is not None:
                 conn._control(control)
                 continue
-            conn._in_turn(lambda tx: conn._call(conn._stub.Execute, database_pb2.ExecuteRequest(
-                database=conn.database, statement=statement, transaction_id=tx)), sql, implicit=False)
+            conn._in_turn(lambda tx: conn._execute(statement, tx), sql, implicit=False)
         return self
 
     def callproc(
@@ -104,13 +103,18 @@ class Cursor(BaseCursor):
     def _open(self, method: Any, request: Any, tx: str) -> None:
         conn = self._connection
         stream = method(request, timeout=conn.timeout, metadata=conn._metadata)
+        conn._running.add(stream)  # interrupt() cancels it, until its last message
         try:
             first = next(stream)
         except StopIteration:
+            conn._running.discard(stream)
             return
         except grpc.RpcError as e:
+            conn._running.discard(stream)
             raise conn._failed(e) from None
         self._first(first, stream, tx)
+        if self._stream is None:
+            conn._running.discard(stream)
 
     def _buffer_rest(self) -> None:
         """Reads the rest of the stream into memory: another request of the same

@@ -204,6 +204,12 @@ class PersistentDict(MutableMapping):
         self.codec = codec_of(codec)
         if isinstance(url_or_connection, str):
             target = _parse_url(url_or_connection)
+            if target.mode != "rwc":
+                raise exceptions.InterfaceError(
+                    f"PersistentDict takes no mode={target.mode}: its reads of a database that "
+                    "does not exist see an empty map and create nothing, and its first write "
+                    "creates the database"
+                )
             channel = _open_channel(grpc, target, root_certificates)
             self._owned_channel = channel
             self.database = target.database

@@ -107,6 +107,14 @@ impl Principal {
             .map(|g| g.access)
     }
 
+    /// Whether the token holds a role on every database: a grant whose pattern matches any
+    /// name (`"*"`).
+    pub fn reads_every_database(&self) -> bool {
+        self.grants
+            .iter()
+            .any(|g| !g.pattern.is_empty() && g.pattern.bytes().all(|b| b == b'*'))
+    }
+
     /// The access on `database` if it is at least `needed`; else PERMISSION_DENIED saying why.
     pub fn require(&self, database: &str, needed: Access, what: &str) -> Result<Access> {
         match self.access_to(database) {

@@ -270,6 +270,9 @@ impl Database {
         cancel: &Arc<CancelToken>,
     ) -> Result<T> {
         let (reply, answer) = oneshot::channel();
+        if matches!(target, Target::Writer) {
+            cancel.note_write();
+        }
         let job = Job::Call {
             call,
             reply: reply.into(),
@@ -288,8 +291,33 @@ impl Database {
         statement: Statement,
         cancel: &Arc<CancelToken>,
     ) -> Result<QueryRows> {
+        self.query_routed(statement, cancel, false).await
+    }
+
+    /// Runs one statement that must not write (a client's `mode=ro`): a statement that
+    /// writes is refused as SQLite refuses a write to a database opened read-only, and
+    /// nothing reaches the writer.
+    pub async fn query_read_only(
+        &self,
+        statement: Statement,
+        cancel: &Arc<CancelToken>,
+    ) -> Result<QueryRows> {
+        self.query_routed(statement, cancel, true).await
+    }
+
+    /// A query on a reader, handed on to the writer if it writes — or refused there when
+    /// `read_only`.
+    async fn query_routed(
+        &self,
+        statement: Statement,
+        cancel: &Arc<CancelToken>,
+        read_only: bool,
+    ) -> Result<QueryRows> {
         let route = self.routes.get(&statement.sql);
         if route == Some(Route::Write) {
+            if read_only {
+                return Err(read_only_refusal());
+            }
             return self.query_on_writer(statement, cancel).await;
         }
         // Kept only while the route is unknown, to send the statement on if it writes.
@@ -308,6 +336,9 @@ impl Database {
                     Error::Internal("a statement known to read was refused by a reader".into())
                 })?;
                 self.routes.learn(&statement.sql, Route::Write);
+                if read_only {
+                    return Err(read_only_refusal());
+                }
                 self.query_on_writer(statement, cancel).await
             }
             Some(first) => {
@@ -354,6 +385,7 @@ impl Database {
         // Unbounded: the writer collects a writing query's rows (within --max-message-bytes)
         // before it commits, then hands them over without waiting for the client.
         let (sink, mut rest) = mpsc::unbounded_channel();
+        cancel.note_write();
         let limits = self.options.stream;
         let job = Job::Query {
             query: Query::Sql(statement),
@@ -430,5 +462,17 @@ impl Database {
         self.refuse(Closed::ShuttingDown);
         let _closing = self.gate.write().await;
         self.connections.close().await;
+    }
+}
+
+/// What a read-only request that writes is told: SQLite's own words for a write to a
+/// database opened read-only (SQLITE_READONLY), as sqlite3's `mode=ro` gives.
+fn read_only_refusal() -> Error {
+    Error::Sqlite {
+        code: rusqlite::ffi::SQLITE_READONLY,
+        message: "attempt to write a readonly database: the statement writes, and the request \
+                  is read_only (a client opened the database with mode=ro)"
+            .into(),
+        field: Some("statement.sql".into()),
     }
 }

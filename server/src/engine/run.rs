@@ -43,6 +43,20 @@ impl Engine {
         db.query(statement, cancel).await
     }
 
+    /// Runs a statement returning rows on `database`, refused if it writes (a client's
+    /// `mode=ro`); never inside a transaction, and it creates nothing.
+    pub async fn query_read_only(
+        &self,
+        database: &str,
+        statement: Statement,
+        cancel: &Arc<CancelToken>,
+    ) -> Result<QueryRows> {
+        self.database(database, cancel)
+            .await?
+            .query_read_only(statement, cancel)
+            .await
+    }
+
     /// Runs one statement on `database`, inside the transaction `transaction_id` of `owner`
     /// when it is not empty.
     pub async fn execute(

@@ -1,6 +1,7 @@
-//! Request bodies: read within `--max-message-bytes`, parsed as JSON, decoded into the
-//! services' request messages with errors naming the field at fault. Every bad body is an
-//! INVALID_ARGUMENT (HTTP 400) saying what to send instead; nothing here panics on input.
+//! Request bodies: read within `--max-message-bytes`, parsed as JSON (strictly: no key given
+//! twice, [`super::json`]), decoded into the services' request messages with errors naming
+//! the field at fault. Every bad body is an INVALID_ARGUMENT (HTTP 400) saying what to send
+//! instead; nothing here panics on input.
 
 use std::collections::HashMap;
 
@@ -48,12 +49,16 @@ pub fn object(bytes: &[u8]) -> Result<Map<String, Json>> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(Map::new());
     }
-    match serde_json::from_slice::<Json>(bytes) {
+    match super::json::parse(bytes) {
         Ok(Json::Object(object)) => Ok(object),
         Ok(other) => Err(Error::invalid(
             "body",
             format!("the body must be a JSON object, not {}", what(&other)),
         )),
+        // Valid JSON, refused: a key given twice.
+        Err(err) if err.classify() == serde_json::error::Category::Data => {
+            Err(Error::invalid("body", err.to_string()))
+        }
         Err(err) => Err(Error::invalid(
             "body",
             format!("the body is not valid JSON: {err}"),

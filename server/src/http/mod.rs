@@ -11,6 +11,7 @@
 //! Layout:
 //! - [`routes`]: the endpoints and their handlers.
 //! - [`body`]: request bodies and query strings into request messages.
+//! - [`json`]: bodies parsed as JSON strictly (a key given twice is refused).
 //! - [`values`]: the lossless JSON encoding of SQLite values.
 //! - [`stream`]: results as one JSON body or as NDJSON with backpressure.
 //! - [`errors`]: statuses as JSON bodies and HTTP statuses.
@@ -20,13 +21,12 @@
 pub mod body;
 pub mod cors;
 pub mod errors;
+pub mod json;
 pub mod openapi;
 pub mod routes;
 pub mod stream;
 pub mod values;
 
-use std::net::SocketAddr;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -35,9 +35,9 @@ use axum::http::{HeaderValue, Method, header};
 use axum::middleware::Next;
 use axum::response::Response;
 use tokio::net::TcpListener;
-use tokio_stream::{Stream, StreamExt};
 
 use crate::auth::{CredentialsStore, Principal};
+use crate::connections::Ambiguous;
 use crate::engine::Engine;
 use crate::error::Error;
 use crate::service::database::DatabaseService;
@@ -134,8 +134,9 @@ pub struct Rpc {
     pub streamed: bool,
 }
 
-/// Before every handler: the request id, the browser origin check, the deadline header and
-/// the token; after it: `x-request-id`, CORS headers and the request's metrics.
+/// Before every handler: the request id, the refusal of a request whose framing is
+/// ambiguous ([`crate::connections`] found it), the browser origin check, the deadline header
+/// and the token; after it: `x-request-id`, CORS headers and the request's metrics.
 async fn admit(State(gateway): State<Arc<Gateway>>, mut request: Request, next: Next) -> Response {
     let started = Instant::now();
     let headers = request.headers();
@@ -146,7 +147,12 @@ async fn admit(State(gateway): State<Arc<Gateway>>, mut request: Request, next: 
         .get(header::ORIGIN)
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
-    let mut response = match admitted(&gateway, &request, origin.as_deref()) {
+    let ambiguous = request.extensions().get::<Ambiguous>().cloned();
+    let admission = match ambiguous.clone() {
+        Some(Ambiguous(why)) => Err(Error::invalid("headers", why)),
+        None => admitted(&gateway, &request, origin.as_deref()),
+    };
+    let mut response = match admission {
         Ok(Some(call)) => {
             let mut call = call;
             call.request_id = request_id.clone();
@@ -169,6 +175,12 @@ async fn admit(State(gateway): State<Arc<Gateway>>, mut request: Request, next: 
     };
     if let Ok(id) = HeaderValue::from_str(&request_id) {
         response.headers_mut().insert("x-request-id", id);
+    }
+    if ambiguous.is_some() {
+        // What follows on the connection cannot be told apart from this request's body.
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
     }
     if let Some(origin) = origin.as_deref().filter(|o| gateway.cors.allows(o)) {
         gateway.cors.decorate(origin, response.headers_mut());
@@ -257,65 +269,20 @@ pub fn router(gateway: Arc<Gateway>) -> axum::Router {
         .with_state(gateway)
 }
 
-/// Accepted connections, counted per client like the gRPC port's.
-struct Incoming {
-    connections: Pin<Box<dyn Stream<Item = std::io::Result<crate::connections::Counted>> + Send>>,
-    local: SocketAddr,
-}
-
-impl axum::serve::Listener for Incoming {
-    type Io = crate::connections::Counted;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        loop {
-            match self.connections.next().await {
-                Some(Ok(connection)) => {
-                    use tonic::transport::server::Connected;
-                    let peer = connection
-                        .connect_info()
-                        .remote_addr()
-                        .unwrap_or(self.local);
-                    return (connection, peer);
-                }
-                Some(Err(err)) => {
-                    // Out of file descriptors and the like: wait, then go on accepting.
-                    tracing::warn!(error = %err, "the HTTP listener cannot accept a connection");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
-                None => std::future::pending::<()>().await,
-            }
-        }
-    }
-
-    fn local_addr(&self) -> std::io::Result<Self::Addr> {
-        Ok(self.local)
-    }
-}
-
-/// Serves `gateway` on `listener` until `stop` completes; at most `per_client` connections
-/// per client address (0: no limit).
+/// Serves `gateway` on `listener` until `stop` completes, its connections bounded by `limits`
+/// like the gRPC port's (per client, and in time).
 pub fn serve(
     listener: TcpListener,
     gateway: Arc<Gateway>,
-    per_client: usize,
+    limits: crate::connections::Limits,
     stop: impl std::future::Future<Output = ()> + Send + 'static,
-) -> std::io::Result<tokio::task::JoinHandle<()>> {
-    let local = listener.local_addr()?;
-    let incoming = Incoming {
-        connections: Box::pin(crate::connections::incoming(
-            crate::listener::Socket::Tcp(listener),
-            per_client,
-        )),
-        local,
-    };
+) -> tokio::task::JoinHandle<()> {
     let app = router(gateway);
-    Ok(tokio::spawn(async move {
-        if let Err(err) = axum::serve(incoming, app)
-            .with_graceful_shutdown(stop)
-            .await
-        {
-            tracing::error!(error = %err, "the HTTP gateway stopped");
-        }
-    }))
+    tokio::spawn(crate::connections::serve(
+        crate::listener::Socket::Tcp(listener),
+        crate::connections::Protocol::Http,
+        limits,
+        move || app.clone(),
+        stop,
+    ))
 }

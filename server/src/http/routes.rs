@@ -266,6 +266,7 @@ async fn query(
         database: scope.db,
         statement: Some(statement),
         transaction_id: scope.tx,
+        read_only: false,
     };
     let result = g.database.query(c.grpc(request)).await;
     rows(&g, &c, "Query", result).await

@@ -1,4 +1,4 @@
-//! `sqlited.v1.Database`: Execute, Query, ExecuteBatch, and the transaction RPCs.
+//! `sqlited.v1.Database`: Open, Execute, Query, ExecuteBatch, and the transaction RPCs.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -7,8 +7,8 @@ use sqlited_proto::v1::begin_request::Mode;
 use sqlited_proto::v1::database_server::Database as DatabaseRpc;
 use sqlited_proto::v1::{
     BeginRequest, BeginResponse, CommitRequest, CommitResponse, ExecuteBatchRequest,
-    ExecuteBatchResponse, ExecuteRequest, ExecuteResponse, QueryRequest, RollbackRequest,
-    RollbackResponse, SessionRequest, Statement,
+    ExecuteBatchResponse, ExecuteRequest, ExecuteResponse, OpenRequest, OpenResponse, QueryRequest,
+    RollbackRequest, RollbackResponse, SessionRequest, Statement,
 };
 use tonic::{Request, Response, Status, Streaming};
 use tracing::{Instrument, info_span};
@@ -79,14 +79,24 @@ impl DatabaseService {
         self.limits.statement_timeout
     }
 
-    /// Refuses raw SQL on a database that serves only exposed statements.
-    fn raw_sql_allowed(&self, database: &str, rpc: &str) -> Result<()> {
-        if self.statements.current().exposed_only(database) {
+    /// Refuses raw SQL on a database that serves only exposed statements. Else, with
+    /// `--unsafe-sql`, the request's statements may ATTACH the data directory's other
+    /// databases only if its token may read every database and none is exposed-only: an
+    /// attached database is read without a role check of its own.
+    fn raw_sql_allowed(&self, ctx: &Context, database: &str, rpc: &str) -> Result<()> {
+        let catalog = self.statements.current();
+        if catalog.exposed_only(database) {
             return Err(Error::PermissionDenied(format!(
                 "database {database:?} serves only exposed statements: {rpc} is refused; use \
                  Statements.Call (ListStatements shows what there is)"
             )));
         }
+        let reads_all = ctx
+            .principal
+            .as_ref()
+            .is_none_or(|principal| principal.reads_every_database());
+        ctx.cancel
+            .set_may_attach(reads_all && !catalog.any_exposed_only());
         Ok(())
     }
 
@@ -165,6 +175,43 @@ fn kind_of(statement: &Option<Statement>) -> String {
 
 #[tonic::async_trait]
 impl DatabaseRpc for DatabaseService {
+    async fn open(&self, request: Request<OpenRequest>) -> Result<Response<OpenResponse>, Status> {
+        let ctx = self.context(&request);
+        let OpenRequest { database, create } = request.into_inner();
+        let span = info_span!("Open", request_id = %ctx.request_id, database, create);
+        let result = async {
+            ctx.authorize(&self.engine, &database, Access::Read, "Open")?;
+            if self.engine.exists(&database) {
+                self.engine.database(&database, &ctx.cancel).await?;
+                return Ok(OpenResponse { created: false });
+            }
+            if !create {
+                return Err(Error::DatabaseNotFound(format!(
+                    "database {database:?} does not exist, and it was opened without create (a \
+                     client's mode=rw or mode=ro), which creates nothing: check the name, or \
+                     create it (mode=rwc, the clients' default, or Admin.CreateDatabase)"
+                )));
+            }
+            let role = ctx.cancel.access();
+            if role < Access::Admin {
+                return Err(Error::PermissionDenied(format!(
+                    "database {database:?} does not exist, and creating a database needs the \
+                     admin role (this token has the {role} role on it): ask an admin to create \
+                     it (Admin.CreateDatabase), or connect with an admin token"
+                )));
+            }
+            // As a first write creates it: not on a server run with --no-create.
+            self.engine
+                .database_to_write(&database, &ctx.cancel)
+                .await?;
+            tracing::info!("database created by Open");
+            Ok(OpenResponse { created: true })
+        }
+        .instrument(span.clone())
+        .await;
+        ctx.unary(&span, result, |_| 0)
+    }
+
     async fn execute(
         &self,
         request: Request<ExecuteRequest>,
@@ -179,7 +226,7 @@ impl DatabaseRpc for DatabaseService {
             ctx.keep_transaction_role(&self.engine, &request.transaction_id)
                 .await?;
             ctx.authorize(&self.engine, &request.database, Access::Write, "Execute")?;
-            self.raw_sql_allowed(&request.database, "Execute")?;
+            self.raw_sql_allowed(&ctx, &request.database, "Execute")?;
             let statement = self.statement(request.statement)?;
             let tx = &request.transaction_id;
             self.engine
@@ -207,9 +254,22 @@ impl DatabaseRpc for DatabaseService {
             ctx.keep_transaction_role(&self.engine, &request.transaction_id)
                 .await?;
             ctx.authorize(&self.engine, &request.database, Access::Read, "Query")?;
-            self.raw_sql_allowed(&request.database, "Query")?;
+            self.raw_sql_allowed(&ctx, &request.database, "Query")?;
             let statement = self.statement(request.statement)?;
             let tx = &request.transaction_id;
+            if request.read_only {
+                if !tx.is_empty() {
+                    return Err(Error::invalid(
+                        "read_only",
+                        "read_only is for a statement outside a transaction; inside one, begin \
+                         the transaction read_only instead",
+                    ));
+                }
+                return self
+                    .engine
+                    .query_read_only(&request.database, statement, &ctx.cancel)
+                    .await;
+            }
             self.engine
                 .query(&request.database, tx, ctx.owner(), statement, &ctx.cancel)
                 .await
@@ -239,7 +299,7 @@ impl DatabaseRpc for DatabaseService {
                 Access::Write,
                 "ExecuteBatch",
             )?;
-            self.raw_sql_allowed(&request.database, "ExecuteBatch")?;
+            self.raw_sql_allowed(&ctx, &request.database, "ExecuteBatch")?;
             if request.statements.len() > limits.max_batch_statements {
                 return Err(Error::invalid(
                     "statements",

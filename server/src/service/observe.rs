@@ -88,6 +88,7 @@ const METHODS: &[&str] = &[
     "Execute",
     "Query",
     "ExecuteBatch",
+    "Open",
     "Begin",
     "Commit",
     "Rollback",

@@ -130,6 +130,11 @@ impl Catalog {
         self.exposed_only_everywhere || self.databases.get(database).is_some_and(|d| d.exposed_only)
     }
 
+    /// Whether any database serves only exposed statements.
+    pub fn any_exposed_only(&self) -> bool {
+        self.exposed_only_everywhere || self.databases.values().any(|d| d.exposed_only)
+    }
+
     /// Whether the statements file declares map `map` for `database`.
     pub fn declares_map(&self, database: &str, map: &str) -> bool {
         self.databases

@@ -22,6 +22,9 @@ pub struct CancelToken {
     /// Raised when the request's result stream stayed full until its deadline: the client
     /// reads too slowly, and its statement is stopped.
     slow_reader: AtomicBool,
+    /// Raised once the task's statement is known to write (prepared not read-only, or sent
+    /// to the writer as a write), so its errors say a write was undone only when one was.
+    writes: AtomicBool,
     deadline: Option<Instant>,
     /// The timeout the deadline came from, for the error message.
     timeout: Option<Duration>,
@@ -32,6 +35,10 @@ pub struct CancelToken {
     /// admin, the default without auth). SQLite's authorizer checks it on every statement
     /// the task prepares, wherever the task runs.
     access: AtomicU8,
+    /// Whether the request's statements may ATTACH the data directory's other databases
+    /// (with `--unsafe-sql`): its token may read every database, and none is exposed-only.
+    /// Off unless the service says so.
+    may_attach: AtomicBool,
     /// The request's id, for log lines of whichever worker runs it.
     request_id: OnceLock<String>,
 }
@@ -44,10 +51,12 @@ impl CancelToken {
         Arc::new(Self {
             cancelled: AtomicBool::new(false),
             slow_reader: AtomicBool::new(false),
+            writes: AtomicBool::new(false),
             deadline: timeout.map(|t| now + t),
             timeout,
             answer_by: answer_within.map(|t| now + t),
             access: AtomicU8::new(0),
+            may_attach: AtomicBool::new(false),
             request_id: OnceLock::new(),
         })
     }
@@ -97,6 +106,17 @@ impl CancelToken {
         crate::auth::Access::from_u8(self.access.load(Ordering::Relaxed))
     }
 
+    /// Lets the task's statements ATTACH other databases of the data directory (with
+    /// `--unsafe-sql`; see `worker::sandbox::attach`).
+    pub fn set_may_attach(&self, may: bool) {
+        self.may_attach.store(may, Ordering::Relaxed);
+    }
+
+    /// Whether the task's statements may ATTACH other databases.
+    pub fn may_attach(&self) -> bool {
+        self.may_attach.load(Ordering::Relaxed)
+    }
+
     /// Asks the task to stop: its client is gone.
     pub fn cancel(&self) {
         self.cancelled.store(true, Ordering::Release);
@@ -124,14 +144,29 @@ impl CancelToken {
         self.slow_reader.load(Ordering::Acquire)
     }
 
+    /// The task's statement writes.
+    pub fn note_write(&self) {
+        self.writes.store(true, Ordering::Release);
+    }
+
+    /// Whether the task's statement is known to write.
+    pub fn writes(&self) -> bool {
+        self.writes.load(Ordering::Acquire)
+    }
+
     /// The error that ends the stream of a client that read too slowly.
     pub fn slow_reader_error(&self) -> Error {
         Error::DeadlineExceeded(format!(
             "the client read the result too slowly: the stream stayed full until the request's \
              deadline ({} ms: the call's own deadline or the server's --statement-timeout-ms), \
-             so the statement was stopped to free the server's connection (a write was rolled \
-             back); read the stream as it arrives, or fetch less per query (LIMIT, paging)",
-            self.timeout.unwrap_or_default().as_millis()
+             so the statement was stopped to free the server's connection{}; read the stream \
+             as it arrives, or fetch less per query (LIMIT, paging)",
+            self.timeout.unwrap_or_default().as_millis(),
+            if self.writes() {
+                " and what it wrote was rolled back"
+            } else {
+                ""
+            }
         ))
     }
 
@@ -145,9 +180,13 @@ impl CancelToken {
     pub fn deadline_error(&self) -> Error {
         Error::DeadlineExceeded(format!(
             "the request ran past its deadline ({} ms: the call's own deadline or the server's \
-             --statement-timeout-ms) and was stopped; a write that was already committing may \
-             still have taken effect",
-            self.timeout.unwrap_or_default().as_millis()
+             --statement-timeout-ms) and was stopped{}",
+            self.timeout.unwrap_or_default().as_millis(),
+            if self.writes() {
+                "; a write that was already committing may still have taken effect"
+            } else {
+                ""
+            }
         ))
     }
 
@@ -192,9 +231,13 @@ impl CancelToken {
         match self.timeout {
             Some(timeout) => Error::DeadlineExceeded(format!(
                 "the request ran past its deadline ({} ms: the call's own deadline or the \
-                 server's --statement-timeout-ms) and its statement was stopped; nothing it \
-                 wrote was kept",
-                timeout.as_millis()
+                 server's --statement-timeout-ms) and its statement was stopped{}",
+                timeout.as_millis(),
+                if self.writes() {
+                    "; nothing it wrote was kept"
+                } else {
+                    ""
+                }
             )),
             None => err,
         }
@@ -242,6 +285,13 @@ impl Running {
         *self.0.lock().expect("running token poisoned") = None;
     }
 
+    /// The running task's statement writes (see [`CancelToken::note_write`]).
+    pub fn note_write(&self) {
+        if let Some(token) = self.0.lock().expect("running token poisoned").as_ref() {
+            token.note_write();
+        }
+    }
+
     /// Whether the running statement should be interrupted.
     pub fn should_interrupt(&self) -> bool {
         self.0
@@ -249,5 +299,46 @@ impl Running {
             .expect("running token poisoned")
             .as_ref()
             .is_some_and(|token| token.should_stop())
+    }
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+
+    #[test]
+    fn messages_say_a_write_was_undone_only_when_the_statement_writes() {
+        let interrupted = || Error::Sqlite {
+            code: rusqlite::ffi::SQLITE_INTERRUPT,
+            message: "interrupted".into(),
+            field: None,
+        };
+        let read = CancelToken::new(Some(Duration::from_millis(1500)), None);
+        let running = Running::default();
+        running.start(&read);
+        for message in [
+            read.slow_reader_error().to_string(),
+            read.deadline_error().to_string(),
+            read.explain(interrupted()).to_string(),
+        ] {
+            assert!(
+                !message.contains("rolled back") && !message.contains("wr"),
+                "{message}"
+            );
+        }
+        // The worker learns at prepare time that the running task's statement writes.
+        running.note_write();
+        assert!(read.writes());
+        assert!(read.slow_reader_error().to_string().contains("rolled back"));
+        assert!(
+            read.deadline_error()
+                .to_string()
+                .contains("may still have taken effect")
+        );
+        assert!(
+            read.explain(interrupted())
+                .to_string()
+                .contains("nothing it wrote was kept")
+        );
     }
 }

@@ -1,6 +1,7 @@
 //! Opening a worker's SQLite connection: WAL mode, pragmas, the statement cache, and an
 //! authorizer that keeps transaction control in the server's hands and enforces the SQL
-//! sandbox and each request's access ([`super::sandbox`]).
+//! sandbox and each request's access ([`super::sandbox`]); and putting the connection back
+//! as it was after each request ([`super::request_state`]).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -13,6 +14,9 @@ use rusqlite::{CachedStatement, Connection, OpenFlags};
 
 use super::Role;
 use super::cancel::{CHECK_EVERY_OPS, CancelToken, Running};
+use super::request_state::{Baseline, Leftovers};
+use super::sandbox::{self, Asking, attach::AttachRule};
+use super::schema_probe::SchemaObject;
 use crate::auth::Access;
 use crate::error::{Error, Result};
 use crate::sql::text;
@@ -108,6 +112,79 @@ struct Gate {
     savepoints: AtomicBool,
     /// Raised when a TEMP object was allowed, so the transaction's end knows to drop it.
     made_temp: AtomicBool,
+    /// Raised while a client's statement is being prepared ([`Sqlite::prepare`]): the
+    /// actions reported then are the client's, the others SQLite's or a module's own (see
+    /// the sandbox's "Whose work an action is").
+    preparing: AtomicBool,
+    /// Raised while the server prepares a probe of a new schema object
+    /// ([`super::schema_probe`]): only the functions no schema may call are refused.
+    probing: AtomicBool,
+    /// The running task may ATTACH (`CancelToken::may_attach`; with `--unsafe-sql`).
+    may_attach: AtomicBool,
+    /// The data directory, canonical, for ATTACH's rule (`None` in the sandbox).
+    data_dir: Option<PathBuf>,
+    /// What the running request changed on the connection, to undo at its end.
+    leftovers: Leftovers,
+    /// The objects the statement being prepared creates or alters, to probe once it ran.
+    creates: Mutex<Vec<SchemaObject>>,
+    /// The statement being prepared must not be cached: it attaches a database, or creates
+    /// objects to probe (a cached statement is not authorized again, so neither would be
+    /// checked the next time).
+    uncached: AtomicBool,
+}
+
+/// A flag raised for as long as it lives, then put back as it was (so a nested raise does
+/// not lower it early).
+struct Raised<'a> {
+    flag: &'a AtomicBool,
+    before: bool,
+}
+
+impl<'a> Raised<'a> {
+    fn new(flag: &'a AtomicBool) -> Self {
+        let before = flag.swap(true, Ordering::Relaxed);
+        Self { flag, before }
+    }
+}
+
+impl Drop for Raised<'_> {
+    fn drop(&mut self) {
+        self.flag.store(self.before, Ordering::Relaxed);
+    }
+}
+
+/// A client's statement, prepared under the authorizer ([`Sqlite::prepare`]).
+pub struct ClientStatement<'conn> {
+    /// `None` only while dropping.
+    stmt: Option<CachedStatement<'conn>>,
+    /// The schema objects it creates or alters, to probe once it ran.
+    pub creates: Vec<SchemaObject>,
+    /// Not put back into the statement cache when dropped.
+    uncached: bool,
+}
+
+impl<'conn> std::ops::Deref for ClientStatement<'conn> {
+    type Target = rusqlite::Statement<'conn>;
+
+    fn deref(&self) -> &Self::Target {
+        self.stmt.as_ref().expect("a statement until dropped")
+    }
+}
+
+impl std::ops::DerefMut for ClientStatement<'_> {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        self.stmt.as_mut().expect("a statement until dropped")
+    }
+}
+
+impl Drop for ClientStatement<'_> {
+    fn drop(&mut self) {
+        if let Some(stmt) = self.stmt.take()
+            && self.uncached
+        {
+            stmt.discard();
+        }
+    }
 }
 
 /// An open connection with its role.
@@ -123,16 +200,19 @@ pub struct Sqlite {
     schema_seen: std::cell::Cell<Option<i64>>,
     /// Litestream replicates the database: the close-time checkpoint is PASSIVE.
     replicated: bool,
+    /// The connection settings as opened, which a request may change with `--unsafe-sql`
+    /// and which are restored at its end (`None` in the sandbox, where none can change).
+    baseline: Option<Baseline>,
 }
 
 impl Sqlite {
     /// Opens the connection for `role`. The writer creates the file and turns on WAL mode;
     /// readers open read-only, so they cannot write by any route.
     pub fn open(settings: &ConnectionSettings, role: Role) -> Result<Self> {
-        // NOFOLLOW: SQLite refuses a path that resolves through a symbolic link.
-        let base = OpenFlags::SQLITE_OPEN_NO_MUTEX
-            | OpenFlags::SQLITE_OPEN_URI
-            | OpenFlags::SQLITE_OPEN_NOFOLLOW;
+        // NOFOLLOW: SQLite refuses a path that resolves through a symbolic link, and so does
+        // every ATTACH (it opens with the connection's flags). No SQLITE_OPEN_URI: the path
+        // is a file's, and the sandbox refuses URIs in ATTACH.
+        let base = OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_NOFOLLOW;
         let flags = match role {
             Role::Writer => {
                 base | OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE
@@ -171,9 +251,23 @@ impl Sqlite {
         // The WAL and shared-memory files exist now (the first read made them).
         super::files::check_database(&settings.path)?;
 
+        let baseline = if settings.sandbox {
+            None
+        } else {
+            Some(Baseline::read(&conn)?)
+        };
+        let data_dir = if settings.sandbox {
+            None
+        } else {
+            settings
+                .path
+                .parent()
+                .and_then(|dir| std::fs::canonicalize(dir).ok())
+        };
         let gate = Arc::new(Gate {
             sandbox: settings.sandbox,
             replicated: settings.replicated,
+            data_dir,
             ..Gate::default()
         });
         let hook_gate = Arc::clone(&gate);
@@ -192,7 +286,13 @@ impl Sqlite {
             max_value_bytes: settings.max_value_bytes,
             schema_seen: std::cell::Cell::new(None),
             replicated: settings.replicated,
+            baseline,
         })
+    }
+
+    /// The running task's statement writes: its errors may say what was undone.
+    pub fn note_write(&self) {
+        self.running.note_write();
     }
 
     /// Runs `work` as the task of `token`: refused at once if the token already says stop,
@@ -214,13 +314,99 @@ impl Sqlite {
         let _span = token
             .request_id()
             .map(|id| tracing::debug_span!("request", id).entered());
+        self.settle()?;
         self.running.start(token);
         self.gate
             .access
             .store(token.access().as_u8(), Ordering::Relaxed);
+        self.gate
+            .may_attach
+            .store(token.may_attach(), Ordering::Relaxed);
         let result = work();
         self.running.clear();
-        result.map_err(|err| self.explain_limit(token.explain(err)))
+        // Nothing prepared after the task runs with its rights.
+        self.gate
+            .access
+            .store(Access::Read.as_u8(), Ordering::Relaxed);
+        self.gate.may_attach.store(false, Ordering::Relaxed);
+        self.undo_request_state();
+        result.map_err(|err| self.explain_refusal(self.explain_limit(token.explain(err))))
+    }
+
+    /// Undoes what the request that just ran changed on the connection
+    /// ([`super::request_state`]): its settings at once, the databases it attached if no
+    /// transaction holds them (else [`Sqlite::holds_request_state`] says so, and
+    /// [`Sqlite::settle`] detaches them once the transaction ended). Inside an interactive
+    /// transaction everything waits for its end: the transaction is one client's.
+    fn undo_request_state(&self) {
+        if self.gate.interactive.load(Ordering::Relaxed) {
+            return;
+        }
+        let settings = self.gate.leftovers.take_settings();
+        if let Some(baseline) = &self.baseline
+            && !settings.is_empty()
+            && let Err(err) = self.trusted(|| baseline.restore(&self.conn, &settings))
+        {
+            tracing::error!(error = %err, "restoring the settings a request changed failed");
+        }
+        if self.conn.is_autocommit() {
+            let _ = self.settle();
+        }
+    }
+
+    /// Whether the connection still holds a database the last request attached: it must
+    /// serve no other request before its transaction ends and [`Sqlite::settle`] runs (the
+    /// group commit ends its group there).
+    pub fn holds_request_state(&self) -> bool {
+        self.gate.leftovers.attached()
+    }
+
+    /// Detaches what an earlier request attached, now that no transaction holds it; while it
+    /// cannot, refuses to run another request (UNAVAILABLE: retry).
+    pub fn settle(&self) -> Result<()> {
+        if !self.holds_request_state() || self.gate.interactive.load(Ordering::Relaxed) {
+            return Ok(());
+        }
+        let detached = if self.conn.is_autocommit() {
+            self.trusted(|| super::request_state::detach_all(&self.conn))
+                .map_err(|err| err.to_string())
+        } else {
+            Err("a transaction still holds it".into())
+        };
+        match detached {
+            Ok(()) => {
+                self.gate.leftovers.detached();
+                Ok(())
+            }
+            Err(err) => {
+                tracing::error!(error = %err, "detaching the databases a request attached failed");
+                Err(Error::Unavailable(
+                    "this connection still holds a database an earlier request attached, and \
+                     serves nothing else until it is detached; retry"
+                        .into(),
+                ))
+            }
+        }
+    }
+
+    /// A statement refused while it stepped (SQLITE_AUTH: a PRAGMA a `pragma_*` function
+    /// would run, say) says why, as a refusal at prepare does.
+    fn explain_refusal(&self, err: Error) -> Error {
+        match &err {
+            Error::Sqlite { code, .. } if code & 0xff == rusqlite::ffi::SQLITE_AUTH => {
+                self.take_refusal().map_or(err, Error::PermissionDenied)
+            }
+            _ => err,
+        }
+    }
+
+    /// Why the authorizer last refused an action, forgotten here.
+    fn take_refusal(&self) -> Option<String> {
+        self.gate
+            .refusal
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
     }
 
     /// Adds to SQLite's terse message for a bound it reached which bound it was.
@@ -273,7 +459,7 @@ impl Sqlite {
     /// authorizer refuses to clients. A single statement comes from the statement cache: the
     /// writer runs a few of these around every group, so parsing them each time would show.
     pub fn internal(&self, sql: &str) -> Result<()> {
-        self.gate.internal.store(true, Ordering::Relaxed);
+        let _internal = Raised::new(&self.gate.internal);
         let result = if sql.contains(';') {
             self.conn.execute_batch(sql)
         } else {
@@ -282,7 +468,6 @@ impl Sqlite {
                 .and_then(|mut stmt| stmt.raw_execute())
                 .map(drop)
         };
-        self.gate.internal.store(false, Ordering::Relaxed);
         Ok(result?)
     }
 
@@ -290,10 +475,8 @@ impl Sqlite {
     /// and ROLLBACK TO allowed: savepoints nest inside the transaction's BEGIN, so none of
     /// them can end it.
     pub fn with_savepoints<T>(&self, work: impl FnOnce() -> T) -> T {
-        self.gate.savepoints.store(true, Ordering::Relaxed);
-        let result = work();
-        self.gate.savepoints.store(false, Ordering::Relaxed);
-        result
+        let _savepoints = Raised::new(&self.gate.savepoints);
+        work()
     }
 
     /// An interactive transaction starts: TEMP objects may be made until it ends.
@@ -301,10 +484,12 @@ impl Sqlite {
         self.gate.interactive.store(true, Ordering::Relaxed);
     }
 
-    /// The interactive transaction ended: drops the TEMP objects it made, so none outlives
-    /// it on this shared connection.
+    /// The interactive transaction ended: drops the TEMP objects it made, and undoes what
+    /// its statements changed on the connection ([`super::request_state`]), so none of it
+    /// outlives it on this shared connection.
     pub fn end_interactive(&self) {
         self.gate.interactive.store(false, Ordering::Relaxed);
+        self.undo_request_state();
         if !self.gate.made_temp.swap(false, Ordering::Relaxed) {
             return;
         }
@@ -315,16 +500,37 @@ impl Sqlite {
 
     /// Runs `work`, whose SQL is the server's own (map writes), past the authorizer.
     pub fn trusted<T>(&self, work: impl FnOnce() -> T) -> T {
-        self.gate.internal.store(true, Ordering::Relaxed);
-        let result = work();
-        self.gate.internal.store(false, Ordering::Relaxed);
-        result
+        let _internal = Raised::new(&self.gate.internal);
+        work()
+    }
+
+    /// Prepares (never runs) `sql`, a probe of a new schema object ([`super::schema_probe`]),
+    /// with the authorizer refusing only the functions no schema may call; says why, if it
+    /// names one, or if SQLite refuses a function an untrusted schema may not call.
+    pub fn probe(&self, sql: &str) -> Option<String> {
+        let _probing = Raised::new(&self.gate.probing);
+        *self.gate.refusal.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        let err = self.conn.prepare(sql).err()?;
+        if let Some(reason) = self.take_refusal() {
+            return Some(reason);
+        }
+        let message = match &err {
+            rusqlite::Error::SqliteFailure(_, Some(message)) => message.as_str(),
+            _ => return None,
+        };
+        message.starts_with("unsafe use of ").then(|| {
+            format!(
+                "{message} (the schema is not trusted: a view, trigger, DEFAULT, CHECK, \
+                 generated column or index expression may call only functions that are safe \
+                 whoever triggers them)"
+            )
+        })
     }
 
     /// Runs a maintenance statement of the server's own outside any transaction, and returns
     /// the integer columns of its first row (empty when it returns none).
     pub fn maintenance(&self, sql: &str) -> Result<Vec<i64>> {
-        self.gate.internal.store(true, Ordering::Relaxed);
+        let _internal = Raised::new(&self.gate.internal);
         let result = (|| {
             let mut stmt = self.conn.prepare(sql)?;
             let columns = stmt.column_count();
@@ -338,20 +544,32 @@ impl Sqlite {
             while rows.next()?.is_some() {}
             Ok::<_, rusqlite::Error>(first)
         })();
-        self.gate.internal.store(false, Ordering::Relaxed);
         Ok(result?)
     }
 
-    /// Prepares (or takes from the cache) one client statement.
-    pub fn prepare(&self, sql: &str) -> Result<CachedStatement<'_>> {
+    /// Prepares (or takes from the cache) one client statement, and refuses it if the
+    /// request's role may not run it ([`sandbox::writes_refusal`]).
+    pub fn prepare(&self, sql: &str) -> Result<ClientStatement<'_>> {
         if is_blank(sql) {
             return Err(Error::invalid(
                 "statement.sql",
                 "the SQL text holds no statement (it is empty or only comments)",
             ));
         }
+        if text::first_word(sql).eq_ignore_ascii_case("VACUUM") {
+            // SQLite runs VACUUM only outside a transaction, and every request runs in one.
+            return Err(Error::invalid(
+                "statement.sql",
+                "VACUUM cannot run here: SQLite runs it only outside a transaction, and every \
+                 statement runs inside one (its group commit's, or an interactive one). Rebuild \
+                 the database with the Admin.Vacuum call (admin role), and copy it with \
+                 Admin.Backup instead of VACUUM INTO",
+            ));
+        }
         self.gate.refused_control.store(0, Ordering::Relaxed);
         *self.gate.refusal.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        self.creates().clear();
+        self.gate.uncached.store(false, Ordering::Relaxed);
         let access = Access::from_u8(self.gate.access.load(Ordering::Relaxed));
         // The authorizer runs when a statement is prepared, not when a cached one runs again:
         // a statement prepared for one access must never be reused for another, so every
@@ -388,6 +606,7 @@ impl Sqlite {
             self.refresh_schema();
         }
         let sql = sql.as_str();
+        let preparing = Raised::new(&self.gate.preparing);
         let first = self.conn.prepare_cached(sql);
         // An idle connection parses against the schema it last read: another connection's
         // schema change since then can make a valid statement fail to prepare ("table t has
@@ -399,18 +618,14 @@ impl Sqlite {
                 if self.conn.is_autocommit() && self.refresh_schema() =>
             {
                 *self.gate.refusal.lock().unwrap_or_else(|p| p.into_inner()) = None;
+                self.creates().clear();
                 self.conn.prepare_cached(sql)
             }
             other => other,
         };
-        prepared.map_err(|err| {
-            if let Some(reason) = self
-                .gate
-                .refusal
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .take()
-            {
+        drop(preparing);
+        let stmt = prepared.map_err(|err| {
+            if let Some(reason) = self.take_refusal() {
                 return Error::PermissionDenied(reason);
             }
             let interactive = self.gate.interactive.load(Ordering::Relaxed);
@@ -418,13 +633,28 @@ impl Sqlite {
                 None => Error::from(err),
                 Some(control) => Error::invalid("statement.sql", control.refusal(interactive)),
             }
-        })
+        })?;
+        let creates = std::mem::take(&mut *self.creates());
+        let statement = ClientStatement {
+            stmt: Some(stmt),
+            uncached: self.gate.uncached.swap(false, Ordering::Relaxed) || !creates.is_empty(),
+            creates,
+        };
+        let on_writer = self.role == Role::Writer;
+        if let Some(why) = sandbox::writes_refusal(access, statement.readonly(), on_writer) {
+            return Err(Error::PermissionDenied(why));
+        }
+        Ok(statement)
+    }
+
+    fn creates(&self) -> std::sync::MutexGuard<'_, Vec<SchemaObject>> {
+        self.gate.creates.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Reads the schema's version, which makes SQLite drop a schema it holds from before
     /// another connection's change. True when the schema had changed, so a retry can help.
     fn refresh_schema(&self) -> bool {
-        self.gate.internal.store(true, Ordering::Relaxed);
+        let internal = Raised::new(&self.gate.internal);
         let before = self.schema_seen.get();
         // Reading sqlite_schema checks the schema cookie, and reloads the schema if another
         // connection changed it; then its version says whether it had changed.
@@ -436,7 +666,7 @@ impl Sqlite {
                     .query_row("PRAGMA schema_version", [], |row| row.get(0))
             })
             .ok();
-        self.gate.internal.store(false, Ordering::Relaxed);
+        drop(internal);
         self.schema_seen.set(now);
         now.is_some() && now != before
     }
@@ -487,28 +717,50 @@ fn authorize(gate: &Gate, ctx: AuthContext<'_>) -> Authorization {
     if gate.internal.load(Ordering::Relaxed) {
         return Authorization::Allow;
     }
+    let refuse = |reason: String| {
+        *gate.refusal.lock().unwrap_or_else(|p| p.into_inner()) = Some(reason);
+        Authorization::Deny
+    };
+    if gate.probing.load(Ordering::Relaxed) {
+        return match sandbox::refused_function(&ctx.action, gate.sandbox) {
+            Some(reason) => refuse(reason),
+            None => Authorization::Allow,
+        };
+    }
     if gate.replicated
-        && let Some(reason) = super::sandbox::litestream_refusal(&ctx.action)
+        && let Some(reason) = sandbox::litestream_refusal(&ctx.action)
     {
-        *gate.refusal.lock().unwrap_or_else(|p| p.into_inner()) = Some(reason);
-        return Authorization::Deny;
+        return refuse(reason);
     }
-    let access = Access::from_u8(gate.access.load(Ordering::Relaxed));
-    let interactive = gate.interactive.load(Ordering::Relaxed);
-    if let Some(reason) = super::sandbox::check(
-        &ctx.action,
-        ctx.database_name,
-        access,
-        gate.sandbox,
-        interactive,
-    ) {
-        *gate.refusal.lock().unwrap_or_else(|p| p.into_inner()) = Some(reason);
-        return Authorization::Deny;
+    let client = gate.preparing.load(Ordering::Relaxed);
+    let asking = Asking {
+        access: Access::from_u8(gate.access.load(Ordering::Relaxed)),
+        sandbox: gate.sandbox,
+        interactive: gate.interactive.load(Ordering::Relaxed),
+        client,
+        attach: AttachRule {
+            allowed: gate.may_attach.load(Ordering::Relaxed),
+            data_dir: gate.data_dir.as_deref(),
+        },
+    };
+    if let Some(reason) = sandbox::check(&ctx.action, ctx.database_name, &asking) {
+        return refuse(reason);
     }
-    if super::sandbox::is_temp_creation(&ctx.action, ctx.database_name) {
+    if sandbox::is_temp_creation(&ctx.action, ctx.database_name) {
         gate.made_temp.store(true, Ordering::Relaxed);
     }
+    note_leftovers(gate, &ctx.action);
+    if client && let Some(object) = SchemaObject::made_by(&ctx.action, ctx.database_name) {
+        gate.creates
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(object);
+    }
     match ctx.action {
+        // Transaction control is the client's only in its own statement; SQLite and the
+        // modules balance their own savepoints (FTS3's `SAVEPOINT fts3`) while a statement
+        // steps.
+        _ if !client => Authorization::Allow,
         AuthAction::Savepoint { .. } if gate.savepoints.load(Ordering::Relaxed) => {
             Authorization::Allow
         }
@@ -524,6 +776,24 @@ fn authorize(gate: &Gate, ctx: AuthContext<'_>) -> Authorization {
         }
         _ => Authorization::Allow,
     }
+}
+
+/// Notes what the allowed `action` changes on the connection, to undo at the request's end
+/// ([`super::request_state`]); a statement that does so is never cached, so that it is
+/// authorized, and noted, each time it runs.
+fn note_leftovers(gate: &Gate, action: &AuthAction<'_>) {
+    match action {
+        AuthAction::Attach { .. } | AuthAction::Detach { .. } => gate.leftovers.note_attached(),
+        AuthAction::Pragma {
+            pragma_name,
+            pragma_value,
+        } => match sandbox::pragmas::sets_connection(pragma_name, *pragma_value) {
+            Some(setting) => gate.leftovers.note_setting(setting),
+            None => return,
+        },
+        _ => return,
+    }
+    gate.uncached.store(true, Ordering::Relaxed);
 }
 
 /// The transaction control a client's statement was refused for.

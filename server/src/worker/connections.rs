@@ -3,7 +3,9 @@
 //!
 //! This is the worker seam: the engine says *what* runs *where* ([`Target`]) and hands a job
 //! over with [`Connections::submit`]; how workers are made (threads or processes), fed,
-//! checked and replaced is known only here and below.
+//! checked and replaced is known only here and below. Each of the three kinds of worker
+//! follows the rule of [`super::supervision`]: the writer and the pinned readers start again
+//! on the next request that needs one, the shared readers by their supervisor.
 
 use std::sync::{Arc, RwLock};
 
@@ -14,8 +16,9 @@ use super::connection::ConnectionSettings;
 use super::job::Lease;
 use super::manager::{WorkerKind, WorkerManager, WorkerPool};
 use super::readers::Readers;
+use super::supervision::Pool;
 use super::thread::ThreadOptions;
-use super::{Job, Rejected, Role, Task, Worker};
+use super::{Job, Rejected, Task, Worker};
 use crate::error::{Error, Result};
 
 /// Where a job runs.
@@ -78,9 +81,9 @@ impl Connections {
         // A writer's queue holds the waiting writes, and its group commit takes them in
         // groups. A pinned reader runs one transaction's commands, one at a time, with one
         // more queued; a shared reader takes from the common queue, so its own holds one.
-        let manager = |role, queue_depth, max_group, max_group_bytes| {
+        let manager = |pool, queue_depth, max_group, max_group_bytes| {
             WorkerManager::new(
-                role,
+                pool,
                 Arc::clone(&settings),
                 ThreadOptions {
                     queue_depth,
@@ -91,7 +94,7 @@ impl Connections {
             )
         };
         let writer_manager = manager(
-            Role::Writer,
+            Pool::Writer,
             options.write_queue_depth,
             options.max_group,
             options.max_group_bytes,
@@ -99,12 +102,12 @@ impl Connections {
         let writer: Arc<dyn Worker> = writer_manager.start().await?;
         let readers = Readers::start(
             name,
-            manager(Role::Reader, 1, 1, 0),
+            manager(Pool::Readers, 1, 1, 0),
             options.readers,
             options.read_queue_depth,
         )
         .await?;
-        let pinned = WorkerPool::builder(manager(Role::Reader, 2, 1, 0))
+        let pinned = WorkerPool::builder(manager(Pool::TransactionReaders, 2, 1, 0))
             .max_size(options.readers.max(1))
             .build()
             .map_err(|err| Error::Internal(format!("cannot build the reader pool: {err}")))?;
@@ -125,11 +128,7 @@ impl Connections {
     pub async fn submit(&self, target: Target, job: Job, cancel: &Arc<CancelToken>) -> Result<()> {
         match target {
             Target::Writer => self.submit_write(Task::new(job, Arc::clone(cancel))).await,
-            Target::AnyReader => {
-                self.readers
-                    .submit(Task::new(job, Arc::clone(cancel)))
-                    .await
-            }
+            Target::AnyReader => self.readers.submit(Task::new(job, Arc::clone(cancel))),
             Target::PinnedReader => self.submit_pinned(job, cancel).await,
         }
     }
@@ -179,7 +178,8 @@ impl Connections {
         Err(worker_lost())
     }
 
-    /// The live writer, restarted if it died.
+    /// The live writer, restarted if it died; UNAVAILABLE with a retry hint if none can
+    /// start (the next write tries again).
     async fn writer(&self) -> Result<Arc<dyn Worker>> {
         if let Some(writer) = self.current_writer()?
             && writer.is_alive()
@@ -192,10 +192,7 @@ impl Connections {
         {
             return Ok(writer);
         }
-        tracing::warn!(database = %self.name, "the writer died; starting a new one");
-        ::metrics::counter!(crate::metrics::names::WORKER_RESTARTS, "role" => "writer")
-            .increment(1);
-        let writer: Arc<dyn Worker> = self.writer_manager.start().await?;
+        let writer: Arc<dyn Worker> = self.writer_manager.replace().await?;
         let mut slot = self.writer.write().expect("writer slot poisoned");
         if slot.is_none() {
             return Err(shutting_down());

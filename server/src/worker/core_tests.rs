@@ -17,7 +17,7 @@ use super::{Job, Outcome, Role, Task, executor, group_commit};
 use crate::auth::Access;
 use crate::error::{Error, Result};
 
-fn statement(sql: &str) -> Statement {
+pub(super) fn statement(sql: &str) -> Statement {
     Statement {
         sql: sql.into(),
         ..Default::default()
@@ -57,7 +57,10 @@ fn batch(sqls: &[&str]) -> (Task, oneshot::Receiver<Result<Vec<ExecuteResponse>>
 }
 
 /// A job for `call` whose answer, of the kind `T` the call answers, goes to `reply`.
-fn call<T: Answered + Send + 'static>(call: Call, reply: oneshot::Sender<Result<T>>) -> Job {
+pub(super) fn call<T: Answered + Send + 'static>(
+    call: Call,
+    reply: oneshot::Sender<Result<T>>,
+) -> Job {
     Job::Call {
         call,
         reply: Reply::Call(Box::new(move |result: Result<Answer>| {
@@ -66,7 +69,7 @@ fn call<T: Answered + Send + 'static>(call: Call, reply: oneshot::Sender<Result<
     }
 }
 
-fn answer<T>(mut receiver: oneshot::Receiver<Result<T>>) -> Result<T> {
+pub(super) fn answer<T>(mut receiver: oneshot::Receiver<Result<T>>) -> Result<T> {
     receiver
         .try_recv()
         .expect("answered before the group ended")
@@ -80,7 +83,7 @@ fn create_table(db: &Sqlite) {
 }
 
 /// Runs `tasks` as one group commit on `db`.
-fn group(db: &Sqlite, tasks: Vec<Task>) {
+pub(super) fn group(db: &Sqlite, tasks: Vec<Task>) {
     let (sender, receiver) = crossbeam_channel::unbounded();
     for task in tasks {
         sender.send(task).unwrap();

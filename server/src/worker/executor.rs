@@ -10,8 +10,10 @@ use sqlited_proto::v1::{Column, ExecuteResponse, QueryResponse, Row, Statement};
 
 use super::cancel::CancelToken;
 use super::connection::Sqlite;
+use super::group_commit::in_savepoint;
 use super::job::{self, Answer, Handled, Job, Outcome, Place, Prepared, Task};
 use super::reply::{RowSink, Sent};
+use super::schema_probe::{self, SchemaObject};
 use super::{Role, StreamLimits};
 use crate::error::{Error, Result};
 use crate::sql::bind::bind;
@@ -86,10 +88,16 @@ pub fn execute(db: &Sqlite, statement: &Statement) -> Result<Handled<Outcome>> {
     if !read_only && db.role() == Role::Reader {
         return Ok(Handled::NeedsWriter);
     }
+    if !read_only {
+        db.note_write();
+    }
     bind(&mut stmt, &statement.params, &statement.named_params)?;
-    let mut rows = stmt.raw_query();
-    while rows.next()?.is_some() {}
-    drop(rows);
+    let creates = std::mem::take(&mut stmt.creates);
+    checked_schema(db, &creates, || {
+        let mut rows = stmt.raw_query();
+        while rows.next()?.is_some() {}
+        Ok(())
+    })?;
     // A read-only statement changed nothing and inserted nothing, whichever connection ran
     // it (the writer, while its route is unknown, holds the last rowid of other requests).
     let response = if read_only {
@@ -145,7 +153,45 @@ pub fn stream_query(
     if !read_only && db.role() == Role::Reader {
         return Ok(Handled::NeedsWriter);
     }
+    if !read_only {
+        db.note_write();
+    }
     bind(&mut stmt, &statement.params, &statement.named_params)?;
+    let creates = std::mem::take(&mut stmt.creates);
+    let Some(mut message) = checked_schema(db, &creates, || stream_rows(&mut stmt, limits, emit))?
+    else {
+        return Ok(Handled::Ran(None));
+    };
+    message.summary = Some(if read_only {
+        ExecuteResponse::default()
+    } else {
+        summary(db, before)
+    });
+    Ok(Handled::Ran(Some(message)))
+}
+
+/// Runs `run`, the steps of a client's statement that creates or alters the schema objects
+/// `creates` (none: it runs as it is), inside a savepoint of the server's, and refuses it —
+/// undoing it — if one of them could never be used ([`schema_probe`]).
+fn checked_schema<T>(
+    db: &Sqlite,
+    creates: &[SchemaObject],
+    run: impl FnOnce() -> Result<T>,
+) -> Result<T> {
+    in_savepoint(db, !creates.is_empty(), || {
+        let value = run()?;
+        schema_probe::check(db, creates)?;
+        Ok(value)
+    })
+}
+
+/// Steps `stmt` to its end, handing full messages to `emit`; returns the last message
+/// (remaining rows, and the columns), or `None` if the client went away.
+fn stream_rows(
+    stmt: &mut rusqlite::Statement<'_>,
+    limits: StreamLimits,
+    emit: &mut dyn FnMut(QueryResponse) -> Result<bool>,
+) -> Result<Option<QueryResponse>> {
     // The columns are read after the first step, never before: a cached statement that
     // SQLite re-prepares after a schema change has its new columns only once it has run.
     let mut message = QueryResponse::default();
@@ -192,7 +238,7 @@ pub fn stream_query(
         }
         if !message.rows.is_empty() && bytes + row_bytes > limits.bytes_per_message {
             if !emit(std::mem::take(&mut message))? {
-                return Ok(Handled::Ran(None));
+                return Ok(None);
             }
             bytes = 0;
         }
@@ -200,21 +246,16 @@ pub fn stream_query(
         bytes += row_bytes;
         if message.rows.len() >= limits.rows_per_message {
             if !emit(std::mem::take(&mut message))? {
-                return Ok(Handled::Ran(None));
+                return Ok(None);
             }
             bytes = 0;
         }
     }
     drop(rows);
     if count == 0 {
-        message.columns = describe(&stmt);
+        message.columns = describe(stmt);
     }
-    message.summary = Some(if read_only {
-        ExecuteResponse::default()
-    } else {
-        summary(db, before)
-    });
-    Ok(Handled::Ran(Some(message)))
+    Ok(Some(message))
 }
 
 /// The result columns of `stmt` as it stands (after its first step: see [`stream_query`]).

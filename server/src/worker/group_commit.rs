@@ -228,6 +228,9 @@ struct Pending {
 
 fn commit_writes(db: &Sqlite, mut queue: VecDeque<Pending>) {
     while !queue.is_empty() {
+        // A request before this group attached a database and could not let it go: each
+        // request is refused until it can (`Sqlite::run_task`).
+        let _ = db.settle();
         if let Err(err) = db.internal("BEGIN IMMEDIATE") {
             for write in queue {
                 let _ = write.reply.send(Err(err.clone()));
@@ -253,6 +256,11 @@ fn commit_writes(db: &Sqlite, mut queue: VecDeque<Pending>) {
                 break;
             }
             done.push((write, answer));
+            if db.holds_request_state() {
+                // It attached a database (--unsafe-sql), which only the end of this
+                // transaction lets go: the group ends here, so no other request sees it.
+                break;
+            }
         }
         if lost {
             continue;
@@ -276,6 +284,7 @@ fn commit_writes(db: &Sqlite, mut queue: VecDeque<Pending>) {
                 }
             }
         }
+        let _ = db.settle();
     }
 }
 
@@ -344,6 +353,7 @@ fn run_query(
     if !db.conn().is_autocommit() {
         let _ = db.internal("ROLLBACK");
     }
+    let _ = db.settle();
     if last.is_ok() {
         for message in collected {
             if sink.send_within(Ok(Handled::Ran(message)), cancel) != Sent::Delivered {

@@ -1,16 +1,19 @@
-//! The deadpool `Manager` over workers: it creates a worker for a role and, before a pooled
-//! worker is handed out again, checks that it is still alive; a dead one is replaced.
+//! The manager of one kind of worker of a database ([`Pool`]): it starts workers through the
+//! kind's restart budget — thread workers and worker processes alike — and, as deadpool's
+//! `Manager` for the transaction readers, checks that a pooled worker is still alive before
+//! it is handed out again; a dead one is replaced.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use deadpool::managed::{self, Metrics, RecycleError, RecycleResult};
 
+use super::Worker;
+use super::budget::RestartBudget;
 use super::connection::ConnectionSettings;
-use super::process::budget::RestartBudget;
 use super::process::{ProcessOptions, ProcessWorker};
-use super::thread::{TaskSource, ThreadOptions, ThreadWorker};
-use super::{Role, Worker};
+use super::supervision::{self, Pool};
+use super::thread::{TaskSource, ThreadOptions, ThreadWorker, database_name};
 use crate::error::Error;
 
 /// Where workers run (`--workers`).
@@ -26,37 +29,41 @@ pub enum WorkerKind {
 /// Numbers workers across the whole server, for logs.
 static NEXT_WORKER_ID: AtomicU64 = AtomicU64::new(1);
 
-/// Creates and checks the workers of one database for one role.
+/// Creates and checks the workers of one kind of one database.
 pub struct WorkerManager {
-    role: Role,
+    pool: Pool,
     settings: Arc<ConnectionSettings>,
     options: ThreadOptions,
     source: TaskSource,
     kind: WorkerKind,
-    /// The restart budget of this database's workers of this role: shared by every manager
+    /// The restart budget of this database's workers of this kind: shared by every manager
     /// for them, across reopenings of the database too.
     budget: Arc<RestartBudget>,
+    /// The database's name, for messages.
+    database: String,
 }
 
 /// A pool of reader workers.
 pub type WorkerPool = managed::Pool<WorkerManager>;
 
 impl WorkerManager {
-    /// A manager of `role` workers on the database `settings.path`.
+    /// A manager of `pool` workers on the database `settings.path`.
     pub fn new(
-        role: Role,
+        pool: Pool,
         settings: Arc<ConnectionSettings>,
         options: ThreadOptions,
         kind: WorkerKind,
     ) -> Self {
-        let budget = RestartBudget::of(&settings.path, role);
+        let budget = RestartBudget::of(&settings.path, pool);
+        let database = database_name(&settings.path);
         Self {
-            role,
+            pool,
             settings,
             options,
             source: TaskSource::Own,
             kind,
             budget,
+            database,
         }
     }
 
@@ -66,37 +73,71 @@ impl WorkerManager {
         self
     }
 
-    /// Starts one worker.
+    /// The restart budget of these workers.
+    pub fn budget(&self) -> &RestartBudget {
+        &self.budget
+    }
+
+    /// Starts one worker as its database opens, if the budget allows: a failure is the
+    /// start's own error (a link refused, a file SQLite cannot open), for the open to report.
     pub async fn start(&self) -> Result<Arc<dyn Worker>, Error> {
+        self.budget.check()?;
         let id = NEXT_WORKER_ID.fetch_add(1, Ordering::Relaxed);
+        let role = self.pool.role();
         let settings = Arc::clone(&self.settings);
         let source = self.source.clone();
-        let worker: Arc<dyn Worker> = match &self.kind {
+        let budget = Arc::clone(&self.budget);
+        let started = match &self.kind {
             WorkerKind::Threads => {
-                Arc::new(ThreadWorker::spawn(id, self.role, settings, self.options, source).await?)
+                ThreadWorker::spawn(id, role, settings, self.options, source, budget)
+                    .await
+                    .map(|worker| Arc::new(worker) as Arc<dyn Worker>)
             }
-            WorkerKind::Processes(process) => {
-                self.budget.check(&self.role.to_string())?;
-                let started = ProcessWorker::spawn(
-                    id,
-                    self.role,
-                    settings,
-                    self.options,
-                    source,
-                    Arc::clone(process),
-                    Arc::clone(&self.budget),
-                )
-                .await;
-                match started {
-                    Ok(worker) => Arc::new(worker),
-                    Err(err) => {
-                        self.budget.start_failed();
-                        return Err(err);
-                    }
-                }
-            }
+            WorkerKind::Processes(process) => ProcessWorker::spawn(
+                id,
+                self.pool,
+                settings,
+                self.options,
+                source,
+                Arc::clone(process),
+                budget,
+            )
+            .await
+            .map(|worker| Arc::new(worker) as Arc<dyn Worker>),
         };
-        tracing::debug!(worker = id, role = %self.role, path = %self.settings.path.display(), "worker started");
+        match started {
+            Ok(worker) => {
+                tracing::debug!(worker = id, %role, path = %self.settings.path.display(), "worker started");
+                Ok(worker)
+            }
+            Err(err) => {
+                self.budget.start_failed(&err.to_string());
+                Err(err)
+            }
+        }
+    }
+
+    /// Starts one worker for the database, open already: whatever stops it is UNAVAILABLE,
+    /// with the budget's wait as the retry hint (rule 1 of [`supervision`]).
+    pub async fn start_serving(&self) -> Result<Arc<dyn Worker>, Error> {
+        // Refused by the budget: said often while it lasts, so not logged each time.
+        self.budget.check()?;
+        self.start().await.map_err(|err| {
+            tracing::warn!(database = %self.database, role = %self.pool.label(), error = %err,
+                "a worker could not start");
+            supervision::cannot_start(self.pool, &self.database, err, &self.budget)
+        })
+    }
+
+    /// Starts a worker in the place of one that died: [`start_serving`](Self::start_serving),
+    /// logged and, once it runs, counted.
+    pub async fn replace(&self) -> Result<Arc<dyn Worker>, Error> {
+        self.budget.check()?;
+        tracing::warn!(database = %self.database, role = %self.pool.label(),
+            "a worker died; starting a new one");
+        let worker = self.start_serving().await?;
+        ::metrics::counter!(crate::metrics::names::WORKER_RESTARTS, "role" => self.pool.label())
+            .increment(1);
         Ok(worker)
     }
 }
@@ -106,15 +147,15 @@ impl managed::Manager for WorkerManager {
     type Error = Error;
 
     async fn create(&self) -> Result<Self::Type, Self::Error> {
-        self.start().await
+        self.start_serving().await
     }
 
     async fn recycle(&self, worker: &mut Self::Type, _: &Metrics) -> RecycleResult<Self::Error> {
         if worker.is_alive() {
             Ok(())
         } else {
-            tracing::warn!(worker = worker.id(), role = %self.role, "worker died; replacing it");
-            ::metrics::counter!(crate::metrics::names::WORKER_RESTARTS, "role" => "transaction-reader")
+            tracing::warn!(worker = worker.id(), role = %self.pool.label(), "worker died; replacing it");
+            ::metrics::counter!(crate::metrics::names::WORKER_RESTARTS, "role" => self.pool.label())
                 .increment(1);
             Err(RecycleError::message("worker stopped"))
         }

@@ -7,7 +7,10 @@
 //! Layout:
 //! - [`connections`]: a database's connections (writer, shared readers, pinned readers):
 //!   the seam the engine uses, `submit(Target, job)`.
-//! - [`readers`]: the readers sharing one queue of single reads.
+//! - [`supervision`]: the rule that keeps each kind of worker serving: what a request sees
+//!   when workers die or cannot start, and who starts them again.
+//! - [`budget`]: the restart backoff of each kind of worker of a database.
+//! - [`readers`]: the readers sharing one queue of single reads, and their supervisor.
 //! - [`connection`]: opening a connection for a role (pragmas, authorizer) and closing it.
 //! - [`safety`]: the SQLite settings and limits every connection gets, each with its reason.
 //! - [`files`]: which files a connection may open (no symbolic or hard links).
@@ -19,14 +22,20 @@
 //! - [`wal_frames`]: the frames a replicated writer appends to the WAL (its lag in frames).
 //! - [`kv`]: writes to persistent maps (the KeyValue service).
 //! - [`transaction`]: an interactive transaction pinned to one worker.
-//! - [`sandbox`]: what the SQLite authorizer lets a request do (sandbox and roles).
+//! - [`sandbox`]: what the SQLite authorizer lets a request do (sandbox and roles; its
+//!   PRAGMAs, and the files ATTACH may name with `--unsafe-sql`).
+//! - [`request_state`]: what a request may leave on a shared connection (`--unsafe-sql`:
+//!   attached databases, connection settings), undone when it ends.
+//! - [`schema_probe`]: refusing, when it is created, a view, trigger or DEFAULT that calls a
+//!   function no schema may call.
 //! - [`reply`]: where a job's answer goes (a channel, or a function in a worker process).
 //! - [`cancel`]: deadlines and cancellation that interrupt SQLite.
 //! - [`classify`]: whether SQL for a database not yet created writes.
 //! - [`thread`]: the worker on a dedicated OS thread.
 //! - [`process`]: the worker in a child process (`--workers processes`).
-//! - [`manager`]: the deadpool `Manager` over workers.
+//! - [`manager`]: starting one kind of worker through its budget; the deadpool `Manager`.
 
+pub mod budget;
 pub mod cancel;
 pub mod classify;
 pub mod connection;
@@ -42,13 +51,22 @@ mod manager;
 pub mod process;
 mod readers;
 pub mod reply;
+mod request_state;
 pub mod safety;
 pub mod sandbox;
+#[cfg(test)]
+mod sandbox_tests;
+mod schema_probe;
+pub mod supervision;
+#[cfg(test)]
+mod supervision_tests;
 mod thread;
 pub mod transaction;
 pub mod wal_frames;
 
 use std::fmt;
+
+use crate::error::Error;
 
 pub use job::{Answer, Call, Job, Outcome, Task, reply_error};
 pub use manager::WorkerKind;
@@ -111,19 +129,47 @@ pub enum Rejected {
     Stopped,
 }
 
-/// Offers `task` to a worker's own queue (`None`: the worker is closing).
+/// Offers `task` to a worker's own queue (`queue` `None`: the worker is closing). A worker
+/// found dead refuses it, so the caller may try another; one that died just as the task
+/// went in may have emptied its queue before the task arrived (rule 2 of [`supervision`]),
+/// so the queue is emptied again here: whatever waits in a dead worker's queue is failed,
+/// never left to its deadline.
 #[allow(clippy::result_large_err)]
 fn offer(
     queue: Option<&crossbeam_channel::Sender<Task>>,
+    queued: &crossbeam_channel::Receiver<Task>,
+    alive: impl Fn() -> bool,
     task: Task,
 ) -> std::result::Result<(), (Rejected, Task)> {
     let Some(queue) = queue else {
         return Err((Rejected::Stopped, task));
     };
+    if !alive() {
+        return Err((Rejected::Stopped, task));
+    }
     match queue.try_send(task) {
-        Ok(()) => Ok(()),
+        Ok(()) => {
+            if !alive() {
+                fail_queued(queued);
+            }
+            Ok(())
+        }
         Err(crossbeam_channel::TrySendError::Full(task)) => Err((Rejected::Full, task)),
         Err(crossbeam_channel::TrySendError::Disconnected(task)) => Err((Rejected::Stopped, task)),
+    }
+}
+
+/// Fails every task waiting in the own queue of a worker that died: none of them ran.
+pub fn fail_queued(queued: &crossbeam_channel::Receiver<Task>) {
+    while let Ok(task) = queued.try_recv() {
+        reply_error(
+            task,
+            Error::Unavailable(
+                "the worker this request waited for stopped before running it (nothing of it \
+                 ran); retry"
+                    .into(),
+            ),
+        );
     }
 }
 

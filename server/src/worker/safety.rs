@@ -74,21 +74,21 @@ const SETTINGS: &[(c_int, &str, bool, &str)] = &[
         // Only a VACUUM run by the application can wipe the file with this on.
         "nothing may wipe the database behind the server's back",
     ),
-];
-
-/// Settings that stop ATTACH, as a second line behind the sandbox's authorizer (which
-/// refuses ATTACH): an attached name could create or write any file the server can.
-const SANDBOX_SETTINGS: &[(c_int, &str, bool, &str)] = &[
     (
         ffi::SQLITE_DBCONFIG_ENABLE_ATTACH_CREATE,
         "ENABLE_ATTACH_CREATE",
         false,
+        // The sandbox refuses ATTACH; with --unsafe-sql it may name only an existing
+        // database of the data directory (sandbox::attach). Off in both modes, so that no
+        // name, checked or not, makes a file.
         "ATTACH must not create files",
     ),
     (
         ffi::SQLITE_DBCONFIG_ENABLE_ATTACH_WRITE,
         "ENABLE_ATTACH_WRITE",
         false,
+        // An attached database is read-only: it is written only by its own writer, under
+        // its own group commit, replication and roles.
         "ATTACH must not write files",
     ),
 ];
@@ -102,12 +102,7 @@ const SANDBOX_SETTINGS: &[(c_int, &str, bool, &str)] = &[
 
 /// Applies [`SETTINGS`], the limits and the temp store to a freshly opened connection.
 pub fn harden(conn: &Connection, settings: &ConnectionSettings) -> Result<()> {
-    let sandbox: &[_] = if settings.sandbox {
-        SANDBOX_SETTINGS
-    } else {
-        &[]
-    };
-    for &(op, name, on, why) in SETTINGS.iter().chain(sandbox) {
+    for &(op, name, on, why) in SETTINGS {
         set(conn, op, on).map_err(|err| {
             Error::Internal(format!(
                 "cannot set SQLITE_DBCONFIG_{name}={on} ({why}): {err}"
@@ -121,8 +116,9 @@ pub fn harden(conn: &Connection, settings: &ConnectionSettings) -> Result<()> {
         .unwrap_or(i32::MAX)
         .max(1024);
     set_limit(conn, ffi::SQLITE_LIMIT_LENGTH, length);
-    // SQLITE_LIMIT_ATTACHED stays: VACUUM attaches its copy through the same slot, and the
-    // authorizer refuses ATTACH to clients already.
+    // SQLITE_LIMIT_ATTACHED stays at SQLite's 10: VACUUM attaches its copy through the same
+    // slots, the sandbox refuses ATTACH, and with --unsafe-sql a request's attached
+    // databases (read-only, at most 10) are detached when it ends.
     // Sorts, temporary B-trees and statement journals go to memory, where they count
     // against SQLite's heap limit (--sqlite-memory-limit, --worker-memory-limit): one
     // ORDER BY over a cross join can no longer fill the disk with temporary files.
@@ -175,6 +171,32 @@ mod test {
             .query_row("SELECT length(zeroblob(1000))", [], |r| r.get(0))
             .unwrap();
         assert_eq!(small, 1000);
+    }
+
+    #[test]
+    fn attach_neither_creates_nor_writes_files_in_either_mode() {
+        for sandbox in [true, false] {
+            let dir = tempfile::tempdir().unwrap();
+            let conn = Connection::open(dir.path().join("t.db")).unwrap();
+            let settings = ConnectionSettings {
+                sandbox,
+                ..super::super::connection::test_settings(dir.path())
+            };
+            harden(&conn, &settings).unwrap();
+            let new = dir.path().join("new.db");
+            let created = conn.execute("ATTACH ?1 AS n", [new.to_string_lossy()]);
+            assert!(created.is_err(), "sandbox {sandbox}: {created:?}");
+            assert!(!new.exists(), "sandbox {sandbox}: a file was made");
+            let old = dir.path().join("old.db");
+            Connection::open(&old)
+                .unwrap()
+                .execute_batch("CREATE TABLE t (x)")
+                .unwrap();
+            conn.execute("ATTACH ?1 AS o", [old.to_string_lossy()])
+                .unwrap();
+            let written = conn.execute("INSERT INTO o.t VALUES (1)", []);
+            assert!(written.is_err(), "sandbox {sandbox}: {written:?}");
+        }
     }
 
     #[test]

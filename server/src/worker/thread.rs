@@ -4,9 +4,11 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
+use std::time::Instant;
 
-use tokio::sync::oneshot;
+use tokio::sync::{Notify, oneshot};
 
+use super::budget::RestartBudget;
 use super::connection::{ConnectionSettings, Sqlite};
 use super::group_commit::{self, GroupReport};
 use super::{Rejected, Role, Task, Worker, executor};
@@ -28,20 +30,35 @@ pub struct ThreadWorker {
     id: u64,
     /// `None` only while dropping: dropping the sender ends the thread's loop.
     sender: Option<crossbeam_channel::Sender<Task>>,
+    /// The far end of its own queue, to fail what waits there if the thread dies.
+    queued: crossbeam_channel::Receiver<Task>,
     /// Cleared by the thread when it ends, however it ends.
     alive: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
 
-/// Clears `alive` (and raises `exited`, if given) when the worker thread ends, even by a
-/// panic.
-struct AliveGuard(Arc<AtomicBool>, Option<Arc<AtomicBool>>);
+/// Runs when the worker thread ends, even by a panic: tells a restart budget of a death by
+/// panic (first, so whoever sees the worker dead finds the backoff it calls for), clears
+/// `alive`, fails what waits in the worker's own queue (rule 2 of [`super::supervision`]),
+/// and notifies `exits`, if given.
+struct ExitGuard {
+    alive: Arc<AtomicBool>,
+    queued: crossbeam_channel::Receiver<Task>,
+    budget: Option<(Arc<RestartBudget>, Instant)>,
+    exits: Option<Arc<Notify>>,
+}
 
-impl Drop for AliveGuard {
+impl Drop for ExitGuard {
     fn drop(&mut self) {
-        self.0.store(false, Ordering::Release);
-        if let Some(exited) = &self.1 {
-            exited.store(true, Ordering::Release);
+        if std::thread::panicking()
+            && let Some((budget, started)) = &self.budget
+        {
+            budget.died(started.elapsed(), "its thread panicked");
+        }
+        self.alive.store(false, Ordering::Release);
+        super::fail_queued(&self.queued);
+        if let Some(exits) = &self.exits {
+            exits.notify_one();
         }
     }
 }
@@ -53,26 +70,38 @@ pub enum TaskSource {
     Own,
     /// A queue shared with the other readers of its database: whichever reader is free takes
     /// the next task, so under load a reader goes from one task to the next without parking.
-    /// `exited` is raised when the worker ends, so the database can replace it.
+    /// `exits` is notified when the worker ends, so the database's supervisor replaces it.
     Shared {
         tasks: crossbeam_channel::Receiver<Task>,
-        exited: Arc<AtomicBool>,
+        exits: Arc<Notify>,
     },
 }
 
 impl ThreadWorker {
-    /// Starts the thread and waits until its connection is open.
+    /// Starts the thread and waits until its connection is open. A death by panic counts
+    /// against `budget`.
     pub async fn spawn(
         id: u64,
         role: Role,
         settings: Arc<ConnectionSettings>,
         options: ThreadOptions,
         source: TaskSource,
+        budget: Arc<RestartBudget>,
     ) -> Result<Self> {
-        Self::spawn_reporting(id, role, settings, options, source, GroupReport::Metrics).await
+        Self::spawn_reporting(
+            id,
+            role,
+            settings,
+            options,
+            source,
+            GroupReport::Metrics,
+            Some(budget),
+        )
+        .await
     }
 
-    /// [`spawn`](Self::spawn), with a writer reporting its group sizes to `report`.
+    /// [`spawn`](Self::spawn), with a writer reporting its group sizes to `report` (and no
+    /// budget in a worker process, whose death its server counts).
     pub async fn spawn_reporting(
         id: u64,
         role: Role,
@@ -80,29 +109,42 @@ impl ThreadWorker {
         options: ThreadOptions,
         source: TaskSource,
         report: GroupReport,
+        budget: Option<Arc<RestartBudget>>,
     ) -> Result<Self> {
         let (sender, tasks) = crossbeam_channel::bounded::<Task>(options.queue_depth.max(1));
         let (opened, opened_rx) = oneshot::channel::<Result<()>>();
         let alive = Arc::new(AtomicBool::new(true));
-        let exited = match &source {
+        let exits = match &source {
             TaskSource::Own => None,
-            TaskSource::Shared { exited, .. } => Some(Arc::clone(exited)),
+            TaskSource::Shared { exits, .. } => Some(Arc::clone(exits)),
         };
-        let guard = AliveGuard(Arc::clone(&alive), exited);
+        let mut guard = ExitGuard {
+            alive: Arc::clone(&alive),
+            queued: tasks.clone(),
+            budget: None,
+            exits,
+        };
+        let queued = tasks.clone();
         let thread = std::thread::Builder::new()
             .name(format!("sqlited-{role}-{id}"))
             .spawn(move || {
-                let _guard = guard;
                 let db = match Sqlite::open(&settings, role) {
                     Ok(db) => {
+                        // Only a worker that opened can die: a failed open is the
+                        // manager's to count.
+                        guard.budget = budget.map(|budget| (budget, Instant::now()));
                         let _ = opened.send(Ok(()));
                         db
                     }
                     Err(err) => {
+                        // A worker that never ran: nobody waits to hear it ended.
+                        guard.exits = None;
+                        drop(guard);
                         let _ = opened.send(Err(err));
                         return;
                     }
                 };
+                let _guard = guard;
                 match (role, source) {
                     (Role::Reader, TaskSource::Shared { tasks: shared, .. }) => {
                         executor::serve_reader(&db, || shared.recv().ok())
@@ -129,6 +171,7 @@ impl ThreadWorker {
         let worker = Self {
             id,
             sender: Some(sender),
+            queued,
             alive,
             thread: Some(thread),
         };
@@ -156,7 +199,7 @@ impl Worker for ThreadWorker {
 
     #[allow(clippy::result_large_err)]
     fn submit(&self, task: Task) -> std::result::Result<(), (Rejected, Task)> {
-        super::offer(self.sender.as_ref(), task)
+        super::offer(self.sender.as_ref(), &self.queued, || self.is_alive(), task)
     }
 
     fn is_alive(&self) -> bool {

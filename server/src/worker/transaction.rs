@@ -38,7 +38,8 @@ pub enum TxStatus {
     RolledBack = 3,
     Expired = 4,
     Aborted = 5,
-    /// Its worker died (a worker process was killed or crashed): SQLite rolled it back.
+    /// Its worker died (a worker process was killed or crashed, a worker thread panicked):
+    /// SQLite rolled it back.
     Lost = 6,
 }
 
@@ -141,8 +142,8 @@ impl TxState {
             ),
             TxStatus::Lost => (
                 format!(
-                    "transaction {id} was lost: the worker process running it died, and SQLite \
-                     rolled it back; nothing in it was kept; begin a new one"
+                    "transaction {id} was lost: the worker running it died (killed or crashed), \
+                     and SQLite rolled it back; nothing in it was kept; begin a new one"
                 ),
                 true,
             ),
@@ -195,6 +196,10 @@ pub fn serve(db: &Sqlite, session: TxSession) {
         return;
     }
     state.set(TxStatus::Open);
+    let _lost = LostOnPanic {
+        state: &state,
+        commands: &commands,
+    };
     db.begin_interactive();
     if started.send(Ok(())).is_err() {
         // The Begin request is gone: nobody knows this transaction's id.
@@ -261,6 +266,25 @@ pub fn serve(db: &Sqlite, session: TxSession) {
     drop(permits);
 }
 
+/// Marks the transaction lost if its worker thread panics inside it, and answers the
+/// commands waiting for it (rule 2 of [`super::supervision`]): its connection goes with the
+/// thread, and SQLite rolls it back.
+struct LostOnPanic<'a> {
+    state: &'a TxState,
+    commands: &'a Receiver<TxCommand>,
+}
+
+impl Drop for LostOnPanic<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.state.set(TxStatus::Lost);
+            while let Ok(command) = self.commands.try_recv() {
+                refuse(command, self.state);
+            }
+        }
+    }
+}
+
 fn begin(db: &Sqlite, mode: TxMode) -> Result<()> {
     let sql = match (db.role(), mode) {
         (Role::Reader, _) | (Role::Writer, TxMode::Deferred) => "BEGIN DEFERRED",
@@ -280,8 +304,8 @@ fn begin(db: &Sqlite, mode: TxMode) -> Result<()> {
 fn read_only_refusal() -> Error {
     Error::Sqlite {
         code: ffi::SQLITE_READONLY,
-        message: "this transaction is read-only and the statement writes; begin a \
-                  transaction without read_only to write"
+        message: "attempt to write a readonly database: this transaction is read-only and \
+                  the statement writes; begin a transaction without read_only to write"
             .into(),
         field: Some("statement.sql".into()),
     }

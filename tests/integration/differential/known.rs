@@ -54,6 +54,13 @@ pub const REFUSED: &[Refused] = &[
         },
     },
     Refused {
+        what: "VACUUM",
+        why: "SQLite runs it only outside a transaction, and every request runs in one; Admin.Vacuum \
+              rebuilds the database, Admin.Backup copies it",
+        status: Code::InvalidArgument,
+        matches: |sql| words(sql, 1).first().is_some_and(|w| w == "VACUUM"),
+    },
+    Refused {
         what: "ATTACH and DETACH",
         why: "a request reaches only its own database (the SQL sandbox)",
         status: Code::PermissionDenied,

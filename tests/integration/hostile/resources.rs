@@ -1,12 +1,12 @@
 //! Memory, temporary storage and files: bounded by the server's limits, never by the SQL.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use sqlited_client::{TransactionOptions, params};
 use tonic::Code;
 
 use super::code_of;
-use crate::harness::{Server, scalar};
+use crate::harness::{Server, scalar, wait_until};
 
 /// The server's peak resident memory so far, in bytes (VmHWM).
 fn peak_rss(pid: u32) -> u64 {
@@ -113,22 +113,42 @@ async fn links_swapped_in_after_the_first_open_are_refused_by_later_connections(
         let path = server.data_dir.join("app.db");
         let secret = outside.path().join("secret.db");
         std::fs::copy(&path, &secret).unwrap();
-        std::fs::remove_file(&path).unwrap();
+        let kept = server.data_dir.join("app.kept");
+        std::fs::rename(&path, &kept).unwrap();
         if kind == "symlink" {
             std::os::unix::fs::symlink(&secret, &path).unwrap();
         } else {
             std::fs::hard_link(&secret, &path).unwrap();
         }
-        // A read-only transaction opens a new reader connection.
+        // A read-only transaction opens a new reader connection: it cannot, so it is
+        // refused at once — UNAVAILABLE with a retry delay, as the database is open and the
+        // server tries again — saying why, without naming a path of the server.
+        let read_only = TransactionOptions {
+            read_only: true,
+            ..Default::default()
+        };
         let err = db
-            .begin_with(TransactionOptions {
-                read_only: true,
-                ..Default::default()
-            })
+            .begin_with(read_only)
             .await
             .err()
             .unwrap_or_else(|| panic!("{kind}: a read-only transaction opened through a link"));
-        assert_eq!(code_of(err.clone()), Code::PermissionDenied, "{kind}: {err}");
+        assert_eq!(code_of(err.clone()), Code::Unavailable, "{kind}: {err}");
+        assert!(err.retry_after().is_some(), "{kind}: {err}");
+        let why = if kind == "symlink" { "symbolic link" } else { kind };
+        assert!(err.message().contains(why), "{kind}: {err}");
+        let dir = server.data_dir.to_string_lossy().into_owned();
+        assert!(!err.message().contains(&dir), "{kind}: {err}");
+
+        // Once the file is back, read-only transactions begin again by themselves.
+        std::fs::remove_file(&path).unwrap();
+        std::fs::rename(&kept, &path).unwrap();
+        wait_until(Duration::from_secs(45), "read-only transactions again", || async {
+            db.begin_with(read_only).await.is_ok()
+        })
+        .await;
+        let tx = db.begin_with(read_only).await.unwrap();
+        let inside: String = scalar(&tx, "SELECT x FROM t").await;
+        assert_eq!(inside, "inside", "{kind}");
     }
 }
 

@@ -45,14 +45,6 @@ async fn fts3_tokenizer_is_refused_through_bound_parameters_and_everywhere_else(
         .await
         .unwrap_err();
     assert_eq!(code_of(err.clone()), Code::PermissionDenied, "{err}");
-    let view = db
-        .execute("CREATE VIEW leak AS SELECT fts3_tokenizer('simple') AS p", ())
-        .await;
-    if view.is_ok() {
-        // Refused by SQLite itself: an untrusted schema may not call it.
-        let err = db.query_all("SELECT * FROM leak", ()).await.unwrap_err();
-        assert!(err.to_string().contains("fts3_tokenizer"), "{err}");
-    }
     let tx = db.begin().await.unwrap();
     let err = tx
         .execute("SELECT fts3_tokenizer(?, ?)", params!["simple", vec![0u8; 8]])
@@ -64,6 +56,103 @@ async fn fts3_tokenizer_is_refused_through_bound_parameters_and_everywhere_else(
     // The server is alive and FTS still works.
     let hits: i64 = scalar(&db, "SELECT count(*) FROM docs WHERE docs MATCH 'hello'").await;
     assert_eq!(hits, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_schema_object_that_calls_a_refused_function_is_refused_when_created() {
+    let server = Server::start();
+    let db = server.database("app").await;
+    db.execute("CREATE TABLE t (x, y)", ()).await.unwrap();
+    // SQLite checks CHECK, generated columns and index expressions at CREATE, views,
+    // triggers and DEFAULTs only when they are used: every kind is refused at CREATE.
+    let objects = [
+        "CREATE VIEW leak AS SELECT fts3_tokenizer('simple') AS p",
+        "CREATE VIEW ext AS SELECT load_extension('/tmp/x.so')",
+        "CREATE TABLE d (x DEFAULT (fts3_tokenizer('simple')))",
+        "CREATE TRIGGER tr AFTER INSERT ON t BEGIN SELECT fts3_tokenizer('simple'); END",
+        "CREATE TRIGGER tw AFTER UPDATE OF y ON t WHEN fts3_tokenizer('simple') BEGIN SELECT 1; END",
+        "CREATE TABLE c (x CHECK (fts3_tokenizer('simple') IS NOT NULL))",
+        "CREATE TABLE g (x, y AS (fts3_tokenizer('simple')))",
+        "CREATE INDEX i ON t (fts3_tokenizer('simple'))",
+    ];
+    for sql in objects {
+        let refusals = [
+            db.execute(sql, ()).await.map(drop),
+            db.execute_batch([(sql, ())]).await.map(drop),
+            db.query_all(sql, ()).await.map(drop),
+        ];
+        for refused in refusals {
+            let err = refused.expect_err(sql);
+            assert_eq!(code_of(err.clone()), Code::PermissionDenied, "{sql}: {err}");
+            let message = err.to_string();
+            assert!(
+                message.contains("fts3_tokenizer") || message.contains("load_extension"),
+                "{sql}: {message}"
+            );
+        }
+    }
+    // Inside a transaction: refused, undone, and the transaction goes on.
+    let tx = db.begin().await.unwrap();
+    let err = tx.execute(objects[0], ()).await.unwrap_err();
+    assert_eq!(code_of(err.clone()), Code::PermissionDenied, "{err}");
+    tx.execute("INSERT INTO t VALUES (1, 2)", ()).await.unwrap();
+    tx.commit().await.unwrap();
+    let made: i64 = scalar(&db, "SELECT count(*) FROM sqlite_schema").await;
+    assert_eq!(made, 1, "only t exists");
+    let rows: i64 = scalar(&db, "SELECT count(*) FROM t").await;
+    assert_eq!(rows, 1);
+    // Objects that may be used are made as before.
+    for sql in [
+        "CREATE VIEW v AS SELECT hex(x) FROM t",
+        "CREATE TABLE d (x DEFAULT (lower('A')))",
+        "CREATE TRIGGER tr AFTER INSERT ON t BEGIN UPDATE t SET y = 3; END",
+    ] {
+        db.execute(sql, ())
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn statements_that_cannot_run_inside_a_transaction_say_what_to_use() {
+    let server = Server::start();
+    let db = server.database("app").await;
+    db.execute("CREATE TABLE t (x)", ()).await.unwrap();
+    for (sql, instead) in [
+        ("VACUUM", "Admin.Vacuum"),
+        ("vacuum main", "Admin.Vacuum"),
+        ("VACUUM INTO '/tmp/sqlited-vacuum-copy.db'", "Admin.Backup"),
+    ] {
+        let mut refusals = vec![
+            db.execute(sql, ()).await.map(drop),
+            db.query_all(sql, ()).await.map(drop),
+            db.execute_batch([(sql, ())]).await.map(drop),
+        ];
+        let tx = db.begin().await.unwrap();
+        refusals.push(tx.execute(sql, ()).await.map(drop));
+        tx.rollback().await.unwrap();
+        for refused in refusals {
+            let err = refused.expect_err(sql);
+            assert_eq!(code_of(err.clone()), Code::InvalidArgument, "{sql}: {err}");
+            assert!(err.to_string().contains(instead), "{sql}: {err}");
+            assert!(!err.to_string().contains("from within"), "{sql}: {err}");
+        }
+    }
+    assert!(!std::path::Path::new("/tmp/sqlited-vacuum-copy.db").exists());
+    // PRAGMAs SQLite cannot change inside a transaction say why, and what to do instead.
+    for (sql, why) in [
+        ("PRAGMA journal_mode = DELETE", "WAL"),
+        ("PRAGMA synchronous = OFF", "--synchronous"),
+        ("PRAGMA foreign_keys = OFF", "defer_foreign_keys"),
+        ("PRAGMA auto_vacuum = FULL", "Admin.Vacuum"),
+    ] {
+        let err = db.execute(sql, ()).await.unwrap_err();
+        assert_eq!(code_of(err.clone()), Code::PermissionDenied, "{sql}: {err}");
+        assert!(err.to_string().contains(why), "{sql}: {err}");
+    }
+    // The maintenance call does what VACUUM would.
+    let client = sqlited_client::Client::connect(&server.url()).await.unwrap();
+    client.admin().vacuum("app").await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

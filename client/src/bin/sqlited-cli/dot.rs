@@ -23,7 +23,9 @@ pub const HELP: &str = "\
                            quote csv json line table tabs (TABLE: for insert)
 .nullvalue TEXT          How NULL shows
 .once FILE               Send the next result to FILE
-.open NAME               Switch to the database NAME
+.open [--readonly] NAME   Switch to the database NAME, created if missing (as sqlite3
+                           creates a file); NAME?mode=rw: it must exist; ?mode=ro or
+                           --readonly: it must exist, and writes are refused
 .output [FILE]           Send results to FILE, or back to standard output
 .pager on|off            Page results taller than the screen ($PAGER, or less -FRX)
 .print TEXT...           Print TEXT
@@ -178,16 +180,7 @@ impl Shell {
                     self.usage(&format!("cannot write {}: {err}", path.unwrap_or_default()));
                 }
             }
-            ".open" => match arg(1) {
-                Some(_) if self.tx.is_some() => {
-                    self.usage("a transaction is open: COMMIT or ROLLBACK it before .open")
-                }
-                Some(name) => {
-                    self.db = Some(self.client.database(name));
-                    self.schema_changed = true;
-                }
-                None => self.usage("usage: .open NAME"),
-            },
+            ".open" => self.open(&args[1..]),
             ".timeout" => match arg(1).and_then(|ms| ms.parse::<u64>().ok()) {
                 Some(0) => self.timeout = None,
                 Some(ms) => self.timeout = Some(std::time::Duration::from_millis(ms)),
@@ -234,6 +227,31 @@ impl Shell {
     }
 
     /// Runs the SQL in `file` as a script.
+    /// `.open [--readonly] NAME[?mode=…]`: opens NAME as sqlite3 opens a file. If that
+    /// fails, no database is open (sqlite3 falls back to an empty in-memory one), so a
+    /// script's next statements cannot run on the previous database by mistake.
+    fn open(&mut self, args: &[String]) {
+        if self.tx.is_some() {
+            return self.usage("a transaction is open: COMMIT or ROLLBACK it before .open");
+        }
+        let (name, mode) = match crate::url::parse_open(args) {
+            Ok(parsed) => parsed,
+            Err(message) => return self.usage(&message),
+        };
+        self.schema_changed = true;
+        match self.runtime.block_on(self.client.open_with(&name, mode)) {
+            Ok(db) => self.db = Some(db),
+            Err(err) => {
+                self.db = None;
+                self.report(&err);
+                eprintln!("no database is open now (.open NAME opens one)");
+                if self.bail && self.script {
+                    self.quit = true;
+                }
+            }
+        }
+    }
+
     fn read(&mut self, file: &str) {
         let script = match std::fs::read(file) {
             Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),

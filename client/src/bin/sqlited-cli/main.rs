@@ -42,8 +42,10 @@ use sqlited_client::ClientOptions;
 #[command(name = "sqlited-cli", version)]
 struct Args {
     /// The server and database: http://HOST:PORT/DATABASE, https:// for TLS, or
-    /// unix:/PATH/TO.sock?database=DATABASE for a server's Unix socket. Without a database
-    /// none is open (`.open NAME`).
+    /// unix:/PATH/TO.sock?database=DATABASE for a server's Unix socket (the port defaults
+    /// to sqlited's, 50051). The database is created if missing, as sqlite3 creates a file;
+    /// ?mode=rw (&mode=rw after database=) refuses a missing one, ?mode=ro opens it read
+    /// only. Without a database none is open (`.open NAME`).
     #[arg(default_value = "http://127.0.0.1:50051", env = "SQLITED_URL")]
     url: String,
     /// Run this SQL (or dot command) and exit; may be given several times.
@@ -110,7 +112,7 @@ fn main() -> ExitCode {
         "-noheader" => "--no-header".to_string(),
         _ => arg,
     }));
-    let (server, database) = match url::parse(&args.url) {
+    let (server, database, mode) = match url::parse(&args.url) {
         Ok(parts) => parts,
         Err(message) => {
             eprintln!("Error: {message}");
@@ -119,10 +121,10 @@ fn main() -> ExitCode {
     };
     let mut settings = Settings::new(args.mode);
     settings.headers = !args.no_header;
-    let mut shell = match args
-        .options()
-        .and_then(|options| Shell::connect(&server, database.as_deref(), settings, options))
-    {
+    let mut shell = match args.options().and_then(|options| {
+        let database = database.as_deref().map(|name| (name, mode));
+        Shell::connect(&server, database, settings, options)
+    }) {
         Ok(shell) => shell,
         Err(err) => {
             eprintln!("Error: {}", url::explain(&server, &err.to_string()));

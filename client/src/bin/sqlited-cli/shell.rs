@@ -10,7 +10,7 @@
 use std::io::{IsTerminal, Write};
 use std::time::{Duration, Instant};
 
-use sqlited_client::{Client, Database, Error, TransactionMode};
+use sqlited_client::{Client, Database, Error, OpenMode, TransactionMode};
 use tokio::runtime::Runtime;
 
 use crate::control::{Statement, classify};
@@ -86,10 +86,11 @@ impl From<Error> for Failure {
 }
 
 impl Shell {
-    /// Connects to `server`, with `database` open if named.
+    /// Connects to `server`, with `database` opened in its mode if named (created if
+    /// missing in `rwc`, as sqlite3 creates a file).
     pub fn connect(
         server: &str,
-        database: Option<&str>,
+        database: Option<(&str, OpenMode)>,
         settings: Settings,
         options: sqlited_client::ClientOptions,
     ) -> Result<Self, Error> {
@@ -99,7 +100,10 @@ impl Shell {
             .build()
             .expect("a runtime");
         let client = runtime.block_on(Client::connect_with(server, options))?;
-        let db = database.map(|name| client.database(name));
+        let db = match database {
+            Some((name, mode)) => Some(runtime.block_on(client.open_with(name, mode))?),
+            None => None,
+        };
         Ok(Self {
             runtime,
             client,
@@ -253,6 +257,12 @@ impl Shell {
             return;
         }
         let started = Instant::now();
+        // A statement that begins a transaction, and the savepoint whose RELEASE would end it.
+        let begins = match &kind {
+            Statement::Begin(_) => Some(None),
+            Statement::Savepoint(name) if self.tx.is_none() => Some(Some(name.clone())),
+            _ => None,
+        };
         let result = match kind {
             Statement::Begin(mode) => self.begin(mode, false),
             Statement::Commit => self.end(true, "commit"),
@@ -274,7 +284,12 @@ impl Shell {
         };
         match result {
             Ok(()) => {}
-            Err(failure) => self.fail(failure),
+            Err(failure) => {
+                self.fail(failure);
+                if let Some(release) = begins {
+                    self.not_begun(release);
+                }
+            }
         }
         if self.timer {
             let _ = writeln!(
@@ -574,6 +589,32 @@ impl Shell {
             if self.script {
                 self.skip(&tx);
             }
+        }
+    }
+
+    /// After a statement that was to begin a transaction failed (the server refused BEGIN:
+    /// too many transactions, the role, the database, the deadline…): in a script, the
+    /// transaction it began is failed as a whole, and its statements are skipped up to its
+    /// end — its COMMIT or ROLLBACK, or the RELEASE of `release`, the SAVEPOINT that was to
+    /// begin it — as after any failed statement, rather than run one by one in autocommit.
+    /// At the prompt, says that no transaction is open.
+    fn not_begun(&mut self, release: Option<String>) {
+        if self.tx.is_some() || self.skipping || self.quit {
+            // Not begun because one is open (the error said so), or already skipped.
+            return;
+        }
+        if self.script {
+            self.skipping = true;
+            self.skip_release = release;
+            eprintln!(
+                "the transaction did not begin, so its statements are skipped up to its end (a \
+                 script's transaction is all or nothing)"
+            );
+        } else {
+            eprintln!(
+                "no transaction is open: the statements that follow run on their own, each \
+                 committed alone"
+            );
         }
     }
 

@@ -1,38 +1,50 @@
-//! The shell's URL, `http://HOST:PORT[/DATABASE]` (or `https://`, or
-//! `unix:/PATH/TO.sock[?database=DATABASE]`), and connection errors rewritten to say what
-//! to do.
+//! The shell's URL — the library's ([`sqlited_client::url`]): `http://HOST[:PORT][/DATABASE]`
+//! (or `https://`, or `unix:/PATH/TO.sock[?database=DATABASE]`), with `?mode=rwc|rw|ro` —
+//! and connection errors rewritten to say what to do.
 
-/// The server part and the database of `url`. A URL naming no database opens none; one
-/// naming no scheme (`127.0.0.1:50051/app`) is plaintext `http://`, as everywhere.
-pub fn parse(url: &str) -> Result<(String, Option<String>), String> {
-    if let Some(parts) = sqlited_client::transport::split_unix(url) {
-        return parts;
+use sqlited_client::OpenMode;
+use sqlited_client::url::DEFAULT_PORT;
+
+/// The server, the database (a URL naming none opens none) and its open mode.
+pub fn parse(url: &str) -> Result<(String, Option<String>, OpenMode), String> {
+    match sqlited_client::url::parse(url) {
+        Ok(target) => Ok((target.server, target.database, target.mode)),
+        Err(err) if sqlited_client::url::names_a_file(url) => Err(format!(
+            "{}; to load a SQLite file into a database: sqlite3 {url} .dump | sqlited-cli \
+             http://127.0.0.1:{DEFAULT_PORT}/app",
+            err.message()
+        )),
+        Err(err) => Err(err.message().to_string()),
     }
-    let url = &*sqlited_client::transport::with_scheme(url);
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return Err(format!("missing scheme: try http://{url}"));
-    };
-    if !matches!(scheme, "http" | "https") {
-        return Err(format!(
-            "unknown scheme {scheme}://: use http://{rest} (or https:// for TLS)"
-        ));
+}
+
+/// `.open`'s argument: `NAME`, `NAME?mode=rwc|rw|ro`, after sqlite3's `--readonly`.
+pub fn parse_open(args: &[String]) -> Result<(String, OpenMode), String> {
+    const USAGE: &str = "usage: .open [--readonly] NAME[?mode=rwc|rw|ro]";
+    let mut mode = OpenMode::ReadWriteCreate;
+    let mut name = None;
+    for arg in args {
+        match arg.as_str() {
+            "--readonly" | "-readonly" => mode = OpenMode::ReadOnly,
+            option if option.starts_with('-') => {
+                return Err(format!("unknown option {option} of .open: {USAGE}"));
+            }
+            _ if name.is_some() => return Err(USAGE.into()),
+            given => name = Some(given),
+        }
     }
-    let (host, database) = match rest.split_once('/') {
-        Some((host, path)) => (host, path.trim_end_matches('/')),
-        None => (rest, ""),
-    };
-    if host.is_empty() {
-        return Err(format!(
-            "the URL names no host: try http://127.0.0.1:50051/{database}"
-        ));
+    let name = name.ok_or(USAGE)?;
+    let (name, query) = name.split_once('?').unwrap_or((name, ""));
+    if !query.is_empty() {
+        let Some(given) = query.strip_prefix("mode=") else {
+            return Err(format!("unknown parameter {query:?} of .open: {USAGE}"));
+        };
+        mode = OpenMode::parse(given).map_err(|err| err.message().to_string())?;
     }
-    if database.contains('/') {
-        return Err(format!(
-            "a database name is one word ([A-Za-z0-9_-]): {database:?} in {url}"
-        ));
+    if name.is_empty() {
+        return Err(USAGE.into());
     }
-    let database = (!database.is_empty()).then(|| database.to_string());
-    Ok((format!("{scheme}://{host}"), database))
+    Ok((name.to_string(), mode))
 }
 
 /// What to tell the user when connecting to `server` failed with `message`.
@@ -56,6 +68,13 @@ pub fn explain(server: &str, message: &str) -> String {
     }
     if message.contains("Connection refused") {
         format!("no sqlited at {address} (connection refused): is the server running?")
+    } else if message.contains("dns error") || message.contains("failed to lookup address") {
+        let host = address.rsplit_once(':').map_or(address, |(host, _)| host);
+        format!(
+            "no host {host:?} (its name does not resolve): sqlited-cli connects to a sqlited \
+             server; give its URL and a database, http://HOST:PORT/DATABASE (e.g. \
+             http://127.0.0.1:{DEFAULT_PORT}/app)"
+        )
     } else if server.starts_with("https://")
         && (message.contains("corrupt message") || message.contains("InvalidContentType"))
     {
@@ -73,25 +92,51 @@ mod test {
     fn urls() {
         assert_eq!(
             parse("http://h:1/app").unwrap(),
-            ("http://h:1".into(), Some("app".into()))
-        );
-        assert_eq!(parse("https://h:1/").unwrap(), ("https://h:1".into(), None));
-        assert_eq!(parse("http://h:1").unwrap(), ("http://h:1".into(), None));
-        assert_eq!(
-            parse("127.0.0.1:50551/app").unwrap(),
-            ("http://127.0.0.1:50551".into(), Some("app".into()))
-        );
-        assert!(parse("ftp://h/app").is_err());
-        assert_eq!(
-            parse("unix:/run/s.sock?database=app").unwrap(),
-            ("unix:/run/s.sock".into(), Some("app".into()))
+            (
+                "http://h:1".into(),
+                Some("app".into()),
+                OpenMode::ReadWriteCreate
+            )
         );
         assert_eq!(
-            parse("unix:///run/s.sock").unwrap(),
-            ("unix:/run/s.sock".into(), None)
+            parse("127.0.0.1/app?mode=ro").unwrap(),
+            (
+                "http://127.0.0.1:50051".into(),
+                Some("app".into()),
+                OpenMode::ReadOnly
+            )
         );
-        assert!(parse("unix:/run/s.sock?db=app").is_err());
-        assert!(parse("unix:?database=app").is_err());
-        assert!(parse("http://h:1/a/b").is_err());
+        let file = parse("app.db").unwrap_err();
+        assert!(file.contains("connect to a sqlited server"), "{file}");
+        assert!(
+            file.contains("sqlite3 app.db .dump | sqlited-cli"),
+            "{file}"
+        );
+    }
+
+    #[test]
+    fn open_arguments() {
+        let args = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            parse_open(&args(&["app"])).unwrap(),
+            ("app".into(), OpenMode::ReadWriteCreate)
+        );
+        assert_eq!(
+            parse_open(&args(&["--readonly", "app"])).unwrap(),
+            ("app".into(), OpenMode::ReadOnly)
+        );
+        assert_eq!(
+            parse_open(&args(&["app?mode=rw"])).unwrap(),
+            ("app".into(), OpenMode::ReadWrite)
+        );
+        for bad in [
+            &[][..],
+            &["--new", "app"],
+            &["a", "b"],
+            &["app?cache=1"],
+            &["?mode=ro"],
+        ] {
+            assert!(parse_open(&args(bad)).is_err(), "{bad:?}");
+        }
     }
 }

@@ -8,6 +8,20 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class OpenRequest(_message.Message):
+    __slots__ = ("database", "create")
+    DATABASE_FIELD_NUMBER: _ClassVar[int]
+    CREATE_FIELD_NUMBER: _ClassVar[int]
+    database: str
+    create: bool
+    def __init__(self, database: _Optional[str] = ..., create: bool = ...) -> None: ...
+
+class OpenResponse(_message.Message):
+    __slots__ = ("created",)
+    CREATED_FIELD_NUMBER: _ClassVar[int]
+    created: bool
+    def __init__(self, created: bool = ...) -> None: ...
+
 class ExecuteRequest(_message.Message):
     __slots__ = ("database", "statement", "transaction_id")
     DATABASE_FIELD_NUMBER: _ClassVar[int]
@@ -27,14 +41,16 @@ class ExecuteResponse(_message.Message):
     def __init__(self, rows_affected: _Optional[int] = ..., last_insert_rowid: _Optional[int] = ...) -> None: ...
 
 class QueryRequest(_message.Message):
-    __slots__ = ("database", "statement", "transaction_id")
+    __slots__ = ("database", "statement", "transaction_id", "read_only")
     DATABASE_FIELD_NUMBER: _ClassVar[int]
     STATEMENT_FIELD_NUMBER: _ClassVar[int]
     TRANSACTION_ID_FIELD_NUMBER: _ClassVar[int]
+    READ_ONLY_FIELD_NUMBER: _ClassVar[int]
     database: str
     statement: _values_pb2.Statement
     transaction_id: str
-    def __init__(self, database: _Optional[str] = ..., statement: _Optional[_Union[_values_pb2.Statement, _Mapping]] = ..., transaction_id: _Optional[str] = ...) -> None: ...
+    read_only: bool
+    def __init__(self, database: _Optional[str] = ..., statement: _Optional[_Union[_values_pb2.Statement, _Mapping]] = ..., transaction_id: _Optional[str] = ..., read_only: bool = ...) -> None: ...
 
 class QueryResponse(_message.Message):
     __slots__ = ("columns", "rows", "summary")

@@ -35,6 +35,11 @@ class DatabaseStub(object):
         Args:
             channel: A grpc.Channel.
         """
+        self.Open = channel.unary_unary(
+                '/sqlited.v1.Database/Open',
+                request_serializer=sqlited_dot_v1_dot_database__pb2.OpenRequest.SerializeToString,
+                response_deserializer=sqlited_dot_v1_dot_database__pb2.OpenResponse.FromString,
+                _registered_method=True)
         self.Execute = channel.unary_unary(
                 '/sqlited.v1.Database/Execute',
                 request_serializer=sqlited_dot_v1_dot_database__pb2.ExecuteRequest.SerializeToString,
@@ -75,6 +80,19 @@ class DatabaseStub(object):
 class DatabaseServicer(object):
     """SQL against one database at a time.
     """
+
+    def Open(self, request, context):
+        """Opens a database as a client connects to it, with sqlite3's open modes: it must exist
+        (`create` false: sqlite3's `mode=rw` and `mode=ro`), or it is created if missing
+        (`create` true: `mode=rwc`, the clients' default). Any role on the database may open an
+        existing one; creating needs what every creation needs, the admin role and a server
+        without --no-create. Refusals say what to do: NOT_FOUND for a missing database (not
+        `create`, or --no-create), PERMISSION_DENIED for a token that may not create it. Reads
+        still create nothing; Open is how a client asks for sqlite3's "open creates the file".
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
 
     def Execute(self, request, context):
         """Runs one statement and reports its effect. Writes are acknowledged only after their
@@ -182,6 +200,11 @@ class DatabaseServicer(object):
 
 def add_DatabaseServicer_to_server(servicer, server):
     rpc_method_handlers = {
+            'Open': grpc.unary_unary_rpc_method_handler(
+                    servicer.Open,
+                    request_deserializer=sqlited_dot_v1_dot_database__pb2.OpenRequest.FromString,
+                    response_serializer=sqlited_dot_v1_dot_database__pb2.OpenResponse.SerializeToString,
+            ),
             'Execute': grpc.unary_unary_rpc_method_handler(
                     servicer.Execute,
                     request_deserializer=sqlited_dot_v1_dot_database__pb2.ExecuteRequest.FromString,
@@ -228,6 +251,33 @@ def add_DatabaseServicer_to_server(servicer, server):
 class Database(object):
     """SQL against one database at a time.
     """
+
+    @staticmethod
+    def Open(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/sqlited.v1.Database/Open',
+            sqlited_dot_v1_dot_database__pb2.OpenRequest.SerializeToString,
+            sqlited_dot_v1_dot_database__pb2.OpenResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
 
     @staticmethod
     def Execute(request,

@@ -1,5 +1,5 @@
-from sqlited._proto import values_pb2 as _values_pb2
 from sqlited._proto import database_pb2 as _database_pb2
+from sqlited._proto import values_pb2 as _values_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message

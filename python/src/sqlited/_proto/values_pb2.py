@@ -25,13 +25,14 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17sqlited/v1/values.proto\x12\nsqlited.v1\x1a\x1cgoogle/protobuf/struct.proto\"~\n\x05Value\x12*\n\x04null\x18\x01 \x01(\x0e\x32\x1a.google.protobuf.NullValueH\x00\x12\x11\n\x07integer\x18\x02 \x01(\x12H\x00\x12\x0e\n\x04real\x18\x03 \x01(\x01H\x00\x12\x0e\n\x04text\x18\x04 \x01(\tH\x00\x12\x0e\n\x04\x62lob\x18\x05 \x01(\x0cH\x00\x42\x06\n\x04kind\"\xc0\x01\n\tStatement\x12\x0b\n\x03sql\x18\x01 \x01(\t\x12!\n\x06params\x18\x02 \x03(\x0b\x32\x11.sqlited.v1.Value\x12<\n\x0cnamed_params\x18\x03 \x03(\x0b\x32&.sqlited.v1.Statement.NamedParamsEntry\x1a\x45\n\x10NamedParamsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12 \n\x05value\x18\x02 \x01(\x0b\x32\x11.sqlited.v1.Value:\x02\x38\x01\")\n\x06\x43olumn\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x11\n\tdecl_type\x18\x02 \x01(\t\"(\n\x03Row\x12!\n\x06values\x18\x01 \x03(\x0b\x32\x11.sqlited.v1.Valueb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17sqlited/v1/values.proto\x12\nsqlited.v1\x1a\x1cgoogle/protobuf/struct.proto\"~\n\x05Value\x12*\n\x04null\x18\x01 \x01(\x0e\x32\x1a.google.protobuf.NullValueH\x00\x12\x11\n\x07integer\x18\x02 \x01(\x12H\x00\x12\x0e\n\x04real\x18\x03 \x01(\x01H\x00\x12\x0e\n\x04text\x18\x04 \x01(\tH\x00\x12\x0e\n\x04\x62lob\x18\x05 \x01(\x0cH\x00\x42\x06\n\x04kind\"\xc0\x01\n\tStatement\x12\x0b\n\x03sql\x18\x01 \x01(\t\x12!\n\x06params\x18\x02 \x03(\x0b\x32\x11.sqlited.v1.Value\x12<\n\x0cnamed_params\x18\x03 \x03(\x0b\x32&.sqlited.v1.Statement.NamedParamsEntry\x1a\x45\n\x10NamedParamsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12 \n\x05value\x18\x02 \x01(\x0b\x32\x11.sqlited.v1.Value:\x02\x38\x01\")\n\x06\x43olumn\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x11\n\tdecl_type\x18\x02 \x01(\t\"(\n\x03Row\x12!\n\x06values\x18\x01 \x03(\x0b\x32\x11.sqlited.v1.ValueBm\n\x1ainvalid.example.sqlited.v1B\x0bValuesProtoP\x01Z3example.invalid/sqlited/gen/go/sqlited/v1;sqlitedv1\xaa\x02\nSqlited.V1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'sqlited.v1.values_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
-  DESCRIPTOR._loaded_options = None
+  _globals['DESCRIPTOR']._loaded_options = None
+  _globals['DESCRIPTOR']._serialized_options = b'\n\032invalid.example.sqlited.v1B\013ValuesProtoP\001Z3example.invalid/sqlited/gen/go/sqlited/v1;sqlitedv1\252\002\nSqlited.V1'
   _globals['_STATEMENT_NAMEDPARAMSENTRY']._loaded_options = None
   _globals['_STATEMENT_NAMEDPARAMSENTRY']._serialized_options = b'8\001'
   _globals['_VALUE']._serialized_start=69

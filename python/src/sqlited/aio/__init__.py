@@ -72,12 +72,12 @@ async def connect(
     isolation_level: Optional[str] = "",
     detect_types: int = 0,
 ) -> Connection:
-    """Connects to the database named by ``url``, as ``sqlited.connect`` does (the same
-    arguments), on a grpc.aio channel of the running event loop; use the connection from
-    that loop only. Nothing is sent until the first statement."""
+    """Connects to the database named by ``url`` and opens it, as ``sqlited.connect``
+    does (the same arguments, and the URL's ``mode=``), on a grpc.aio channel of the running
+    event loop; use the connection from that loop only."""
     target = parse(url)
     channel = open_channel(grpc.aio, target, root_certificates)
-    return Connection(
+    connection = Connection(
         channel,
         target.database,
         timeout=timeout,
@@ -86,7 +86,14 @@ async def connect(
         autocommit=autocommit,
         isolation_level=isolation_level,
         detect_types=detect_types,
+        mode=target.mode,
     )
+    try:
+        await connection._open()
+    except BaseException:
+        await connection.close()
+        raise
+    return connection
 
 
 __all__ = [

@@ -44,8 +44,7 @@ class Cursor(BaseCursor):
             await conn._control(control)
             return self
         async def send(tx: str) -> None:
-            request = database_pb2.QueryRequest(database=conn.database, statement=statement, transaction_id=tx)
-            await self._open(conn._stub.Query, request, tx)
+            await self._open(conn._stub.Query, conn._query_request(statement, tx), tx)
 
         await conn._in_turn(send, sql)
         return self
@@ -55,6 +54,7 @@ class Cursor(BaseCursor):
         self._start()
         statements = self._statements(sql, seq_of_parameters)
         conn = self._connection
+        conn._check_writable("executemany()")
         async def send(tx: str) -> Any:
             if not statements:
                 return None
@@ -75,8 +75,7 @@ class Cursor(BaseCursor):
             if control is not None:
                 await conn._control(control)
                 continue
-            await conn._in_turn(lambda tx: conn._call(conn._stub.Execute, database_pb2.ExecuteRequest(
-                database=conn.database, statement=statement, transaction_id=tx)), sql, implicit=False)
+            await conn._in_turn(lambda tx: conn._execute(statement, tx), sql, implicit=False)
         return self
 
     async def callproc(
@@ -98,13 +97,18 @@ class Cursor(BaseCursor):
     async def _open(self, method: Any, request: Any, tx: str) -> None:
         conn = self._connection
         call = method(request, timeout=conn.timeout, metadata=conn._metadata)
+        conn._running.add(call)  # interrupt() cancels it, until its last message
         try:
-            first = await call.read()
-        except grpc.RpcError as e:
-            raise conn._failed(e) from None
+            first = await conn._guarded(call, call.read())
+        except BaseException:
+            conn._running.discard(call)
+            raise
         if first is grpc.aio.EOF:
+            conn._running.discard(call)
             return
         self._first(first, call, tx)
+        if self._stream is None:
+            conn._running.discard(call)
 
     async def _buffer_rest(self) -> None:
         """Reads the rest of the stream into memory: another request of the same
@@ -117,10 +121,10 @@ class Cursor(BaseCursor):
             if self._stream is None:
                 return  # read to its end meanwhile
             try:
-                message = await self._stream.read()
-            except grpc.RpcError as e:
+                message = await self._connection._guarded(self._stream, self._stream.read())
+            except BaseException:
                 self._ended()
-                raise self._connection._failed(e) from None
+                raise
             if message is grpc.aio.EOF:
                 self._ended()
                 return

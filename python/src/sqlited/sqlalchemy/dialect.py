@@ -6,16 +6,18 @@ inherited. What differs is what a network service cannot give or gives different
 
 - the URL names a server and a database: ``sqlite+sqlited://[:TOKEN@]host[:port]/db``,
   with the query parameters of ``create_connect_args``;
-- a database that does not exist yet is created by the first connection (an empty write
-  transaction, so it needs the ``write`` role), as sqlite3 creates a file; ``create=false`` in
-  the URL makes a missing database an error instead;
+- a database that does not exist yet is created by the first connection, as sqlite3
+  creates a file (the driver's open mode ``rwc``; creating needs the ``admin`` role);
+  ``mode=rw`` in the URL makes a missing database an error instead, ``mode=ro`` opens it
+  read only, as in sqlite3's URIs;
 - the server's SQLite version is asked of the server (``SELECT sqlite_version()``) on the
   first connection, and the version-dependent features (RETURNING, multi-row VALUES, …) are
   set from it;
 - no Python functions inside SQLite: pysqlite registers ``regexp`` and ``floor`` with
-  ``create_function`` on each connection, which a server cannot run, so REGEXP and
-  ``func.floor()`` are only there if the server's SQLite has them; the ``//`` operator, which
-  SQLAlchemy compiles to FLOOR() for non-integers, is compiled to plain SQL instead;
+  ``create_function`` on each connection, which a server cannot run; the server's SQLite
+  has the math functions, so ``func.floor()`` works, and REGEXP does not; the ``//``
+  operator, which SQLAlchemy compiles to FLOOR() for non-integers, is compiled to plain SQL
+  (it needs no math functions);
 - isolation levels: ``SERIALIZABLE`` (the server's transactions) and ``AUTOCOMMIT``; SQLite's
   ``READ UNCOMMITTED`` needs a shared cache on one process and is refused by the sandbox;
 - schemas: only ``main`` (the sandbox refuses ATTACH);
@@ -45,15 +47,14 @@ from sqlalchemy.engine import reflection
 from sqlalchemy.sql import sqltypes
 
 import sqlited
+from sqlited.url import DEFAULT_PORT, MODES
 
 # The tables Litestream keeps in a database it replicates.
 LITESTREAM_PREFIX = "_litestream_"
 
-DEFAULT_PORT = 50051
-
 # What each URL query parameter becomes: its connect() argument and how it is read.
 _QUERY_PARAMETERS = {
-    "create": bool,  # the dialect's own: create the database if it does not exist
+    "mode": str,  # sqlite3's open mode, rwc (the default), rw or ro: passed in the driver's URL
     "token": str,
     "tls": bool,
     "root_certificates": str,  # a path to a PEM file, read when the engine is made
@@ -109,7 +110,6 @@ class SQLitedDialect(SQLiteDialect_pysqlite):
         # Each connection's BEGIN mode (its isolation_level) as it was made, to come back to
         # when SERIALIZABLE follows AUTOCOMMIT.
         self._begin_modes: "weakref.WeakKeyDictionary[Any, str]" = weakref.WeakKeyDictionary()
-        self.create_database = True
 
     @classmethod
     def import_dbapi(cls) -> Any:
@@ -124,8 +124,9 @@ class SQLitedDialect(SQLiteDialect_pysqlite):
     def create_connect_args(self, url: Any) -> Tuple[List[Any], Dict[str, Any]]:
         """``sqlite+sqlited://[:TOKEN@]host[:port]/database[?param=value…]``.
 
-        Query parameters: ``create=false`` (a database that does not exist is an error,
-        rather than created by the first connection), ``token`` (better as the URL's password, which SQLAlchemy hides
+        Query parameters: ``mode=rw`` (a database that does not exist is an error, rather
+        than created by the first connection) or ``mode=ro`` (read only), as in sqlite3's URIs;
+        ``token`` (better as the URL's password, which SQLAlchemy hides
         when it prints the URL), ``tls=true`` (https), ``root_certificates=/path/ca.pem``,
         ``timeout`` (seconds per call), ``lease_ms`` (the transactions' idle lease),
         ``isolation_level`` (sqlite3's: the BEGIN mode of implicit transactions) and
@@ -163,7 +164,9 @@ class SQLitedDialect(SQLiteDialect_pysqlite):
             if "token" in opts:
                 raise exc.ArgumentError("the token is given twice: as the URL's password and as token=")
             opts["token"] = str(url.password)
-        self.create_database = opts.pop("create", True)
+        mode = opts.pop("mode", None)
+        if mode is not None and mode not in MODES:
+            raise exc.ArgumentError(f"mode={mode}: sqlite3's open modes are rwc (the default), rw and ro")
         tls = opts.pop("tls", False)
         if "root_certificates" in opts:
             path = opts["root_certificates"]
@@ -175,6 +178,8 @@ class SQLitedDialect(SQLiteDialect_pysqlite):
             tls = True
         host = f"[{url.host}]" if ":" in url.host else url.host
         target = f"{'https' if tls else 'http'}://{host}:{url.port or DEFAULT_PORT}/{database}"
+        if mode is not None:
+            target += f"?mode={mode}"
         return [target], opts
 
     def on_connect(self) -> Any:
@@ -188,10 +193,7 @@ class SQLitedDialect(SQLiteDialect_pysqlite):
         return record
 
     def _get_server_version_info(self, connection: Any) -> Tuple[int, ...]:
-        """The server's SQLite version; asking it first creates the database when it does
-        not exist (unless ``create=false``)."""
-        if self.create_database:
-            _create_if_missing(connection.connection.dbapi_connection)
+        """The server's SQLite version."""
         version = connection.exec_driver_sql("SELECT sqlite_version()").scalar()
         return tuple(int(part) for part in re.findall(r"\d+", version)[:3])
 
@@ -278,21 +280,6 @@ class SQLitedDialect(SQLiteDialect_pysqlite):
             finally:
                 cursor.close()
         super().do_savepoint(connection, name)
-
-
-def _create_if_missing(dbapi_connection: Any) -> None:
-    """Creates the connection's database if a read finds it missing: an empty write
-    transaction (BEGIN IMMEDIATE, ROLLBACK) creates it and changes nothing."""
-    cursor = dbapi_connection.cursor()
-    try:
-        cursor.execute("SELECT 1").fetchall()
-    except sqlited.OperationalError as e:
-        if e.reason != "DATABASE_NOT_FOUND" or dbapi_connection.in_transaction:
-            raise
-        cursor.execute("BEGIN IMMEDIATE")
-        dbapi_connection.rollback()
-    finally:
-        cursor.close()
 
 
 dialect = SQLitedDialect

@@ -37,6 +37,10 @@ pub(super) struct Session {
     authorization: http::HeaderMap,
     /// The principal the auth layer found for the stream (used as is when auth is off).
     principal: Option<Arc<crate::auth::Principal>>,
+    /// The stream's place on its connection: quiet while no request is in flight (the
+    /// connection may then be closed for being idle, or to make room for another of its
+    /// client), and told when the connection is closing (the session then ends first).
+    quiet: Option<crate::connections::Quiet>,
 }
 
 /// A request in flight.
@@ -94,6 +98,10 @@ impl Session {
                 .extensions()
                 .get::<Arc<crate::auth::Principal>>()
                 .cloned(),
+            quiet: request
+                .extensions()
+                .get::<crate::connections::Quiet>()
+                .cloned(),
         }
     }
 
@@ -109,6 +117,8 @@ impl Session {
         let mut draining = self.sessions.draining.clone();
         let mut reading = !*draining.borrow_and_update();
         let mut drained = !reading;
+        let mut closing = self.quiet.as_ref().map(crate::connections::Quiet::closing);
+        let mut moved = false;
         let mut flights: HashMap<u64, Flight> = HashMap::new();
         let mut running: FuturesUnordered<BoxFuture<'static, Finished>> = FuturesUnordered::new();
         let started = Instant::now();
@@ -117,6 +127,9 @@ impl Session {
         let ending: Option<Status> = loop {
             if !reading && running.is_empty() {
                 break None;
+            }
+            if let Some(quiet) = &self.quiet {
+                quiet.set(running.is_empty());
             }
             tokio::select! {
                 biased;
@@ -137,6 +150,12 @@ impl Session {
                         reading = false;
                         drained = true;
                     }
+                }
+                // The connection closes at shutdown too: the draining message wins then.
+                () = connection_closing(&mut closing), if reading => {
+                    reading = false;
+                    drained = *draining.borrow();
+                    moved = !drained;
                 }
                 // Refusals wait in `running` too, so a client that floods without reading
                 // is held back by the transport once there are twice the limit.
@@ -180,6 +199,18 @@ impl Session {
                         "the server is shutting down: this session takes no more requests \
                          (those in flight were answered); reconnect, to this server once it is \
                          back or to another"
+                            .into(),
+                    )
+                    .into_status(Some(&self.request_id)),
+                );
+            }
+            None if moved => {
+                tracing::debug!(parent: &span, requests, elapsed_us, "session ended: its connection closes");
+                outbox.end(
+                    Error::Unavailable(
+                        "this connection is closing (idle past --idle-timeout-ms, or making \
+                         room for another connection of this client): the session takes no \
+                         more requests (those in flight were answered); open a new session"
                             .into(),
                     )
                     .into_status(Some(&self.request_id)),
@@ -358,5 +389,17 @@ impl Session {
                 .map(|_| request::stalled(&session_id));
             Finished { id: None, broke }
         })
+    }
+}
+
+/// Completes when the session's connection is closing (never, for a session without one).
+async fn connection_closing(closing: &mut Option<tokio::sync::watch::Receiver<bool>>) {
+    match closing {
+        Some(closing) => {
+            if closing.wait_for(|closing| *closing).await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        }
+        None => std::future::pending().await,
     }
 }

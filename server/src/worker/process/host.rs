@@ -120,6 +120,7 @@ fn serve(hello: Hello, socket: UnixStream, parent: u32) -> u8 {
                 options,
                 TaskSource::Own,
                 report,
+                None,
             ))
         });
     let ready = Ready {
@@ -226,6 +227,7 @@ impl Host {
             timeout_ms,
             access,
             request_id,
+            may_attach,
             work,
         } = message;
         let Some(work) = work else {
@@ -260,6 +262,7 @@ impl Host {
         let ms = |ms: u64| (ms > 0).then(|| Duration::from_millis(ms));
         let cancel = CancelToken::resumed(ms(deadline_ms), ms(timeout_ms));
         cancel.set_access(Access::from_u8(access as u8));
+        cancel.set_may_attach(may_attach);
         if !request_id.is_empty() {
             cancel.set_request_id(&request_id);
         }

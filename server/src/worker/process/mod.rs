@@ -11,9 +11,10 @@
 //! - [`calls`]: a job's call and answer on the wire, mapped once each way.
 //! - [`proxy`]: the server's two threads per worker: requests out, answers in.
 //! - [`host`]: the worker process's side.
-//! - [`budget`]: the restart backoff for workers that keep dying.
+//!
+//! A process's failed start and its death count against its kind's restart budget
+//! ([`super::budget`]), as a thread worker's do.
 
-pub mod budget;
 mod calls;
 pub mod host;
 pub mod proxy;
@@ -32,12 +33,13 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::Sender;
 
+use super::budget::RestartBudget;
 use super::connection::ConnectionSettings;
 use super::group_commit::GroupMetrics;
+use super::supervision::Pool;
 use super::thread::{TaskSource, ThreadOptions};
 use super::{Rejected, Role, Task, Worker};
 use crate::error::{Error, Result};
-use budget::RestartBudget;
 use proxy::Shared;
 use wire::{Hello, Ready};
 
@@ -45,6 +47,8 @@ use wire::{Hello, Ready};
 const START_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long closing waits for a worker process to finish before killing it.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long a worker process whose stream ended may take to exit before it is killed.
+const EXIT_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// How worker processes are started; set from the command line.
 #[derive(Debug, Clone)]
@@ -74,7 +78,7 @@ impl ProcessWorker {
     /// Starts the process and waits until its connection is open.
     pub async fn spawn(
         id: u64,
-        role: Role,
+        pool: Pool,
         settings: Arc<ConnectionSettings>,
         options: ThreadOptions,
         source: TaskSource,
@@ -82,7 +86,7 @@ impl ProcessWorker {
         budget: Arc<RestartBudget>,
     ) -> Result<Self> {
         tokio::task::spawn_blocking(move || {
-            Self::start(id, role, &settings, options, source, &process, budget)
+            Self::start(id, pool, &settings, options, source, &process, budget)
         })
         .await
         .map_err(|err| Error::Internal(format!("starting a worker process failed: {err}")))?
@@ -90,13 +94,14 @@ impl ProcessWorker {
 
     fn start(
         id: u64,
-        role: Role,
+        pool: Pool,
         settings: &ConnectionSettings,
         options: ThreadOptions,
         source: TaskSource,
         process: &ProcessOptions,
         budget: Arc<RestartBudget>,
     ) -> Result<Self> {
+        let role = pool.role();
         let cannot = |what: &str, err: std::io::Error| {
             Error::Unavailable(format!(
                 "cannot start a worker process ({what}: {err}); retry shortly"
@@ -129,17 +134,19 @@ impl ProcessWorker {
             let _ = child.wait();
             return Err(err);
         }
-        tracing::info!(worker = id, pid, %role, path = %settings.path.display(), "worker process started");
+        tracing::info!(worker = id, pid, %role, pool = %pool.label(), path = %settings.path.display(),
+            "worker process started");
 
-        let (tasks, exited, sender) = match source {
+        let (tasks, feed, sender) = match source {
             TaskSource::Own => {
                 let (sender, tasks) = crossbeam_channel::bounded(options.queue_depth.max(1));
-                (tasks, None, Some(sender))
+                let feed = proxy::Feed::Own(tasks.clone());
+                (tasks, feed, Some(sender))
             }
-            TaskSource::Shared { tasks, exited } => (tasks, Some(exited), None),
+            TaskSource::Shared { tasks, exits } => (tasks, proxy::Feed::Shared(exits), None),
         };
         let groups = (role == Role::Writer).then(|| GroupMetrics::new(&settings.path));
-        let (shared, outbound) = Shared::new(id, exited, groups);
+        let (shared, outbound) = Shared::new(id, feed, groups);
         let send_socket = ours.try_clone().map_err(|err| cannot("socket", err))?;
         let send_shared = Arc::clone(&shared);
         let limit = options.queue_depth;
@@ -153,8 +160,19 @@ impl ProcessWorker {
         let receiver = std::thread::Builder::new()
             .name(format!("sqlited-answers-{id}"))
             .spawn(move || {
-                proxy::receive_loop(&receive_shared, ours);
-                reap(id, pid, child, &receive_shared, &budget, started.elapsed());
+                let broken = !proxy::receive_loop(&receive_shared, ours);
+                // The death counts against the budget before anyone sees the worker dead,
+                // so whoever starts the next one finds the backoff it calls for.
+                reap(
+                    id,
+                    pid,
+                    child,
+                    broken,
+                    &receive_shared,
+                    &budget,
+                    started.elapsed(),
+                );
+                receive_shared.died();
                 let _ = finish.send(());
             })
             .map_err(|err| cannot("thread", err))?;
@@ -214,15 +232,26 @@ fn handshake(
     }
 }
 
-/// Waits for the exited process and says how it ended.
+/// Waits for the process, whose stream ended (`broken`: in the middle of a message, so it is
+/// killed first), says how it ended, and counts an unexpected end against `budget`.
 fn reap(
     id: u64,
     pid: u32,
     mut child: Child,
+    broken: bool,
     shared: &Shared,
     budget: &RestartBudget,
     lived: Duration,
 ) {
+    if broken {
+        let _ = child.kill();
+    }
+    // A process whose stream ended is exiting: it gets a moment to, not forever.
+    let deadline = Instant::now() + EXIT_TIMEOUT;
+    while matches!(child.try_wait(), Ok(None)) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let _ = child.kill();
     let status = child.wait();
     if shared.closing.load(Ordering::Acquire) && status.as_ref().is_ok_and(|s| s.success()) {
         tracing::debug!(worker = id, pid, "worker process exited");
@@ -233,8 +262,14 @@ fn reap(
         Err(err) => err.to_string(),
     };
     tracing::warn!(worker = id, pid, %status, lived_ms = lived.as_millis() as u64,
-        "worker process died; its requests failed and a new one starts on demand");
-    budget.died(lived);
+        "worker process died; its requests failed and a new one starts");
+    budget.died(
+        lived,
+        &format!(
+            "a worker process died ({status}) {} ms after it started",
+            lived.as_millis()
+        ),
+    );
 }
 
 /// Passes the worker's standard error to the server's log, one event a line, at the level
@@ -272,10 +307,11 @@ impl Worker for ProcessWorker {
 
     #[allow(clippy::result_large_err)]
     fn submit(&self, task: Task) -> std::result::Result<(), (Rejected, Task)> {
-        if !self.shared.is_alive() {
-            return Err((Rejected::Stopped, task));
+        let shared = &self.shared;
+        match shared.own_queue() {
+            Some(queued) => super::offer(self.sender.as_ref(), queued, || shared.is_alive(), task),
+            None => Err((Rejected::Stopped, task)),
         }
-        super::offer(self.sender.as_ref(), task)
     }
 
     fn is_alive(&self) -> bool {

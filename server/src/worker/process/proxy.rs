@@ -4,7 +4,9 @@
 //! queue, never more than `limit` in flight), commands of open transactions, and cancellations,
 //! and writes them to the socket. The receive thread reads the answers and hands each to the
 //! channel its request waits on. When the worker dies, the receive thread fails every request
-//! it held: UNAVAILABLE, or ABORTED for a transaction, which is lost.
+//! it held and every task waiting in its own queue, and the send thread every command
+//! waiting for one of its transactions: UNAVAILABLE, or ABORTED for a transaction, which is
+//! lost (rule 2 of [`crate::worker::supervision`]).
 
 use std::any::Any;
 use std::collections::HashMap;
@@ -15,6 +17,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Select, Sender};
+use tokio::sync::Notify;
 
 use super::wire::{self, Answer, BeginWork, FromWorker, QueryWork, ToWorker, Work};
 use crate::error::Error;
@@ -27,6 +30,9 @@ use crate::worker::{Job, Task};
 
 /// How often the send thread looks for requests to cancel.
 const TICK: Duration = Duration::from_millis(20);
+/// How long the send thread waits for the death of a worker it could not write to, before
+/// it stops without failing its transactions' waiting commands.
+const DEATH_BOUND: Duration = Duration::from_secs(5);
 
 /// What a request waits on.
 enum Waiting {
@@ -91,6 +97,14 @@ struct Forwarded {
     commands: Receiver<TxCommand>,
 }
 
+/// Where a worker's tasks come from, as its death concerns them.
+pub enum Feed {
+    /// Its own queue (the far end), whose tasks fail with it.
+    Own(Receiver<Task>),
+    /// Its database's shared reader queue, which outlives it: its supervisor is notified.
+    Shared(Arc<Notify>),
+}
+
 /// What both threads of one worker share.
 pub struct Shared {
     pub id: u64,
@@ -99,8 +113,7 @@ pub struct Shared {
     alive: AtomicBool,
     /// Raised once the server stopped sending work: an exit now is the expected one.
     pub closing: AtomicBool,
-    /// Raised on death, for a reader sharing its database's queue.
-    exited: Option<Arc<AtomicBool>>,
+    feed: Feed,
     outbox: Sender<Outbound>,
     /// For a writer: the metrics its group commits move.
     groups: Option<GroupMetrics>,
@@ -109,7 +122,7 @@ pub struct Shared {
 impl Shared {
     pub fn new(
         id: u64,
-        exited: Option<Arc<AtomicBool>>,
+        feed: Feed,
         groups: Option<GroupMetrics>,
     ) -> (Arc<Self>, Receiver<Outbound>) {
         let (outbox, outbound) = crossbeam_channel::unbounded();
@@ -119,7 +132,7 @@ impl Shared {
             in_flight: AtomicUsize::new(0),
             alive: AtomicBool::new(true),
             closing: AtomicBool::new(false),
-            exited,
+            feed,
             outbox,
             groups,
         });
@@ -128,6 +141,14 @@ impl Shared {
 
     pub fn is_alive(&self) -> bool {
         self.alive.load(Ordering::Acquire)
+    }
+
+    /// The far end of the worker's own queue (`None` for a shared reader).
+    pub fn own_queue(&self) -> Option<&Receiver<Task>> {
+        match &self.feed {
+            Feed::Own(queued) => Some(queued),
+            Feed::Shared(_) => None,
+        }
     }
 
     /// Records a request about to be sent; a dead worker hands it back to be failed.
@@ -150,17 +171,21 @@ impl Shared {
         }
     }
 
-    /// The worker is gone: fail everything it held.
+    /// The worker is gone: fail everything it held, and what waits in its own queue.
     pub fn died(&self) {
         let requests: Vec<InFlight> = {
             let mut pending = self.pending.lock().expect("pending requests poisoned");
+            // Its transactions are lost before the worker is seen dead, so the send thread,
+            // once it sees that, refuses their waiting commands with the reason.
+            for request in pending.values() {
+                if let Waiting::Transaction(tx) = &request.waiting {
+                    tx.lose();
+                }
+            }
             self.alive.store(false, Ordering::Release);
             pending.drain().map(|(_, request)| request).collect()
         };
         self.in_flight.store(0, Ordering::Release);
-        if let Some(exited) = &self.exited {
-            exited.store(true, Ordering::Release);
-        }
         let _ = self.outbox.send(Outbound::Wake);
         // Transactions first, so what ran inside them fails as part of a lost transaction.
         let (transactions, others): (Vec<_>, Vec<_>) = requests
@@ -168,6 +193,20 @@ impl Shared {
             .partition(|request| matches!(request.waiting, Waiting::Transaction(_)));
         for request in transactions.into_iter().chain(others) {
             request.fail(self.id);
+        }
+        match &self.feed {
+            Feed::Own(queued) => crate::worker::fail_queued(queued),
+            Feed::Shared(exits) => exits.notify_one(),
+        }
+    }
+}
+
+impl OpenTx {
+    /// Marks the transaction lost with its worker, unless it had ended.
+    fn lose(&self) {
+        if !self.ended.load(Ordering::Acquire) {
+            self.state.set(TxStatus::Lost);
+            self.ended.store(true, Ordering::Release);
         }
     }
 }
@@ -203,10 +242,7 @@ fn fail(waiting: Waiting, err: Error, cancel: &Arc<CancelToken>) {
             }
         },
         Waiting::Transaction(mut tx) => {
-            if !tx.ended.load(Ordering::Acquire) {
-                tx.state.set(TxStatus::Lost);
-                tx.ended.store(true, Ordering::Release);
-            }
+            tx.lose();
             if let Some(started) = tx.started.take() {
                 let _ = started.send(Err(tx.state.ended_error().unwrap_or(err)));
             }
@@ -232,6 +268,7 @@ pub fn send_loop(
         forwarded: Vec::new(),
     };
     let mut last_scan = Instant::now();
+    let mut broken = false;
     while shared.is_alive() {
         sender.forget_ended();
         let room = shared.in_flight.load(Ordering::Acquire) < limit.max(1);
@@ -269,6 +306,7 @@ pub fn send_loop(
         };
         if written.and_then(|()| out.flush()).is_err() {
             // The receive thread sees the end of the stream and fails what is pending.
+            broken = true;
             break;
         }
         if last_scan.elapsed() >= TICK {
@@ -281,6 +319,22 @@ pub fn send_loop(
     shared.closing.store(true, Ordering::Release);
     let _ = out.flush();
     let _ = socket.shutdown(std::net::Shutdown::Write);
+    if broken {
+        // A worker that stopped reading is dying: the receive thread is about to see it.
+        let deadline = Instant::now() + DEATH_BOUND;
+        while shared.is_alive() && Instant::now() < deadline {
+            let _ = outbound.recv_timeout(TICK);
+        }
+    }
+    if !shared.is_alive() {
+        // Dead, so its transactions are marked lost: the commands still waiting for them
+        // learn that now rather than at their deadline.
+        for forwarded in &sender.forwarded {
+            while let Ok(command) = forwarded.commands.try_recv() {
+                transaction::refuse(command, &forwarded.state);
+            }
+        }
+    }
 }
 
 /// What one turn of the send thread took.
@@ -432,6 +486,7 @@ impl Writer<'_> {
             timeout_ms: cancel.timeout().map_or(0, millis),
             access: u32::from(cancel.access().as_u8()),
             request_id: cancel.request_id().unwrap_or_default().to_string(),
+            may_attach: cancel.may_attach(),
             work: Some(work),
         };
         let request = InFlight {
@@ -519,21 +574,20 @@ fn millis(duration: Duration) -> u64 {
     u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }
 
-/// The receive thread: delivers answers until the worker's stream ends, then fails what
-/// is left.
-pub fn receive_loop(shared: &Shared, socket: UnixStream) {
+/// The receive thread: delivers answers until the worker's stream ends; false if it broke
+/// off in the middle of a message. The caller then fails what is left ([`Shared::died`]).
+pub fn receive_loop(shared: &Shared, socket: UnixStream) -> bool {
     let mut input = BufReader::new(socket);
     loop {
         match wire::read_frame::<FromWorker>(&mut input) {
             Ok(Some(message)) => deliver(shared, message),
-            Ok(None) => break,
+            Ok(None) => return true,
             Err(err) => {
                 tracing::warn!(worker = shared.id, error = %err, "lost the worker process's stream");
-                break;
+                return false;
             }
         }
     }
-    shared.died();
 }
 
 fn deliver(shared: &Shared, message: FromWorker) {

@@ -93,6 +93,9 @@ pub struct ToWorker {
     /// The request's id, for the worker's log lines.
     #[prost(string, tag = "6")]
     pub request_id: String,
+    /// Whether the request may ATTACH other databases (`CancelToken::may_attach`).
+    #[prost(bool, tag = "7")]
+    pub may_attach: bool,
     #[prost(oneof = "Work", tags = "10, 12, 15, 16, 17, 18, 19")]
     pub work: Option<Work>,
 }
@@ -195,6 +198,7 @@ pub enum ErrorKind {
     Unauthenticated = 12,
     PermissionDenied = 13,
     AlreadyExists = 16,
+    UnavailableFor = 17,
 }
 
 /// An [`Error`], every variant with its fields.
@@ -213,6 +217,9 @@ pub struct WireError {
     pub flag: bool,
     #[prost(message, repeated, tag = "6")]
     pub violations: Vec<Violation>,
+    /// `retry_after`, in milliseconds, for the variant that has one.
+    #[prost(uint64, tag = "7")]
+    pub retry_after_ms: u64,
 }
 
 #[derive(Clone, PartialEq, prost::Message)]
@@ -246,6 +253,13 @@ impl From<&Error> for WireError {
                 (ErrorKind::ResourceExhausted, message.clone())
             }
             Error::Unavailable(message) => (ErrorKind::Unavailable, message.clone()),
+            Error::UnavailableFor {
+                message,
+                retry_after,
+            } => {
+                wire.retry_after_ms = u64::try_from(retry_after.as_millis()).unwrap_or(u64::MAX);
+                (ErrorKind::UnavailableFor, message.clone())
+            }
             Error::DeadlineExceeded(message) => (ErrorKind::DeadlineExceeded, message.clone()),
             Error::Cancelled(message) => (ErrorKind::Cancelled, message.clone()),
             Error::NoSuchTransaction { id } => (ErrorKind::NoSuchTransaction, id.clone()),
@@ -288,6 +302,7 @@ impl From<WireError> for Error {
             code,
             flag,
             violations,
+            retry_after_ms,
         } = wire;
         match ErrorKind::try_from(kind).unwrap_or(ErrorKind::Internal) {
             ErrorKind::InvalidArgument => Error::InvalidArgument {
@@ -305,6 +320,10 @@ impl From<WireError> for Error {
                 retryable: flag,
             },
             ErrorKind::Unavailable => Error::Unavailable(message),
+            ErrorKind::UnavailableFor => Error::UnavailableFor {
+                message,
+                retry_after: std::time::Duration::from_millis(retry_after_ms),
+            },
             ErrorKind::DeadlineExceeded => Error::DeadlineExceeded(message),
             ErrorKind::Cancelled => Error::Cancelled(message),
             ErrorKind::NoSuchTransaction => Error::NoSuchTransaction { id: message },

@@ -2,14 +2,19 @@
 //! a killed writer loses no acknowledged write, and no worker outlives a killed server.
 //! (Only in the `integration-processes` target: these servers run worker processes
 //! whatever the target.)
+//!
+//! - [`recovery`]: what waits for workers that die or cannot start is answered at once, and
+//!   each kind of worker comes back by itself.
+
+mod recovery;
 
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use sqlited_client::params;
 use tonic::Code;
 
-use crate::harness::{Server, lost_acked, scalar};
+use crate::harness::{Server, lost_acked, scalar, wait_until};
 
 const BOUND: Duration = Duration::from_secs(30);
 
@@ -20,6 +25,25 @@ fn live(server: &Server, role: &str) -> Vec<u32> {
         .filter(|(pid, r)| r == role && process_alive(*pid))
         .map(|(pid, _)| pid)
         .collect()
+}
+
+/// The live worker processes of one kind (`writer`, `reader` for the shared readers,
+/// `transaction-reader`), by the server's log, oldest first.
+fn live_of(server: &Server, pool: &str) -> Vec<u32> {
+    plain(&server.log())
+        .lines()
+        .filter(|line| line.contains("worker process started"))
+        .filter(|line| log_field(line, "pool").as_deref() == Some(pool))
+        .filter_map(|line| log_field(line, "pid")?.parse().ok())
+        .filter(|pid| process_alive(*pid))
+        .collect()
+}
+
+/// The value of `name=` in a log line.
+fn log_field(line: &str, name: &str) -> Option<String> {
+    let start = line.find(&format!(" {name}="))? + name.len() + 2;
+    let value = &line[start..];
+    Some(value[..value.find(' ').unwrap_or(value.len())].to_string())
 }
 
 fn kill(pid: u32) {
@@ -46,7 +70,7 @@ async fn a_killed_reader_fails_only_its_query_and_is_replaced() {
     // Kill it once it is busy with the query.
     let before = cpu_ticks(reader);
     wait_until(BOUND, "the reader runs the query", || {
-        cpu_ticks(reader) >= before + 10
+        std::future::ready(cpu_ticks(reader) >= before + 10)
     })
     .await;
     kill(reader);
@@ -65,7 +89,7 @@ async fn a_killed_reader_fails_only_its_query_and_is_replaced() {
     assert_eq!(one, 1);
     wait_until(BOUND, "a new reader replaces the dead one", || {
         let readers = live(&server, "reader");
-        readers.len() == 1 && readers[0] != reader
+        std::future::ready(readers.len() == 1 && readers[0] != reader)
     })
     .await;
     assert!(!process_alive(reader));
@@ -115,7 +139,7 @@ async fn a_killed_writer_loses_no_acknowledged_write_and_writes_resume() {
         }));
     }
     wait_until(BOUND, "writes are acknowledged", || {
-        acked.lock().unwrap().len() >= 500
+        std::future::ready(acked.lock().unwrap().len() >= 500)
     })
     .await;
     killed.store(true, std::sync::atomic::Ordering::Release);
@@ -174,7 +198,7 @@ async fn no_worker_outlives_a_killed_server() {
     assert!(workers.iter().all(|pid| process_alive(*pid)));
     server.kill9();
     wait_until(BOUND, "every worker exits with its server", || {
-        workers.iter().all(|pid| !process_alive(*pid))
+        std::future::ready(workers.iter().all(|pid| !process_alive(*pid)))
     })
     .await;
 }
@@ -236,17 +260,12 @@ async fn a_worker_that_cannot_start_is_not_restarted_in_a_loop() {
 /// The worker processes the server started so far (by its log), as (pid, role), oldest
 /// first.
 fn worker_processes(server: &Server) -> Vec<(u32, String)> {
-    let field = |line: &str, name: &str| {
-        let start = line.find(&format!(" {name}="))? + name.len() + 2;
-        let value = &line[start..];
-        Some(value[..value.find(' ').unwrap_or(value.len())].to_string())
-    };
     plain(&server.log())
         .lines()
         .filter(|line| line.contains("worker process started"))
         .filter_map(|line| {
-            let pid = field(line, "pid")?.parse().ok()?;
-            Some((pid, field(line, "role")?))
+            let pid = log_field(line, "pid")?.parse().ok()?;
+            Some((pid, log_field(line, "role")?))
         })
         .collect()
 }
@@ -293,15 +312,6 @@ fn cpu_ticks(pid: u32) -> u64 {
     let fields: Vec<&str> = rest.split(' ').collect();
     let field = |i: usize| fields.get(i - 3).and_then(|f| f.parse::<u64>().ok());
     field(14).unwrap_or(0) + field(15).unwrap_or(0)
-}
-
-/// Polls `condition` every 20 ms until it holds, failing the test past `bound`.
-async fn wait_until(bound: Duration, what: &str, mut condition: impl FnMut() -> bool) {
-    let deadline = Instant::now() + bound;
-    while !condition() {
-        assert!(Instant::now() < deadline, "{what}: not within {bound:?}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 /// The database files (`NAME.db`, `-wal`, `-shm`) of `dir` that process `pid` holds open.
@@ -377,7 +387,7 @@ async fn the_server_process_opens_no_database_file_itself() {
     assert!(bytes > 10_000_000, "{bytes}");
     server.signal(libc::SIGHUP);
     wait_until(BOUND, "the statements reloaded", || {
-        server.log().contains("statements reloaded")
+        std::future::ready(server.log().contains("statements reloaded"))
     })
     .await;
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
