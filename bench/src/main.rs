@@ -327,7 +327,7 @@ async fn run_tasks(args: &Args, db_path: &std::path::Path) -> Result<Report, Str
                 config.transaction_options(),
             );
             let db = engine
-                .database(&args.database)
+                .database(&args.database, &sqlited::CancelToken::none())
                 .await
                 .map_err(|e| e.to_string())?;
             AsyncTarget::Engine(db)

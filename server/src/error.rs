@@ -1,8 +1,13 @@
 //! The one error type of the server, and its mapping to `tonic::Status` with the standard
-//! rich error model (ErrorInfo, BadRequest, RetryInfo).
+//! rich error model (ErrorInfo, BadRequest, RetryInfo). No status names a path of the
+//! server: whatever an error's message says (SQLite's own "unable to open database file:
+//! PATH" included), the data directory's path is taken out of it on the way to the client
+//! ([`hide_path`]).
 
 use std::borrow::Cow;
 use std::collections::HashMap;
+use std::path::Path;
+use std::sync::RwLock;
 use std::time::Duration;
 
 use tonic::{Code, Status};
@@ -284,6 +289,66 @@ impl From<rusqlite::Error> for Error {
     }
 }
 
+/// A path of the server no client may learn, in one of its spellings, and what a message
+/// says instead.
+struct Hidden {
+    form: String,
+    /// A directory: `DIR/race.db` reads `race.db`; a file: its whole path is replaced.
+    dir: bool,
+    instead: &'static str,
+}
+
+/// Every [`Hidden`] path, longest spelling first (so `/a/b` goes before its prefix `/a`
+/// could leave `/b` behind). A std lock: written a few times at start, read once per
+/// error answer.
+static HIDDEN: RwLock<Vec<Hidden>> = RwLock::new(Vec::new());
+
+/// Keeps `path` — the data directory (`dir`), or a file of the server's such as the
+/// statements file — out of every status and every reported error from now on: each
+/// mention, as given, absolute or canonical, reads `instead` ("the data directory"); a
+/// file inside a hidden directory is named by its file name alone.
+pub fn hide_path(path: &Path, dir: bool, instead: &'static str) {
+    let mut forms = vec![path.to_string_lossy().into_owned()];
+    if let Ok(canonical) = std::fs::canonicalize(path) {
+        forms.push(canonical.to_string_lossy().into_owned());
+    }
+    if path.is_relative()
+        && let Ok(cwd) = std::env::current_dir()
+    {
+        forms.push(cwd.join(path).to_string_lossy().into_owned());
+    }
+    let mut hidden = HIDDEN.write().unwrap_or_else(|p| p.into_inner());
+    for form in forms {
+        let form = form.trim_end_matches('/').to_string();
+        if !form.is_empty() && !hidden.iter().any(|h| h.form == form) {
+            hidden.push(Hidden { form, dir, instead });
+        }
+    }
+    hidden.sort_by_key(|h| std::cmp::Reverse(h.form.len()));
+}
+
+/// `message` without the paths [`hide_path`] names: for what the server reports besides
+/// its statuses (a replica's last error in ListDatabases).
+pub fn without_paths(message: &str) -> Cow<'_, str> {
+    let hidden = HIDDEN.read().unwrap_or_else(|p| p.into_inner());
+    let mut message = Cow::Borrowed(message);
+    for Hidden { form, dir, instead } in hidden.iter() {
+        if !message.contains(form.as_str()) {
+            continue;
+        }
+        let mut replaced = message.into_owned();
+        if *dir {
+            replaced = replaced.replace(&format!("{form}/"), "");
+        }
+        // A relative directory alone may be any word ("data"): only its files go.
+        if !*dir || form.starts_with('/') {
+            replaced = replaced.replace(form.as_str(), instead);
+        }
+        message = Cow::Owned(replaced);
+    }
+    message
+}
+
 impl From<Error> for Status {
     fn from(err: Error) -> Self {
         err.into_status(None)
@@ -309,29 +374,87 @@ impl Error {
         if let Some(delay) = retry {
             details.set_retry_info(Some(delay));
         }
+        let mut violation = |field: &str, message: &str| {
+            details.add_bad_request_violation(field, without_paths(message));
+        };
         match &err {
-            Error::InvalidArgument { field, message } => {
-                details.add_bad_request_violation(field.clone(), message.clone());
-            }
+            Error::InvalidArgument { field, message } => violation(field, message),
             Error::Violations { violations, .. } => {
                 for (field, message) in violations {
-                    details.add_bad_request_violation(field.clone(), message.clone());
+                    violation(field, message);
                 }
             }
             Error::Sqlite {
                 field: Some(field),
                 message,
                 ..
-            } => {
-                details.add_bad_request_violation(field.clone(), message.clone());
-            }
+            } => violation(field, message),
             _ => {}
         }
-        let mut status = Status::with_error_details(code, err.to_string(), details);
+        let message = without_paths(&err.to_string()).into_owned();
+        let mut status = Status::with_error_details(code, message, details);
         // In its metadata too, as on every successful response.
         if let Some(value) = request_id.and_then(|id| id.parse().ok()) {
             status.metadata_mut().insert("x-request-id", value);
         }
         status
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hidden_paths_leave_no_status() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        std::fs::create_dir(&data).unwrap();
+        let file = dir.path().join("statements.toml");
+        std::fs::write(&file, "").unwrap();
+        hide_path(&data, true, "the data directory");
+        hide_path(&file, false, "the statements file");
+        let data = data.display().to_string();
+        let cases = [
+            (
+                format!("unable to open database file: {data}/app.db"),
+                "unable to open database file: app.db",
+            ),
+            (
+                format!("cannot read the data directory {data}: gone"),
+                "cannot read the data directory the data directory: gone",
+            ),
+            (
+                format!("{}: line 3", file.display()),
+                "the statements file: line 3",
+            ),
+        ];
+        for (message, expected) in cases {
+            assert_eq!(without_paths(&message), expected);
+            let status = Error::Internal(message.clone()).into_status(None);
+            assert!(!status.message().contains(&data), "{status:?}");
+            let status = Error::invalid("statement.sql", message).into_status(None);
+            let details = status.get_error_details();
+            let violation = &details.bad_request().unwrap().field_violations[0];
+            assert!(!violation.description.contains(&data), "{violation:?}");
+        }
+        // A message naming none is left as it is.
+        assert!(matches!(
+            without_paths("no such table: t"),
+            Cow::Borrowed(_)
+        ));
+    }
+
+    #[test]
+    fn a_relative_directory_hides_only_its_files() {
+        hide_path(
+            Path::new("sqlited-test-relative"),
+            true,
+            "the data directory",
+        );
+        assert_eq!(
+            without_paths("sqlited-test-relative/x.db: unable to open; sqlited-test-relative"),
+            "x.db: unable to open; sqlited-test-relative"
+        );
     }
 }

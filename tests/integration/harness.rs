@@ -70,6 +70,27 @@ pub async fn scalar<T: sqlited_client::FromValue>(db: &sqlited_client::Database,
         .unwrap_or_else(|err| panic!("{sql}: {err}"))
 }
 
+/// Polls `check` every 20 ms until it gives a value; fails after `bound`, saying `what`
+/// was awaited and the last state `check` reported (its `Err`). The one way a test waits
+/// for something the server does in its own time.
+pub async fn eventually<T, F, Fut>(bound: Duration, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, String>>,
+{
+    let deadline = Instant::now() + bound;
+    loop {
+        match check().await {
+            Ok(value) => return value,
+            Err(last) => assert!(
+                Instant::now() < deadline,
+                "{what}: not within {bound:?}; last: {last}"
+            ),
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// The ids of `acked` (writes the server acknowledged) that the table `acked` lacks: the
 /// acknowledged writes a crash lost. At most the first ten, for the assertion's message.
 pub async fn lost_acked<'a>(

@@ -7,7 +7,7 @@
 //! statement back so it runs on the writer.
 
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use sqlited_proto::v1::{ExecuteResponse, Statement};
@@ -60,10 +60,43 @@ pub struct DatabaseOptions {
     pub replicated: bool,
 }
 
+/// Why a database takes no more requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Closed {
+    /// An admin dropped it.
+    Dropped,
+    /// The server stops.
+    ShuttingDown,
+}
+
+impl Closed {
+    /// The answer to a request that reached database `name` after it closed: nothing of
+    /// the request ran.
+    fn error(self, name: &str) -> Error {
+        match self {
+            Self::Dropped => Error::Unavailable(format!(
+                "database {name:?} was dropped while this request was on its way to it; \
+                 nothing of the request ran. Retry: a read finds it gone, a write creates it \
+                 anew (unless --no-create)"
+            )),
+            Self::ShuttingDown => Error::Unavailable(
+                "the server is shutting down; retry on another instance or later".into(),
+            ),
+        }
+    }
+}
+
 /// One open database.
 pub struct Database {
     name: String,
     connections: Connections,
+    /// Set once the database takes no more requests ([`Database::refuse`]).
+    refused: OnceLock<Closed>,
+    /// Held shared while a request is handed to a worker, exclusively once by
+    /// [`Database::close`]: so no worker is fed, or started to replace a dead one, after
+    /// the connections closed (a reader started then would open the file of a database
+    /// dropped, or of the next one under its name).
+    gate: tokio::sync::RwLock<()>,
     routes: Routes,
     options: DatabaseOptions,
     /// The database file.
@@ -103,6 +136,8 @@ impl Database {
         Ok(Self {
             name: name.to_string(),
             connections,
+            refused: OnceLock::new(),
+            gate: tokio::sync::RwLock::new(()),
             routes: Routes::new(4096),
             options,
             path,
@@ -122,18 +157,19 @@ impl Database {
     }
 
     /// Called once a write is committed locally: in sync mode, returns only once the replica
-    /// holds it (UNAVAILABLE if it does not in time).
-    async fn replicated(&self) -> Result<()> {
+    /// holds it (UNAVAILABLE if it does not within the sync timeout, or before the request's
+    /// deadline).
+    async fn replicated(&self, cancel: &CancelToken) -> Result<()> {
         match &self.replica {
-            Some(replica) => replica.confirm().await,
+            Some(replica) => replica.confirm(cancel.remaining()).await,
             None => Ok(()),
         }
     }
 
     /// Says that a write was committed through a path the engine does not see the end of
     /// (an interactive transaction's COMMIT), and waits for it as [`Self::replicated`].
-    pub async fn committed(&self) -> Result<()> {
-        self.replicated().await
+    pub async fn committed(&self, cancel: &CancelToken) -> Result<()> {
+        self.replicated(cancel).await
     }
 
     /// The database's name.
@@ -168,7 +204,7 @@ impl Database {
             self.routes.learn(&sql, learned);
         }
         if !outcome.read_only {
-            self.replicated().await?;
+            self.replicated(cancel).await?;
         }
         Ok(outcome.response)
     }
@@ -209,7 +245,7 @@ impl Database {
         cancel: &Arc<CancelToken>,
     ) -> Result<crate::worker::kv::KvWritten> {
         let written = self.call(Target::Writer, Call::Kv(write), cancel).await?;
-        self.replicated().await?;
+        self.replicated(cancel).await?;
         Ok(written)
     }
 
@@ -222,7 +258,7 @@ impl Database {
         let responses = self
             .call(Target::Writer, Call::Batch(statements), cancel)
             .await?;
-        self.replicated().await?;
+        self.replicated(cancel).await?;
         Ok(responses)
     }
 
@@ -241,7 +277,7 @@ impl Database {
             call,
             reply: reply.into(),
         };
-        self.connections.submit(target, job, cancel).await?;
+        self.submit(target, job, cancel).await?;
         cancel
             .wait(async { answer.await.ok() })
             .await
@@ -325,9 +361,7 @@ impl Database {
             limits: self.options.stream,
             sink: sink.into(),
         };
-        self.connections
-            .submit(Target::AnyReader, job, cancel)
-            .await?;
+        self.submit(Target::AnyReader, job, cancel).await?;
         self.rows(rest, cancel).await
     }
 
@@ -363,7 +397,7 @@ impl Database {
             // The writer sends a writing query's first message after its COMMIT.
             Some(first) => {
                 if first.is_ok() {
-                    self.replicated().await?;
+                    self.replicated(cancel).await?;
                 }
                 Ok(QueryRows::new(first, rest, cancel))
             }
@@ -386,25 +420,47 @@ impl Database {
 
     /// Queues `job` for the next free reader.
     async fn submit_read(&self, job: Job, cancel: &Arc<CancelToken>) -> Result<()> {
-        self.connections
-            .submit(Target::AnyReader, job, cancel)
-            .await
+        self.submit(Target::AnyReader, job, cancel).await
     }
 
     /// Hands a read-only transaction to a reader of its own.
     async fn submit_pinned_read(&self, job: Job, cancel: &Arc<CancelToken>) -> Result<()> {
-        self.connections
-            .submit(Target::PinnedReader, job, cancel)
-            .await
+        self.submit(Target::PinnedReader, job, cancel).await
     }
 
     /// Queues `job` for the writer.
     async fn submit_write(&self, job: Job, cancel: &Arc<CancelToken>) -> Result<()> {
-        self.connections.submit(Target::Writer, job, cancel).await
+        self.submit(Target::Writer, job, cancel).await
     }
 
-    /// Stops the readers, then the writer, which checkpoints the WAL as it closes.
+    /// Hands `job` to `target`, unless the database was closed: every hand-over to a
+    /// worker passes here.
+    async fn submit(&self, target: Target, job: Job, cancel: &Arc<CancelToken>) -> Result<()> {
+        let _open = self.gate.read().await;
+        self.refusal()?;
+        self.connections.submit(target, job, cancel).await
+    }
+
+    /// The answer to a request for this database, if it takes no more.
+    pub fn refusal(&self) -> Result<()> {
+        match self.refused.get() {
+            Some(why) => Err(why.error(&self.name)),
+            None => Ok(()),
+        }
+    }
+
+    /// Takes no more requests from now on: each is answered as `why` says (the work handed
+    /// to the workers already runs to its end).
+    pub fn refuse(&self, why: Closed) {
+        let _ = self.refused.set(why);
+    }
+
+    /// Refuses new requests (if not yet), waits for the hand-overs in progress, then stops
+    /// the readers and the writer (after the work queued for them), which checkpoints the
+    /// WAL as it closes.
     pub async fn close(&self) {
+        self.refuse(Closed::ShuttingDown);
+        let _closing = self.gate.write().await;
         self.connections.close().await;
     }
 }

@@ -25,18 +25,18 @@ impl Engine {
         cancel: &Arc<CancelToken>,
     ) -> Result<QueryRows> {
         if !transaction_id.is_empty() {
-            let tx = self.transactions.get(transaction_id, database, owner)?;
-            return tx.query(statement, self.options.stream, cancel).await;
+            let tx = self.transactions().get(transaction_id, database, owner)?;
+            return tx.query(statement, self.options().stream, cancel).await;
         }
-        let db = match self.database(database).await {
+        let db = match self.database(database, cancel).await {
             Err(Error::DatabaseNotFound(_))
-                if self.create
+                if self.creates_on_write()
                     && cancel.access() >= crate::auth::Access::Admin
                     && writes_on_empty_database(&statement.sql).await =>
             {
                 // A write sent through Query (a DB-API cursor's CREATE TABLE) creates the
                 // database like any write; for an admin only, as every creation.
-                self.database_to_write(database).await?
+                self.database_to_write(database, cancel).await?
             }
             other => other?,
         };
@@ -51,7 +51,7 @@ impl Engine {
         statement: Statement,
         cancel: &Arc<CancelToken>,
     ) -> Result<QueryRows> {
-        self.database(database)
+        self.database(database, cancel)
             .await?
             .query_read_only(statement, cancel)
             .await
@@ -68,10 +68,10 @@ impl Engine {
         cancel: &Arc<CancelToken>,
     ) -> Result<ExecuteResponse> {
         if !transaction_id.is_empty() {
-            let tx = self.transactions.get(transaction_id, database, owner)?;
+            let tx = self.transactions().get(transaction_id, database, owner)?;
             return tx.execute(statement, cancel).await;
         }
-        let db = self.database_to_write(database).await?;
+        let db = self.database_to_write(database, cancel).await?;
         db.execute(statement, cancel).await
     }
 
@@ -86,10 +86,10 @@ impl Engine {
         cancel: &Arc<CancelToken>,
     ) -> Result<Vec<ExecuteResponse>> {
         if !transaction_id.is_empty() {
-            let tx = self.transactions.get(transaction_id, database, owner)?;
+            let tx = self.transactions().get(transaction_id, database, owner)?;
             return tx.execute_batch(statements, cancel).await;
         }
-        let db = self.database_to_write(database).await?;
+        let db = self.database_to_write(database, cancel).await?;
         if statements.is_empty() {
             return Ok(Vec::new());
         }

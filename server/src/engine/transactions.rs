@@ -71,6 +71,18 @@ pub struct Transactions {
     /// std mutexes: held for a map operation, never across an await.
     per_database: Mutex<HashMap<String, Arc<Semaphore>>>,
     entries: Mutex<HashMap<String, Arc<Tx>>>,
+    /// Transactions rolled back because their database was dropped, by id: their owner,
+    /// their database and when; remembered as long as ended ones, so a late request is told
+    /// ABORTED and why, not that the id is unknown.
+    dropped: Mutex<HashMap<String, DroppedTx>>,
+}
+
+/// A transaction its database's drop rolled back: the token that began it, the database,
+/// and when.
+struct DroppedTx {
+    owner: Option<String>,
+    database: String,
+    at: std::time::Instant,
 }
 
 impl Transactions {
@@ -81,6 +93,7 @@ impl Transactions {
             options,
             per_database: Mutex::new(HashMap::new()),
             entries: Mutex::new(HashMap::new()),
+            dropped: Mutex::new(HashMap::new()),
         }
     }
 
@@ -146,10 +159,14 @@ impl Transactions {
             commands,
             state,
         });
-        self.entries
-            .lock()
-            .expect("transactions poisoned")
-            .insert(id.clone(), tx);
+        {
+            let mut entries = self.entries.lock().expect("transactions poisoned");
+            // A drop that began meanwhile rolled back the transactions it found, before
+            // this one was here: it is refused instead (dropping it rolls it back), so no
+            // transaction outlives its database.
+            tx.database.refusal()?;
+            entries.insert(id.clone(), tx);
+        }
         tracing::debug!(transaction = %id, read_only, lease_ms = lease.as_millis() as u64, "transaction begun");
         Ok((id, lease))
     }
@@ -192,6 +209,10 @@ impl Transactions {
             .lock()
             .expect("transactions poisoned")
             .retain(|_, tx| tx.state.ended_for().is_none_or(|ago| ago < REMEMBER_ENDED));
+        self.dropped
+            .lock()
+            .expect("transactions poisoned")
+            .retain(|_, dropped| dropped.at.elapsed() < REMEMBER_ENDED);
     }
 
     /// The open transaction `id`, which must belong to `database` and to `owner`.
@@ -219,13 +240,28 @@ impl Transactions {
     /// The transaction `id` of `owner`; another token's (or another session's) transaction is
     /// as good as unknown.
     fn get_any(&self, id: &str, owner: Owner<'_>) -> Result<Arc<Tx>> {
-        self.entries
+        let found = self
+            .entries
             .lock()
             .expect("transactions poisoned")
             .get(id)
             .filter(|tx| tx.owner.as_deref() == owner.token && tx.usable_from(owner.session))
-            .cloned()
-            .ok_or_else(|| Error::NoSuchTransaction { id: id.to_string() })
+            .cloned();
+        found.ok_or_else(
+            || match self.dropped.lock().expect("transactions poisoned").get(id) {
+                Some(dropped) if dropped.owner.as_deref() == owner.token => {
+                    Error::TransactionEnded {
+                        message: format!(
+                            "transaction {id} was rolled back because its database {:?} was \
+                             dropped; nothing in it was kept",
+                            dropped.database
+                        ),
+                        aborted: true,
+                    }
+                }
+                _ => Error::NoSuchTransaction { id: id.to_string() },
+            },
+        )
     }
 
     /// Commits (`commit`) or rolls back transaction `id`.
@@ -246,7 +282,7 @@ impl Transactions {
         tx.receive(answer, cancel).await?;
         if commit && tx.access != Access::Read {
             // Under replication: in sync mode, answered once the replica holds the commit.
-            tx.database.committed().await?;
+            tx.database.committed(cancel).await?;
         }
         Ok(())
     }
@@ -287,10 +323,18 @@ impl Transactions {
                 .filter_map(|id| entries.remove(&id))
                 .collect()
         };
-        let open = ended
-            .iter()
-            .filter(|tx| tx.state.ended_error().is_none())
-            .count();
+        let now = std::time::Instant::now();
+        let mut dropped = self.dropped.lock().expect("transactions poisoned");
+        let mut open = 0;
+        for tx in ended.iter().filter(|tx| tx.state.ended_error().is_none()) {
+            open += 1;
+            let entry = DroppedTx {
+                owner: tx.owner.clone(),
+                database: database.to_string(),
+                at: now,
+            };
+            dropped.insert(tx.state.id().to_string(), entry);
+        }
         if open > 0 {
             tracing::info!(database, open, "rolling back open transactions");
         }

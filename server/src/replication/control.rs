@@ -51,10 +51,14 @@ impl Control {
             .map(drop)
     }
 
-    /// Stops replicating `path`, after Litestream has synced what it had not yet.
-    pub async fn unregister(&self, path: &Path) -> Result<(), String> {
-        let body = serde_json::json!({"path": path, "timeout": 30});
-        self.call("POST", "/unregister", Some(body), Duration::from_secs(35))
+    /// Stops replicating `path`, after Litestream has synced what it had not yet, for at most
+    /// `timeout` (whole seconds, at least one). Litestream forgets the database first, so
+    /// even an unregistration whose last sync fails leaves no registration behind.
+    pub async fn unregister(&self, path: &Path, timeout: Duration) -> Result<(), String> {
+        let seconds = timeout.as_secs().max(1);
+        let body = serde_json::json!({"path": path, "timeout": seconds});
+        let answer_within = Duration::from_secs(seconds + 5);
+        self.call("POST", "/unregister", Some(body), answer_within)
             .await
             .map(drop)
     }

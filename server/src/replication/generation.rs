@@ -37,7 +37,8 @@ pub fn url(database_url_: &str, number: u64) -> String {
 
 /// Every generation the replica of `database_url` holds, oldest first, with the Litestream
 /// `binary`, each listed within `timeout`. Generations are numbered without gaps: the
-/// listing stops at the first one the replica does not hold.
+/// listing stops at the first one the replica does not hold. `abort` disconnecting (its
+/// sender dropped: the database closed) stops it at once.
 ///
 /// # Errors
 /// Litestream could not list the replica (unreachable, refused); never an empty answer
@@ -46,11 +47,12 @@ pub fn list(
     binary: &Path,
     database_url_: &str,
     timeout: Duration,
+    abort: &crossbeam_channel::Receiver<()>,
 ) -> Result<Vec<Generation>, String> {
     let mut generations = Vec::new();
     for number in 1.. {
         let url = url(database_url_, number);
-        let files = files(binary, &url, timeout)?;
+        let files = files(binary, &url, timeout, abort)?;
         if files.is_empty() {
             break;
         }
@@ -93,7 +95,12 @@ struct LtxFile {
 }
 
 /// The LTX files of every level under `url` (`litestream ltx -json -level all`).
-fn files(binary: &Path, url: &str, timeout: Duration) -> Result<Vec<LtxFile>, String> {
+fn files(
+    binary: &Path,
+    url: &str,
+    timeout: Duration,
+    abort: &crossbeam_channel::Receiver<()>,
+) -> Result<Vec<LtxFile>, String> {
     let child = Command::new(binary)
         .args(["ltx", "-json", "-level", "all", url])
         .stdin(std::process::Stdio::null())
@@ -104,23 +111,32 @@ fn files(binary: &Path, url: &str, timeout: Duration) -> Result<Vec<LtxFile>, St
     let pid = child.id();
     // Its output is read while it runs (a long listing fills a pipe that nobody reads, and
     // Litestream would wait forever), by a thread that also reaps it.
-    let (done, finished) = std::sync::mpsc::channel();
+    let (done, finished) = crossbeam_channel::bounded(1);
     std::thread::spawn(move || {
         let _ = done.send(child.wait_with_output());
     });
-    let output = match finished.recv_timeout(timeout) {
+    let refused = crossbeam_channel::select! {
+        recv(finished) -> output => match output {
+            Ok(output) => Ok(output),
+            // Its thread ended without a word: the child is reaped, nothing to kill.
+            Err(_) => return Err("Litestream's listing ended without an answer".into()),
+        },
+        recv(abort) -> _ => Err("the database closed".to_string()),
+        default(timeout) => Err(format!(
+            "Litestream did not list the replica {url} within {} ms",
+            timeout.as_millis()
+        )),
+    };
+    let output = match refused {
         Ok(output) => {
             output.map_err(|err| format!("reading Litestream's listing failed: {err}"))?
         }
-        Err(_) => {
+        Err(why) => {
             // SAFETY: kill(2) of the child started above. The thread that reaps it is still
             // waiting for it (but for a listing that ends in this very instant, whose pid
             // cannot have been reused yet).
             unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
-            return Err(format!(
-                "Litestream did not list the replica {url} within {} ms",
-                timeout.as_millis()
-            ));
+            return Err(why);
         }
     };
     if !output.status.success() {

@@ -52,6 +52,7 @@ impl Replication {
             return Ok(None);
         };
         let socket = args.socket(data_dir);
+        crate::error::hide_path(&socket, false, "Litestream's control socket");
         let litestream = litestream::Litestream::start(
             &args.litestream,
             &litestream::state_dir(data_dir),
@@ -113,16 +114,17 @@ impl Replication {
         ));
         self.replicas()
             .insert(name.to_string(), Arc::clone(&replica));
-        let looping = Arc::clone(&replica);
-        tokio::spawn(async move { looping.run().await });
+        replica.start();
         replica
     }
 
-    /// Unregisters database `name` (closed, or about to be dropped).
-    pub async fn detach(&self, name: &str) {
+    /// Unregisters database `name`, closed: `last_sync` when Litestream should first copy
+    /// what the replica lacks (a close at shutdown), not when the database is about to be
+    /// dropped.
+    pub async fn detach(&self, name: &str, last_sync: bool) {
         let replica = self.replicas().remove(name);
         if let Some(replica) = replica {
-            replica.unregister().await;
+            replica.unregister(last_sync).await;
         }
     }
 
@@ -162,7 +164,7 @@ impl Replication {
     pub async fn stop(&self) {
         let names: Vec<String> = self.replicas().keys().cloned().collect();
         for name in names {
-            self.detach(&name).await;
+            self.detach(&name, true).await;
         }
         self.litestream.stop().await;
     }

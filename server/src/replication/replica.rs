@@ -23,6 +23,9 @@ use crate::worker::WalFrames;
 /// How long the loop pauses after a failed sync before the next.
 const RETRY_PAUSE: Duration = Duration::from_millis(100);
 
+/// How long Litestream may take to copy what is left of a database that closes.
+const LAST_SYNC: Duration = Duration::from_secs(30);
+
 /// What a replica's loop has done, as ListDatabases and /metrics report it.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Status {
@@ -117,6 +120,17 @@ pub struct Replica {
     wake: Notify,
     rounds: watch::Sender<Round>,
     stop: watch::Sender<bool>,
+    /// Orders registering and unregistering: a registration (the loop's, or the one after
+    /// Litestream restarted) never lands after the database was unregistered.
+    registration: tokio::sync::Mutex<()>,
+    /// The loop's task, awaited by [`Replica::unregister`]: no round of a closed database
+    /// runs on.
+    looping: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// Dropped by [`Replica::unregister`]: a listing of the replica in progress (which
+    /// takes up to the sync timeout when the store does not answer) stops at once, its
+    /// blocking thread with it.
+    closing: Mutex<Option<crossbeam_channel::Sender<()>>>,
+    closed: crossbeam_channel::Receiver<()>,
 }
 
 impl Replica {
@@ -130,6 +144,7 @@ impl Replica {
         timeout: Duration,
     ) -> Self {
         let frames = WalFrames::of(path);
+        let (closing, closed) = crossbeam_channel::bounded(0);
         // What came before was synced when the database last closed (or is not this
         // server's to count).
         let inner = Inner {
@@ -149,6 +164,10 @@ impl Replica {
             wake: Notify::new(),
             rounds: watch::channel(Round::default()).0,
             stop: watch::channel(false).0,
+            registration: tokio::sync::Mutex::new(()),
+            looping: Mutex::new(None),
+            closing: Mutex::new(Some(closing)),
+            closed,
         }
     }
 
@@ -167,7 +186,20 @@ impl Replica {
     /// Registers the database with Litestream (again, after Litestream restarted), to its
     /// generation: the one the data directory records, else a new one.
     pub(super) async fn register(&self) -> Result<()> {
-        let registered = match self.generation().await {
+        let _registration = self.registration.lock().await;
+        if *self.stop.borrow() {
+            return Err(Error::Unavailable(format!(
+                "database {:?} is closed: it is not replicated any more",
+                self.name
+            )));
+        }
+        // Choosing the generation lists the replica, which takes up to the sync timeout when
+        // the store does not answer: a close does not wait for that.
+        let generation = tokio::select! {
+            generation = self.generation() => generation,
+            () = self.stopped() => Err("the database closed".into()),
+        };
+        let registered = match generation {
             Ok(url) => self.control.register(&self.path, &url).await.map(|()| url),
             Err(err) => Err(err),
         };
@@ -203,9 +235,9 @@ impl Replica {
             Some(number) => number,
             None => {
                 let (binary, url) = (location.binary.clone(), location.database_url.clone());
-                let timeout = self.timeout;
+                let (timeout, closed) = (self.timeout, self.closed.clone());
                 let generations = tokio::task::spawn_blocking(move || {
-                    super::generation::list(&binary, &url, timeout)
+                    super::generation::list(&binary, &url, timeout, &closed)
                 })
                 .await
                 .map_err(|err| format!("listing the replica's generations failed: {err}"))?
@@ -221,11 +253,53 @@ impl Replica {
         Ok(url)
     }
 
-    /// Stops the loop, and has Litestream sync what is left and forget the database.
-    pub(super) async fn unregister(&self) {
+    /// Returns once [`Replica::unregister`] has begun.
+    async fn stopped(&self) {
+        let mut stop = self.stop.subscribe();
+        let _ = stop.wait_for(|stopped| *stopped).await;
+    }
+
+    /// Starts the loop ([`Replica::run`]) in a task of its own.
+    pub(super) fn start(self: &Arc<Self>) {
+        let looping = Arc::clone(self);
+        let task = tokio::spawn(async move { looping.run().await });
+        *self.looping.lock().unwrap_or_else(|p| p.into_inner()) = Some(task);
+    }
+
+    /// Stops the loop and waits for its round in progress to end, then has Litestream sync
+    /// what is left and forget the database: once this returns, nothing of this server
+    /// registers or syncs the file any more (a database created again under the name
+    /// registers to a generation of its own).
+    pub(super) async fn unregister(&self, last_sync: bool) {
         let _ = self.stop.send(true);
         self.wake.notify_one();
-        if let Err(err) = self.control.unregister(&self.path).await {
+        drop(
+            self.closing
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .take(),
+        );
+        let task = self
+            .looping
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some(task) = task {
+            let _ = task.await;
+        }
+        let _registration = self.registration.lock().await;
+        // Whether or not it thinks it registered: a registration whose answer was lost may
+        // have taken effect.
+        // The last sync gets Litestream's usual 30 s, unless the store is failing now (it
+        // would fail all that time, and a shutdown closes the databases one by one) or the
+        // database is about to be dropped.
+        let failing = self.lock().failing_since.is_some();
+        let timeout = if last_sync && !failing {
+            LAST_SYNC
+        } else {
+            Duration::from_secs(1)
+        };
+        if let Err(err) = self.control.unregister(&self.path, timeout).await {
             tracing::warn!(database = %self.name, error = %err, "Litestream did not unregister the database");
         }
         self.lock().registered = false;
@@ -238,8 +312,9 @@ impl Replica {
     }
 
     /// A write committed locally: in sync mode, returns once the replica holds it, or
-    /// UNAVAILABLE; in async mode at once.
-    pub async fn confirm(&self) -> Result<()> {
+    /// UNAVAILABLE past the sync timeout or the `within` left of the request's deadline,
+    /// whichever comes first; in async mode at once.
+    pub async fn confirm(&self, within: Option<Duration>) -> Result<()> {
         if self.mode == Mode::Async {
             self.wrote();
             return Ok(());
@@ -253,8 +328,13 @@ impl Replica {
         self.wake.notify_one();
         let began = Instant::now();
         let mut rounds = self.rounds.subscribe();
+        // The request's deadline is the shorter bound: its answer must come before it.
+        let (bound, by_deadline) = match within {
+            Some(left) if left < self.timeout => (left, true),
+            _ => (self.timeout, false),
+        };
         let waited =
-            tokio::time::timeout(self.timeout, rounds.wait_for(|round| round.number >= need)).await;
+            tokio::time::timeout(bound, rounds.wait_for(|round| round.number >= need)).await;
         let wait = began.elapsed();
         metrics::histogram!(REPLICATION_SYNC_WAIT_SECONDS, "database" => self.name.clone())
             .record(wait.as_secs_f64());
@@ -280,9 +360,23 @@ impl Replica {
                     .unwrap_or_else(|| "the sync failed".into()),
             )),
             Ok(Err(_)) => Err(unsafe_yet("replication stopped".into())),
+            Err(_) if by_deadline => Err(unsafe_yet(format!(
+                "no sync confirmed it before the request's deadline ({} ms were left after \
+                 the commit; the last sync error: {})",
+                bound.as_millis(),
+                self.lock()
+                    .failure
+                    .clone()
+                    .unwrap_or_else(|| "none yet".into())
+            ))),
             Err(_) => Err(unsafe_yet(format!(
-                "no sync confirmed it within {} ms (--replication-sync-timeout-ms)",
-                self.timeout.as_millis()
+                "no sync confirmed it within {} ms (--replication-sync-timeout-ms); the last \
+                 sync error: {}",
+                self.timeout.as_millis(),
+                self.lock()
+                    .failure
+                    .clone()
+                    .unwrap_or_else(|| "none yet".into())
             ))),
         }
     }
@@ -349,8 +443,12 @@ impl Replica {
             let covered = std::mem::take(&mut inner.uncovered);
             (inner.started, covered, inner.uncovered_since.take())
         };
+        // A sync only copies and waits: one the database's close cuts short changes nothing.
         let outcome = match registered {
-            Ok(()) => self.sync().await,
+            Ok(()) => tokio::select! {
+                synced = self.sync() => synced,
+                () = self.stopped() => Err("the database closed during the sync".into()),
+            },
             Err(err) => Err(err),
         };
         let mut inner = self.lock();

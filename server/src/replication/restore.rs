@@ -50,7 +50,12 @@ pub fn restore(
     at: &PointInTime,
 ) -> Result<Restored, String> {
     name::validate(database).map_err(|err| err.to_string())?;
-    let generations = generation::list(binary, replica_url, LIST_TIMEOUT)?;
+    let generations = generation::list(
+        binary,
+        replica_url,
+        LIST_TIMEOUT,
+        &crossbeam_channel::never(),
+    )?;
     let Some((from, timestamp)) = pick(&generations, at)? else {
         return Ok(Restored::NotInReplica);
     };

@@ -50,7 +50,7 @@ impl AdminService {
         sql: &'static str,
     ) -> Result<Vec<i64>, Error> {
         ctx.authorize(&self.engine, database, Access::Admin, sql)?;
-        let db = self.engine.database(database).await?;
+        let db = self.engine.database(database, &ctx.cancel).await?;
         db.maintenance(sql, &ctx.cancel).await
     }
 
@@ -80,7 +80,10 @@ impl AdminService {
             lag_writes: status.lag_writes,
             last_sync_unix_ms: status.last_sync.map_or(0, since_epoch),
             sync_failures: status.sync_failures,
-            error: status.failing.unwrap_or_default(),
+            error: status
+                .failing
+                .map(|error| crate::error::without_paths(&error).into_owned())
+                .unwrap_or_default(),
             failing_ms: status.failing_for.as_millis() as u64,
             lag_frames: status.lag_frames,
             generation: status.generation.as_ref().map_or(0, |(number, _)| *number),
@@ -128,10 +131,10 @@ impl TempFile {
                 }
             }
         }
+        let why = last.map_or_else(String::new, |err| err.to_string());
+        tracing::error!(data_dir = %dir.display(), error = %why, "cannot create a backup's temporary file");
         Err(Error::Internal(format!(
-            "cannot create a temporary file for the backup in the data directory {}: {}",
-            dir.display(),
-            last.map_or_else(String::new, |err| err.to_string())
+            "cannot create a temporary file for the backup in the data directory: {why}"
         )))
     }
 }
@@ -156,12 +159,10 @@ impl Admin for AdminService {
         let span = info_span!("CreateDatabase", request_id = %ctx.request_id, database);
         let result = async {
             ctx.authorize(&self.engine, &database, Access::Admin, "CreateDatabase")?;
-            if self.engine.exists(&database) && !if_not_exists {
-                return Err(Error::AlreadyExists(format!(
-                    "database {database:?} exists already; set if_not_exists to accept that"
-                )));
-            }
-            let created = self.engine.create_database(&database).await?;
+            let created = self
+                .engine
+                .create_database(&database, if_not_exists, &ctx.cancel)
+                .await?;
             tracing::info!(created, "CreateDatabase");
             Ok(CreateDatabaseResponse { created })
         }
@@ -183,12 +184,10 @@ impl Admin for AdminService {
         let span = info_span!("DropDatabase", request_id = %ctx.request_id, database);
         let result = async {
             ctx.authorize(&self.engine, &database, Access::Admin, "DropDatabase")?;
-            if !self.engine.exists(&database) && !if_exists {
-                return Err(Error::DatabaseNotFound(format!(
-                    "database {database:?} does not exist; set if_exists to accept that"
-                )));
-            }
-            let dropped = self.engine.drop_database(&database).await?;
+            let dropped = self
+                .engine
+                .drop_database(&database, if_exists, &ctx.cancel)
+                .await?;
             tracing::info!(dropped, "DropDatabase");
             Ok(DropDatabaseResponse { dropped })
         }
@@ -306,7 +305,7 @@ impl Admin for AdminService {
         let span = info_span!("Backup", request_id = %ctx.request_id, database);
         let result = async {
             ctx.authorize(&self.engine, &database, Access::Admin, "Backup")?;
-            let db = self.engine.database(&database).await?;
+            let db = self.engine.database(&database, &ctx.cancel).await?;
             let temp = TempFile::create(self.engine.data_dir(), &database).await?;
             let started = std::time::Instant::now();
             let total = db.snapshot(temp.0.clone(), &ctx.cancel).await?;

@@ -182,7 +182,7 @@ impl DatabaseRpc for DatabaseService {
         let result = async {
             ctx.authorize(&self.engine, &database, Access::Read, "Open")?;
             if self.engine.exists(&database) {
-                self.engine.database(&database).await?;
+                self.engine.database(&database, &ctx.cancel).await?;
                 return Ok(OpenResponse { created: false });
             }
             if !create {
@@ -201,7 +201,9 @@ impl DatabaseRpc for DatabaseService {
                 )));
             }
             // As a first write creates it: not on a server run with --no-create.
-            self.engine.database_to_write(&database).await?;
+            self.engine
+                .database_to_write(&database, &ctx.cancel)
+                .await?;
             tracing::info!("database created by Open");
             Ok(OpenResponse { created: true })
         }
@@ -365,9 +367,11 @@ impl DatabaseRpc for DatabaseService {
             let lease =
                 (request.lease_ms > 0).then(|| Duration::from_millis(u64::from(request.lease_ms)));
             let db = if request.read_only {
-                self.engine.database(&request.database).await?
+                self.engine.database(&request.database, &ctx.cancel).await?
             } else {
-                self.engine.database_to_write(&request.database).await?
+                self.engine
+                    .database_to_write(&request.database, &ctx.cancel)
+                    .await?
             };
             let (id, lease) = self
                 .engine

@@ -88,9 +88,11 @@ impl KeyValueService {
         // Authorized: the cancel token now carries the access held on the database.
         let may_create = declared || ctx.cancel.access() >= Access::Admin;
         let db = if needed == Access::Read {
-            self.engine.database(&map.database).await?
+            self.engine.database(&map.database, &ctx.cancel).await?
         } else {
-            self.engine.database_to_write(&map.database).await?
+            self.engine
+                .database_to_write(&map.database, &ctx.cancel)
+                .await?
         };
         Ok((db, map.map, may_create))
     }

@@ -177,6 +177,9 @@ impl StatementsStore {
         };
         if let Some(path) = &path {
             tracing::info!(path = %path.display(), statements = catalog.len(), "exposed statements loaded");
+            // Named to the operator above; a reload's error tells a client "the statements
+            // file".
+            crate::error::hide_path(path, false, "the statements file");
         }
         Ok(Self {
             path,
@@ -233,7 +236,7 @@ async fn load(path: &Path, engine: &Engine, exposed_only: bool) -> Result<Catalo
             continue;
         }
         let in_file = |err: String| format!("{}: {err}", path.display());
-        let db = match engine.database(database).await {
+        let db = match engine.database(database, &CancelToken::none()).await {
             Ok(db) => db,
             Err(Error::DatabaseNotFound(_)) => {
                 return Err(in_file(format!(

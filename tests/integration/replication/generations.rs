@@ -3,7 +3,8 @@
 //! restored database into its old path skipped data). Members of the class, each checked by
 //! a restore from the object store alone: a database restored by `--restore-if-missing`, one
 //! restored from a backup, one dropped and created again; and a server started again on its
-//! directory going on in the same generation.
+//! directory going on in the same generation. And clients racing to create, use and drop one
+//! name under replication: answers they can act on, the last life whole in its generation.
 
 use std::time::Duration;
 
@@ -225,4 +226,26 @@ async fn the_lag_is_reported_in_frames() {
         &["database=\"slow\""],
     );
     assert_eq!(frames, Some(status.lag_frames as f64));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn create_and_drop_racing_under_replication_answer_only_actionable_codes() {
+    use crate::database_lifecycle::{ROUNDS, assert_sound, create_write_drop, race};
+    let url = replica_url(&format!("racing-{}", workers_mode()));
+    let dir = tempfile::tempdir().unwrap();
+    let server = replicated(dir.path(), &url, &[]);
+    let client = Client::connect(&server.url()).await.unwrap();
+    // Each life of the file registers with Litestream (or is dropped before it could),
+    // and each drop unregisters it.
+    let failures = race(&client, ROUNDS, |client, i| create_write_drop(client, "race", i)).await;
+    assert_sound(&server, &client, &failures, "race").await;
+    // The last life (most lives ended before the replica was even listed): its
+    // generation holds it whole, and nothing of the lives before it.
+    let db = client.database("race");
+    db.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, b BLOB)", ())
+        .await
+        .unwrap();
+    insert(&db, 0, 10).await;
+    caught_up(&client, "race").await;
+    assert_eq!(restored_rows(&url, "race", &[]), 10);
 }

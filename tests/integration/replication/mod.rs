@@ -9,5 +9,6 @@
 mod cooperation;
 mod durability;
 mod generations;
+mod outage;
 mod restore;
 mod store;

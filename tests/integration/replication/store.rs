@@ -4,7 +4,7 @@
 use std::net::TcpListener;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
@@ -42,60 +42,131 @@ pub fn tools() -> (PathBuf, PathBuf) {
 pub fn endpoint() -> &'static str {
     static ENDPOINT: OnceLock<String> = OnceLock::new();
     ENDPOINT.get_or_init(|| {
-        let (_, weed) = tools();
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
             let dir = tempfile::tempdir().expect("weed dir");
-            let ports: Vec<u16> = (0..12).map(|_| free_port()).collect();
-            let port = |i: usize| ports[i].to_string();
-            let log = std::fs::File::create(dir.path().join("weed.log")).expect("weed log");
-            let mut command = Command::new(&weed);
-            command
-                .arg("mini")
-                .arg(format!("-dir={}", dir.path().display()))
-                .args(["-ip=127.0.0.1", "-ip.bind=127.0.0.1"])
-                .arg(format!("-master.port={}", port(0)))
-                .arg(format!("-master.port.grpc={}", port(1)))
-                .arg(format!("-volume.port={}", port(2)))
-                .arg(format!("-volume.port.grpc={}", port(3)))
-                .arg(format!("-filer.port={}", port(4)))
-                .arg(format!("-filer.port.grpc={}", port(5)))
-                .arg(format!("-s3.port={}", port(6)))
-                .arg(format!("-s3.port.grpc={}", port(7)))
-                .arg(format!("-admin.port={}", port(8)))
-                .arg(format!("-admin.port.grpc={}", port(9)))
-                .arg(format!("-debug.port={}", port(10)))
-                .arg(format!("-metricsPort={}", port(11)))
-                .args(["-s3.port.iceberg=0", "-s3.port.lance=0", "-admin.ui=false"])
-                .args(["-webdav=false", &format!("-bucket={BUCKET}")])
-                .stdin(Stdio::null())
-                .stdout(log.try_clone().expect("weed log"))
-                .stderr(log);
-            // SAFETY: only async-signal-safe calls between fork and exec.
-            unsafe {
-                command.pre_exec(|| {
-                    libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                    Ok(())
-                });
-            }
-            let mut child = command.spawn().expect("start weed mini");
-            let s3 = format!("127.0.0.1:{}", port(6));
-            let deadline = Instant::now() + STORE_START;
-            while !bucket_ready(&s3) {
-                assert!(
-                    Instant::now() < deadline,
-                    "weed mini did not serve S3 within {STORE_START:?}; log:\n{}",
-                    std::fs::read_to_string(dir.path().join("weed.log")).unwrap_or_default()
-                );
-                std::thread::sleep(Duration::from_millis(100));
-            }
-            tx.send(format!("http://{s3}")).unwrap();
+            let ports = weed_ports();
+            let mut child = spawn_weed(dir.path(), &ports);
+            tx.send(s3_endpoint(&ports)).unwrap();
             // Alive for the life of the test binary: the child's death signal is tied to
             // this thread, which waits for it.
             let _ = child.wait();
         });
         rx.recv().expect("weed mini started")
     })
+}
+
+/// A weed mini of one test's own, which it may kill and start again on the same ports and
+/// directory, to take the object store away from a server and give it back.
+pub struct Store {
+    dir: tempfile::TempDir,
+    ports: Vec<u16>,
+    child: Option<Child>,
+}
+
+impl Store {
+    /// Ports and a directory for a store not started yet: a server pointed at it finds
+    /// nothing listening.
+    pub fn down() -> Self {
+        Self {
+            dir: tempfile::tempdir().expect("weed dir"),
+            ports: weed_ports(),
+            child: None,
+        }
+    }
+
+    /// Starts it (again), on its ports and directory; returns once S3 serves the bucket.
+    pub fn start(&mut self) {
+        assert!(self.child.is_none(), "the store runs already");
+        self.child = Some(spawn_weed(self.dir.path(), &self.ports));
+    }
+
+    /// Kills it (SIGKILL) and waits for it to be gone.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// The replica URL of a test on this store.
+    pub fn url(&self, prefix: &str) -> String {
+        format!(
+            "s3://{BUCKET}/{prefix}?endpoint={}&region=us-east-1&force-path-style=true",
+            s3_endpoint(&self.ports)
+        )
+    }
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// The twelve ports a weed mini listens on.
+fn weed_ports() -> Vec<u16> {
+    (0..12).map(|_| free_port()).collect()
+}
+
+fn s3_endpoint(ports: &[u16]) -> String {
+    format!("http://127.0.0.1:{}", ports[6])
+}
+
+/// Starts weed mini on `ports` in `dir` (with PR_SET_PDEATHSIG: it dies with the thread
+/// that started it) and waits until S3 serves the bucket.
+fn spawn_weed(dir: &Path, ports: &[u16]) -> Child {
+    let (_, weed) = tools();
+    let port = |i: usize| ports[i].to_string();
+    let log_path = dir.join("weed.log");
+    let log = std::fs::File::options()
+        .create(true)
+        .append(true)
+        .open(&log_path)
+        .expect("weed log");
+    let mut command = Command::new(&weed);
+    command
+        .arg("mini")
+        .arg(format!("-dir={}", dir.display()))
+        .args(["-ip=127.0.0.1", "-ip.bind=127.0.0.1"])
+        .arg(format!("-master.port={}", port(0)))
+        .arg(format!("-master.port.grpc={}", port(1)))
+        .arg(format!("-volume.port={}", port(2)))
+        .arg(format!("-volume.port.grpc={}", port(3)))
+        .arg(format!("-filer.port={}", port(4)))
+        .arg(format!("-filer.port.grpc={}", port(5)))
+        .arg(format!("-s3.port={}", port(6)))
+        .arg(format!("-s3.port.grpc={}", port(7)))
+        .arg(format!("-admin.port={}", port(8)))
+        .arg(format!("-admin.port.grpc={}", port(9)))
+        .arg(format!("-debug.port={}", port(10)))
+        .arg(format!("-metricsPort={}", port(11)))
+        .args(["-s3.port.iceberg=0", "-s3.port.lance=0", "-admin.ui=false"])
+        .args(["-webdav=false", &format!("-bucket={BUCKET}")])
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().expect("weed log"))
+        .stderr(log);
+    // SAFETY: only async-signal-safe calls between fork and exec.
+    unsafe {
+        command.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            Ok(())
+        });
+    }
+    let mut child = command.spawn().expect("start weed mini");
+    let s3 = format!("127.0.0.1:{}", port(6));
+    let deadline = Instant::now() + STORE_START;
+    while !bucket_ready(&s3) {
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            panic!(
+                "weed mini did not serve S3 within {STORE_START:?}; log:\n{}",
+                std::fs::read_to_string(&log_path).unwrap_or_default()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    child
 }
 
 fn free_port() -> u16 {
