@@ -54,6 +54,7 @@ fn fixture() -> &'static Fixture {
             sandbox: true,
             max_value_bytes: 1 << 20,
             replicated: false,
+            request_memory: Default::default(),
         };
         let db = Sqlite::open(&settings, Role::Writer).expect("open");
         db.conn()

@@ -123,6 +123,12 @@ enum TokenCommand {
 }
 
 fn main() -> ExitCode {
+    // Before anything can initialize SQLite: each request's memory budget needs SQLite's
+    // allocator wrapped, in the server and in every worker process alike.
+    if let Err(err) = sqlited::install_sqlite_allocator() {
+        eprintln!("sqlited: {err}");
+        return ExitCode::FAILURE;
+    }
     let cli = Cli::parse();
     if let Some(Command::Worker) = cli.command {
         // A worker process: plain lines on stderr, which the server relays into its log.

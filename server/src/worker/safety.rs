@@ -124,8 +124,9 @@ pub fn harden(conn: &Connection, settings: &ConnectionSettings) -> Result<()> {
     // SQLITE_LIMIT_ATTACHED stays: VACUUM attaches its copy through the same slot, and the
     // authorizer refuses ATTACH to clients already.
     // Sorts, temporary B-trees and statement journals go to memory, where they count
-    // against SQLite's heap limit (--sqlite-memory-limit, --worker-memory-limit): one
-    // ORDER BY over a cross join can no longer fill the disk with temporary files.
+    // against the request's budget (--request-memory-limit) and SQLite's heap limit
+    // (--sqlite-memory-limit, --worker-memory-limit): one ORDER BY over a cross join can no
+    // longer fill the disk with temporary files.
     conn.execute_batch("PRAGMA temp_store=MEMORY")?;
     Ok(())
 }

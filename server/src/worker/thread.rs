@@ -93,6 +93,9 @@ impl ThreadWorker {
             .name(format!("sqlited-{role}-{id}"))
             .spawn(move || {
                 let _guard = guard;
+                // Everything SQLite allocates on this thread is this connection's; the
+                // account outlives the connection, which is closed before it drops.
+                let _memory = crate::memory::ThreadAccount::open();
                 let db = match Sqlite::open(&settings, role) {
                     Ok(db) => {
                         let _ = opened.send(Ok(()));
