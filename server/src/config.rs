@@ -274,10 +274,11 @@ pub struct Config {
     /// What one request on a reader — a read, a read-only transaction — may take of SQLite's
     /// memory beyond its connection's page cache (--cache-mib), e.g. `64MiB` (a bare number is
     /// MiB): sorts, temporary B-trees (DISTINCT, UNION, GROUP BY, window partitions) and the
-    /// values it builds. A read-only transaction is one request. A request past it fails with
+    /// values it builds or reads (the default holds the largest value a message can carry,
+    /// and 8 such requests at once stay near 200 MiB). A read-only transaction is one request. A request past it fails with
     /// RESOURCE_EXHAUSTED naming this flag, and the server goes on; Vacuum and backups answer
     /// to --sqlite-memory-limit only. 0: no limit but --sqlite-memory-limit.
-    #[arg(long, env = "SQLITED_REQUEST_MEMORY_LIMIT", default_value = "32MiB", value_parser = parse_size)]
+    #[arg(long, env = "SQLITED_REQUEST_MEMORY_LIMIT", default_value = "24MiB", value_parser = parse_size)]
     pub request_memory_limit: u64,
 
     /// The same for each request a database's writer runs — writes, write transactions (one

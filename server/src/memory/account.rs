@@ -38,6 +38,8 @@ thread_local! {
     static IN_PAGE_CACHE: Cell<bool> = const { Cell::new(false) };
     /// Raised when the ceiling refused an allocation, so the error can name the budget.
     static REFUSED: Cell<bool> = const { Cell::new(false) };
+    /// The most `other` reached on this thread since [`reset_peak`].
+    static PEAK: Cell<usize> = const { Cell::new(0) };
 }
 
 /// What one allocation was charged to, as its header records it.
@@ -72,11 +74,13 @@ pub(super) fn charge(bytes: usize) -> Option<Charge> {
         // Only this thread charges `other`; other threads only credit it, which can only
         // make room, so a refusal here is never spurious.
         let before = account.other.fetch_add(bytes, Ordering::Relaxed);
-        if before.saturating_add(bytes) > ceiling {
+        let now = before.saturating_add(bytes);
+        if now > ceiling {
             account.other.fetch_sub(bytes, Ordering::Relaxed);
             let _ = REFUSED.try_with(|refused| refused.set(true));
             return None;
         }
+        let _ = PEAK.try_with(|peak| peak.set(peak.get().max(now)));
     }
     account.held.fetch_add(bytes, Ordering::Relaxed);
     Some(Charge { owner, page_cache })
@@ -220,6 +224,19 @@ pub(super) fn as_page_cache<T>(fetch: impl FnOnce() -> T) -> T {
     result
 }
 
+/// Starts a new high-water mark of the thread's account at what it holds now (its non-cache
+/// bytes, returned; 0 without an account).
+pub(crate) fn reset_peak() -> usize {
+    let now = other_held().unwrap_or(0);
+    PEAK.with(|peak| peak.set(now));
+    now
+}
+
+/// The most the thread's account held (non-cache) since [`reset_peak`].
+pub(crate) fn peak() -> usize {
+    PEAK.with(Cell::get)
+}
+
 /// Whether a ceiling refused an allocation on this thread since the last [`clear_refused`].
 pub(crate) fn refused() -> bool {
     REFUSED.with(Cell::get)
@@ -259,6 +276,7 @@ mod test {
     fn page_cache_is_held_but_not_bounded() {
         let account = ThreadAccount::open();
         let _ceiling = Ceiling::set(10);
+        assert_eq!(reset_peak(), 0);
         let page = as_page_cache(|| charge(4096)).expect("page cache is not bounded");
         assert!(page.page_cache);
         assert_eq!((account.held(), account.other()), (4096, 0));
@@ -267,6 +285,7 @@ mod test {
         assert!(refused());
         let small = charge(10).expect("within the ceiling");
         assert_eq!((account.held(), account.other()), (4106, 10));
+        assert_eq!(peak(), 10, "page cache does not count, nor the refused 11");
         // SAFETY: both charges are live and credited once.
         unsafe {
             credit(page, 4096);

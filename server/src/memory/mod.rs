@@ -14,7 +14,8 @@
 //!   held but not budgeted (`--cache-mib` bounds them).
 //! - `account.rs`: accounts (one per worker thread, so per connection), the thread's
 //!   ceiling, and how a free on another thread credits the account that paid.
-//! - `budget.rs`: a request's budget ([`RequestMemory`]), and the errors' advice.
+//! - `budget.rs`: a request's budget ([`RequestMemory`]), the errors' advice, and the freed
+//!   memory of a large request handed back to the system when it ends.
 //! - `heap.rs`: the process-wide cap on SQLite's heap, and its default.
 
 mod account;
