@@ -114,6 +114,11 @@ struct Args {
     /// The database.
     #[arg(long, default_value = "bench")]
     database: String,
+    /// The token the clients send, for a server with --credentials (`bench/memory.py` runs
+    /// its hostile clients with a read token). Prefer the environment variable: a flag shows
+    /// in `ps`.
+    #[arg(long, env = "SQLITED_TOKEN", hide_env_values = true)]
+    token: Option<String>,
     /// The data directory, for in-process targets.
     #[arg(long, default_value = "./bench-data")]
     data_dir: PathBuf,
@@ -182,7 +187,11 @@ fn leak(label: String) -> &'static str {
 
 /// The client options of `--api`.
 fn client_options(args: &Args) -> sqlited_client::ClientOptions {
-    sqlited_client::ClientOptions::default().with_sessions(args.api == Api::Session)
+    let options = sqlited_client::ClientOptions::default().with_sessions(args.api == Api::Session);
+    match &args.token {
+        Some(token) => options.with_token(token.clone()),
+        None => options,
+    }
 }
 
 fn target_name(target: Target) -> &'static str {
@@ -203,7 +212,7 @@ fn init(
     let started = Instant::now();
     if matches!(args.target, Target::Server | Target::Http) {
         runtime.block_on(async {
-            let db = Client::connect(&args.url)
+            let db = Client::connect_with(&args.url, client_options(args))
                 .await
                 .map_err(|e| e.to_string())?
                 .database(&args.database);

@@ -44,6 +44,11 @@ pub enum Workload {
     /// doubling) or sort a cross join, round robin. Each should fail fast with
     /// RESOURCE_EXHAUSTED (or its deadline); `bench/memory.py` reads the server's RSS meanwhile.
     Hostile,
+    /// A hostile read client whose queries build temporary B-trees, about a gigabyte each
+    /// unbounded: a recursive CTE with UNION, DISTINCT, GROUP BY and a window `group_concat`
+    /// over generated rows, round robin. Each should fail fast with RESOURCE_EXHAUSTED at the
+    /// request's memory budget (issue 29, item 2).
+    HostileTemp,
 }
 
 impl Workload {
@@ -63,6 +68,7 @@ impl Workload {
             Workload::Returning => "returning",
             Workload::RpcCeiling => "rpc-ceiling",
             Workload::Hostile => "hostile",
+            Workload::HostileTemp => "hostile-temp",
         }
     }
 }
@@ -100,6 +106,19 @@ pub const HOSTILE: &[&str] = &[
      WHERE n < 40) SELECT length(s) FROM d",
     "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 3000) \
      SELECT a.x, b.x, randomblob(100) AS r FROM c a, c b ORDER BY r LIMIT 1",
+];
+
+/// The queries of the `hostile-temp` workload: each would hold about 1 GB of temporary
+/// B-tree (10 million rows of ~100 bytes; a window partition of a million 1,000-byte blobs).
+pub const HOSTILE_TEMP: &[&str] = &[
+    "WITH RECURSIVE u(x, b) AS (SELECT 1, randomblob(100) UNION SELECT x + 1, randomblob(100) \
+     FROM u WHERE x < 10000000) SELECT count(*) FROM u",
+    "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 10000000) \
+     SELECT count(*) FROM (SELECT DISTINCT x, randomblob(100) FROM c)",
+    "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 10000000) \
+     SELECT count(*) FROM (SELECT hex(randomblob(50)) AS b FROM c GROUP BY b)",
+    "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 1000000) \
+     SELECT count(g) FROM (SELECT group_concat(randomblob(1000)) OVER () AS g FROM c)",
 ];
 
 /// The map `bench`'s key number `n` of the 100k the init step writes.
@@ -156,6 +175,9 @@ impl Workload {
             Workload::Returning => Op::Query(INSERT_RETURNING, insert_params(rng)),
             Workload::RpcCeiling => Op::Ceiling,
             Workload::Hostile => Op::Query(HOSTILE[rng.usize(..HOSTILE.len())], vec![]),
+            Workload::HostileTemp => {
+                Op::Query(HOSTILE_TEMP[rng.usize(..HOSTILE_TEMP.len())], vec![])
+            }
         }
     }
 }

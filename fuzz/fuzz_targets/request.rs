@@ -57,6 +57,7 @@ fn fixture() -> &'static Fixture {
             sandbox: true,
             max_value_bytes: 1 << 20,
             replicated: false,
+            request_memory: Default::default(),
         };
         let writer = Sqlite::open(&settings, Role::Writer).expect("open");
         writer

@@ -267,13 +267,33 @@ pub struct Config {
     #[arg(long, env = "SQLITED_WORKER_MEMORY_LIMIT", default_value = "0", value_parser = parse_size)]
     pub worker_memory_limit: u64,
 
-    /// The cap on SQLite's memory, e.g. `2GiB` (a bare number is MiB): page caches, sorts,
-    /// temporary tables and the values queries build. With thread workers it holds for the
+    /// The cap on all of SQLite's memory, the backstop behind --request-memory-limit, e.g.
+    /// `2GiB` (a bare number is MiB): page caches, sorts, temporary tables and the values
+    /// queries build, every request together. With thread workers it holds for the
     /// whole server, with worker processes for each worker. A request past it fails with
     /// RESOURCE_EXHAUSTED and the server goes on. `auto`: a quarter of the memory the server
     /// may use (its cgroup limit, or the machine's), at least 256 MiB. 0: no cap.
     #[arg(long, env = "SQLITED_SQLITE_MEMORY_LIMIT", default_value = "auto", value_parser = parse_memory_limit)]
     pub sqlite_memory_limit: u64,
+
+    /// What one request on a reader — a read, a read-only transaction — may take of SQLite's
+    /// memory beyond its connection's page cache (--cache-mib), e.g. `64MiB` (a bare number is
+    /// MiB): sorts, temporary B-trees (DISTINCT, UNION, GROUP BY, window partitions) and the
+    /// values it builds or reads (the default holds the largest value a message can carry,
+    /// and 8 such requests at once stay near 200 MiB). A read-only transaction is one request. A request past it fails with
+    /// RESOURCE_EXHAUSTED naming this flag, and the server goes on; Vacuum and backups answer
+    /// to --sqlite-memory-limit only. 0: no limit but --sqlite-memory-limit.
+    #[arg(long, env = "SQLITED_REQUEST_MEMORY_LIMIT", default_value = "24MiB", value_parser = parse_size)]
+    pub request_memory_limit: u64,
+
+    /// The same for each request a database's writer runs — writes, write transactions (one
+    /// request, with their TEMP tables), schema changes — e.g. `1GiB`: larger by default, as a
+    /// database has one writer running one request at a time, and writes need it (a value
+    /// written costs about twice its size; an UPDATE's statement journal holds the old content
+    /// of every page it changes; CREATE INDEX sorts the whole index in memory). Only write and
+    /// admin tokens reach the writer. 0: no limit but --sqlite-memory-limit.
+    #[arg(long, env = "SQLITED_WRITE_MEMORY_LIMIT", default_value = "256MiB", value_parser = parse_size)]
+    pub write_memory_limit: u64,
 
     /// Continuous replication with Litestream (`--replica-url` and the flags after it).
     #[command(flatten)]
@@ -363,6 +383,10 @@ impl Config {
             },
             workers: self.worker_kind(),
             replicated: self.replication.replica_url.is_some(),
+            request_memory: crate::memory::MemoryBudgets {
+                reader: self.request_memory_limit,
+                writer: self.write_memory_limit,
+            },
         }
     }
 

@@ -29,7 +29,8 @@
 //! - [`statements`]: exposed statements: the statements file, argument checks.
 //! - [`sql`]: values, parameter binding and result codes between proto and rusqlite.
 //! - [`metrics`]: Prometheus metrics on `--metrics-listen`.
-//! - [`memory`]: the cap on SQLite's heap (`--sqlite-memory-limit`).
+//! - [`memory`]: SQLite's memory: each request's budget (`--request-memory-limit`, through
+//!   SQLite's allocator wrapped) and the process-wide cap (`--sqlite-memory-limit`).
 //! - [`error`]: the one error type and its mapping to `tonic::Status`.
 
 pub(crate) mod auth;
@@ -60,6 +61,8 @@ pub use auth::Access;
 pub use config::Config;
 pub use engine::{Database, Engine};
 pub use error::{Error, Result};
+/// Puts SQLite's memory accounting in place: the binary's first act (see [`memory`]).
+pub use memory::install as install_sqlite_allocator;
 pub use worker::cancel::CancelToken;
 /// The `sqlited worker` subcommand: a worker process's main loop.
 pub use worker::process::host::run as run_worker_process;

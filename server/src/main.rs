@@ -134,6 +134,12 @@ fn long_version() -> String {
 }
 
 fn main() -> ExitCode {
+    // Before anything can initialize SQLite: each request's memory budget needs SQLite's
+    // allocator wrapped, in the server and in every worker process alike.
+    if let Err(err) = sqlited::install_sqlite_allocator() {
+        eprintln!("sqlited: {err}");
+        return ExitCode::FAILURE;
+    }
     // `-V` stays one line; `--version` adds the proto package and SQLite's version. Leaked
     // once: clap takes a `&'static str`, and the process lives as long.
     let command = Cli::command().long_version(long_version().leak() as &str);

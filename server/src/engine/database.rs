@@ -58,6 +58,9 @@ pub struct DatabaseOptions {
     pub workers: WorkerKind,
     /// Litestream replicates every database (`--replica-url`).
     pub replicated: bool,
+    /// The SQLite memory one request may add beyond the page cache, on a reader and on the
+    /// writer.
+    pub request_memory: crate::memory::MemoryBudgets,
 }
 
 /// Why a database takes no more requests.
@@ -119,6 +122,7 @@ impl Database {
             sandbox: options.sandbox,
             max_value_bytes: options.stream.max_message_bytes,
             replicated: options.replicated,
+            request_memory: options.request_memory,
         };
         let connections = Connections::open(
             name,

@@ -87,6 +87,9 @@ pub struct ConnectionSettings {
     /// on its own (`wal_autocheckpoint=0`), its close-time checkpoint is PASSIVE, and no
     /// client statement, admin included, touches Litestream's `_litestream_*` tables.
     pub replicated: bool,
+    /// The SQLite memory one request may add beyond the page cache, on a reader and on the
+    /// writer (`--request-memory-limit`, `--write-memory-limit`).
+    pub request_memory: crate::memory::MemoryBudgets,
 }
 
 /// Lets the server's own transaction statements through the authorizer, and remembers why
@@ -203,6 +206,8 @@ pub struct Sqlite {
     /// The connection settings as opened, which a request may change with `--unsafe-sql`
     /// and which are restored at its end (`None` in the sandbox, where none can change).
     baseline: Option<Baseline>,
+    /// What one request may take of SQLite's memory.
+    memory: crate::memory::RequestMemory,
 }
 
 impl Sqlite {
@@ -287,6 +292,10 @@ impl Sqlite {
             schema_seen: std::cell::Cell::new(None),
             replicated: settings.replicated,
             baseline,
+            memory: crate::memory::RequestMemory::new(
+                settings.request_memory,
+                role == Role::Writer,
+            ),
         })
     }
 
@@ -322,6 +331,7 @@ impl Sqlite {
         self.gate
             .may_attach
             .store(token.may_attach(), Ordering::Relaxed);
+        let _budget = self.request_budget();
         let result = work();
         self.running.clear();
         // Nothing prepared after the task runs with its rights.
@@ -425,11 +435,7 @@ impl Sqlite {
                  be sent in one message: --max-message-bytes); build smaller values",
                 self.max_value_bytes
             ),
-            rusqlite::ffi::SQLITE_NOMEM => "the statement needed more memory than SQLite may \
-                use on this server (--sqlite-memory-limit, or --worker-memory-limit for worker \
-                processes); it was stopped and nothing it wrote was kept. Sort, group or join \
-                less at once, or add a LIMIT"
-                .to_string(),
+            rusqlite::ffi::SQLITE_NOMEM => self.memory.advice(),
             _ => {
                 return Error::Sqlite {
                     code,
@@ -443,6 +449,12 @@ impl Sqlite {
             message: format!("{message}: {advice}"),
             field,
         }
+    }
+
+    /// Starts a request's memory budget on this connection (inside one already running, an
+    /// interactive transaction's, it changes nothing).
+    pub fn request_budget(&self) -> crate::memory::RequestBudget {
+        self.memory.start()
     }
 
     /// The role this connection was opened for.
@@ -849,5 +861,6 @@ pub fn test_settings(dir: &std::path::Path) -> ConnectionSettings {
         sandbox: true,
         max_value_bytes: 16 << 20,
         replicated: false,
+        request_memory: crate::memory::MemoryBudgets::default(),
     }
 }

@@ -235,14 +235,18 @@ pub fn run(db: &Sqlite, call: &Call, cancel: &Arc<CancelToken>, place: Place) ->
         Call::Maintenance(_) | Call::Snapshot(_) if place == Place::Transaction => Err(
             Error::Internal("maintenance does not run inside a transaction".into()),
         ),
+        // The server's own work, under the process-wide cap only: VACUUM rebuilds the whole
+        // database in memory (temp_store=MEMORY).
         Call::Maintenance(sql) => db
-            .run_task(cancel, || db.maintenance(sql))
+            .run_task(cancel, || crate::memory::unbudgeted(|| db.maintenance(sql)))
             .map(Answer::Maintained),
         Call::Prepare(sql) => db
             .run_task(cancel, || Ok(executor::prepare_all(db, sql)))
             .map(Answer::Prepared),
         Call::Snapshot(target) => db
-            .run_task(cancel, || executor::snapshot(db, target))
+            .run_task(cancel, || {
+                crate::memory::unbudgeted(|| executor::snapshot(db, target))
+            })
             .map(Answer::Snapshot),
     }
 }

@@ -120,8 +120,9 @@ pub fn harden(conn: &Connection, settings: &ConnectionSettings) -> Result<()> {
     // slots, the sandbox refuses ATTACH, and with --unsafe-sql a request's attached
     // databases (read-only, at most 10) are detached when it ends.
     // Sorts, temporary B-trees and statement journals go to memory, where they count
-    // against SQLite's heap limit (--sqlite-memory-limit, --worker-memory-limit): one
-    // ORDER BY over a cross join can no longer fill the disk with temporary files.
+    // against the request's budget (--request-memory-limit) and SQLite's heap limit
+    // (--sqlite-memory-limit, --worker-memory-limit): one ORDER BY over a cross join can no
+    // longer fill the disk with temporary files.
     conn.execute_batch("PRAGMA temp_store=MEMORY")?;
     Ok(())
 }

@@ -128,6 +128,9 @@ impl ThreadWorker {
         let thread = std::thread::Builder::new()
             .name(format!("sqlited-{role}-{id}"))
             .spawn(move || {
+                // Everything SQLite allocates on this thread is this connection's; the
+                // account outlives the connection, which is closed before it drops.
+                let _memory = crate::memory::ThreadAccount::open();
                 let db = match Sqlite::open(&settings, role) {
                     Ok(db) => {
                         // Only a worker that opened can die: a failed open is the

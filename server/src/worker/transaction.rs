@@ -189,6 +189,8 @@ pub fn serve(db: &Sqlite, session: TxSession) {
     // transaction at once finds the slot free (a worker process's is its end signal, which
     // then reaches the server before the answer does).
     let mut permits = Some(permits);
+    // One budget for the whole transaction: its TEMP tables live from statement to statement.
+    let _budget = db.request_budget();
     let begun = db.run_task(&cancel, || begin(db, mode));
     if let Err(err) = begun {
         state.set(TxStatus::Aborted);

@@ -6,7 +6,9 @@
 //!   TEMP objects).
 //! - [`streams`]: clients that stop reading their results.
 //! - [`resources`]: memory, temporary storage, files and links, the close-time checkpoint.
+//! - [`budget`]: each request's memory budget (`--request-memory-limit`).
 
+mod budget;
 mod resources;
 mod sql;
 mod streams;

@@ -205,7 +205,15 @@ async fn no_worker_outlives_a_killed_server() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_memory_hungry_query_fails_under_the_cap_and_the_worker_goes_on() {
-    let server = Server::start_with(&["--workers", "processes", "--worker-memory-limit", "96MiB"]);
+    // No budget per request: the worker's own cap is what stops it.
+    let server = Server::start_with(&[
+        "--workers",
+        "processes",
+        "--worker-memory-limit",
+        "96MiB",
+        "--request-memory-limit",
+        "0",
+    ]);
     let db = server.database("hungry").await;
     db.execute("CREATE TABLE t (x)", ()).await.unwrap();
     // About 300 MB of one string: past the cap.

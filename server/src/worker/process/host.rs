@@ -88,6 +88,10 @@ fn serve(hello: Hello, socket: UnixStream, parent: u32) -> u8 {
         sandbox: hello.sandbox,
         max_value_bytes: hello.max_value_bytes as usize,
         replicated: hello.replicated,
+        request_memory: crate::memory::MemoryBudgets {
+            reader: hello.request_memory_limit,
+            writer: hello.write_memory_limit,
+        },
     });
     let options = ThreadOptions {
         queue_depth: (hello.queue_depth as usize).max(1),

@@ -212,6 +212,8 @@ fn handshake(
         max_value_bytes: settings.max_value_bytes as u64,
         heap_limit: process.heap_limit,
         replicated: settings.replicated,
+        request_memory_limit: settings.request_memory.reader,
+        write_memory_limit: settings.request_memory.writer,
     };
     let failed = |err: std::io::Error| {
         Error::Unavailable(format!(

@@ -63,6 +63,13 @@ pub struct Hello {
     /// `ConnectionSettings::replicated`.
     #[prost(bool, tag = "15")]
     pub replicated: bool,
+    /// The SQLite memory one request may add beyond the page cache, in bytes (0: no limit):
+    /// `--request-memory-limit` on a reader.
+    #[prost(uint64, tag = "16")]
+    pub request_memory_limit: u64,
+    /// The same on the writer: `--write-memory-limit`.
+    #[prost(uint64, tag = "17")]
+    pub write_memory_limit: u64,
 }
 
 /// The worker's first answer: its connection is open, or why not.

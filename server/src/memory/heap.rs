@@ -1,10 +1,8 @@
-//! The cap on SQLite's heap (`--sqlite-memory-limit`): a query that sorts, groups or builds
-//! more than the server can spare fails with RESOURCE_EXHAUSTED (SQLITE_NOMEM) instead of
-//! taking the machine's memory, and the server goes on.
+//! The cap on SQLite's heap (`--sqlite-memory-limit`), the backstop behind each request's
+//! budget: page caches and every request together.
 //!
 //! SQLite keeps one heap per process, so the cap is server-wide with thread workers (and
-//! per worker process with `--workers processes`). Temporary data lives in memory
-//! ([`crate::worker::safety`]), so the cap bounds temporary storage too.
+//! per worker process with `--workers processes`).
 
 use rusqlite::ffi;
 
