@@ -43,6 +43,25 @@ pub fn workers_mode() -> &'static str {
     }
 }
 
+/// Polls `condition` every 20 ms until it holds, failing the test past `bound`: the one
+/// way a test waits for something the server does in its own time.
+pub async fn wait_until(bound: Duration, what: &str, mut condition: impl FnMut() -> bool) {
+    wait_until_async(bound, what, || std::future::ready(condition())).await;
+}
+
+/// [`wait_until`] for a condition that is itself asked over the network (an RPC).
+pub async fn wait_until_async<F: std::future::Future<Output = bool>>(
+    bound: Duration,
+    what: &str,
+    mut condition: impl FnMut() -> F,
+) {
+    let deadline = Instant::now() + bound;
+    while !condition().await {
+        assert!(Instant::now() < deadline, "{what}: not within {bound:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// The single value of a query's single row, e.g. `SELECT count(*) FROM t`.
 pub async fn scalar<T: sqlited_client::FromValue>(db: &sqlited_client::Database, sql: &str) -> T {
     db.query_one(sql, ())

@@ -4,12 +4,12 @@
 //! whatever the target.)
 
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use sqlited_client::params;
 use tonic::Code;
 
-use crate::harness::{Server, lost_acked, scalar};
+use crate::harness::{Server, lost_acked, scalar, wait_until};
 
 const BOUND: Duration = Duration::from_secs(30);
 
@@ -293,15 +293,6 @@ fn cpu_ticks(pid: u32) -> u64 {
     let fields: Vec<&str> = rest.split(' ').collect();
     let field = |i: usize| fields.get(i - 3).and_then(|f| f.parse::<u64>().ok());
     field(14).unwrap_or(0) + field(15).unwrap_or(0)
-}
-
-/// Polls `condition` every 20 ms until it holds, failing the test past `bound`.
-async fn wait_until(bound: Duration, what: &str, mut condition: impl FnMut() -> bool) {
-    let deadline = Instant::now() + bound;
-    while !condition() {
-        assert!(Instant::now() < deadline, "{what}: not within {bound:?}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 /// The database files (`NAME.db`, `-wal`, `-shm`) of `dir` that process `pid` holds open.
