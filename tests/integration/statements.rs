@@ -386,9 +386,7 @@ fn the_blocking_connection_calls_like_db_api_callproc() {
 /// served once the database and its tables exist; a drop makes them wait again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn statements_of_a_database_not_created_yet_wait_for_it() {
-    use tonic_health::pb::HealthCheckRequest;
     use tonic_health::pb::health_check_response::ServingStatus;
-    use tonic_health::pb::health_client::HealthClient;
 
     const FILE: &str = r#"
 [databases.shop.statements.add_user]
@@ -412,24 +410,10 @@ maps = ["sessions"]
     let http = server.http_addr();
     let client = Client::connect(&server.url()).await.unwrap();
     let shop = client.database("shop");
-    let health = HealthClient::new(
-        tonic::transport::Endpoint::from_shared(server.url())
-            .unwrap()
-            .connect()
-            .await
-            .unwrap(),
-    );
+    let health = crate::ops::health(&server).await;
     let status = |service: &'static str| {
         let mut health = health.clone();
-        async move {
-            health
-                .check(HealthCheckRequest {
-                    service: service.into(),
-                })
-                .await
-                .map(|r| r.into_inner().status)
-                .map_err(|s| s.code())
-        }
+        async move { crate::ops::status(&mut health, service).await }
     };
     let serving = Ok(ServingStatus::Serving as i32);
     let not_serving = Ok(ServingStatus::NotServing as i32);
