@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Builds the images and runs the stack with docker-compose, then checks it for real: sqlited
+# Builds the images and runs the stack with docker-compose (the README's command: nothing is
+# prepared for it but the release binary), then checks it for real: sqlited
 # healthy by its HEALTHCHECK, the Python example run against it once healthy, SQL through
 # sqlited-cli, data kept across a restart of the stack, worker processes running in the
 # container (the stack runs with --workers processes here); `down -v` at the end.
@@ -23,18 +24,15 @@ if ! docker image inspect "$BASE" >/dev/null 2>&1; then
     rm -rf "$rootfs"
 fi
 cargo build --release --bin sqlited --bin sqlited-cli
+# The example's image installs the Python package with pip from PyPI; a CA this host trusts
+# locally (a proxy that re-signs TLS) goes with it.
+SQLITED_EXTRA_CA_CERTS="$(cat /usr/local/share/ca-certificates/*.crt 2>/dev/null || true)"
+export SQLITED_EXTRA_CA_CERTS
 
-# The Python example's packages for its image: the sqlited package (a wheel of ./python) and
-# its dependencies, as wheels for Debian 12's python3 (3.11).
-PY="${PYTHON:-python3}"
-# python/build: setuptools would put a stale build/lib into the wheel.
-rm -rf target/docker-python target/docker-wheels python/build && mkdir -p target/docker-python
-"$PY" -m pip wheel -q --disable-pip-version-check --no-deps -w target/docker-wheels ./python
-"$PY" -m pip install -q --disable-pip-version-check --target target/docker-python \
-    --python-version 3.11 --only-binary=:all: target/docker-wheels/sqlited-*.whl
-
-cleanup() { "${COMPOSE[@]}" down -v >/dev/null 2>&1 || true; }
+# The stack's images are the project's own: removed with it.
+cleanup() { "${COMPOSE[@]}" down -v --rmi local >/dev/null 2>&1 || true; }
 trap cleanup EXIT
+# The README's command, as written there (its base image and project aside).
 "${COMPOSE[@]}" up -d --build
 
 container="$("${COMPOSE[@]}" ps -q sqlited)"

@@ -20,7 +20,7 @@ rm -rf target/docker-replication && mkdir -p target/docker-replication
 cp -L .ci/venv-repl/bin/litestream .ci/venv-repl/bin/weed target/docker-replication/
 cargo build --release --bin sqlited --bin sqlited-cli
 
-cleanup() { "${COMPOSE[@]}" down -v >/dev/null 2>&1 || true; }
+cleanup() { "${COMPOSE[@]}" down -v --rmi local >/dev/null 2>&1 || true; }
 trap cleanup EXIT
 "${COMPOSE[@]}" up -d --build
 

@@ -2,8 +2,8 @@
 # The Go example, end to end: generates the stubs of proto/ (buf generate, with Debian's
 # protoc-gen-go and protoc-gen-go-grpc), builds the example and its tests with Debian's Go
 # and Go libraries, starts a real sqlited on a free port, runs the tests (sqlited_test.go),
-# the example program and the README's `buf curl` calls against it, and stops the server,
-# which must exit cleanly. Any failure fails the script.
+# the example program and the README's `buf curl` calls against it (tests/readme/readme.py),
+# and stops the server, which must exit cleanly. Any failure fails the script.
 #
 # Debian ships Go libraries as GOPATH sources (/usr/share/gocode/src) and Debian 12's Go is
 # 1.19, which still builds in GOPATH mode: GO111MODULE=off with GOPATH = a temporary
@@ -66,43 +66,14 @@ fi
 
 (cd examples/go && SQLITED_ADDR="$addr" "$work/example.test" -test.v -test.count=1)
 "$work/example" "$addr" example
-# The README's buf curl calls (its section "buf curl, grpcurl"), against this server:
-# each must succeed, and its answer match the comment under it, whitespace aside. The
-# server's port replaces the README's.
-calls=0
-command=
-expect() {
-    [ -n "$command" ] || return 0
-    local answer
-    if ! answer="$(eval "$command")"; then
-        echo "examples/go: the README's $command failed" >&2
-        exit 1
-    fi
-    calls=$((calls + 1))
-    if [ -n "$1" ] && [ "$(tr -d ' \n' <<<"$answer")" != "$(tr -d ' \n' <<<"$1")" ]; then
-        printf 'examples/go: the README'"'"'s\n  %s\nanswered\n%s\nnot\n%s\n' "$command" "$answer" "$1" >&2
-        exit 1
-    fi
-    command=
-}
-while IFS= read -r line; do
-    case "$line" in
-        "buf curl "*)
-            expect ""
-            command="\"\$BUF\" curl ${line#buf curl }"
-            command="${command//http:\/\/127.0.0.1:50051/http://$addr}"
-            ;;
-        "# "*) expect "${line#\# }" ;;
-    esac
-done < <(awk '/^### buf curl, grpcurl/ { section = 1 }
-    section && /^```sh/ { block = 1; next }
-    block && /^```/ { exit }
-    block { if (sub(/\\$/, "")) { joined = joined $0; next } print joined $0; joined = "" }' README.md)
-expect ""
-if [ "$calls" -lt 4 ]; then
-    echo "examples/go: $calls buf curl calls found in README.md's section \"buf curl, grpcurl\", 4 expected" >&2
-    exit 1
-fi
+# The README's buf curl calls (its section "buf curl, grpcurl"), against this server, by
+# the runner of the README's blocks (tests/readme/readme.py): each must succeed, and its
+# answer match the comment under it, whitespace aside. The server's port replaces the
+# README's; the buf in use is first on PATH.
+python3 tests/readme/readme.py --section "buf curl, grpcurl: calls from the shell" \
+    --path "$(dirname "$(command -v "$BUF")")" \
+    --replace "http://127.0.0.1:50051=http://$addr" \
+    --min-commands 4 --min-checked 3 README.md
 
 kill -TERM "$server_pid"
 status=0

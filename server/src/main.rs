@@ -67,7 +67,8 @@ enum Command {
     /// Restores a database into the data directory, after checking it passes `PRAGMA
     /// integrity_check`: a backup (as `Admin.Backup` streams it) read from standard input, or
     /// with --replica-url its latest (or --timestamp / --txid) state from its Litestream
-    /// replica. Stop the server first, or restore under a name it does not have open.
+    /// replica. Stop the server first: a data directory a running server holds (its lock,
+    /// `.sqlited.lock`) is refused, whatever the database's name.
     Restore {
         /// The data directory.
         #[arg(long, env = "SQLITED_DATA_DIR", default_value = "./data")]

@@ -60,14 +60,12 @@ pub async fn run(
         )
         .with_replication(replication.clone()),
     );
-    let statements = Arc::new(
-        StatementsStore::open(
-            config.statements.clone(),
-            Arc::clone(&engine),
-            config.exposed_only,
-        )
-        .await?,
-    );
+    let statements = StatementsStore::open(
+        config.statements.clone(),
+        Arc::clone(&engine),
+        config.exposed_only,
+    )
+    .await?;
     let credentials = match &config.credentials {
         Some(path) => Some(Arc::new(CredentialsStore::open(path.clone())?)),
         None => None,
@@ -89,11 +87,11 @@ pub async fn run(
         None => None,
     };
     let reporter = tonic_health::server::HealthReporter::new();
+    let health = Health::start(reporter, Arc::clone(&engine), Arc::clone(&statements)).await;
     let health_service = tonic_health::pb::health_server::HealthServer::new(HealthGate::new(
-        &reporter,
+        &health,
         config.credentials.is_some(),
     ));
-    let health = Health::start(reporter, Arc::clone(&engine)).await;
     if let Some(replication) = &replication {
         health.follow_replication(Arc::downgrade(replication));
     }

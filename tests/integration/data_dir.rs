@@ -76,3 +76,27 @@ async fn restore_refuses_a_data_directory_a_server_holds() {
     let db = server.database("app").await;
     assert_eq!(scalar::<String>(&db, "SELECT x FROM t").await, "restored");
 }
+
+/// `sqlited restore --help` once said a running server's directory could take a restore
+/// under a name the server did not have open; the lock refuses every name, and the help
+/// says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restore_refuses_a_held_directory_for_a_name_the_server_never_opened() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start_in(dir.path(), &[]);
+    server.database("app").await.execute("CREATE TABLE t (x)", ()).await.unwrap();
+
+    let out = restore(dir.path(), "other", &backup_file("restored"), false);
+    assert!(!out.status.success(), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains(&format!("process {}", server.pid())), "{stderr}");
+    assert!(!dir.path().join("other.db").exists());
+
+    let help = Command::new(sqlited_binary())
+        .args(["restore", "--help"])
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&help.stdout);
+    assert!(help.contains("Stop the server first"), "{help}");
+    assert!(!help.contains("does not have open"), "{help}");
+}

@@ -180,3 +180,37 @@ async fn metrics_are_served_as_prometheus_text() {
             > 0.0
     );
 }
+
+/// The standard process metrics of Prometheus clients, for the server process.
+#[test]
+fn the_process_metrics_are_the_standard_ones() {
+    let server = Server::start_with(&["--metrics-listen", "127.0.0.1:0"]);
+    let samples = scrape(server.metrics_addr());
+    let value = |name: &str| {
+        *find(&samples, name, &[]).unwrap_or_else(|| panic!("no {name} in {samples:?}"))
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    let started = value("process_start_time_seconds");
+    assert!(started <= now + 1.0 && started > now - 600.0, "{started} vs {now}");
+    assert!(value("process_cpu_seconds_total") >= 0.0);
+    let resident = value("process_resident_memory_bytes");
+    assert!(resident > 1e6, "{resident}");
+    assert!(value("process_virtual_memory_bytes") >= resident);
+    let fds = value("process_open_fds");
+    assert!(fds >= 3.0 && fds <= value("process_max_fds"), "{fds}");
+    // The runtime's threads at least, besides the main one.
+    assert!(value("process_threads") >= 2.0);
+    // The server's own pid: the figures are the server's, not the scraper's.
+    let status = std::fs::read_to_string(format!("/proc/{}/status", server.pid())).unwrap();
+    let threads: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Threads:"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!((value("process_threads") - threads).abs() <= 8.0, "{threads}");
+}

@@ -11,7 +11,8 @@ use tonic_health::pb::health_client::HealthClient;
 
 use crate::harness::Server;
 
-async fn health(server: &Server) -> HealthClient<tonic::transport::Channel> {
+/// A health client of `server`.
+pub async fn health(server: &Server) -> HealthClient<tonic::transport::Channel> {
     HealthClient::new(
         tonic::transport::Endpoint::from_shared(server.url())
             .unwrap()
@@ -21,7 +22,8 @@ async fn health(server: &Server) -> HealthClient<tonic::transport::Channel> {
     )
 }
 
-async fn status(
+/// The status of the health entry `service`, or the code of the refusal.
+pub async fn status(
     client: &mut HealthClient<tonic::transport::Channel>,
     service: &str,
 ) -> Result<i32, Code> {

@@ -16,7 +16,7 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::Code;
 
-use crate::harness::{Server, scalar};
+use crate::harness::{Server, scalar, wait_until};
 
 /// One open session: frames go in through `send`, answers come out of `answers`.
 struct RawSession {
@@ -525,4 +525,49 @@ async fn shutdown_ends_sessions_without_waiting_out_the_grace_period() {
         "the shutdown waited {:?} for an idle session",
         started.elapsed()
     );
+}
+
+/// A session's end in `sqlited_requests_total`: OK when its client closed its side, and OK
+/// when the client disconnected with everything answered (a shell that exits does so, and
+/// every such end used to count as CANCELLED); CANCELLED only when it left a request
+/// running.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_counts_as_ok_unless_its_client_left_a_request_running() {
+    let server = Server::start_with(&["--metrics-listen", "127.0.0.1:0"]);
+    let db = server.database("app").await;
+    db.execute("CREATE TABLE t (x)", ()).await.unwrap();
+
+    // Half-closed: the server answers and ends the stream with OK.
+    let mut closed = RawSession::open(&server, None).await.unwrap();
+    closed.send(1, execute("INSERT INTO t VALUES (1)")).await;
+    assert!(matches!(closed.answer_of(1).await, Answer::Execute(_)));
+    closed.close();
+    let end = tokio::time::timeout(Duration::from_secs(30), closed.answers.message()).await;
+    assert!(matches!(end, Ok(Ok(None))), "{end:?}");
+    drop(closed);
+    // Disconnected after its answer, as a process that exits.
+    let mut left = RawSession::open(&server, None).await.unwrap();
+    left.send(1, query("SELECT count(*) FROM t")).await;
+    assert!(matches!(left.answer_of(1).await, Answer::Query(_)));
+    drop(left);
+    // Disconnected while a query still runs: that query was cancelled.
+    let mut running = RawSession::open(&server, None).await.unwrap();
+    running.send(1, query(ENDLESS)).await;
+    assert_eq!(running.next().await.request_id, 1, "the query's first frame");
+    drop(running);
+
+    let addr = server.metrics_addr();
+    let count = |code: &str| {
+        crate::metrics::sample(
+            addr,
+            "sqlited_requests_total",
+            &["rpc=\"Session\"", &format!("code=\"{code}\"")],
+        )
+        .unwrap_or(0.0)
+    };
+    wait_until(Duration::from_secs(30), "three sessions counted", || {
+        std::future::ready(count("OK") + count("CANCELLED") >= 3.0)
+    })
+    .await;
+    assert_eq!((count("OK"), count("CANCELLED")), (2.0, 1.0));
 }

@@ -21,6 +21,7 @@ pub fn statement_json(s: &ExposedStatement) -> Json {
         "writes": s.writes,
         "description": s.description,
         "exposed_only": s.exposed_only,
+        "unavailable": s.unavailable,
         "params": s.params.iter().map(|p| json!({
             "name": p.name,
             "type": p.r#type,
@@ -415,14 +416,20 @@ fn unique_id(taken: &mut HashSet<String>, parts: &[&str]) -> String {
 }
 
 /// The path item of one exposed statement: GET (a reading statement whose every parameter
-/// can be text) and POST (every statement; a JSON object of its arguments).
-fn statement_path(database: &str, s: &Exposed, taken: &mut HashSet<String>) -> Json {
+/// can be text) and POST (every statement; a JSON object of its arguments). One not
+/// callable yet says why, in its description and in `x-sqlited-unavailable`.
+fn statement_path(
+    database: &str,
+    s: &Exposed,
+    unavailable: Option<&str>,
+    taken: &mut HashSet<String>,
+) -> Json {
     let summary = if s.description.is_empty() {
         format!("{} of {database}", s.name)
     } else {
         s.description.clone()
     };
-    let description = format!(
+    let mut description = format!(
         "Exposed statement {:?} of database {database:?}; it {}.",
         s.name,
         if s.writes {
@@ -431,6 +438,9 @@ fn statement_path(database: &str, s: &Exposed, taken: &mut HashSet<String>) -> J
             "reads"
         }
     );
+    if let Some(why) = unavailable {
+        description = format!("Not callable yet: {why}. {description}");
+    }
     let mut item = json!({});
     if !s.writes && s.params.iter().all(from_text) {
         let mut params: Vec<Json> = s
@@ -475,6 +485,13 @@ fn statement_path(database: &str, s: &Exposed, taken: &mut HashSet<String>) -> J
         }), !needed.is_empty()),
         "responses": rows_ok(),
     });
+    if let Some(why) = unavailable {
+        for op in ["get", "post"] {
+            if let Some(op) = item.get_mut(op) {
+                op["x-sqlited-unavailable"] = json!(why);
+            }
+        }
+    }
     item
 }
 
@@ -490,9 +507,11 @@ pub fn document(catalog: &Catalog, principal: Option<&Principal>, auth: bool) ->
         if principal.is_some_and(|p| p.access_to(database).is_none()) {
             continue;
         }
+        let unavailable = catalog.unavailable(database);
         for statement in statements.statements.values() {
             let path = format!("/v1/databases/{database}/call/{}", statement.name);
-            paths.insert(path, statement_path(database, statement, &mut taken));
+            let item = statement_path(database, statement, unavailable.as_deref(), &mut taken);
+            paths.insert(path, item);
         }
     }
     let mut document = json!({

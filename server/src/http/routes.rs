@@ -522,7 +522,11 @@ async fn reload(State(g): Shared, Extension(c): Extension<Call>) -> Response {
 }
 
 async fn openapi(State(g): Shared, Extension(c): Extension<Call>) -> Response {
-    let catalog = g.store.current();
+    let principal = c.principal.as_deref();
+    let catalog = g
+        .store
+        .checked(|database| principal.is_none_or(|p| p.access_to(database).is_some()))
+        .await;
     let document =
         super::openapi::document(&catalog, c.principal.as_deref(), g.credentials.is_some());
     answered(json_ok(&document), "OpenApi")

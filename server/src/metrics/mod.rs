@@ -8,9 +8,11 @@
 //!
 //! Layout:
 //! - [`names`]: the metrics' names, a leaf module for whatever records them.
+//! - [`process`]: the standard `process_*` metrics, read from `/proc` at each scrape.
 //! - this file: the exporter, and the scrape-time file sizes it is handed as a function.
 
 pub mod names;
+mod process;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -133,9 +135,20 @@ pub fn serve(listener: TcpListener, sizes: Sizes, token: Option<[u8; 32]>) -> Re
                 if !authorized(&headers, token.as_ref()) {
                     return refused();
                 }
-                // File sizes are read at scrape time, off the async threads.
-                let _ = tokio::task::spawn_blocking(move || sample_sizes(&sizes)).await;
-                handle.render().into_response()
+                // File sizes and the process's figures are read at scrape time, off the
+                // async threads.
+                let process = tokio::task::spawn_blocking(move || {
+                    sample_sizes(&sizes);
+                    process::render(&process::read())
+                })
+                .await
+                .unwrap_or_default();
+                let mut text = handle.render();
+                if !text.is_empty() && !text.ends_with("\n\n") {
+                    text.push('\n');
+                }
+                text.push_str(&process);
+                text.into_response()
             }
         }),
     );

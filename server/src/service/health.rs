@@ -1,6 +1,13 @@
 //! Standard gRPC health checking: the overall server (`""`), the Database service, and one
-//! entry per open database (`sqlited.v1.Database/<name>`), SERVING while up and NOT_SERVING
+//! entry per database (`sqlited.v1.Database/<name>`), SERVING while up and NOT_SERVING
 //! once the server starts draining.
+//!
+//! A database has an entry once it is open, and every database the statements file names
+//! has one from the start: NOT_SERVING while it does not exist or its exposed statements do
+//! not check out against it yet (the file's statements are not callable: a first deploy
+//! before the application created the database and its tables), SERVING once they do.
+//! A database whose replication has been failing is NOT_SERVING too. [`Health::update`] is
+//! the one place an entry's status is decided.
 //!
 //! The server-wide entries answer anyone, token or not: orchestrators probe them. With auth
 //! on, a per-database entry would tell anyone which databases exist (SERVING for an open one,
@@ -8,9 +15,12 @@
 //! UNAUTHENTICATED, and to a token with no role on that database it answers exactly as for a
 //! database that does not exist.
 
-use std::sync::Arc;
+use std::collections::{BTreeSet, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
 use sqlited_proto::v1::database_server::DatabaseServer;
+use tokio::sync::broadcast::error::RecvError;
 use tonic::server::NamedService;
 use tonic::{Request, Response, Status};
 use tonic_health::ServingStatus;
@@ -23,52 +33,147 @@ use super::database::DatabaseService;
 use crate::auth::Principal;
 use crate::engine::Engine;
 use crate::error::Error;
+use crate::statements::StatementsStore;
 
 /// The health entry of database `name`.
 pub fn database_entry(name: &str) -> String {
     format!("{}/{name}", DatabaseServer::<DatabaseService>::NAME)
 }
 
-/// Keeps the health entries in step with the engine.
+/// Keeps the health entries in step with the engine, the statements and the replication.
 #[derive(Clone)]
 pub struct Health {
     reporter: HealthReporter,
     engine: Arc<Engine>,
+    statements: Arc<StatementsStore>,
     /// Raised once the server drains: nothing turns an entry SERVING again.
-    draining: Arc<std::sync::atomic::AtomicBool>,
+    draining: Arc<AtomicBool>,
+    /// The databases whose replication has been failing past `--replication-unhealthy-secs`.
+    /// A std mutex, held for a set operation only.
+    unhealthy: Arc<Mutex<HashSet<String>>>,
 }
 
 impl Health {
-    /// Marks the server serving, and each database serving as it opens.
-    pub async fn start(reporter: HealthReporter, engine: Arc<Engine>) -> Self {
+    /// Marks the server serving, each database the statements file names as it stands, and
+    /// each database serving as it opens.
+    pub async fn start(
+        reporter: HealthReporter,
+        engine: Arc<Engine>,
+        statements: Arc<StatementsStore>,
+    ) -> Self {
         reporter
             .set_serving::<DatabaseServer<DatabaseService>>()
             .await;
         reporter
             .set_service_status("", ServingStatus::Serving)
             .await;
-        let mut opened = engine.subscribe_opened();
-        let follower = reporter.clone();
-        tokio::spawn(async move {
-            while let Ok(name) = opened.recv().await {
-                follower
-                    .set_service_status(database_entry(&name), ServingStatus::Serving)
-                    .await;
-            }
-        });
-        // A dropped database has no entry any more: NOT_FOUND, as for one never opened.
-        let mut dropped = engine.subscribe_dropped();
-        let mut follower = reporter.clone();
-        tokio::spawn(async move {
-            while let Ok(name) = dropped.recv().await {
-                follower.clear_service_status(&database_entry(&name)).await;
-            }
-        });
-        Self {
+        let health = Self {
             reporter,
             engine,
+            statements,
             draining: Arc::default(),
+            unhealthy: Arc::default(),
+        };
+        let mut catalogs = health.statements.subscribe();
+        let first = named(&catalogs.borrow_and_update());
+        for name in &first {
+            health.update(name).await;
         }
+        // The statements file's databases: at each reload or check, those it names now and
+        // those it named before.
+        let follower = health.clone();
+        tokio::spawn(async move {
+            let mut before = first;
+            while catalogs.changed().await.is_ok() {
+                let now = named(&catalogs.borrow_and_update());
+                for name in before.union(&now) {
+                    follower.update(name).await;
+                }
+                before = now;
+            }
+        });
+        // Each database as it opens, and as it is dropped (no entry any more, NOT_FOUND as
+        // for one never opened, unless the statements file names it).
+        for mut events in [
+            health.engine.subscribe_opened(),
+            health.engine.subscribe_dropped(),
+        ] {
+            let follower = health.clone();
+            tokio::spawn(async move {
+                loop {
+                    match events.recv().await {
+                        Ok(name) => follower.update(&name).await,
+                        Err(RecvError::Lagged(_)) => follower.update_all().await,
+                        Err(RecvError::Closed) => return,
+                    }
+                }
+            });
+        }
+        health
+    }
+
+    /// Sets the entry of database `name` from what holds now: NOT_SERVING while draining,
+    /// while its replication fails, or while the statements file names it and it does not
+    /// exist or its statements do not check out; else SERVING if it is open or named, and
+    /// no entry otherwise.
+    pub async fn update(&self, name: &str) {
+        let entry = database_entry(name);
+        let catalog = self.statements.current();
+        let named = catalog.databases.get(name);
+        let open = self.engine.open_databases().iter().any(|o| o == name);
+        let status = if self.draining.load(Ordering::Relaxed)
+            || self
+                .unhealthy
+                .lock()
+                .expect("health set poisoned")
+                .contains(name)
+        {
+            ServingStatus::NotServing
+        } else if let Some(named) = named {
+            if named.unavailable.is_some() || !self.engine.exists(name) {
+                ServingStatus::NotServing
+            } else {
+                ServingStatus::Serving
+            }
+        } else if open {
+            ServingStatus::Serving
+        } else {
+            let mut reporter = self.reporter.clone();
+            reporter.clear_service_status(&entry).await;
+            return;
+        };
+        self.reporter.set_service_status(entry, status).await;
+    }
+
+    /// [`Health::update`] for every database open or named by the statements file.
+    async fn update_all(&self) {
+        let mut names = named(&self.statements.current());
+        names.extend(self.engine.open_databases());
+        for name in names {
+            self.update(&name).await;
+        }
+    }
+
+    /// Before a check of `service`: a database the statements file names has its entry
+    /// brought up to date, its statements checked again first if they were not callable
+    /// (its tables may exist now), so the answer is current.
+    async fn refresh(&self, service: &str) {
+        let Some(name) = service.strip_prefix(&database_entry("")) else {
+            return;
+        };
+        let Some(unavailable) = self
+            .statements
+            .current()
+            .databases
+            .get(name)
+            .map(|d| d.unavailable.is_some())
+        else {
+            return;
+        };
+        if unavailable {
+            self.statements.check(name).await;
+        }
+        self.update(name).await;
     }
 
     /// Keeps each replicated database's entry NOT_SERVING while its replication has been
@@ -80,36 +185,34 @@ impl Health {
     ) {
         let health = self.clone();
         tokio::spawn(async move {
-            let mut unhealthy = std::collections::HashSet::new();
             loop {
                 tokio::time::sleep(std::time::Duration::from_secs(1)).await;
                 let Some(replication) = replication.upgrade() else {
                     return;
                 };
-                if health.draining.load(std::sync::atomic::Ordering::Relaxed) {
+                if health.draining.load(Ordering::Relaxed) {
                     return;
                 }
                 let now = replication.health();
-                // A database closed or dropped meanwhile starts afresh when it opens again.
-                unhealthy.retain(|name: &String| now.iter().any(|(open, _)| open == name));
-                for (name, healthy) in now {
-                    let status = if healthy {
-                        if !unhealthy.remove(&name) {
-                            continue;
+                let mut changed = Vec::new();
+                {
+                    let mut unhealthy = health.unhealthy.lock().expect("health set poisoned");
+                    // A database closed or dropped meanwhile starts afresh when it opens again.
+                    unhealthy.retain(|name: &String| now.iter().any(|(open, _)| open == name));
+                    for (name, healthy) in now {
+                        if healthy {
+                            if unhealthy.remove(&name) {
+                                tracing::info!(database = %name, "replication keeps up again: SERVING");
+                                changed.push(name);
+                            }
+                        } else if unhealthy.insert(name.clone()) {
+                            tracing::error!(database = %name, "replication has been failing past --replication-unhealthy-secs: NOT_SERVING");
+                            changed.push(name);
                         }
-                        tracing::info!(database = %name, "replication keeps up again: SERVING");
-                        ServingStatus::Serving
-                    } else {
-                        if !unhealthy.insert(name.clone()) {
-                            continue;
-                        }
-                        tracing::error!(database = %name, "replication has been failing past --replication-unhealthy-secs: NOT_SERVING");
-                        ServingStatus::NotServing
-                    };
-                    health
-                        .reporter
-                        .set_service_status(database_entry(&name), status)
-                        .await;
+                    }
+                }
+                for name in changed {
+                    health.update(&name).await;
                 }
             }
         });
@@ -117,35 +220,38 @@ impl Health {
 
     /// Marks everything NOT_SERVING: the server is draining.
     pub async fn draining(&self) {
-        self.draining
-            .store(true, std::sync::atomic::Ordering::Relaxed);
+        self.draining.store(true, Ordering::Relaxed);
         self.reporter
             .set_not_serving::<DatabaseServer<DatabaseService>>()
             .await;
         self.reporter
             .set_service_status("", ServingStatus::NotServing)
             .await;
-        for name in self.engine.open_databases() {
-            self.reporter
-                .set_service_status(database_entry(&name), ServingStatus::NotServing)
-                .await;
-        }
+        self.update_all().await;
     }
+}
+
+/// The databases a catalog names.
+fn named(catalog: &crate::statements::Catalog) -> BTreeSet<String> {
+    catalog.databases.keys().cloned().collect()
 }
 
 /// The `grpc.health.v1.Health` service clients reach: tonic-health's, with the per-database
 /// entries kept from callers who hold no role on the database (auth on).
 pub struct HealthGate {
     inner: HealthService,
+    /// The entries' keeper, asked to bring a database's entry up to date before a check.
+    health: Health,
     /// Whether auth is on (`--credentials`); off, every entry answers everyone.
     auth: bool,
 }
 
 impl HealthGate {
-    /// The service answering from `reporter`'s entries.
-    pub fn new(reporter: &HealthReporter, auth: bool) -> Self {
+    /// The service answering from the entries `health` keeps.
+    pub fn new(health: &Health, auth: bool) -> Self {
         Self {
-            inner: HealthService::from_health_reporter(reporter.clone()),
+            inner: HealthService::from_health_reporter(health.reporter.clone()),
+            health: health.clone(),
             auth,
         }
     }
@@ -187,7 +293,10 @@ impl HealthRpc for HealthGate {
     ) -> Result<Response<HealthCheckResponse>, Status> {
         let ctx = Context::new(&request, None);
         let answer = match self.screen(request) {
-            Ok(request) => self.inner.check(request).await,
+            Ok(request) => {
+                self.health.refresh(&request.get_ref().service).await;
+                self.inner.check(request).await
+            }
             Err(status) => Err(status),
         };
         tagged(ctx, answer)

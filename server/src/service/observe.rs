@@ -4,12 +4,15 @@
 //!
 //! The status is read where gRPC puts it: the response headers of a trailers-only answer (an
 //! error before any message), else the trailers after the last message. A response dropped
-//! before its end — the client went away — counts as CANCELLED.
+//! before its end — the client went away — counts as CANCELLED, unless its handler said how
+//! it ended ([`Outcome`], in the request's extensions for `Session`): a session whose client
+//! disconnects once every answer was sent (a shell that exits) ended normally, OK.
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::{HeaderMap, Request, Response};
@@ -50,17 +53,22 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, request: Request<B>) -> Self::Future {
+    fn call(&mut self, mut request: Request<B>) -> Self::Future {
         let (service, rpc) = names(request.uri().path());
-        let started = Instant::now();
+        let mut end = End::new(service, rpc);
+        if rpc == "Session" {
+            // Only the session's driver knows whether a client that vanished left work
+            // behind.
+            request.extensions_mut().insert(end.outcome());
+        }
         let response = self.inner.call(request);
         Box::pin(async move {
-            let response = response.await?;
-            let mut end = End {
-                service,
-                rpc,
-                started,
-                done: false,
+            let response = match response.await {
+                Ok(response) => response,
+                Err(err) => {
+                    end.record(tonic::Code::Unknown);
+                    return Err(err);
+                }
             };
             if let Some(code) = status_in(response.headers()) {
                 // Trailers-only: the answer is already complete.
@@ -140,37 +148,74 @@ fn status_in(headers: &HeaderMap) -> Option<tonic::Code> {
     Some(tonic::Code::from_i32(status))
 }
 
-/// Records a request once, however its response ends (CANCELLED when dropped before).
+/// Records a request once, however its response ends: with the status its trailers carry,
+/// else the one its handler set ([`Outcome`]), else CANCELLED (dropped before its end).
 pub struct End {
+    shared: Arc<Ended>,
+}
+
+/// What [`End`] and its [`Outcome`] handles share; recorded when the last of them goes, so
+/// a handler still finishing (a session's driver noticing its client left) has its say.
+struct Ended {
     service: &'static str,
     rpc: &'static str,
     started: Instant,
-    done: bool,
+    /// The status of the response's trailers (or trailers-only headers), and when.
+    trailers: OnceLock<(tonic::Code, Duration)>,
+    /// The status the handler says the RPC ended with, and when.
+    handler: OnceLock<(tonic::Code, Duration)>,
 }
 
 impl End {
     /// A request of `rpc` of `service` (static label values) that started now.
     pub fn new(service: &'static str, rpc: &'static str) -> Self {
         Self {
-            service,
-            rpc,
-            started: Instant::now(),
-            done: false,
+            shared: Arc::new(Ended {
+                service,
+                rpc,
+                started: Instant::now(),
+                trailers: OnceLock::new(),
+                handler: OnceLock::new(),
+            }),
         }
     }
 
     /// Records the request as ended with `code`; later calls do nothing.
     pub fn record(&mut self, code: tonic::Code) {
-        if !self.done {
-            self.done = true;
-            crate::metrics::request(self.service, self.rpc, code, self.started.elapsed());
-        }
+        let _ = self
+            .shared
+            .trailers
+            .set((code, self.shared.started.elapsed()));
+    }
+
+    /// A handle through which the handler tells how the RPC ended.
+    fn outcome(&self) -> Outcome {
+        Outcome(Arc::clone(&self.shared))
     }
 }
 
-impl Drop for End {
+impl Drop for Ended {
     fn drop(&mut self) {
-        self.record(tonic::Code::Cancelled);
+        let (code, elapsed) = self
+            .trailers
+            .get()
+            .or(self.handler.get())
+            .copied()
+            .unwrap_or((tonic::Code::Cancelled, self.started.elapsed()));
+        crate::metrics::request(self.service, self.rpc, code, elapsed);
+    }
+}
+
+/// How an RPC ended, as its handler knows it: counted when the response is dropped without
+/// a status (the client went away), instead of CANCELLED. In the request's extensions of a
+/// `Session`.
+#[derive(Clone)]
+pub struct Outcome(Arc<Ended>);
+
+impl Outcome {
+    /// The RPC ended with `code` (the first call counts).
+    pub fn set(&self, code: tonic::Code) {
+        let _ = self.0.handler.set((code, self.0.started.elapsed()));
     }
 }
 

@@ -45,8 +45,14 @@ impl StatementsService {
     }
 }
 
-fn describe(database: &str, exposed_only: bool, statement: &Exposed) -> ExposedStatement {
+fn describe(
+    database: &str,
+    exposed_only: bool,
+    unavailable: &str,
+    statement: &Exposed,
+) -> ExposedStatement {
     ExposedStatement {
+        unavailable: unavailable.to_string(),
         database: database.to_string(),
         name: statement.name.clone(),
         sql: statement.sql.clone(),
@@ -90,7 +96,10 @@ impl Statements for StatementsService {
             ctx.keep_transaction_role(&self.engine, &request.transaction_id)
                 .await?;
             ctx.authorize(&self.engine, &request.database, Access::Read, "Call")?;
-            let statement = self.store.current().get(&request.database, &request.name)?;
+            let statement = self
+                .store
+                .statement(&request.database, &request.name)
+                .await?;
             if statement.writes {
                 ctx.authorize(
                     &self.engine,
@@ -141,22 +150,27 @@ impl Statements for StatementsService {
         let ctx = Context::new(&request, self.statement_timeout);
         let only = &request.get_ref().database;
         let span = info_span!("ListStatements", request_id = %ctx.request_id, database = %only);
-        let catalog = self.store.current();
+        let visible = |database: &str| {
+            (only.is_empty() || database == only)
+                && ctx
+                    .principal
+                    .as_ref()
+                    .is_none_or(|p| p.access_to(database).is_some())
+        };
+        // Statements not callable yet are checked again first: their database or its tables
+        // may exist now.
+        let catalog = self.store.checked(visible).await;
         let statements = catalog
             .databases
             .iter()
-            .filter(|(database, _)| only.is_empty() || *database == only)
-            .filter(|(database, _)| {
-                ctx.principal
-                    .as_ref()
-                    .is_none_or(|p| p.access_to(database).is_some())
-            })
+            .filter(|(database, _)| visible(database))
             .flat_map(|(database, statements)| {
                 let exposed_only = catalog.exposed_only(database);
+                let unavailable = catalog.unavailable(database).unwrap_or_default();
                 statements
                     .statements
                     .values()
-                    .map(move |s| describe(database, exposed_only, s))
+                    .map(move |s| describe(database, exposed_only, &unavailable, s))
             })
             .collect();
         ctx.unary(&span, Ok(ListStatementsResponse { statements }), |r| {

@@ -21,7 +21,8 @@
 //! Loading prepares every statement against its database: SQL that does not prepare, a
 //! placeholder without a declaration, a declaration without a placeholder, positional
 //! placeholders, or a `writes` that does not match what the SQL does fail the load with the
-//! file, the statement and the reason.
+//! file, the statement and the reason. The statements of a database that does not exist
+//! yet are loaded unavailable and checked once it does (`StatementsStore`).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -142,6 +143,7 @@ pub fn parse(text: &str) -> Result<Catalog, String> {
                 exposed_only: entry.exposed_only,
                 maps,
                 statements,
+                unavailable: None,
             },
         );
     }

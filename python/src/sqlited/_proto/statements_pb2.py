@@ -26,7 +26,7 @@ from sqlited._proto import database_pb2 as sqlited_dot_v1_dot_database__pb2
 from sqlited._proto import values_pb2 as sqlited_dot_v1_dot_values__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1bsqlited/v1/statements.proto\x12\nsqlited.v1\x1a\x19sqlited/v1/database.proto\x1a\x17sqlited/v1/values.proto\"\xb6\x01\n\x0b\x43\x61llRequest\x12\x10\n\x08\x64\x61tabase\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12/\n\x04\x61rgs\x18\x03 \x03(\x0b\x32!.sqlited.v1.CallRequest.ArgsEntry\x12\x16\n\x0etransaction_id\x18\x04 \x01(\t\x1a>\n\tArgsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12 \n\x05value\x18\x02 \x01(\x0b\x32\x11.sqlited.v1.Value:\x02\x38\x01\")\n\x15ListStatementsRequest\x12\x10\n\x08\x64\x61tabase\x18\x01 \x01(\t\"J\n\x16ListStatementsResponse\x12\x30\n\nstatements\x18\x01 \x03(\x0b\x32\x1c.sqlited.v1.ExposedStatement\"\xa1\x01\n\x10\x45xposedStatement\x12\x10\n\x08\x64\x61tabase\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0b\n\x03sql\x18\x03 \x01(\t\x12\x0e\n\x06writes\x18\x04 \x01(\x08\x12\x13\n\x0b\x64\x65scription\x18\x05 \x01(\t\x12%\n\x06params\x18\x06 \x03(\x0b\x32\x15.sqlited.v1.Parameter\x12\x14\n\x0c\x65xposed_only\x18\x07 \x01(\x08\"\xb8\x02\n\tParameter\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04type\x18\x02 \x01(\t\x12\x10\n\x08nullable\x18\x03 \x01(\x08\x12\"\n\x07\x64\x65\x66\x61ult\x18\x04 \x01(\x0b\x32\x11.sqlited.v1.Value\x12\x0e\n\x06\x63oerce\x18\x05 \x01(\x08\x12\x10\n\x03min\x18\x06 \x01(\x01H\x00\x88\x01\x01\x12\x10\n\x03max\x18\x07 \x01(\x01H\x01\x88\x01\x01\x12\x17\n\nmin_length\x18\x08 \x01(\x04H\x02\x88\x01\x01\x12\x17\n\nmax_length\x18\t \x01(\x04H\x03\x88\x01\x01\x12\r\n\x05regex\x18\n \x01(\t\x12!\n\x06one_of\x18\x0b \x03(\x0b\x32\x11.sqlited.v1.Value\x12\x13\n\x0b\x64\x65scription\x18\x0c \x01(\tB\x06\n\x04_minB\x06\n\x04_maxB\r\n\x0b_min_lengthB\r\n\x0b_max_length\"\x19\n\x17ReloadStatementsRequest\".\n\x18ReloadStatementsResponse\x12\x12\n\nstatements\x18\x01 \x01(\r2\x82\x02\n\nStatements\x12<\n\x04\x43\x61ll\x12\x17.sqlited.v1.CallRequest\x1a\x19.sqlited.v1.QueryResponse0\x01\x12W\n\x0eListStatements\x12!.sqlited.v1.ListStatementsRequest\x1a\".sqlited.v1.ListStatementsResponse\x12]\n\x10ReloadStatements\x12#.sqlited.v1.ReloadStatementsRequest\x1a$.sqlited.v1.ReloadStatementsResponseBq\n\x1ainvalid.example.sqlited.v1B\x0fStatementsProtoP\x01Z3example.invalid/sqlited/gen/go/sqlited/v1;sqlitedv1\xaa\x02\nSqlited.V1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1bsqlited/v1/statements.proto\x12\nsqlited.v1\x1a\x19sqlited/v1/database.proto\x1a\x17sqlited/v1/values.proto\"\xb6\x01\n\x0b\x43\x61llRequest\x12\x10\n\x08\x64\x61tabase\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12/\n\x04\x61rgs\x18\x03 \x03(\x0b\x32!.sqlited.v1.CallRequest.ArgsEntry\x12\x16\n\x0etransaction_id\x18\x04 \x01(\t\x1a>\n\tArgsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12 \n\x05value\x18\x02 \x01(\x0b\x32\x11.sqlited.v1.Value:\x02\x38\x01\")\n\x15ListStatementsRequest\x12\x10\n\x08\x64\x61tabase\x18\x01 \x01(\t\"J\n\x16ListStatementsResponse\x12\x30\n\nstatements\x18\x01 \x03(\x0b\x32\x1c.sqlited.v1.ExposedStatement\"\xb6\x01\n\x10\x45xposedStatement\x12\x10\n\x08\x64\x61tabase\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0b\n\x03sql\x18\x03 \x01(\t\x12\x0e\n\x06writes\x18\x04 \x01(\x08\x12\x13\n\x0b\x64\x65scription\x18\x05 \x01(\t\x12%\n\x06params\x18\x06 \x03(\x0b\x32\x15.sqlited.v1.Parameter\x12\x14\n\x0c\x65xposed_only\x18\x07 \x01(\x08\x12\x13\n\x0bunavailable\x18\x08 \x01(\t\"\xb8\x02\n\tParameter\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04type\x18\x02 \x01(\t\x12\x10\n\x08nullable\x18\x03 \x01(\x08\x12\"\n\x07\x64\x65\x66\x61ult\x18\x04 \x01(\x0b\x32\x11.sqlited.v1.Value\x12\x0e\n\x06\x63oerce\x18\x05 \x01(\x08\x12\x10\n\x03min\x18\x06 \x01(\x01H\x00\x88\x01\x01\x12\x10\n\x03max\x18\x07 \x01(\x01H\x01\x88\x01\x01\x12\x17\n\nmin_length\x18\x08 \x01(\x04H\x02\x88\x01\x01\x12\x17\n\nmax_length\x18\t \x01(\x04H\x03\x88\x01\x01\x12\r\n\x05regex\x18\n \x01(\t\x12!\n\x06one_of\x18\x0b \x03(\x0b\x32\x11.sqlited.v1.Value\x12\x13\n\x0b\x64\x65scription\x18\x0c \x01(\tB\x06\n\x04_minB\x06\n\x04_maxB\r\n\x0b_min_lengthB\r\n\x0b_max_length\"\x19\n\x17ReloadStatementsRequest\".\n\x18ReloadStatementsResponse\x12\x12\n\nstatements\x18\x01 \x01(\r2\x82\x02\n\nStatements\x12<\n\x04\x43\x61ll\x12\x17.sqlited.v1.CallRequest\x1a\x19.sqlited.v1.QueryResponse0\x01\x12W\n\x0eListStatements\x12!.sqlited.v1.ListStatementsRequest\x1a\".sqlited.v1.ListStatementsResponse\x12]\n\x10ReloadStatements\x12#.sqlited.v1.ReloadStatementsRequest\x1a$.sqlited.v1.ReloadStatementsResponseBq\n\x1ainvalid.example.sqlited.v1B\x0fStatementsProtoP\x01Z3example.invalid/sqlited/gen/go/sqlited/v1;sqlitedv1\xaa\x02\nSqlited.V1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -45,13 +45,13 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_LISTSTATEMENTSRESPONSE']._serialized_start=323
   _globals['_LISTSTATEMENTSRESPONSE']._serialized_end=397
   _globals['_EXPOSEDSTATEMENT']._serialized_start=400
-  _globals['_EXPOSEDSTATEMENT']._serialized_end=561
-  _globals['_PARAMETER']._serialized_start=564
-  _globals['_PARAMETER']._serialized_end=876
-  _globals['_RELOADSTATEMENTSREQUEST']._serialized_start=878
-  _globals['_RELOADSTATEMENTSREQUEST']._serialized_end=903
-  _globals['_RELOADSTATEMENTSRESPONSE']._serialized_start=905
-  _globals['_RELOADSTATEMENTSRESPONSE']._serialized_end=951
-  _globals['_STATEMENTS']._serialized_start=954
-  _globals['_STATEMENTS']._serialized_end=1212
+  _globals['_EXPOSEDSTATEMENT']._serialized_end=582
+  _globals['_PARAMETER']._serialized_start=585
+  _globals['_PARAMETER']._serialized_end=897
+  _globals['_RELOADSTATEMENTSREQUEST']._serialized_start=899
+  _globals['_RELOADSTATEMENTSREQUEST']._serialized_end=924
+  _globals['_RELOADSTATEMENTSRESPONSE']._serialized_start=926
+  _globals['_RELOADSTATEMENTSRESPONSE']._serialized_end=972
+  _globals['_STATEMENTS']._serialized_start=975
+  _globals['_STATEMENTS']._serialized_end=1233
 # @@protoc_insertion_point(module_scope)

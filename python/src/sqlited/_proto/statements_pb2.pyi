@@ -40,7 +40,7 @@ class ListStatementsResponse(_message.Message):
     def __init__(self, statements: _Optional[_Iterable[_Union[ExposedStatement, _Mapping]]] = ...) -> None: ...
 
 class ExposedStatement(_message.Message):
-    __slots__ = ("database", "name", "sql", "writes", "description", "params", "exposed_only")
+    __slots__ = ("database", "name", "sql", "writes", "description", "params", "exposed_only", "unavailable")
     DATABASE_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     SQL_FIELD_NUMBER: _ClassVar[int]
@@ -48,6 +48,7 @@ class ExposedStatement(_message.Message):
     DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
     PARAMS_FIELD_NUMBER: _ClassVar[int]
     EXPOSED_ONLY_FIELD_NUMBER: _ClassVar[int]
+    UNAVAILABLE_FIELD_NUMBER: _ClassVar[int]
     database: str
     name: str
     sql: str
@@ -55,7 +56,8 @@ class ExposedStatement(_message.Message):
     description: str
     params: _containers.RepeatedCompositeFieldContainer[Parameter]
     exposed_only: bool
-    def __init__(self, database: _Optional[str] = ..., name: _Optional[str] = ..., sql: _Optional[str] = ..., writes: bool = ..., description: _Optional[str] = ..., params: _Optional[_Iterable[_Union[Parameter, _Mapping]]] = ..., exposed_only: bool = ...) -> None: ...
+    unavailable: str
+    def __init__(self, database: _Optional[str] = ..., name: _Optional[str] = ..., sql: _Optional[str] = ..., writes: bool = ..., description: _Optional[str] = ..., params: _Optional[_Iterable[_Union[Parameter, _Mapping]]] = ..., exposed_only: bool = ..., unavailable: _Optional[str] = ...) -> None: ...
 
 class Parameter(_message.Message):
     __slots__ = ("name", "type", "nullable", "default", "coerce", "min", "max", "min_length", "max_length", "regex", "one_of", "description")

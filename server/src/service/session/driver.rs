@@ -22,6 +22,7 @@ use super::{QUERY_WINDOW, SessionId, Sessions};
 use crate::engine::Engine;
 use crate::error::Error;
 use crate::service::database::DatabaseService;
+use crate::service::observe::Outcome;
 
 /// The most unacknowledged frames a client may grant one query.
 const MAX_WINDOW: usize = 1 << 16;
@@ -41,6 +42,9 @@ pub(super) struct Session {
     /// connection may then be closed for being idle, or to make room for another of its
     /// client), and told when the connection is closing (the session then ends first).
     quiet: Option<crate::connections::Quiet>,
+    /// Where the session's end is told to the request metrics, which would otherwise count
+    /// a client that disconnects (rather than closing its side) as CANCELLED.
+    outcome: Option<Outcome>,
 }
 
 /// A request in flight.
@@ -102,6 +106,7 @@ impl Session {
                 .extensions()
                 .get::<crate::connections::Quiet>()
                 .cloned(),
+            outcome: request.extensions().get::<Outcome>().cloned(),
         }
     }
 
@@ -123,6 +128,9 @@ impl Session {
         let mut running: FuturesUnordered<BoxFuture<'static, Finished>> = FuturesUnordered::new();
         let started = Instant::now();
         let mut requests = 0u64;
+        // The client went away with requests running or answers it had not taken: those
+        // were cancelled. Gone with everything answered, it simply ended the session.
+        let mut abandoned = false;
         tracing::debug!(parent: &span, "session opened");
         let ending: Option<Status> = loop {
             if !reading && running.is_empty() {
@@ -135,6 +143,7 @@ impl Session {
                 biased;
                 () = outbox.closed() => {
                     tracing::debug!(parent: &span, in_flight = flights.len(), "the client went away");
+                    abandoned = !running.is_empty();
                     break None;
                 }
                 Some(finished) = running.next(), if !running.is_empty() => {
@@ -172,6 +181,7 @@ impl Session {
                     // (a process that exits without closing its session, say).
                     Err(status) if matches!(status.code(), tonic::Code::Unknown | tonic::Code::Cancelled) => {
                         tracing::debug!(parent: &span, error = %status.message(), "the client went away");
+                        abandoned = !running.is_empty() || !outbox.is_empty();
                         break None;
                     }
                     Err(status) => {
@@ -187,6 +197,14 @@ impl Session {
         drop(flights);
         drop(bound);
         let elapsed_us = started.elapsed().as_micros() as u64;
+        if let Some(outcome) = &self.outcome {
+            outcome.set(match &ending {
+                Some(status) => status.code(),
+                None if drained => tonic::Code::Unavailable,
+                None if abandoned => tonic::Code::Cancelled,
+                None => tonic::Code::Ok,
+            });
+        }
         match ending {
             Some(status) => {
                 tracing::info!(parent: &span, requests, elapsed_us, code = ?status.code(), "session failed");

@@ -78,6 +78,11 @@ impl Outbox {
         let _ = self.frames.send(Out::End(status));
     }
 
+    /// Whether no answer waits for the client (all taken by tonic, or none made).
+    pub(super) fn is_empty(&self) -> bool {
+        self.bytes.available_permits() == self.max_bytes
+    }
+
     /// Resolves when tonic dropped the outgoing stream: the client is gone.
     pub(super) async fn closed(&self) {
         self.frames.closed().await;
