@@ -80,11 +80,18 @@ async fn a_refused_reload_names_neither_the_statements_file_nor_the_data_directo
     paths.extend(spellings(&file));
     paths.extend(spellings(config.path()));
 
-    // A statement for a database that does not exist, then a file that does not parse.
+    // A statement that does not prepare against its database, then a file that does not
+    // parse. (A statement of a database that does not exist yet loads, unavailable.)
+    server
+        .database("app")
+        .await
+        .execute("CREATE TABLE t (x)", ())
+        .await
+        .unwrap();
     for (what, text) in [
         (
-            "a missing database",
-            "[databases.ghost.statements.q]\nsql = \"SELECT 1\"\n",
+            "a statement that does not prepare",
+            "[databases.app.statements.q]\nsql = \"SELECT nope FROM nowhere\"\n",
         ),
         ("a file that does not parse", "[databases.app\n"),
     ] {

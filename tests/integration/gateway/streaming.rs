@@ -22,7 +22,9 @@ fn rows(n: u64) -> Json {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_million_rows_stream_in_bounded_memory() {
-    let (server, addr) = start(&[]);
+    // What is measured is memory, not speed: a debug build on a loaded machine may take
+    // longer than the default statement timeout to send a million rows.
+    let (server, addr) = start(&["--statement-timeout-ms", "600000"]);
     server.ensure_database("app");
     // Warm up: the first query opens the database and its connections.
     sql(addr, "app", "query", json!({"sql": "SELECT 1"})).await.ok();
