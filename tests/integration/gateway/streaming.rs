@@ -97,7 +97,12 @@ async fn a_client_that_stops_reading_is_stopped_at_its_deadline() {
     let last: Json = serde_json::from_str(lines.last().unwrap()).unwrap();
     assert_eq!(last["error"]["code"], "DEADLINE_EXCEEDED", "{last}");
     let message = last["error"]["message"].as_str().unwrap();
-    assert!(message.contains("too slowly"), "{last}");
+    // Blocked on the client, it read too slowly; on a loaded machine the deadline may come
+    // while the statement still steps, before the channel filled.
+    assert!(
+        message.contains("too slowly") || message.contains("ran past its deadline"),
+        "{last}"
+    );
     // A SELECT wrote nothing: its message says nothing was rolled back.
     assert!(!message.contains("rolled back") && !message.contains("wrote"), "{last}");
     assert!(lines.len() < 1_000_000, "every row was sent: the client was not stalled");
