@@ -11,7 +11,8 @@
 //! - [`connections`]: both ports' connections from accept to close: bounded in time, counted per
 //!   client (address or user id), idle ones evicted first at the cap.
 //! - [`config`]: flags and `SQLITED_*` environment variables → one [`config::Config`].
-//! - [`server`]: the tonic router (Database, health, reflection), serving, graceful shutdown.
+//! - [`server`]: the composition root: the app built from a [`Config`], served on its
+//!   listeners until one shutdown signal, and shut down in a documented order.
 //! - [`http`]: the HTTP/JSON gateway (`--http-listen`) over the same services, and its
 //!   OpenAPI document.
 //! - [`healthcheck`]: the `sqlited healthcheck` subcommand's client.
