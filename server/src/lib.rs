@@ -16,7 +16,6 @@
 //! - [`http`]: the HTTP/JSON gateway (`--http-listen`) over the same services, and its
 //!   OpenAPI document.
 //! - [`healthcheck`]: the `sqlited healthcheck` subcommand's client.
-//! - [`integrity`]: whether a file is a sound SQLite database, checked before a restore.
 //! - [`restore`]: the `sqlited restore` subcommand: a backup back into the data directory.
 //! - [`replication`]: continuous replication with a supervised Litestream child
 //!   (`--replica-url`), the sync mode's barrier, restores from the replica.
@@ -41,7 +40,6 @@ pub(crate) mod engine;
 pub(crate) mod error;
 pub mod healthcheck;
 pub(crate) mod http;
-pub(crate) mod integrity;
 pub mod listener;
 pub(crate) mod lock;
 pub(crate) mod memory;

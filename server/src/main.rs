@@ -194,21 +194,22 @@ async fn run(cli: Cli) -> ExitCode {
             generation,
             litestream,
         }) => match match replica_url {
-            Some(url) => sqlited::restore::from_replica(
-                &data_dir,
-                &database,
-                force,
-                &litestream,
-                &url,
-                &sqlited::restore::PointInTime {
-                    timestamp,
-                    txid,
-                    generation,
-                },
-            ),
-            None => {
-                sqlited::restore::restore(&data_dir, &database, force, &mut std::io::stdin().lock())
+            Some(url) => {
+                sqlited::restore::from_replica(
+                    &data_dir,
+                    &database,
+                    force,
+                    &litestream,
+                    &url,
+                    &sqlited::restore::PointInTime {
+                        timestamp,
+                        txid,
+                        generation,
+                    },
+                )
+                .await
             }
+            None => sqlited::restore::restore(&data_dir, &database, force, std::io::stdin()).await,
         } {
             Ok(bytes) => {
                 println!(
