@@ -11,11 +11,11 @@
 //! - [`connections`]: both ports' connections from accept to close: bounded in time, counted per
 //!   client (address or user id), idle ones evicted first at the cap.
 //! - [`config`]: flags and `SQLITED_*` environment variables → one [`config::Config`].
-//! - [`server`]: the tonic router (Database, health, reflection), serving, graceful shutdown.
+//! - [`server`]: the composition root: the app built from a [`Config`], served on its
+//!   listeners until one shutdown signal, and shut down in a documented order.
 //! - [`http`]: the HTTP/JSON gateway (`--http-listen`) over the same services, and its
 //!   OpenAPI document.
 //! - [`healthcheck`]: the `sqlited healthcheck` subcommand's client.
-//! - [`integrity`]: whether a file is a sound SQLite database, checked before a restore.
 //! - [`restore`]: the `sqlited restore` subcommand: a backup back into the data directory.
 //! - [`replication`]: continuous replication with a supervised Litestream child
 //!   (`--replica-url`), the sync mode's barrier, restores from the replica.
@@ -40,7 +40,6 @@ pub(crate) mod engine;
 pub(crate) mod error;
 pub mod healthcheck;
 pub(crate) mod http;
-pub(crate) mod integrity;
 pub mod listener;
 pub(crate) mod lock;
 pub(crate) mod memory;

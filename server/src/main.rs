@@ -7,7 +7,7 @@ use std::time::Duration;
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use sqlited::Config;
 use sqlited::config::LogFormat;
-use sqlited::listener::Listener;
+use sqlited::server::{App, Listeners};
 use tracing_subscriber::EnvFilter;
 
 /// sqlited: SQLite databases on the network, over gRPC.
@@ -195,21 +195,22 @@ async fn run(cli: Cli) -> ExitCode {
             generation,
             litestream,
         }) => match match replica_url {
-            Some(url) => sqlited::restore::from_replica(
-                &data_dir,
-                &database,
-                force,
-                &litestream,
-                &url,
-                &sqlited::restore::PointInTime {
-                    timestamp,
-                    txid,
-                    generation,
-                },
-            ),
-            None => {
-                sqlited::restore::restore(&data_dir, &database, force, &mut std::io::stdin().lock())
+            Some(url) => {
+                sqlited::restore::from_replica(
+                    &data_dir,
+                    &database,
+                    force,
+                    &litestream,
+                    &url,
+                    &sqlited::restore::PointInTime {
+                        timestamp,
+                        txid,
+                        generation,
+                    },
+                )
+                .await
             }
+            None => sqlited::restore::restore(&data_dir, &database, force, std::io::stdin()).await,
         } {
             Ok(bytes) => {
                 println!(
@@ -298,23 +299,24 @@ fn init_tracing(format: LogFormat) {
     }
 }
 
+/// Binds the ports, builds the app, serves it until SIGTERM or SIGINT, then shuts it down.
 async fn serve(config: Config) -> ExitCode {
     init_tracing(config.log_format);
-    let listener = match Listener::bind(&config.listen, config.unix_socket_mode).await {
-        Ok(listener) => listener,
-        Err(err) => {
-            tracing::error!(listen = %config.listen, error = %err, "cannot listen");
-            eprintln!("sqlited: {err}");
-            return ExitCode::FAILURE;
-        }
+    // The handlers first, so a signal sent as soon as the server announces itself is not
+    // fatal; the ports before the app, so one in use fails before any database opens.
+    let signal = shutdown_signal();
+    let served = async {
+        let listeners = Listeners::bind(&config).await?;
+        App::build(config).await?.serve(listeners, signal).await
     };
-    match sqlited::server::run(config, listener, shutdown_signal()).await {
+    match served.await {
         Ok(()) => {
             tracing::info!("stopped cleanly");
             ExitCode::SUCCESS
         }
         Err(err) => {
             tracing::error!(error = %err, "sqlited stopped with an error");
+            eprintln!("sqlited: {err}");
             ExitCode::FAILURE
         }
     }

@@ -2,12 +2,21 @@
 //! into the data directory, after checking it is a sound SQLite database — or, with
 //! `--replica-url`, the database's latest or point-in-time state from its Litestream replica
 //! ([`from_replica`]).
+//!
+//! The check is the server's own ([`crate::worker::integrity`]), run by a thread worker:
+//! no server runs on the directory meanwhile (the restore holds its lock), so a file that
+//! crashes SQLite takes down only this command, which has installed nothing by then (the
+//! copy moves into place only once it passed).
 
 use std::io::Read;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::name;
+use crate::replication::restore::Copy;
 pub use crate::replication::restore::PointInTime;
+
+/// The page cache the check reads the copy through: the server's default `--cache-mib`.
+const CHECK_CACHE_KIB: u32 = 32 * 1024;
 
 /// Restores the database `database` of `data_dir` from `input`; returns its size in bytes.
 ///
@@ -16,40 +25,28 @@ pub use crate::replication::restore::PointInTime;
 ///
 /// # Errors
 /// A message saying what was refused and why; nothing in the data directory changed then.
-pub fn restore(
+pub async fn restore(
     data_dir: &Path,
     database: &str,
     force: bool,
-    input: &mut impl Read,
+    mut input: impl Read + Send + 'static,
 ) -> Result<u64, String> {
     let (_lock, target) = prepare(data_dir, database, force)?;
-    let temp = data_dir.join(format!(".restore-{database}-{}.db", std::process::id()));
-    let result = (|| {
+    let copy = Copy::new(data_dir, database);
+    let temp = copy.path().to_path_buf();
+    let bytes = tokio::task::spawn_blocking(move || {
         let mut file = std::fs::File::create(&temp)
             .map_err(|err| format!("cannot write {}: {err}", temp.display()))?;
-        let bytes = std::io::copy(input, &mut file)
+        let bytes = std::io::copy(&mut input, &mut file)
             .map_err(|err| format!("reading the backup failed: {err}"))?;
         file.sync_all()
             .map_err(|err| format!("cannot sync {}: {err}", temp.display()))?;
-        crate::integrity::check(&temp)?;
-        Ok(bytes)
-    })();
-    let bytes = match result {
-        Ok(bytes) => bytes,
-        Err(err) => {
-            let _ = std::fs::remove_file(&temp);
-            return Err(err);
-        }
-    };
-    for stale in ["db-wal", "db-shm"] {
-        let _ = std::fs::remove_file(target.with_extension(stale));
-    }
-    // Litestream's state of the file replaced, if the server replicates it: the restored
-    // file replicates to a new generation.
-    let _ = std::fs::remove_dir_all(crate::replication::restore::meta_dir(&target));
-    crate::replication::generation::forget(&target);
-    std::fs::rename(&temp, &target)
-        .map_err(|err| format!("cannot move the restored file into place: {err}"))?;
+        Ok::<_, String>(bytes)
+    })
+    .await
+    .map_err(|err| format!("reading the backup failed: {err}"))??;
+    check(copy.path().to_path_buf()).await?;
+    copy.install(&target)?;
     Ok(bytes)
 }
 
@@ -62,7 +59,7 @@ pub fn restore(
 ///
 /// # Errors
 /// A message saying what was refused and why; nothing in the data directory changed then.
-pub fn from_replica(
+pub async fn from_replica(
     data_dir: &Path,
     database: &str,
     force: bool,
@@ -73,12 +70,18 @@ pub fn from_replica(
     use crate::replication::restore::{Restored, restore};
     let (_lock, _) = prepare(data_dir, database, force)?;
     let url = crate::replication::settings::database_url(base_url, database);
-    match restore(binary, &url, data_dir, database, at)? {
+    match restore(binary, &url, data_dir, database, at, check).await? {
         Restored::Bytes { bytes, .. } => Ok(bytes),
         Restored::NotInReplica => Err(format!(
             "the replica {url} holds no copy of database {database:?} (check --replica-url)"
         )),
     }
+}
+
+/// The integrity check of the copy `path`, by a thread worker (see the module's doc).
+async fn check(path: PathBuf) -> Result<(), String> {
+    crate::worker::integrity::check_file(&path, crate::worker::WorkerKind::Threads, CHECK_CACHE_KIB)
+        .await
 }
 
 /// Checks the name, makes the data directory, takes its lock (no server, no other restore)

@@ -440,16 +440,22 @@ impl Lifecycle {
         let Some(replication) = self.replication().filter(|r| r.args().restore_if_missing) else {
             return Ok(());
         };
-        let binary = replication.args().litestream.clone();
         let url = replication.url(name);
-        let data_dir = self.data_dir.clone();
-        let database = name.to_string();
-        let point = crate::replication::restore::PointInTime::default();
-        let restored = tokio::task::spawn_blocking(move || {
-            crate::replication::restore::restore(&binary, &url, &data_dir, &database, &point)
-        })
-        .await
-        .map_err(|err| Error::Internal(format!("the restore task failed: {err}")))?;
+        // The copy is checked by a worker of the kind in use: with worker processes, a
+        // damaged or hostile file from the object store is opened only in a child.
+        let (workers, cache_kib) = (self.options.workers.clone(), self.options.cache_kib);
+        let restored =
+            crate::replication::restore::restore(
+                &replication.args().litestream,
+                &url,
+                &self.data_dir,
+                name,
+                &crate::replication::restore::PointInTime::default(),
+                |copy| async move {
+                    crate::worker::integrity::check_file(&copy, workers, cache_kib).await
+                },
+            )
+            .await;
         match restored {
             Ok(crate::replication::restore::Restored::Bytes { bytes, generation }) => {
                 tracing::info!(

@@ -17,6 +17,7 @@ use super::cancel::CancelToken;
 use super::connection::Sqlite;
 use super::connections::QueuedWrite;
 use super::group_commit::in_savepoint;
+use super::integrity::Verdict;
 use super::kv::{KvRead, KvWrite, KvWritten};
 use super::reply::{Reply, RowSink};
 use super::transaction::TxSession;
@@ -63,6 +64,9 @@ pub enum Call {
     /// Write a consistent snapshot of the database (`VACUUM INTO`) to a new, empty file;
     /// the answer is its size in bytes.
     Snapshot(PathBuf),
+    /// Check that the connection's file is a sound SQLite database (a restored copy, on a
+    /// reader of its own: [`super::integrity`]).
+    CheckIntegrity,
 }
 
 /// What a connection makes of work it is handed: it ran it, or — a reader handed a statement
@@ -93,6 +97,7 @@ pub enum Answer {
     Maintained(Vec<i64>),
     Prepared(Vec<Prepared>),
     Snapshot(u64),
+    Checked(Verdict),
     /// A reader was handed a call only the writer may run, or a statement that writes.
     NeedsWriter,
 }
@@ -141,6 +146,7 @@ answered!(
     Maintained(Vec<i64>),
     Prepared(Vec<Prepared>),
     Snapshot(u64),
+    Checked(Verdict),
 );
 
 impl Answer {
@@ -181,7 +187,7 @@ impl Call {
             Call::Batch(statements) => statements.iter().map(statement_bytes).sum(),
             Call::Kv(write) => super::kv::bytes(write),
             Call::Prepare(sql) => sql.iter().map(String::len).sum(),
-            Call::Maintenance(_) | Call::Snapshot(_) => 0,
+            Call::Maintenance(_) | Call::Snapshot(_) | Call::CheckIntegrity => 0,
         }
     }
 }
@@ -232,9 +238,13 @@ pub fn run(db: &Sqlite, call: &Call, cancel: &Arc<CancelToken>, place: Place) ->
             db.run_task(cancel, || db.trusted(|| super::kv::apply(db, write)))
         })
         .map(Answer::Kv),
-        Call::Maintenance(_) | Call::Snapshot(_) if place == Place::Transaction => Err(
-            Error::Internal("maintenance does not run inside a transaction".into()),
-        ),
+        Call::Maintenance(_) | Call::Snapshot(_) | Call::CheckIntegrity
+            if place == Place::Transaction =>
+        {
+            Err(Error::Internal(
+                "maintenance does not run inside a transaction".into(),
+            ))
+        }
         // The server's own work, under the process-wide cap only: VACUUM rebuilds the whole
         // database in memory (temp_store=MEMORY).
         Call::Maintenance(sql) => db
@@ -248,6 +258,12 @@ pub fn run(db: &Sqlite, call: &Call, cancel: &Arc<CancelToken>, place: Place) ->
                 crate::memory::unbudgeted(|| executor::snapshot(db, target))
             })
             .map(Answer::Snapshot),
+        // The server's own work too: the whole file is read, however large.
+        Call::CheckIntegrity => db
+            .run_task(cancel, || {
+                crate::memory::unbudgeted(|| super::integrity::run(db))
+            })
+            .map(Answer::Checked),
     }
 }
 

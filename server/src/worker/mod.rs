@@ -14,6 +14,8 @@
 //! - [`connection`]: opening a connection for a role (pragmas, authorizer) and closing it.
 //! - [`safety`]: the SQLite settings and limits every connection gets, each with its reason.
 //! - [`files`]: which files a connection may open (no symbolic or hard links).
+//! - [`integrity`]: whether a restored copy is a sound SQLite database, checked by a worker
+//!   of its own.
 //! - [`job`]: the one definition of a job (a call answered once, a query, a transaction)
 //!   and the one place a call is dispatched.
 //! - [`executor`]: running one statement, batch or query against a connection; prepare
@@ -45,6 +47,7 @@ mod core_tests;
 pub mod executor;
 pub mod files;
 mod group_commit;
+pub mod integrity;
 pub mod job;
 pub mod kv;
 mod manager;

@@ -11,4 +11,4 @@ mod durability;
 mod generations;
 mod outage;
 mod restore;
-mod store;
+pub mod store;

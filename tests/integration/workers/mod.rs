@@ -5,8 +5,10 @@
 //!
 //! - [`recovery`]: what waits for workers that die or cannot start is answered at once, and
 //!   each kind of worker comes back by itself.
+//! - [`restore`]: a copy restored from the replica is opened only by a worker process.
 
 mod recovery;
+mod restore;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -322,7 +324,50 @@ fn cpu_ticks(pid: u32) -> u64 {
     field(14).unwrap_or(0) + field(15).unwrap_or(0)
 }
 
-/// The database files (`NAME.db`, `-wal`, `-shm`) of `dir` that process `pid` holds open.
+/// Samples, on a thread of its own, the database files one process holds open
+/// ([`open_database_files`]), from its start to [`Sampler::assert_none_seen`].
+struct Sampler {
+    seen: Arc<Mutex<std::collections::BTreeSet<String>>>,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    thread: std::thread::JoinHandle<u64>,
+}
+
+impl Sampler {
+    /// Starts sampling the files of `dir` that the server process `pid` holds.
+    fn start(pid: u32, dir: &std::path::Path) -> Self {
+        let seen = Arc::new(Mutex::new(std::collections::BTreeSet::new()));
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let thread = {
+            let (seen, stop, dir) = (Arc::clone(&seen), Arc::clone(&stop), dir.to_path_buf());
+            std::thread::spawn(move || {
+                let mut samples = 0u64;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    seen.lock().unwrap().extend(open_database_files(pid, &dir));
+                    samples += 1;
+                }
+                samples
+            })
+        };
+        Self { seen, stop, thread }
+    }
+
+    /// Stops sampling; fails if the process held any such file at any sample (or the
+    /// sampler hardly ran).
+    fn assert_none_seen(self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let samples = self.thread.join().unwrap();
+        assert!(samples > 10, "the sampler ran {samples} times");
+        let seen = self.seen.lock().unwrap();
+        assert!(
+            seen.is_empty(),
+            "the server process opened {seen:?} itself (with --workers processes only the \
+             workers may)"
+        );
+    }
+}
+
+/// The database files (`NAME.db`, `-wal`, `-shm`) of `dir` that process `pid` holds open,
+/// and the copies restores make (`.restore-NAME-PID.db`).
 fn open_database_files(pid: u32, dir: &std::path::Path) -> Vec<String> {
     let Ok(entries) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
         return Vec::new();
@@ -332,7 +377,7 @@ fn open_database_files(pid: u32, dir: &std::path::Path) -> Vec<String> {
         .filter(|target| target.parent() == Some(dir))
         .filter_map(|target| Some(target.file_name()?.to_str()?.to_string()))
         .filter(|name| {
-            !name.starts_with('.')
+            (!name.starts_with('.') || name.starts_with(".restore-"))
                 && (name.ends_with(".db") || name.ends_with(".db-wal") || name.ends_with(".db-shm"))
         })
         .collect()
@@ -370,20 +415,7 @@ async fn the_server_process_opens_no_database_file_itself() {
             statements.to_str().unwrap(),
         ],
     );
-    let pid = server.pid();
-    let seen = Arc::new(Mutex::new(std::collections::BTreeSet::<String>::new()));
-    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let sampler = {
-        let (seen, stop, data) = (Arc::clone(&seen), Arc::clone(&stop), data.clone());
-        std::thread::spawn(move || {
-            let mut samples = 0u64;
-            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                seen.lock().unwrap().extend(open_database_files(pid, &data));
-                samples += 1;
-            }
-            samples
-        })
-    };
+    let sampler = Sampler::start(server.pid(), &data);
     let db = server.database("app").await;
     db.execute("INSERT INTO t VALUES (1)", ()).await.unwrap();
     assert_eq!(scalar::<i64>(&db, "SELECT count(*) FROM t").await, 20_001);
@@ -398,15 +430,7 @@ async fn the_server_process_opens_no_database_file_itself() {
         std::future::ready(server.log().contains("statements reloaded"))
     })
     .await;
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    let samples = sampler.join().unwrap();
-    assert!(samples > 10, "the sampler ran {samples} times");
-    let seen = seen.lock().unwrap();
-    assert!(
-        seen.is_empty(),
-        "the server process opened {seen:?} itself (with --workers processes only the \
-         workers may)"
-    );
+    sampler.assert_none_seen();
     // And the workers do hold them: the check can see an open database file.
     let worker = worker_processes(&server)[0].0;
     assert!(!open_database_files(worker, &data).is_empty());

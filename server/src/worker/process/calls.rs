@@ -9,6 +9,7 @@ use sqlited_proto::v1::{Entry, ExecuteResponse, Statement};
 
 use crate::error::{Error, Result};
 use crate::worker::StreamLimits;
+use crate::worker::integrity::Verdict;
 use crate::worker::job::{Answer, Call, Outcome, Prepared, Query};
 use crate::worker::kv::{KvRead, KvWrite, KvWritten};
 use crate::worker::maintenance;
@@ -16,7 +17,7 @@ use crate::worker::maintenance;
 /// A [`Call`].
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct CallWork {
-    #[prost(oneof = "CallKind", tags = "1, 2, 3, 4, 5, 6")]
+    #[prost(oneof = "CallKind", tags = "1, 2, 3, 4, 5, 6, 7")]
     pub call: Option<CallKind>,
 }
 
@@ -36,12 +37,15 @@ pub enum CallKind {
     /// The snapshot's path.
     #[prost(string, tag = "6")]
     Snapshot(String),
+    /// Always true: the call carries nothing.
+    #[prost(bool, tag = "7")]
+    CheckIntegrity(bool),
 }
 
 /// An [`Answer`].
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct Answered {
-    #[prost(oneof = "AnswerKind", tags = "1, 2, 3, 4, 5, 6, 7")]
+    #[prost(oneof = "AnswerKind", tags = "1, 2, 3, 4, 5, 6, 7, 8")]
     pub answer: Option<AnswerKind>,
 }
 
@@ -62,6 +66,8 @@ pub enum AnswerKind {
     Snapshot(u64),
     #[prost(bool, tag = "7")]
     NeedsWriter(bool),
+    #[prost(message, tag = "8")]
+    Checked(Verdict),
 }
 
 /// A [`Query`] and how its rows are cut into messages: `statement` or `map` is set.
@@ -224,6 +230,7 @@ impl From<Call> for CallWork {
             Call::Maintenance(sql) => CallKind::Maintenance(sql.to_string()),
             Call::Prepare(texts) => CallKind::Prepare(Texts { texts }),
             Call::Snapshot(path) => CallKind::Snapshot(path.to_string_lossy().into_owned()),
+            Call::CheckIntegrity => CallKind::CheckIntegrity(true),
         };
         CallWork { call: Some(call) }
     }
@@ -248,6 +255,7 @@ impl TryFrom<CallWork> for Call {
             ),
             Some(CallKind::Prepare(texts)) => Call::Prepare(texts.texts),
             Some(CallKind::Snapshot(path)) => Call::Snapshot(PathBuf::from(path)),
+            Some(CallKind::CheckIntegrity(_)) => Call::CheckIntegrity,
         })
     }
 }
@@ -267,6 +275,7 @@ impl From<Answer> for Answered {
             }),
             Answer::Snapshot(bytes) => AnswerKind::Snapshot(bytes),
             Answer::NeedsWriter => AnswerKind::NeedsWriter(true),
+            Answer::Checked(verdict) => AnswerKind::Checked(verdict),
         };
         Answered {
             answer: Some(answer),
@@ -303,6 +312,7 @@ impl TryFrom<Answered> for Answer {
             ),
             Some(AnswerKind::Snapshot(bytes)) => Answer::Snapshot(bytes),
             Some(AnswerKind::NeedsWriter(_)) => Answer::NeedsWriter,
+            Some(AnswerKind::Checked(verdict)) => Answer::Checked(verdict),
         })
     }
 }
@@ -565,6 +575,7 @@ mod tests {
             Call::Maintenance(maintenance::OPTIMIZE),
             Call::Prepare(vec!["SELECT :a".into()]),
             Call::Snapshot("/tmp/x.db".into()),
+            Call::CheckIntegrity,
         ];
         for call in calls {
             let before = format!("{call:?}");
@@ -630,6 +641,10 @@ mod tests {
             }]),
             Answer::Snapshot(4096),
             Answer::NeedsWriter,
+            Answer::Checked(Verdict::default()),
+            Answer::Checked(Verdict {
+                problem: Some("damaged".into()),
+            }),
         ];
         for answer in answers {
             let before = format!("{answer:?}");
