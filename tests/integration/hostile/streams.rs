@@ -69,10 +69,16 @@ async fn clients_that_stop_reading_do_not_hold_the_readers() {
         let (code, message) = drain(stream).await;
         assert_eq!(code, Code::DeadlineExceeded, "{message}");
         slow += usize::from(message.contains("slowly"));
+        assert!(
+            message.contains("slowly") || message.contains("ran past its deadline"),
+            "{message}"
+        );
         // A SELECT wrote nothing, and its message says no write was undone.
         assert!(!message.contains("rolled back") && !message.contains("wrote"), "{message}");
     }
-    assert!(slow >= 2, "{slow} streams said the client read too slowly");
+    // On a loaded machine a stalled statement may meet its deadline before its channel
+    // filled; at least one of them was blocked on its client.
+    assert!(slow >= 1, "no stream said the client read too slowly");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
