@@ -7,7 +7,10 @@ mod harness;
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
 
-use harness::Server;
+use harness::{Server, eventually_blocking};
+
+/// How long the shell may take to show what a test awaits.
+const SHELL_BOUND: std::time::Duration = std::time::Duration::from_secs(10);
 
 fn cli(args: &[&str], stdin: &str) -> Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_sqlited-cli"))
@@ -690,20 +693,15 @@ impl Tmux {
             .unwrap_or(0)
     }
 
-    /// Polls until `done` holds for the screen, for at most ten seconds.
+    /// Polls until `done` holds for the screen, for at most [`SHELL_BOUND`]; the screen.
     fn wait(&self, what: &str, done: impl Fn(&str) -> bool) -> String {
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        loop {
+        eventually_blocking(SHELL_BOUND, what, || {
             let screen = self.screen();
-            if done(&screen) {
-                return screen;
+            match done(&screen) {
+                true => Ok(screen),
+                false => Err(format!("the screen:\n{screen}")),
             }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "waited 10 s for {what}; the screen:\n{screen}"
-            );
-            std::thread::sleep(std::time::Duration::from_millis(20));
-        }
+        })
     }
 
     fn alive(&self) -> bool {
@@ -742,11 +740,7 @@ fn ctrl_c_stops_the_statement_and_keeps_the_shell() {
         "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c;",
     );
     // The line was accepted (the cursor left it): the statement is running.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while shell.cursor_line() == line {
-        assert!(std::time::Instant::now() < deadline, "{}", shell.screen());
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    shell.wait("the line accepted", |_| shell.cursor_line() != line);
     // Keys go only to a prompt that is drawn: sent while a statement runs or the line
     // editor restarts, they reach a terminal that is not in its mode.
     shell.key("C-c");
@@ -792,11 +786,7 @@ fn ctrl_c_stops_the_statement_and_keeps_the_shell() {
     assert!(screen.contains("| kept |"), "{screen}");
     done("ROLLBACK;", "ctrlc>");
     shell.type_line("\\q");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while shell.alive() {
-        assert!(std::time::Instant::now() < deadline, "\\q did not leave");
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    wait_for("\\q to leave", || !shell.alive());
 }
 
 /// A check that the screen ends with `prompt`, drawn and waiting for keys.
@@ -804,16 +794,9 @@ fn at_prompt(prompt: &str) -> impl Fn(&str) -> bool + '_ {
     move |s: &str| s.trim_end().lines().last().map(str::trim) == Some(prompt)
 }
 
-/// Polls until `done` holds, for at most ten seconds.
+/// Polls until `done` holds, for at most [`SHELL_BOUND`].
 fn wait_for(what: &str, done: impl Fn() -> bool) {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while !done() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "waited 10 s for {what}"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    eventually_blocking(SHELL_BOUND, what, done)
 }
 
 /// The screen's last line that is not blank: the prompt, when the shell waits for input.
@@ -924,6 +907,10 @@ fn tab_completes_names_fetched_from_the_server() {
     // A table made in the shell is offered next.
     shell.key("C-u");
     shell.type_line("CREATE TABLE gadgets(g);");
+    // Keys sent while the statement runs are lost: the next line waits for the prompt.
+    shell.wait("the CREATE", |s| {
+        s.contains("CREATE TABLE gadgets(g);") && last_line(s) == "names>"
+    });
     shell.tmux(&[
         "send-keys",
         "-t",

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use sqlited_client::{Client, params};
 use tonic::Code;
 
-use crate::harness::{Server, restore, scalar};
+use crate::harness::{Server, eventually, restore, scalar};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn list_checkpoint_optimize_vacuum() {
@@ -77,9 +77,11 @@ async fn a_backup_under_load_restores_to_a_consistent_database() {
             seq
         }));
     }
-    while scalar::<i64>(&db, "SELECT count(*) FROM log").await < 500 {
-        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-    }
+    let bound = std::time::Duration::from_secs(30);
+    eventually(bound, "500 rows written", || async {
+        scalar::<i64>(&db, "SELECT count(*) FROM log").await >= 500
+    })
+    .await;
     let mut backup = Vec::new();
     let bytes = client.admin().backup("live", &mut backup).await.unwrap();
     assert_eq!(bytes as usize, backup.len());

@@ -10,10 +10,10 @@ use std::time::{Duration, Instant};
 use sqlited_client::Client;
 use sqlited_client::proto::v1::database_client::DatabaseClient;
 use sqlited_client::proto::v1::{QueryRequest, QueryResponse, Statement};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::harness::Server;
+use crate::harness::{Server, closed_within};
 
 /// How long a test waits for the server to close a connection whose bound is far shorter.
 const BOUND: Duration = Duration::from_secs(15);
@@ -24,18 +24,6 @@ const SETTINGS: [u8; 9] = [0, 0, 0, 4, 0, 0, 0, 0, 0];
 const SETTINGS_FRAME: u8 = 4;
 const PING: u8 = 6;
 const GOAWAY: u8 = 7;
-
-/// Reads until the server closes the connection, which must happen within `bound`.
-pub(crate) async fn closed_within(stream: &mut (impl AsyncRead + Unpin), bound: Duration) {
-    let closed = tokio::time::timeout(bound, async {
-        let mut buf = [0u8; 4096];
-        while let Ok(n) = stream.read(&mut buf).await
-            && n > 0
-        {}
-    })
-    .await;
-    assert!(closed.is_ok(), "the server kept the connection open past {bound:?}");
-}
 
 /// Opens an HTTP/2 connection (preface, SETTINGS, and the ACK of the server's) and reads its
 /// frames until the server closes it, within `bound`; answers PINGs if `pong`. The frames'

@@ -1,9 +1,9 @@
 //! One server per data directory, and no restore under a running one: the directory's lock.
 
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use crate::harness::{Server, restore, scalar, sqlited_binary};
+use crate::harness::{Server, eventually_blocking, restore, scalar, sqlited_binary};
 
 /// A small, sound SQLite file holding `t(x)` with the row `marker`.
 fn backup_file(marker: &str) -> Vec<u8> {
@@ -28,17 +28,10 @@ fn a_second_server_on_the_same_data_directory_is_refused() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let status = loop {
-        if let Some(status) = second.try_wait().unwrap() {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = second.kill();
-            panic!("a second server on the same data directory kept running");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let awaited = "the second server on the same data directory to exit";
+    let status = eventually_blocking(Duration::from_secs(30), awaited, || {
+        second.try_wait().unwrap().ok_or("still running")
+    });
     assert!(!status.success());
     let mut log = String::new();
     std::io::Read::read_to_string(&mut second.stderr.take().unwrap(), &mut log).unwrap();

@@ -6,7 +6,7 @@ use sqlited_client::proto::v1::{BeginRequest, DropDatabaseRequest};
 use sqlited_client::{Client, TransactionOptions};
 use tonic::Code;
 
-use crate::harness::{Server, scalar};
+use crate::harness::{Server, eventually, scalar};
 
 fn code(err: sqlited_client::Error) -> Code {
     err.status_code()
@@ -127,29 +127,29 @@ async fn drop_database_ends_its_transactions_and_removes_its_files() {
         .unwrap_err();
     assert_eq!(code(err), Code::NotFound);
     // Health forgets it (polled: the health entries follow the engine's events).
-    let mut health = tonic_health::pb::health_client::HealthClient::new(
+    let health = tonic_health::pb::health_client::HealthClient::new(
         tonic::transport::Endpoint::from_shared(server.url())
             .unwrap()
             .connect()
             .await
             .unwrap(),
     );
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    loop {
-        let answer = health
-            .check(tonic_health::pb::HealthCheckRequest {
-                service: "sqlited.v1.Database/doomed".into(),
-            })
-            .await;
-        if answer.as_ref().is_err_and(|s| s.code() == Code::NotFound) {
-            break;
+    let bound = std::time::Duration::from_secs(10);
+    eventually(bound, "health forgets the dropped database", || {
+        let mut health = health.clone();
+        async move {
+            let answer = health
+                .check(tonic_health::pb::HealthCheckRequest {
+                    service: "sqlited.v1.Database/doomed".into(),
+                })
+                .await;
+            match answer {
+                Err(status) if status.code() == Code::NotFound => Ok(()),
+                other => Err(format!("health answers {other:?}")),
+            }
         }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "health still answers {answer:?} for a dropped database"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
+    })
+    .await;
     // Dropping it again is NOT_FOUND, unless if_exists.
     let err = client
         .admin()

@@ -70,25 +70,121 @@ pub async fn scalar<T: sqlited_client::FromValue>(db: &sqlited_client::Database,
         .unwrap_or_else(|err| panic!("{sql}: {err}"))
 }
 
-/// Polls `check` every 20 ms until it gives a value; fails after `bound`, saying `what`
-/// was awaited and the last state `check` reported (its `Err`). The one way a test waits
-/// for something the server does in its own time.
-pub async fn eventually<T, F, Fut>(bound: Duration, what: &str, mut check: F) -> T
+/// How often [`eventually`] looks again.
+const POLL: Duration = Duration::from_millis(20);
+
+/// What a check of [`eventually`] answers: what it awaits has come (with its value), or
+/// not yet (with the state it saw, for the failure's message). A `bool`, an `Option`, or a
+/// `Result` whose error says what was seen instead.
+pub trait Awaited {
+    type Value;
+    fn came(self) -> Result<Self::Value, String>;
+}
+
+impl Awaited for bool {
+    type Value = ();
+    fn came(self) -> Result<(), String> {
+        if self { Ok(()) } else { Err("not yet".into()) }
+    }
+}
+
+impl<T> Awaited for Option<T> {
+    type Value = T;
+    fn came(self) -> Result<T, String> {
+        self.ok_or_else(|| "nothing yet".into())
+    }
+}
+
+impl<T, E: std::fmt::Display> Awaited for Result<T, E> {
+    type Value = T;
+    fn came(self) -> Result<T, String> {
+        self.map_err(|seen| seen.to_string())
+    }
+}
+
+/// The one way a test waits for something the server does in its own time (a log line, a
+/// worker replaced, a pool back after its backoff, a replica caught up): runs `check` every
+/// 20 ms until what it awaits has come, and gives its value; fails the test past `bound`,
+/// naming `what` was awaited and the last state `check` saw. A check that needs no request
+/// is `|| std::future::ready(…)`. (Elsewhere a test sleeps only for time that must pass, a
+/// lease running out or a trickled request, and says so.)
+pub async fn eventually<F, Fut>(
+    bound: Duration,
+    what: &str,
+    mut check: F,
+) -> <Fut::Output as Awaited>::Value
 where
     F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<T, String>>,
+    Fut: std::future::Future,
+    Fut::Output: Awaited,
 {
-    let deadline = Instant::now() + bound;
+    let waiting = Waiting::new(bound, what);
     loop {
-        match check().await {
+        match check().await.came() {
             Ok(value) => return value,
-            Err(last) => assert!(
-                Instant::now() < deadline,
-                "{what}: not within {bound:?}; last: {last}"
-            ),
+            Err(seen) => waiting.not_yet(&seen),
         }
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        tokio::time::sleep(POLL).await;
     }
+}
+
+/// [`eventually`] for a test without a runtime (the blocking client, the shell, a child
+/// process): the same bound, interval and message, the check called on this thread.
+pub fn eventually_blocking<A: Awaited>(
+    bound: Duration,
+    what: &str,
+    mut check: impl FnMut() -> A,
+) -> A::Value {
+    let waiting = Waiting::new(bound, what);
+    loop {
+        match check().came() {
+            Ok(value) => return value,
+            Err(seen) => waiting.not_yet(&seen),
+        }
+        std::thread::sleep(POLL);
+    }
+}
+
+/// The bound of one [`eventually`], and the failure past it.
+struct Waiting<'a> {
+    what: &'a str,
+    bound: Duration,
+    deadline: Instant,
+}
+
+impl<'a> Waiting<'a> {
+    fn new(bound: Duration, what: &'a str) -> Self {
+        Self {
+            what,
+            bound,
+            deadline: Instant::now() + bound,
+        }
+    }
+
+    /// Fails the test if the bound has passed; `seen` is the last state the check saw.
+    fn not_yet(&self, seen: &str) {
+        let Self { what, bound, .. } = self;
+        assert!(
+            Instant::now() < self.deadline,
+            "{what}: not within {bound:?}; last seen: {seen}"
+        );
+    }
+}
+
+/// Reads a raw connection until the server closes it, which must happen within `bound` (a
+/// connection an attacker holds open: silent, trickling, idle).
+pub async fn closed_within(stream: &mut (impl tokio::io::AsyncRead + Unpin), bound: Duration) {
+    let closed = tokio::time::timeout(bound, async {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = tokio::io::AsyncReadExt::read(stream, &mut buf).await
+            && n > 0
+        {}
+    })
+    .await;
+    assert!(
+        closed.is_ok(),
+        "the server kept the connection open past {bound:?}"
+    );
 }
 
 /// The ids of `acked` (writes the server acknowledged) that the table `acked` lacks: the
@@ -150,14 +246,15 @@ impl AckedWriters {
 
     /// Waits until `acks` writes are acknowledged, failing after `bound`.
     pub async fn wait_for(&self, acks: usize, bound: Duration) {
-        let deadline = Instant::now() + bound;
-        while self.acked.lock().unwrap().len() < acks {
-            assert!(
-                Instant::now() < deadline,
-                "writes are not being acknowledged"
-            );
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
+        let what = format!("{acks} writes acknowledged");
+        eventually(bound, &what, || {
+            let acked = self.acked.lock().unwrap().len();
+            std::future::ready(match acked >= acks {
+                true => Ok(()),
+                false => Err(format!("{acked} so far")),
+            })
+        })
+        .await
     }
 
     /// Waits (bounded) for every writer to stop, its server gone; what they acknowledged.
@@ -169,22 +266,6 @@ impl AckedWriters {
                 .unwrap();
         }
         self.acked.lock().unwrap().clone()
-    }
-}
-
-/// Polls `condition` every 20 ms until it holds, failing the test past `bound` with `what`:
-/// the way a test waits for something the server does in its own time (a worker replaced,
-/// a pool back after its backoff). A condition that needs no request is
-/// `|| std::future::ready(…)`.
-pub async fn wait_until<F, Fut>(bound: Duration, what: &str, mut condition: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = Instant::now() + bound;
-    while !condition().await {
-        assert!(Instant::now() < deadline, "{what}: not within {bound:?}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 
@@ -415,22 +496,25 @@ impl Server {
 
     /// Waits (bounded) for the process to exit.
     pub fn wait_exit(&mut self) -> ExitStatus {
-        let deadline = Instant::now() + BOUND;
-        loop {
-            if let Some(status) = self.child.try_wait().expect("wait") {
-                return status;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "sqlited did not exit within {BOUND:?}"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        let child = &mut self.child;
+        eventually_blocking(BOUND, "sqlited to exit", || {
+            child.try_wait().expect("wait").ok_or("still running")
+        })
     }
 
     /// The server's log so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.data_dir.join("server.log")).unwrap_or_default()
+    }
+
+    /// For [`eventually`]: whether the server's log so far satisfies `holds` (a line it
+    /// awaits); if not, the log, for the failure's message.
+    pub fn logged(&self, holds: impl FnOnce(&str) -> bool) -> Result<(), String> {
+        let log = self.log();
+        match holds(&log) {
+            true => Ok(()),
+            false => Err(format!("the log:\n{log}")),
+        }
     }
 }
 

@@ -6,7 +6,7 @@
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::{Buf, BufMut};
 use sqlited_client::map::Condition;
@@ -19,7 +19,7 @@ use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 
-use crate::harness::{Server, sqlited_binary};
+use crate::harness::{Server, eventually, eventually_blocking, sqlited_binary};
 
 const ADMIN: &str = "sqlited_hostile-admin-token";
 const WRITER: &str = "sqlited_hostile-writer-token";
@@ -338,20 +338,19 @@ async fn concurrent_backups_sent_with_one_request_id_all_succeed() {
         assert!(bytes > 3_000_000 && sha256.len() == 64, "{bytes} {sha256}");
     }
     // And every temporary file is gone.
-    let deadline = Instant::now() + BOUND;
-    loop {
+    eventually(BOUND, "every temporary backup file gone", || {
         let left: Vec<_> = std::fs::read_dir(&server.data_dir)
             .unwrap()
             .flatten()
             .map(|e| e.file_name().to_string_lossy().into_owned())
             .filter(|n| n.starts_with(".backup-"))
             .collect();
-        if left.is_empty() {
-            break;
-        }
-        assert!(Instant::now() < deadline, "left behind: {left:?}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+        std::future::ready(match left.is_empty() {
+            true => Ok(()),
+            false => Err(format!("left behind: {left:?}")),
+        })
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -387,11 +386,9 @@ fn reload_with_writer_role(s: &AuthServer, role: &str) {
     let before = reloads(&s.server.log());
     write_credentials(&s.credentials, role);
     s.server.signal(libc::SIGHUP);
-    let deadline = Instant::now() + BOUND;
-    while reloads(&s.server.log()) == before {
-        assert!(Instant::now() < deadline, "the credentials were not reloaded");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    eventually_blocking(BOUND, "the credentials reloaded", || {
+        s.server.logged(|log| reloads(log) > before)
+    });
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

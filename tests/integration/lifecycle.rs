@@ -2,7 +2,7 @@
 
 use sqlited_client::params;
 
-use crate::harness::Server;
+use crate::harness::{Server, eventually};
 
 // Multi-threaded: the client's connection must keep running while the test blocks on the
 // server's exit, or the server's graceful drain would wait for it.
@@ -75,14 +75,9 @@ async fn sighup_does_not_stop_the_server() {
     let db = server.database("hup").await;
     db.execute("SELECT 1", ()).await.unwrap();
     server.signal(libc::SIGHUP);
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while !server.log().contains("SIGHUP received") {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "SIGHUP not logged:\n{}",
-            server.log()
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
+    eventually(std::time::Duration::from_secs(10), "SIGHUP logged", || {
+        std::future::ready(server.logged(|log| log.contains("SIGHUP received")))
+    })
+    .await;
     db.execute("SELECT 1", ()).await.unwrap();
 }

@@ -2,12 +2,12 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use sqlited_client::{ErrorKind, blocking};
 use tonic::Code;
 
-use crate::harness::{Server, scalar};
+use crate::harness::{Server, eventually, scalar};
 
 #[test]
 fn the_map_api_and_a_restart() {
@@ -139,14 +139,10 @@ async fn kill_9_during_forty_inserting_tasks_loses_no_acknowledged_entry() {
             }
         }));
     }
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while acked.lock().unwrap().len() < 300 {
-        assert!(
-            Instant::now() < deadline,
-            "inserts are not being acknowledged"
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    eventually(Duration::from_secs(20), "300 inserts acknowledged", || {
+        std::future::ready(acked.lock().unwrap().len() >= 300)
+    })
+    .await;
     server.kill9();
     for task in tasks {
         tokio::time::timeout(Duration::from_secs(30), task)

@@ -2,11 +2,11 @@
 
 use std::collections::HashMap;
 use std::io::{Read, Write};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use sqlited_client::params;
 
-use crate::harness::Server;
+use crate::harness::{Server, eventually};
 
 /// GET /metrics over plain HTTP/1.0; the samples by `name{labels}`.
 fn scrape(addr: std::net::SocketAddr) -> HashMap<String, f64> {
@@ -84,24 +84,20 @@ async fn metrics_are_served_as_prometheus_text() {
     client.admin().backup("metered", &mut backup).await.unwrap();
 
     // Sizes are sampled every few seconds: poll (bounded) until they appear.
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let samples = loop {
+    let samples = eventually(Duration::from_secs(20), "the database sizes", || {
         let samples = scrape(addr);
-        if find(
+        let sized = find(
             &samples,
             "sqlited_database_bytes",
             &["database=\"metered\"", "file=\"db\""],
         )
-        .is_some()
-        {
-            break samples;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no database sizes in {samples:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+        .is_some();
+        std::future::ready(match sized {
+            true => Ok(samples),
+            false => Err(format!("{samples:?}")),
+        })
+    })
+    .await;
     let ok_executes = find(
         &samples,
         "sqlited_requests_total",

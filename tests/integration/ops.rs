@@ -1,7 +1,7 @@
 //! Operations: gRPC health (and the healthcheck subcommand), server reflection, request ids,
 //! JSON logs.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tokio_stream::StreamExt;
 use tonic::Code;
@@ -9,7 +9,10 @@ use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 
-use crate::harness::Server;
+use crate::harness::{Server, eventually};
+
+/// How long the server may take to log or report what a test awaits.
+const BOUND: Duration = Duration::from_secs(10);
 
 /// A health client of `server`.
 pub async fn health(server: &Server) -> HealthClient<tonic::transport::Channel> {
@@ -57,14 +60,16 @@ async fn health_reports_the_server_each_database_and_draining() {
         .execute("SELECT 1", ())
         .await
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while status(&mut client, "sqlited.v1.Database/app").await != Ok(serving) {
-        assert!(
-            Instant::now() < deadline,
-            "the database never reported SERVING"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    eventually(BOUND, "the database reports SERVING", || {
+        let mut client = client.clone();
+        async move {
+            match status(&mut client, "sqlited.v1.Database/app").await {
+                Ok(status) if status == serving => Ok(()),
+                other => Err(format!("{other:?}")),
+            }
+        }
+    })
+    .await;
 
     let mut watch = client
         .watch(HealthCheckRequest {
@@ -156,15 +161,10 @@ async fn errors_carry_the_request_id_of_the_log() {
     let id = err.request_id().expect("a request id").to_string();
     assert!(!id.is_empty());
     // The log line of the failure names the same request.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !server.log().contains(&id) {
-        assert!(
-            Instant::now() < deadline,
-            "request id {id} not in the log:\n{}",
-            server.log()
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    eventually(BOUND, &format!("request id {id} in the log"), || {
+        std::future::ready(server.logged(|log| log.contains(&id)))
+    })
+    .await;
 
     // So does a key-value request's (its span is at debug level; the failure line names
     // the request itself), and a log written to a file has no colour codes.
@@ -188,18 +188,13 @@ async fn errors_carry_the_request_id_of_the_log() {
         .to_str()
         .unwrap()
         .to_string();
-    while !server
-        .log()
-        .lines()
-        .any(|l| l.contains(&kv_id) && l.contains("failed"))
-    {
-        assert!(
-            Instant::now() < deadline,
-            "request id {kv_id} not on a failure line of the log:\n{}",
-            server.log()
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    let awaited = format!("request id {kv_id} on a failure line of the log");
+    eventually(BOUND, &awaited, || {
+        std::future::ready(server.logged(|log| {
+            log.lines().any(|l| l.contains(&kv_id) && l.contains("failed"))
+        }))
+    })
+    .await;
     assert!(!server.log().contains('\u{1b}'), "{}", server.log());
 
     // A client's own x-request-id is kept.
@@ -233,15 +228,10 @@ async fn json_logs_are_one_object_per_line() {
         .execute("SELEC", ())
         .await
         .unwrap_err();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !server.log().contains("failed") {
-        assert!(
-            Instant::now() < deadline,
-            "no failure logged:\n{}",
-            server.log()
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    eventually(BOUND, "a failure logged", || {
+        std::future::ready(server.logged(|log| log.contains("failed")))
+    })
+    .await;
     for line in server.log().lines().filter(|l| !l.is_empty()) {
         assert!(
             line.starts_with('{') && line.ends_with('}'),

@@ -4,6 +4,7 @@
 use serde_json::json;
 
 use super::{get, post, sql, start};
+use crate::harness::eventually;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn query_execute_and_batch_answer_json() {
@@ -155,9 +156,12 @@ async fn gateway_requests_are_in_the_metrics() {
     assert_eq!(count("Execute", "OK"), Some(1.0));
     assert_eq!(count("Query", "INVALID_ARGUMENT"), Some(1.0));
     // The stream is counted when it ends, just after its last line is sent.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while count("Query", "OK") != Some(1.0) {
-        assert!(std::time::Instant::now() < deadline, "the NDJSON query was not counted");
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    let bound = std::time::Duration::from_secs(10);
+    eventually(bound, "the NDJSON query counted", || {
+        std::future::ready(match count("Query", "OK") {
+            Some(1.0) => Ok(()),
+            other => Err(format!("{other:?}")),
+        })
+    })
+    .await;
 }

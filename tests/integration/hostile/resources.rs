@@ -6,7 +6,7 @@ use sqlited_client::{TransactionOptions, params};
 use tonic::Code;
 
 use super::code_of;
-use crate::harness::{Server, scalar, wait_until};
+use crate::harness::{Server, scalar, eventually};
 
 /// The server's peak resident memory so far, in bytes (VmHWM).
 fn peak_rss(pid: u32) -> u64 {
@@ -145,7 +145,7 @@ async fn links_swapped_in_after_the_first_open_are_refused_by_later_connections(
         // Once the file is back, read-only transactions begin again by themselves.
         std::fs::remove_file(&path).unwrap();
         std::fs::rename(&kept, &path).unwrap();
-        wait_until(Duration::from_secs(45), "read-only transactions again", || async {
+        eventually(Duration::from_secs(45), "read-only transactions again", || async {
             db.begin_with(read_only).await.is_ok()
         })
         .await;

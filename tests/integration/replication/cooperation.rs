@@ -1,6 +1,8 @@
-//! sqlited cooperating with its Litestream: checkpoints that never stall writers,
-//! Litestream's tables out of every client's reach, a dead Litestream restarted, and a
-//! replica that cannot be reached answered UNAVAILABLE and reported NOT_SERVING.
+//! The writer cooperating with its Litestream, in both worker kinds: checkpoints and VACUUM
+//! that never stall writers, Litestream's tables out of every client's reach (the
+//! authorizer, in the worker), the writer's WAL frames counted as the lag (sent over the
+//! wire by a worker process), and the lives of one name created and dropped racing (each
+//! with its workers) replicated whole.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -9,9 +11,8 @@ use std::time::{Duration, Instant};
 use sqlited_client::{Client, params};
 use tonic::Code;
 
-use super::store::{caught_up, processes_mentioning, replica_url, replicated};
+use super::store::{caught_up, insert, replica_url, replicated, restored_rows};
 use crate::harness::workers_mode;
-use crate::metrics::sample;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn checkpoint_and_vacuum_never_stall_writers_under_litestream() {
@@ -121,145 +122,92 @@ async fn no_client_reaches_litestreams_tables() {
     db.execute("INSERT INTO t VALUES (1)", ()).await.unwrap();
 }
 
+/// The lag in WAL frames, and the sync waits, in ListDatabases and /metrics (a worker
+/// process sends the writer's frames over its wire).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_dead_litestream_is_restarted_and_counted() {
-    if workers_mode() != "threads" {
-        return;
-    }
-    let url = replica_url("restarted");
+async fn the_lag_is_reported_in_frames() {
+    let url = replica_url(&format!("lag-frames-{}", workers_mode()));
     let dir = tempfile::tempdir().unwrap();
-    let server = replicated(
-        dir.path(),
-        &url,
-        &["--replication", "sync", "--metrics-listen", "127.0.0.1:0"],
-    );
-    let metrics = server.metrics_addr();
-    let client = Client::connect(&server.url()).await.unwrap();
-    let db = client.database("phoenix");
-    db.execute("CREATE TABLE t (x)", ()).await.unwrap();
-    assert_eq!(sample(metrics, "sqlited_litestream_up", &[]), Some(1.0));
-
-    let config = dir.path().join(".litestream").to_string_lossy().into_owned();
-    let children = processes_mentioning(&config);
-    assert_eq!(children.len(), 1, "one Litestream: {children:?}");
-    // SAFETY: kill(2) on the Litestream child found above.
-    unsafe { libc::kill(children[0] as i32, libc::SIGKILL) };
-
-    // Writes wait or fail (UNAVAILABLE) meanwhile; once it is back, they are confirmed.
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let mut i = 0;
-    loop {
-        i += 1;
-        let restarted = sample(metrics, "sqlited_litestream_restarts_total", &[]) == Some(1.0);
-        match db.execute("INSERT INTO t VALUES (?)", params![i]).await {
-            Ok(_) if restarted => break,
-            Ok(_) => {}
-            Err(err) => assert_eq!(err.status_code(), Some(Code::Unavailable), "{err}"),
-        }
-        assert!(Instant::now() < deadline, "Litestream was not restarted");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let status = caught_up(&client, "phoenix").await;
-    assert!(status.registered && status.synchronous, "{status:?}");
-    assert_eq!(processes_mentioning(&config).len(), 1);
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_unreachable_replica_is_unavailable_then_not_serving() {
-    if workers_mode() != "threads" {
-        return;
-    }
-    // A port nothing listens on.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let url = format!(
-        "s3://nowhere/x?endpoint=http://127.0.0.1:{port}&region=us-east-1&force-path-style=true"
-    );
-    let dir = tempfile::tempdir().unwrap();
+    // Async with an interval longer than the test: nothing the test writes to `slow` is
+    // synced by sqlited; `safe` is synchronous.
     let server = replicated(
         dir.path(),
         &url,
         &[
-            "--replication",
-            "sync",
-            "--replication-sync-timeout-ms",
-            "1000",
-            "--replication-unhealthy-secs",
-            "1",
+            "--replication-interval-ms",
+            "600000",
+            "--replication-override",
+            "safe=sync",
+            "--metrics-listen",
+            "127.0.0.1:0",
         ],
     );
     let client = Client::connect(&server.url()).await.unwrap();
-    let db = client.database("stranded");
-    let err = db.execute("CREATE TABLE t (x)", ()).await.unwrap_err();
-    assert_eq!(err.status_code(), Some(Code::Unavailable), "{err}");
-    assert!(err.message().contains("not yet safe"), "{err}");
-    // Committed locally all the same.
-    assert!(db.query_all("SELECT * FROM t", ()).await.is_ok());
 
-    let mut health = tonic_health::pb::health_client::HealthClient::new(
-        tonic::transport::Endpoint::from_shared(server.url())
-            .unwrap()
-            .connect()
-            .await
-            .unwrap(),
-    );
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
-        let answer = health
-            .check(tonic_health::pb::HealthCheckRequest {
-                service: "sqlited.v1.Database/stranded".into(),
-            })
-            .await
-            .unwrap()
-            .into_inner();
-        if answer.status == tonic_health::pb::health_check_response::ServingStatus::NotServing as i32 {
-            break;
-        }
-        assert!(Instant::now() < deadline, "still {answer:?}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let listed = client.admin().list_databases().await.unwrap();
-    let status = listed[0].replication.clone().unwrap();
-    assert!(status.sync_failures > 0 && !status.error.is_empty(), "{status:?}");
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_sync_write_is_answered_once_the_replica_holds_it() {
-    if workers_mode() != "threads" {
-        return;
-    }
-    let url = replica_url("barrier");
-    let dir = tempfile::tempdir().unwrap();
-    let server = replicated(
-        dir.path(),
-        &url,
-        &["--replication", "sync", "--replication-interval-ms", "600000"],
-    );
-    let client = Client::connect(&server.url()).await.unwrap();
-    let db = client.database("barrier");
-    let status = |client: Client| async move {
-        let listed = client.admin().list_databases().await.unwrap();
-        listed[0].replication.clone().unwrap()
-    };
-    // Each way of writing: its answer comes after the replica confirmed it, so the status
-    // read right after shows nothing unreplicated (the interval is too long to have helped).
-    db.execute("CREATE TABLE t (x)", ()).await.unwrap();
-    let after_execute = status(client.clone()).await;
-    assert_eq!(after_execute.lag_writes, 0, "{after_execute:?}");
-    db.execute_batch(vec![("INSERT INTO t VALUES (1)", ())])
+    let safe = client.database("safe");
+    safe.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, b BLOB)", ())
         .await
         .unwrap();
-    let after_batch = status(client.clone()).await;
-    assert_eq!(after_batch.lag_writes, 0, "{after_batch:?}");
-    assert!(after_batch.replica_txid > after_execute.replica_txid);
-    let tx = db.begin().await.unwrap();
-    tx.execute("INSERT INTO t VALUES (2)", ()).await.unwrap();
-    tx.commit().await.unwrap();
-    let after_commit = status(client.clone()).await;
-    assert_eq!(after_commit.lag_writes, 0, "{after_commit:?}");
-    assert!(after_commit.replica_txid > after_batch.replica_txid);
-    assert!(after_commit.synchronous && after_commit.last_sync_unix_ms > 0);
+    for i in 0..10 {
+        safe.execute("INSERT INTO t VALUES (?, randomblob(100))", params![i])
+            .await
+            .unwrap();
+    }
+    let status = caught_up(&client, "safe").await;
+    assert_eq!(status.lag_frames, 0, "{status:?}");
+    assert_eq!(status.sync_waits, 11, "{status:?}");
+    assert!(
+        status.sync_wait_mean_ms > 0.0 && status.sync_wait_max_ms >= status.sync_wait_mean_ms,
+        "{status:?}"
+    );
+
+    let slow = client.database("slow");
+    slow.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, b BLOB)", ())
+        .await
+        .unwrap();
+    // The first write is synced at once; after it, nothing for the interval.
+    caught_up(&client, "slow").await;
+    for i in 0..10 {
+        slow.execute("INSERT INTO t VALUES (?, randomblob(100))", params![i])
+            .await
+            .unwrap();
+    }
+    let listed = client.admin().list_databases().await.unwrap();
+    let status = listed
+        .into_iter()
+        .find(|d| d.name == "slow")
+        .and_then(|d| d.replication)
+        .unwrap();
+    // Each COMMIT appends at least one frame.
+    assert!(status.lag_frames >= 10, "{status:?}");
+    assert_eq!(status.lag_writes, 10, "{status:?}");
+    assert_eq!(status.sync_waits, 0, "{status:?}");
+    let frames = crate::metrics::sample(
+        server.metrics_addr(),
+        "sqlited_replication_lag_frames",
+        &["database=\"slow\""],
+    );
+    assert_eq!(frames, Some(status.lag_frames as f64));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn create_and_drop_racing_under_replication_answer_only_actionable_codes() {
+    use crate::database_lifecycle::{ROUNDS, assert_sound, create_write_drop, race};
+    let url = replica_url(&format!("racing-{}", workers_mode()));
+    let dir = tempfile::tempdir().unwrap();
+    let server = replicated(dir.path(), &url, &[]);
+    let client = Client::connect(&server.url()).await.unwrap();
+    // Each life of the file registers with Litestream (or is dropped before it could),
+    // and each drop unregisters it.
+    let failures = race(&client, ROUNDS, |client, i| create_write_drop(client, "race", i)).await;
+    assert_sound(&server, &client, &failures, "race").await;
+    // The last life (most lives ended before the replica was even listed): its
+    // generation holds it whole, and nothing of the lives before it.
+    let db = client.database("race");
+    db.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, b BLOB)", ())
+        .await
+        .unwrap();
+    insert(&db, 0, 10).await;
+    caught_up(&client, "race").await;
+    assert_eq!(restored_rows(&url, "race", &[]), 10);
 }

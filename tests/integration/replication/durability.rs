@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use sqlited_client::Client;
 
-use super::store::{none_left, replica_url, replicated};
-use crate::harness::{AckedWriters, lost_acked, scalar, workers_mode};
+use crate::replication::store::{none_left, replica_url, replicated};
+use crate::harness::{AckedWriters, lost_acked, scalar};
 
 const WRITERS: i64 = 16;
 
@@ -41,9 +41,6 @@ async fn write_then_lose_the_machine(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sync_mode_loses_no_acknowledged_write_when_the_machine_is_lost() {
-    if workers_mode() != "threads" {
-        return; // the replication layer does not depend on the worker kind
-    }
     let url = replica_url("sync-kill");
     let dir = tempfile::tempdir().unwrap();
     let args = ["--replication", "sync", "--restore-if-missing"];
@@ -69,9 +66,6 @@ async fn sync_mode_loses_no_acknowledged_write_when_the_machine_is_lost() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn async_mode_loses_at_most_the_last_moments() {
-    if workers_mode() != "threads" {
-        return;
-    }
     let url = replica_url("async-kill");
     let dir = tempfile::tempdir().unwrap();
     // 200 ms unless bench/replication.py measures another interval.

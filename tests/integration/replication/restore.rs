@@ -5,14 +5,10 @@ use std::time::Duration;
 
 use sqlited_client::Client;
 
-use super::store::{caught_up, count, insert, replica_url, replicated, restore, rfc3339_now};
-use crate::harness::workers_mode;
+use crate::replication::store::{caught_up, count, insert, replica_url, replicated, restore, rfc3339_now};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn restore_on_an_empty_directory_gives_every_row() {
-    if workers_mode() != "threads" {
-        return; // the replication layer does not depend on the worker kind
-    }
     let url = replica_url("every-row");
     let dir = tempfile::tempdir().unwrap();
     let server = replicated(dir.path(), &url, &[]);
@@ -50,9 +46,6 @@ async fn restore_on_an_empty_directory_gives_every_row() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn point_in_time_restore_gives_the_state_between_two_batches() {
-    if workers_mode() != "threads" {
-        return;
-    }
     let url = replica_url("point-in-time");
     let dir = tempfile::tempdir().unwrap();
     let server = replicated(dir.path(), &url, &["--replication", "sync"]);

@@ -6,9 +6,9 @@ use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use crate::harness::{Server, sqlited_binary};
+use crate::harness::{Server, eventually, eventually_blocking, sqlited_binary};
 
 /// How long weed mini may take to serve S3.
 const STORE_START: Duration = Duration::from_secs(60);
@@ -153,19 +153,16 @@ fn spawn_weed(dir: &Path, ports: &[u16]) -> Child {
             Ok(())
         });
     }
-    let mut child = command.spawn().expect("start weed mini");
+    let child = command.spawn().expect("start weed mini");
     let s3 = format!("127.0.0.1:{}", port(6));
-    let deadline = Instant::now() + STORE_START;
-    while !bucket_ready(&s3) {
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            panic!(
-                "weed mini did not serve S3 within {STORE_START:?}; log:\n{}",
-                std::fs::read_to_string(&log_path).unwrap_or_default()
-            );
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    // A failure ends the thread that started weed, and weed with it (PR_SET_PDEATHSIG).
+    eventually_blocking(STORE_START, "weed mini serving S3", || match bucket_ready(&s3) {
+        true => Ok(()),
+        false => Err(format!(
+            "the log:\n{}",
+            std::fs::read_to_string(&log_path).unwrap_or_default()
+        )),
+    });
     child
 }
 
@@ -251,26 +248,23 @@ pub async fn caught_up(
     client: &sqlited_client::Client,
     database: &str,
 ) -> sqlited_proto::v1::ReplicationStatus {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
+    let awaited = format!("the replica of {database} caught up");
+    eventually(Duration::from_secs(30), &awaited, || async {
         let listed = client.admin().list_databases().await.unwrap();
         let status = listed
             .into_iter()
             .find(|d| d.name == database)
             .and_then(|d| d.replication);
-        if let Some(status) = &status
-            && status.registered
-            && status.lag_writes == 0
-            && status.replica_txid > 0
-        {
-            return status.clone();
+        match status {
+            Some(status)
+                if status.registered && status.lag_writes == 0 && status.replica_txid > 0 =>
+            {
+                Ok(status)
+            }
+            other => Err(format!("{other:?}")),
         }
-        assert!(
-            Instant::now() < deadline,
-            "the replica of {database} did not catch up: {status:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    })
+    .await
 }
 
 /// The pids of the processes whose command line mentions `needle` (a data directory).
@@ -292,15 +286,26 @@ pub fn processes_mentioning(needle: &str) -> Vec<u32> {
 
 /// Waits until no process mentions `needle`; fails after a bound.
 pub async fn none_left(needle: &str) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
+    eventually(Duration::from_secs(10), "no process outliving the server", || {
         let left = processes_mentioning(needle);
-        if left.is_empty() {
-            return;
-        }
-        assert!(Instant::now() < deadline, "processes outlived the server: {left:?}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+        std::future::ready(match left.is_empty() {
+            true => Ok(()),
+            false => Err(format!("{left:?}")),
+        })
+    })
+    .await
+}
+
+/// The rows of `database` restored from the replica alone (with extra flags).
+pub fn restored_rows(url: &str, database: &str, args: &[&str]) -> i64 {
+    let target = tempfile::tempdir().unwrap();
+    let out = restore(target.path(), url, database, args);
+    assert!(
+        out.status.success(),
+        "restore {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    count(&target.path().join(format!("{database}.db")))
 }
 
 /// The rows of table `t` in the database file `path` (as the tests here write them).

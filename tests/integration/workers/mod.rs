@@ -16,7 +16,7 @@ use std::time::Duration;
 use sqlited_client::params;
 use tonic::Code;
 
-use crate::harness::{Server, lost_acked, scalar, wait_until};
+use crate::harness::{Server, eventually, lost_acked, scalar};
 
 const BOUND: Duration = Duration::from_secs(30);
 
@@ -71,7 +71,7 @@ async fn a_killed_reader_fails_only_its_query_and_is_replaced() {
     };
     // Kill it once it is busy with the query.
     let before = cpu_ticks(reader);
-    wait_until(BOUND, "the reader runs the query", || {
+    eventually(BOUND, "the reader runs the query", || {
         std::future::ready(cpu_ticks(reader) >= before + 10)
     })
     .await;
@@ -89,7 +89,7 @@ async fn a_killed_reader_fails_only_its_query_and_is_replaced() {
     // The next query on the database succeeds, on a new reader.
     let one: i64 = scalar(&db, "SELECT x FROM t").await;
     assert_eq!(one, 1);
-    wait_until(BOUND, "a new reader replaces the dead one", || {
+    eventually(BOUND, "a new reader replaces the dead one", || {
         let readers = live(&server, "reader");
         std::future::ready(readers.len() == 1 && readers[0] != reader)
     })
@@ -140,7 +140,7 @@ async fn a_killed_writer_loses_no_acknowledged_write_and_writes_resume() {
             failures
         }));
     }
-    wait_until(BOUND, "writes are acknowledged", || {
+    eventually(BOUND, "writes are acknowledged", || {
         std::future::ready(acked.lock().unwrap().len() >= 500)
     })
     .await;
@@ -199,7 +199,7 @@ async fn no_worker_outlives_a_killed_server() {
     assert_eq!(workers.len(), 3, "a writer and two readers");
     assert!(workers.iter().all(|pid| process_alive(*pid)));
     server.kill9();
-    wait_until(BOUND, "every worker exits with its server", || {
+    eventually(BOUND, "every worker exits with its server", || {
         std::future::ready(workers.iter().all(|pid| !process_alive(*pid)))
     })
     .await;
@@ -426,7 +426,7 @@ async fn the_server_process_opens_no_database_file_itself() {
     let bytes = client.admin().backup("app", &mut backup).await.unwrap();
     assert!(bytes > 10_000_000, "{bytes}");
     server.signal(libc::SIGHUP);
-    wait_until(BOUND, "the statements reloaded", || {
+    eventually(BOUND, "the statements reloaded", || {
         std::future::ready(server.log().contains("statements reloaded"))
     })
     .await;

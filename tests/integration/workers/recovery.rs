@@ -14,7 +14,7 @@ use tokio::task::JoinHandle;
 use tonic::Code;
 
 use super::{cpu_ticks, kill, live_of};
-use crate::harness::{Server, scalar, wait_until};
+use crate::harness::{Server, eventually, scalar};
 
 /// The deadline of every request of these tests.
 const DEADLINE: Duration = Duration::from_secs(30);
@@ -71,7 +71,7 @@ async fn answer(pending: Pending, what: &str) -> Result<(), sqlited_client::Erro
 async fn busy(pid: u32, start: impl FnOnce() -> Pending) -> Pending {
     let before = cpu_ticks(pid);
     let pending = start();
-    wait_until(PROMPT, "the worker runs the endless statement", || {
+    eventually(PROMPT, "the worker runs the endless statement", || {
         std::future::ready(cpu_ticks(pid) >= before + 10)
     })
     .await;
@@ -132,7 +132,7 @@ async fn kill_all(server: &Server, pool: &str) -> Vec<u32> {
     for pid in &pids {
         kill(*pid);
     }
-    wait_until(PROMPT, "the killed workers end", || {
+    eventually(PROMPT, "the killed workers end", || {
         let live = live_of(server, pool);
         std::future::ready(pids.iter().all(|pid| !live.contains(pid)))
     })
@@ -142,7 +142,7 @@ async fn kill_all(server: &Server, pool: &str) -> Vec<u32> {
 
 /// Waits until one worker of `pool` runs; its pid.
 async fn one_live(server: &Server, pool: &str) -> u32 {
-    wait_until(RECOVERY, &format!("a {pool} runs"), || {
+    eventually(RECOVERY, &format!("a {pool} runs"), || {
         std::future::ready(live_of(server, pool).len() == 1)
     })
     .await;
@@ -186,7 +186,7 @@ async fn reads_waiting_for_killed_readers_are_answered_at_once_and_the_readers_c
             }
         }
     }
-    wait_until(RECOVERY, "the readers come back by themselves", || async {
+    eventually(RECOVERY, "the readers come back by themselves", || async {
         db.query_all("SELECT x FROM t", ()).await.is_ok()
     })
     .await;
@@ -218,28 +218,32 @@ where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<(), sqlited_client::Error>>,
 {
-    let mut refused = 0;
-    let deadline = Instant::now() + PROMPT;
-    while refused < times {
-        let started = Instant::now();
-        let err = attempt().await.expect_err(what);
-        assert!(started.elapsed() < PROMPT, "{what}: {err}");
-        assert_eq!(err.status_code(), Some(Code::Unavailable), "{what}: {err}");
-        assert!(err.retry_after().is_some(), "{what}: {err}");
-        if err.message().contains("symbolic link") {
+    let refused = std::cell::Cell::new(0);
+    let awaited = format!("{what} refused for the link {times} times");
+    eventually(PROMPT, &awaited, || {
+        let (attempt, refused) = (attempt(), &refused);
+        async move {
+            let started = Instant::now();
+            let err = attempt.await.expect_err(what);
+            assert!(started.elapsed() < PROMPT, "{what}: {err}");
+            assert_eq!(err.status_code(), Some(Code::Unavailable), "{what}: {err}");
+            assert!(err.retry_after().is_some(), "{what}: {err}");
+            if !err.message().contains("symbolic link") {
+                assert!(refused.get() == 0, "{what}: {err}");
+                return Err(err.to_string());
+            }
             assert!(
                 !err.message().contains("/tmp"),
                 "{what} names a path: {err}"
             );
-            refused += 1;
-        } else {
-            assert!(refused == 0, "{what}: {err}");
-            assert!(
-                Instant::now() < deadline,
-                "{what}: never refused for the link: {err}"
-            );
+            refused.set(refused.get() + 1);
+            match refused.get() >= times {
+                true => Ok(()),
+                false => Err(format!("refused for the link {} times", refused.get())),
+            }
         }
-    }
+    })
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -264,15 +268,15 @@ async fn a_refused_reopen_is_unavailable_at_once_and_the_next_good_one_serves_ag
     .await;
 
     restore(&server.data_dir, "relink");
-    wait_until(RECOVERY, "the writer starts again", || async {
+    eventually(RECOVERY, "the writer starts again", || async {
         db.execute("INSERT INTO t VALUES (3)", ()).await.is_ok()
     })
     .await;
-    wait_until(RECOVERY, "the readers come back by themselves", || async {
+    eventually(RECOVERY, "the readers come back by themselves", || async {
         db.query_all("SELECT x FROM t", ()).await.is_ok()
     })
     .await;
-    wait_until(RECOVERY, "both readers run again", || {
+    eventually(RECOVERY, "both readers run again", || {
         std::future::ready(live_of(&server, "reader").len() == 2)
     })
     .await;
@@ -313,11 +317,11 @@ async fn the_last_reader_killed_during_the_backoff_takes_the_readers_down_at_onc
     };
     // A read sent before the server saw the kill may still reach the dying reader; once the
     // supervisor has tried (and failed) to replace it, every read goes to the live one.
-    wait_until(RECOVERY, "the first failed start", || {
+    eventually(RECOVERY, "the first failed start", || {
         std::future::ready(failures() >= 1)
     })
     .await;
-    wait_until(RECOVERY, "seven failed starts", || async {
+    eventually(RECOVERY, "seven failed starts", || async {
         db.query_all("SELECT x FROM t", ()).await.unwrap();
         failures() >= 7
     })
@@ -341,7 +345,7 @@ async fn the_last_reader_killed_during_the_backoff_takes_the_readers_down_at_onc
         killed.elapsed()
     );
     restore(&server.data_dir, "backoff");
-    wait_until(RECOVERY, "the readers come back by themselves", || async {
+    eventually(RECOVERY, "the readers come back by themselves", || async {
         db.query_all("SELECT x FROM t", ()).await.is_ok()
     })
     .await;
@@ -393,27 +397,29 @@ async fn writers_killed_in_a_row_are_refused_with_the_backoff_then_start_again()
     for x in 0..6 {
         one_live(&server, "writer").await;
         kill_all(&server, "writer").await;
-        let deadline = Instant::now() + PROMPT;
-        loop {
+        let answer = eventually(PROMPT, "a new writer or a refusal", || async {
             let started = Instant::now();
             match db.execute("INSERT INTO t VALUES (?)", params![x]).await {
-                Ok(_) => break,
+                Ok(_) => Ok(None),
                 Err(err) if err.message().contains("times in a row") => {
                     assert!(started.elapsed() < PROMPT, "{err}");
-                    refusal = Some(err);
-                    break;
+                    Ok(Some(err))
                 }
                 // The write that found the writer dying.
-                Err(err) => assert_eq!(err.status_code(), Some(Code::Unavailable), "{err}"),
+                Err(err) => {
+                    assert_eq!(err.status_code(), Some(Code::Unavailable), "{err}");
+                    Err(err)
+                }
             }
-            assert!(Instant::now() < deadline, "no new writer and no refusal");
-        }
-        if refusal.is_some() {
+        })
+        .await;
+        if answer.is_some() {
+            refusal = answer;
             break;
         }
     }
     assert_backoff(&refusal.expect("a write refused during the backoff"));
-    wait_until(
+    eventually(
         RECOVERY,
         "the writer starts again after its backoff",
         || async { db.execute("INSERT INTO t VALUES (100)", ()).await.is_ok() },
@@ -465,7 +471,7 @@ async fn transaction_readers_killed_answer_their_waiting_commands_and_come_back(
     }
     assert_backoff(&refusal.expect("a transaction refused during the backoff"));
     assert_eq!(scalar::<i64>(&db, "SELECT count(*) FROM t").await, 0);
-    wait_until(RECOVERY, "transactions begin again", || async {
+    eventually(RECOVERY, "transactions begin again", || async {
         db.begin_with(read_only).await.is_ok()
     })
     .await;
