@@ -947,6 +947,9 @@ fn an_open_transaction_outlives_its_lease_and_an_expired_one_is_reported() {
     // The subject of the test is time passing: three leases of a user who types nothing.
     std::thread::sleep(std::time::Duration::from_millis(3500));
     shell.type_line("COMMIT;");
+    shell.wait("the COMMIT", |s| {
+        s.contains("COMMIT;") && last_line(s) == "lease>"
+    });
     shell.type_line("SELECT group_concat(v) AS v FROM t;");
     let screen = shell.wait("the committed row", |s| s.contains("v\nkept\n(1 row)"));
     assert!(!screen.contains("Error"), "{screen}");

@@ -1,5 +1,7 @@
 //! Every RPC of every service answers with `x-request-id`: the client's own when it sent a
-//! usable one, else one of the server's; an error carries it too, in its status metadata.
+//! usable one, else one of the server's; an error carries it too, in its status metadata, and
+//! so does every refusal made before a handler runs (authentication, load shedding, the
+//! codec, an unknown method).
 
 use sqlited_client::proto::v1::admin_client::AdminClient;
 use sqlited_client::proto::v1::database_client::DatabaseClient;
@@ -239,4 +241,154 @@ async fn every_rpc_answers_with_its_request_id() {
         assert!(check("Check", sent, health.check(probe()).await));
         assert!(check("Watch", sent, health.watch(probe()).await.map(|r| r.map(drop))));
     }
+}
+
+/// The refusals made before any handler runs carry the request id as the handlers' answers
+/// do: authentication's (no token, an unknown one), tonic's for an unknown method or an
+/// undecodable message, the codec's bound (`--max-message-bytes`) and load shedding's
+/// (`--max-concurrent-requests-per-connection`). A client's id that is not usable is
+/// replaced by one of the server's, the same in the metadata and in the error's details.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_refusal_answers_with_its_request_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("credentials.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "[[token]]\nname = \"writer\"\nsha256 = \"{}\"\nroles = {{ \"*\" = \"write\" }}\n",
+            crate::harness::token_hash("sqlited_writer-token")
+        ),
+    )
+    .unwrap();
+    let server = Server::start_with(&[
+        "--credentials",
+        file.to_str().unwrap(),
+        "--max-message-bytes",
+        "4096",
+        "--max-concurrent-requests-per-connection",
+        "1",
+    ]);
+    let channel = tonic::transport::Endpoint::from_shared(server.url())
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut db = DatabaseClient::new(channel.clone());
+    let authorized = |mut request: Request<ExecuteRequest>| {
+        request.metadata_mut().insert(
+            "authorization",
+            "Bearer sqlited_writer-token".parse().unwrap(),
+        );
+        request
+    };
+    let execute = |sql: String, sent: &str| {
+        with_id(
+            ExecuteRequest {
+                database: "ids".into(),
+                statement: statement(&sql),
+                ..Default::default()
+            },
+            sent,
+        )
+    };
+    let refused = |rpc: &str, sent: &str, answer: Result<Response<ExecuteResponse>, Status>| {
+        let status = answer.expect_err(rpc);
+        assert!(!check(rpc, sent, Err::<Response<()>, _>(status.clone())));
+        status
+    };
+    for sent in ["refused-1", ""] {
+        // Authentication: no token, then an unknown one.
+        let status = refused("no token", sent, db.execute(execute("SELECT 1".into(), sent)).await);
+        assert_eq!(status.code(), tonic::Code::Unauthenticated, "{status:?}");
+        assert_eq!(request_id_in_details(&status), id_in(status.metadata()));
+        let mut unknown = execute("SELECT 1".into(), sent);
+        unknown
+            .metadata_mut()
+            .insert("authorization", "Bearer nope".parse().unwrap());
+        let status = refused("unknown token", sent, db.execute(unknown).await);
+        assert_eq!(status.code(), tonic::Code::Unauthenticated, "{status:?}");
+
+        // The codec's bound.
+        let big = execute(format!("SELECT '{}'", "x".repeat(8192)), sent);
+        let status = refused("oversized", sent, db.execute(authorized(big)).await);
+        assert_eq!(status.code(), tonic::Code::ResourceExhausted, "{status:?}");
+
+        // tonic's own: an unknown method, a message that does not decode.
+        let mut grpc = tonic::client::Grpc::new(channel.clone());
+        grpc.ready().await.unwrap();
+        let codec = tonic_prost::ProstCodec::<Raw, Raw>::default();
+        let path = http::uri::PathAndQuery::from_static("/sqlited.v1.Database/NoSuchMethod");
+        let answer = grpc.unary(raw(sent, vec![1]), path, codec).await;
+        let status = answer.expect_err("an unknown method");
+        assert_eq!(status.code(), tonic::Code::Unimplemented, "{status:?}");
+        check("unknown method", sent, Err::<Response<()>, _>(status));
+        grpc.ready().await.unwrap();
+        let codec = tonic_prost::ProstCodec::<Raw, Raw>::default();
+        let path = http::uri::PathAndQuery::from_static("/sqlited.v1.Database/Execute");
+        // Field 2 (the statement, a message) holding bytes that are no message.
+        let answer = grpc.unary(raw(sent, vec![0xff, 0xff]), path, codec).await;
+        let status = answer.expect_err("an undecodable message");
+        check("undecodable", sent, Err::<Response<()>, _>(status));
+    }
+
+    // Load shedding: one request in flight on the connection, the next refused at once.
+    let mut slow = authorized(execute(
+        "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c"
+            .into(),
+        "",
+    ));
+    slow.set_timeout(std::time::Duration::from_secs(30));
+    let mut busy = DatabaseClient::new(channel.clone());
+    let in_flight = tokio::spawn(async move { busy.execute(slow).await });
+    crate::harness::eventually(std::time::Duration::from_secs(20), "a second request on a busy connection is shed", || {
+        let mut db = db.clone();
+        async move {
+            let answer = db.execute(authorized(execute("SELECT 1".into(), "shed-1"))).await;
+            match answer {
+                Err(status) if status.code() != tonic::Code::Unauthenticated => {
+                    check("shed", "shed-1", Err::<Response<()>, _>(status));
+                    true
+                }
+                _ => false,
+            }
+        }
+    })
+    .await;
+    in_flight.abort();
+
+    // An id that is not usable is replaced, in the metadata and the details alike.
+    let status = refused(
+        "unusable id",
+        "",
+        db.execute(execute("SELECT 1".into(), "not usable!")).await,
+    );
+    let id = id_in(status.metadata());
+    assert_ne!(id, "not usable!");
+    assert_eq!(request_id_in_details(&status), id);
+}
+
+/// One field of bytes: as field 2, what no message of the API decodes.
+#[derive(Clone, PartialEq, prost::Message)]
+struct Raw {
+    #[prost(bytes = "vec", tag = "2")]
+    bytes: Vec<u8>,
+}
+
+/// An authenticated request of raw bytes.
+fn raw(sent: &str, bytes: Vec<u8>) -> Request<Raw> {
+    let mut request = with_id(Raw { bytes }, sent);
+    request.metadata_mut().insert(
+        "authorization",
+        "Bearer sqlited_writer-token".parse().unwrap(),
+    );
+    request
+}
+
+/// The `request_id` of the status's ErrorInfo.
+fn request_id_in_details(status: &Status) -> String {
+    use tonic_types::StatusExt;
+    status
+        .get_details_error_info()
+        .and_then(|info| info.metadata.get("request_id").cloned())
+        .unwrap_or_default()
 }

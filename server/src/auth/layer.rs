@@ -83,7 +83,8 @@ where
                 Box::pin(self.inner.call(request))
             }
             Err(err) => {
-                let refused = err.into_status(None).into_http();
+                let id = crate::service::request_id::of(request.headers());
+                let refused = err.into_status(Some(&id)).into_http();
                 Box::pin(std::future::ready(Ok(refused)))
             }
         }

@@ -140,7 +140,7 @@ pub struct Rpc {
 async fn admit(State(gateway): State<Arc<Gateway>>, mut request: Request, next: Next) -> Response {
     let started = Instant::now();
     let headers = request.headers();
-    let request_id = crate::service::context::request_id(
+    let request_id = crate::service::request_id::request_id(
         headers.get("x-request-id").and_then(|v| v.to_str().ok()),
     );
     let origin = headers

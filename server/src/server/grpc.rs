@@ -94,11 +94,13 @@ pub async fn serve(
         .layer(crate::service::oversize::layer())
         .service(routes);
     let per_connection = per_connection.max(1);
-    // Each connection's own stack, as tonic's server builds it: an error a layer returns
+    // Each connection's own stack, as tonic's server builds it, inside the request id that
+    // every answer carries (refusals of the layers below too): an error a layer returns
     // (load shedding's refusal) becomes a status; past the connection's limit a request is
     // refused at once (RESOURCE_EXHAUSTED) rather than queued unboundedly.
     let connection_services = move || {
         tower::ServiceBuilder::new()
+            .layer(crate::service::request_id::RequestIdLayer)
             .layer(tonic::service::RecoverErrorLayer::new())
             .load_shed()
             .concurrency_limit(per_connection)

@@ -45,7 +45,11 @@ impl Context {
         let answer_within = call.map(|c| c.saturating_sub(Duration::from_millis(1)));
         let cancel = CancelToken::new(timeout, answer_within);
         let guard = CancelOnDrop::new(&cancel);
-        let request_id = request_id(metadata.get("x-request-id").and_then(|v| v.to_str().ok()));
+        let request_id = super::request_id::request_id(
+            metadata
+                .get(super::request_id::HEADER)
+                .and_then(|v| v.to_str().ok()),
+        );
         cancel.set_request_id(&request_id);
         Self {
             cancel,
@@ -127,34 +131,6 @@ impl Context {
             session: self.session,
         }
     }
-}
-
-/// The id of a request whose `x-request-id` header is `sent`: that one if it is usable (1 to
-/// 64 letters, digits and `-_.:`), else a new one.
-pub fn request_id(sent: Option<&str>) -> String {
-    sent.filter(|id| {
-        !id.is_empty()
-            && id.len() <= 64
-            && id
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
-    })
-    .map_or_else(new_request_id, str::to_string)
-}
-
-/// A new request id: this process's start and a counter, short and unique per server run.
-fn new_request_id() -> String {
-    use std::sync::OnceLock;
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static PREFIX: OnceLock<String> = OnceLock::new();
-    static NEXT: AtomicU64 = AtomicU64::new(1);
-    let prefix = PREFIX.get_or_init(|| {
-        let started = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
-        format!("{:x}-{:x}", started, std::process::id())
-    });
-    format!("{prefix}-{:x}", NEXT.fetch_add(1, Ordering::Relaxed))
 }
 
 /// Adds the request id to a response's metadata.

@@ -10,6 +10,7 @@
 //! - [`finish`]: the one way every RPC ends: logs, `x-request-id`, errors as statuses.
 //! - [`observe`]: request counts and latencies of every RPC, for the metrics.
 //! - [`oversize`]: oversized requests answered RESOURCE_EXHAUSTED.
+//! - [`request_id`]: request ids, and the outermost layer that puts one on every answer.
 //! - [`statements`]: `sqlited.v1.Statements` (Call, ListStatements, ReloadStatements).
 //! - [`response_stream`]: a streaming RPC's response as tonic sends it, with its end log.
 //! - [`session`]: `Database.Session`, many requests on one stream, answered by the
@@ -23,6 +24,7 @@ pub mod health;
 pub mod kv;
 pub mod observe;
 pub mod oversize;
+pub mod request_id;
 pub mod response_stream;
 pub mod session;
 pub mod statements;

@@ -364,7 +364,7 @@ impl Session {
     /// The log id of request `id`: the session's, `.`, the id — if that is a usable request
     /// id (64 characters at most); else a new one.
     fn log_id(&self, id: u64) -> String {
-        crate::service::context::request_id(Some(&format!("{}.{id}", self.request_id)))
+        crate::service::request_id::request_id(Some(&format!("{}.{id}", self.request_id)))
     }
 
     /// What a request needs to look like a unary call: its principal (the stream's token,

@@ -83,7 +83,7 @@ pub(super) fn open(
     request: Request<Streaming<SessionRequest>>,
 ) -> Result<Response<Outgoing>, Status> {
     let id = sessions.next_id.fetch_add(1, Ordering::Relaxed);
-    let request_id = super::context::request_id(
+    let request_id = super::request_id::request_id(
         request
             .metadata()
             .get("x-request-id")
