@@ -11,6 +11,7 @@
 //!
 //! Layout:
 //! - [`client`]: the async `Client`, `Database` and `Rows`.
+//! - [`options`]: `ClientOptions`, how a client connects.
 //! - `open`: `Client::open`/`open_with` and `Database::connect`: a database opened as
 //!   sqlite3 opens a file, in an [`OpenMode`] (`rwc`, `rw`, `ro`).
 //! - [`url`]: the URLs every client takes (`http://HOST[:PORT]/DATABASE?mode=…`), the default
@@ -19,7 +20,8 @@
 //! - [`blocking`]: `Connection` (a runtime plus the async handle) and `Cursor`.
 //! - [`value`]: `Value`, `ToValue`, `FromValue`.
 //! - [`row`]: `Row`, `Column`, `RowIndex`.
-//! - [`transaction`]: `Transaction` (rolls back on drop), `TransactionOptions`.
+//! - [`transaction`]: `Transaction` (rolls back on drop), `TransactionOptions`, and
+//!   `Database::begin`/`begin_with`.
 //! - [`params`]: `Params`, [`params!`] and [`named_params!`].
 //! - [`statements`]: `Database::call` of exposed statements, `list_statements`.
 //! - [`map`]: `PersistentMap<K, V>` and `RawMap`: persistent dictionaries.
@@ -32,6 +34,7 @@ pub mod client;
 pub mod error;
 pub mod map;
 mod open;
+pub mod options;
 pub mod params;
 pub mod row;
 mod session;

@@ -40,6 +40,29 @@ pub struct Transaction {
     open: bool,
 }
 
+impl Database {
+    /// Begins a transaction with the default options: a write transaction with the
+    /// server's default lease. See [`begin_with`](Self::begin_with).
+    pub async fn begin(&self) -> Result<Transaction> {
+        self.begin_with(TransactionOptions::default()).await
+    }
+
+    /// Begins a transaction. A write transaction holds the database's writer until it ends
+    /// (other writes wait); a read-only one reads one snapshot and holds up nobody. Either
+    /// is rolled back by the server if idle longer than its lease. On a handle opened with
+    /// `mode=ro` every transaction is read-only.
+    ///
+    /// # Errors
+    /// `ProgrammingError` inside a transaction already; `OperationalError` with
+    /// `RESOURCE_EXHAUSTED` when too many transactions are open.
+    pub async fn begin_with(&self, options: TransactionOptions) -> Result<Transaction> {
+        let (db, lease) = self
+            .begin_on_server(options.mode as i32, options.read_only, options.lease)
+            .await?;
+        Ok(Transaction::new(db, lease))
+    }
+}
+
 impl Transaction {
     pub(crate) fn new(db: Database, lease: Duration) -> Self {
         Self {

@@ -10,8 +10,8 @@ use tonic::service::Interceptor;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
 
-use crate::client::ClientOptions;
 use crate::error::{Error, ErrorKind, Result};
+use crate::options::ClientOptions;
 
 /// What the generated stubs run over.
 pub type Transport = InterceptedService<Channel, Bearer>;

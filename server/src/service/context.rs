@@ -14,6 +14,11 @@ use crate::error::{Error, Result};
 use crate::name;
 use crate::worker::cancel::{CancelOnDrop, CancelToken};
 
+/// The session a request came on (`Database.Session` puts it in each frame's request's
+/// extensions): its transactions are bound to it.
+#[derive(Debug, Clone, Copy)]
+pub struct SessionId(pub u64);
+
 /// What a handler gives the engine to stop its work.
 pub struct Context {
     /// Stops the request's statement at its deadline, or when the client goes away.
@@ -57,10 +62,7 @@ impl Context {
             request_id,
             principal: request.extensions().get::<Arc<Principal>>().cloned(),
             started,
-            session: request
-                .extensions()
-                .get::<super::session::SessionId>()
-                .map(|s| s.0),
+            session: request.extensions().get::<SessionId>().map(|s| s.0),
         }
     }
 

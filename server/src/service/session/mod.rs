@@ -44,9 +44,7 @@ pub struct SessionLimits {
     pub max_message_bytes: usize,
 }
 
-/// The session a request came on, in its extensions: its transactions are bound to it.
-#[derive(Debug, Clone, Copy)]
-pub struct SessionId(pub u64);
+pub use super::context::SessionId;
 
 /// What every session of a server shares.
 pub struct Sessions {
