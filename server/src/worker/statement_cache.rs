@@ -20,7 +20,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
-use std::hash::{BuildHasher, Hash, Hasher};
+use std::hash::BuildHasher;
 
 /// A cached statement's size is at most this share of the bound.
 const LARGEST_SHARE: usize = 8;
@@ -81,10 +81,8 @@ impl CacheBound {
         if bytes > self.largest() {
             return Verdict::TooLarge;
         }
-        let mut hasher = self.hasher.build_hasher();
-        key.hash(&mut hasher);
         let mut kept = self.kept.borrow_mut();
-        let before = kept.insert(hasher.finish(), bytes).unwrap_or(0);
+        let before = kept.insert(self.hasher.hash_one(key), bytes).unwrap_or(0);
         let total = self.total.get() - before + bytes;
         self.total.set(total);
         if total > self.limit || kept.len() > self.capacity {
