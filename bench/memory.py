@@ -10,7 +10,9 @@ shared by worker processes once). Prints a Markdown table per workload:
 - `hostile`: queries that would build gigabytes — zeroblob, replace, printf, doubling — and an
   ORDER BY over a cross join;
 - `hostile-temp`: queries that build temporary B-trees of about a gigabyte each — a recursive
-  CTE with UNION, DISTINCT, GROUP BY, a window `group_concat` over the whole set.
+  CTE with UNION, DISTINCT, GROUP BY, a window `group_concat` over the whole set;
+- `hostile-statements`: every query a distinct, large statement (an IN list of 40,000 numbers,
+  about 4.7 MB compiled), which a connection's statement cache would keep after its request.
 
     python3 bench/memory.py [--clients 8] [--duration 20] [--workload W ...] [CONFIG ...]
 
@@ -35,7 +37,7 @@ import time
 from pathlib import Path
 
 RELEASE = Path(__file__).resolve().parent.parent / "target" / "release"
-WORKLOADS = ["hostile", "hostile-temp"]
+WORKLOADS = ["hostile", "hostile-temp", "hostile-statements"]
 DEFAULT_CONFIGS = [
     "default=",
     # What the default --readers is on an 8-core machine: all 8 clients served at once.

@@ -1,5 +1,7 @@
 //! The workloads: what one request is, and the data each needs (`--init`).
 
+use std::borrow::Cow;
+
 use sqlited_client::Value;
 
 /// Rows of the point-select / update table.
@@ -49,6 +51,10 @@ pub enum Workload {
     /// over generated rows, round robin. Each should fail fast with RESOURCE_EXHAUSTED at the
     /// request's memory budget (issue 29, item 2).
     HostileTemp,
+    /// A hostile read client whose every query is a distinct, large statement (an IN list of
+    /// 40,000 numbers, about 4.7 MB compiled): kept by each connection's statement cache
+    /// it would outlive its request, beyond every request's budget (issue 29 review, A).
+    HostileStatements,
 }
 
 impl Workload {
@@ -69,6 +75,7 @@ impl Workload {
             Workload::RpcCeiling => "rpc-ceiling",
             Workload::Hostile => "hostile",
             Workload::HostileTemp => "hostile-temp",
+            Workload::HostileStatements => "hostile-statements",
         }
     }
 }
@@ -77,7 +84,7 @@ impl Workload {
 #[derive(Debug, Clone)]
 pub enum Op {
     /// A statement returning rows.
-    Query(&'static str, Vec<Value>),
+    Query(Cow<'static, str>, Vec<Value>),
     /// A statement changing rows.
     Execute(&'static str, Vec<Value>),
     /// The same statement with many parameter sets, in one transaction.
@@ -121,6 +128,20 @@ pub const HOSTILE_TEMP: &[&str] = &[
      SELECT count(g) FROM (SELECT group_concat(randomblob(1000)) OVER () AS g FROM c)",
 ];
 
+/// A statement of the `hostile-statements` workload: an IN list of 40,000 numbers, distinct
+/// from every other one sent (a random offset), about 250 KB of SQL and 4.7 MB compiled.
+pub fn distinct_statement(rng: &mut fastrand::Rng) -> String {
+    const TERMS: u64 = 40_000;
+    let offset = rng.u64(..1 << 40);
+    let mut sql = format!("SELECT count(*) FROM (SELECT 1) WHERE {offset} IN (");
+    for i in 0..TERMS {
+        use std::fmt::Write;
+        let _ = write!(sql, "{}{}", if i == 0 { "" } else { "," }, offset + i * 7);
+    }
+    sql.push(')');
+    sql
+}
+
 /// The map `bench`'s key number `n` of the 100k the init step writes.
 pub fn map_key(n: i64) -> String {
     format!("k{n:06}")
@@ -151,13 +172,13 @@ impl Workload {
     /// The next request of this workload.
     pub fn next(self, rng: &mut fastrand::Rng) -> Op {
         match self {
-            Workload::PointSelect => Op::Query(POINT_SELECT, vec![random_id(rng)]),
+            Workload::PointSelect => Op::Query(POINT_SELECT.into(), vec![random_id(rng)]),
             Workload::Insert => Op::Execute(INSERT, insert_params(rng)),
             Workload::Update => Op::Execute(UPDATE, vec![random_id(rng)]),
             Workload::Mixed if rng.u8(0..10) == 0 => Op::Execute(UPDATE, vec![random_id(rng)]),
-            Workload::Mixed => Op::Query(POINT_SELECT, vec![random_id(rng)]),
-            Workload::ScanHeavy => Op::Query(SCAN_HEAVY, vec![Value::Real(rng.f64())]),
-            Workload::ScanLight => Op::Query(SCAN_LIGHT, vec![Value::Real(rng.f64())]),
+            Workload::Mixed => Op::Query(POINT_SELECT.into(), vec![random_id(rng)]),
+            Workload::ScanHeavy => Op::Query(SCAN_HEAVY.into(), vec![Value::Real(rng.f64())]),
+            Workload::ScanLight => Op::Query(SCAN_LIGHT.into(), vec![Value::Real(rng.f64())]),
             Workload::Batch => Op::Many(
                 INSERT,
                 (0..BATCH_ROWS).map(|_| insert_params(rng)).collect(),
@@ -172,12 +193,13 @@ impl Workload {
                 Op::MapInsert(format!("n{started:012}{n:012}"), vec![rng.u8(..); 16])
             }
             Workload::KvGet => Op::MapGet(map_key(rng.i64(1..=DATA_ROWS))),
-            Workload::Returning => Op::Query(INSERT_RETURNING, insert_params(rng)),
+            Workload::Returning => Op::Query(INSERT_RETURNING.into(), insert_params(rng)),
             Workload::RpcCeiling => Op::Ceiling,
-            Workload::Hostile => Op::Query(HOSTILE[rng.usize(..HOSTILE.len())], vec![]),
+            Workload::Hostile => Op::Query(HOSTILE[rng.usize(..HOSTILE.len())].into(), vec![]),
             Workload::HostileTemp => {
-                Op::Query(HOSTILE_TEMP[rng.usize(..HOSTILE_TEMP.len())], vec![])
+                Op::Query(HOSTILE_TEMP[rng.usize(..HOSTILE_TEMP.len())].into(), vec![])
             }
+            Workload::HostileStatements => Op::Query(distinct_statement(rng).into(), vec![]),
         }
     }
 }

@@ -53,6 +53,7 @@ fn fixture() -> &'static Fixture {
             synchronous: Synchronous::Off,
             busy_timeout: Duration::from_millis(10),
             statement_cache: 16,
+            statement_cache_bytes: 8 << 20,
             cache_kib: 1024,
             sandbox: true,
             max_value_bytes: 1 << 20,

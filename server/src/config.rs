@@ -73,7 +73,9 @@ pub struct Config {
     #[arg(long, env = "SQLITED_NO_CREATE")]
     pub no_create: bool,
 
-    /// Reader connections per database (default: the number of cores).
+    /// Reader connections per database (default: the number of cores). Read-only
+    /// transactions pin readers of their own, at most this many per database: a Begin past
+    /// it is refused at once with RESOURCE_EXHAUSTED and a retry hint.
     #[arg(long, env = "SQLITED_READERS", default_value_t = default_readers())]
     pub readers: usize,
 
@@ -106,9 +108,18 @@ pub struct Config {
     #[arg(long, env = "SQLITED_BUSY_TIMEOUT_MS", default_value_t = 5000)]
     pub busy_timeout_ms: u64,
 
-    /// Prepared statements cached per connection.
+    /// Prepared statements cached per connection (see also --statement-cache-memory).
     #[arg(long, env = "SQLITED_STATEMENT_CACHE", default_value_t = 256)]
     pub statement_cache: usize,
+
+    /// The most memory the prepared statements cached by one connection may hold together,
+    /// e.g. `8MiB` (a bare number is MiB): a cached statement outlives its request, so no
+    /// request's budget covers it. A statement larger than an eighth of this (SQLite's size
+    /// of the compiled statement, plus its SQL text) is never cached: it is prepared each
+    /// time it is sent; past the bound the connection empties its cache. 0: bounded by
+    /// --statement-cache alone.
+    #[arg(long, env = "SQLITED_STATEMENT_CACHE_MEMORY", default_value = "8MiB", value_parser = parse_size)]
+    pub statement_cache_memory: u64,
 
     /// The page cache of each SQLite connection, in MiB: a connection keeps up to this much
     /// of its database in memory, the writer included, so updates spread over a large table
@@ -372,6 +383,8 @@ impl Config {
             synchronous: self.synchronous,
             busy_timeout: Duration::from_millis(self.busy_timeout_ms),
             statement_cache: self.statement_cache,
+            statement_cache_bytes: usize::try_from(self.statement_cache_memory)
+                .unwrap_or(usize::MAX),
             cache_kib: self.cache_mib.clamp(1, 1 << 20) * 1024,
             sandbox: !self.unsafe_sql,
             stream: StreamLimits {

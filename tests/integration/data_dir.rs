@@ -85,11 +85,41 @@ async fn restore_refuses_a_held_directory_for_a_name_the_server_never_opened() {
     assert!(stderr.contains(&format!("process {}", server.pid())), "{stderr}");
     assert!(!dir.path().join("other.db").exists());
 
-    let help = Command::new(sqlited_binary())
-        .args(["restore", "--help"])
-        .output()
-        .unwrap();
-    let help = String::from_utf8_lossy(&help.stdout);
-    assert!(help.contains("Stop the server first"), "{help}");
-    assert!(!help.contains("does not have open"), "{help}");
+    // The subcommand's help and the top-level list of commands alike.
+    for args in [&["restore", "--help"][..], &["--help"], &["-h"], &["help", "restore"]] {
+        let help = help(args);
+        assert!(help.contains("Stop the server first"), "{args:?}: {help}");
+        assert!(!help.contains("does not have open"), "{args:?}: {help}");
+        assert!(!help.contains("has not open"), "{args:?}: {help}");
+    }
+}
+
+/// What `sqlited ARGS` prints on stdout.
+fn help(args: &[&str]) -> String {
+    let out = Command::new(sqlited_binary()).args(args).output().unwrap();
+    assert!(out.status.success(), "{args:?}: {out:?}");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The help says what the server does with the bounds this round changed: read-only
+/// transactions past --readers are refused at once, and the statement cache is bounded in
+/// bytes too.
+#[test]
+fn the_help_describes_the_bounds_as_they_behave() {
+    let help = help(&["--help"]);
+    let flag = |name: &str| {
+        let start = help
+            .find(&format!("--{name} <"))
+            .unwrap_or_else(|| panic!("--{name} in {help}"));
+        let end = help[start + 2..].find("\n      --").map_or(help.len(), |e| start + 2 + e);
+        help[start..end].split_whitespace().collect::<Vec<_>>().join(" ")
+    };
+    let readers = flag("readers");
+    assert!(readers.contains("Read-only transactions pin readers"), "{readers}");
+    assert!(readers.contains("RESOURCE_EXHAUSTED"), "{readers}");
+    let cache = flag("statement-cache");
+    assert!(cache.contains("--statement-cache-memory"), "{cache}");
+    let memory = flag("statement-cache-memory");
+    assert!(memory.contains("never cached"), "{memory}");
+    assert!(memory.contains("[default: 8MiB]"), "{memory}");
 }

@@ -18,12 +18,13 @@ pub type Failure = (&'static str, sqlited_client::Error);
 
 /// Whether `err` is an answer a client can act on in a create/use/drop race: the name is
 /// gone (NOT_FOUND), there already (ALREADY_EXISTS), the work was cut short (ABORTED), or
-/// the server asks for a retry (UNAVAILABLE with a retry hint). A statement that ran on a
-/// database re-created empty in between may also be told its table does not exist.
+/// the server asks for a retry (UNAVAILABLE with a retry hint, or RESOURCE_EXHAUSTED with
+/// one: a read-only Begin that finds every reader it could pin taken). A statement that ran
+/// on a database re-created empty in between may also be told its table does not exist.
 fn actionable(err: &sqlited_client::Error) -> bool {
     match err.status_code() {
         Some(Code::NotFound | Code::AlreadyExists | Code::Aborted) => true,
-        Some(Code::Unavailable) => err.is_retryable(),
+        Some(Code::Unavailable | Code::ResourceExhausted) => err.is_retryable(),
         Some(Code::InvalidArgument) => err.message().contains("no such table: t"),
         _ => false,
     }

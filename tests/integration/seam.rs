@@ -36,6 +36,7 @@ mod harness;
 mod hostile;
 mod lifecycle;
 mod limits;
+mod maintenance_roles;
 mod map;
 mod metrics;
 mod open_modes;

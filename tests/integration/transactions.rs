@@ -218,6 +218,57 @@ async fn bad_ids_and_bounds_get_clear_errors() {
     c.rollback().await.unwrap();
 }
 
+// Read-only transactions pin readers of their own, at most --readers of them. One more
+// Begin once waited for a reader until its deadline, though only another transaction's end
+// (as far off as its lease) frees one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_only_begin_past_the_pinned_readers_is_refused_at_once() {
+    let server = Server::start_with(&["--readers", "2"]);
+    let db = server.database("pinned").await;
+    db.execute("CREATE TABLE t (x)", ()).await.unwrap();
+    let read_only = TransactionOptions {
+        read_only: true,
+        ..Default::default()
+    };
+    let first = db.begin_with(read_only).await.unwrap();
+    let second = db.begin_with(read_only).await.unwrap();
+    // A deadline far beyond the bound below: the refusal must not be its end.
+    let patient = db.with_timeout(Some(Duration::from_secs(60)));
+    for round in 0..3 {
+        let started = Instant::now();
+        let err = patient.begin_with(read_only).await.unwrap_err();
+        let took = started.elapsed();
+        assert_eq!(
+            err.status_code(),
+            Some(Code::ResourceExhausted),
+            "round {round}: {err}"
+        );
+        assert!(err.is_retryable(), "a retry hint: {err}");
+        assert!(err.message().contains("--readers"), "{err}");
+        assert!(err.message().contains("2 readers"), "{err}");
+        assert!(
+            took < Duration::from_secs(20),
+            "refused after {took:?}, not at once"
+        );
+    }
+    // Single reads have readers of their own, and write transactions the writer.
+    assert_eq!(count(&db, "t").await, 0);
+    let write = db.begin().await.unwrap();
+    write.execute("INSERT INTO t VALUES (1)", ()).await.unwrap();
+    write.commit().await.unwrap();
+    // One ends: its reader serves the next Begin.
+    first.commit().await.unwrap();
+    let third = crate::harness::eventually(
+        Duration::from_secs(10),
+        "a read-only Begin once a reader is free",
+        || patient.begin_with(read_only),
+    )
+    .await;
+    assert_eq!(count(&third, "t").await, 1);
+    third.commit().await.unwrap();
+    second.rollback().await.unwrap();
+}
+
 #[test]
 fn shutdown_rolls_back_open_transactions() {
     let dir = tempfile::tempdir().unwrap();

@@ -167,6 +167,69 @@ async fn attach_names_only_existing_databases_of_the_data_directory_and_never_wr
     assert!(rows.is_empty(), "nothing was written through the attachment");
 }
 
+// The path is judged as written: its directory must be the data directory itself, with no
+// `..`, no symbolic link on the way and no URI, so that what is checked is what SQLite opens.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attach_refuses_every_path_that_leaves_the_data_directory_or_hides_its_way() {
+    let server = Server::start_with(&["--unsafe-sql"]);
+    let other = server.database("other").await;
+    other.execute("CREATE TABLE o (v)", ()).await.unwrap();
+    let db = server.database("app").await;
+    let outside = tempfile::tempdir().unwrap();
+    rusqlite_file(&outside.path().join("x.db"));
+    rusqlite_file(&outside.path().join("other.db"));
+    let data = &server.data_dir;
+    let link = |target: &std::path::Path, name: &str| {
+        std::os::unix::fs::symlink(target, data.join(name)).unwrap();
+    };
+    link(outside.path(), "away");
+    link(data, "itself");
+    link(&outside.path().join("x.db"), "x.db");
+    link(&data.join("other.db"), "alias.db");
+    let under = |path: &str| data.join(path).display().to_string();
+    let dir_name = data.file_name().unwrap().to_string_lossy().into_owned();
+    let refused = [
+        ("a directory linked outside", under("away/x.db")),
+        ("a directory linked outside, then ..", under("away/../x.db")),
+        ("a directory linked to itself", under("itself/other.db")),
+        ("a file linked outside", under("x.db")),
+        ("a file linked inside", under("alias.db")),
+        ("..", under(&format!("../{dir_name}/other.db"))),
+        (".. out", under("../x.db")),
+        ("an absolute path outside", outside.path().join("x.db").display().to_string()),
+        ("a URI", format!("file:{}?mode=ro", under("other.db"))),
+        ("a URI with a VFS", format!("file:{}?vfs=unix-none", under("other.db"))),
+        ("an immutable URI", format!("file://{}?immutable=1", under("other.db"))),
+        ("a relative name", "other.db".to_string()),
+    ];
+    for (what, path) in &refused {
+        let sql = format!("ATTACH '{path}' AS n");
+        for result in [
+            db.execute(&sql, ()).await.map(drop),
+            db.query_all(&sql, ()).await.map(drop),
+        ] {
+            let err = result.expect_err(what);
+            assert_eq!(code(&err), Code::PermissionDenied, "{what}: {err}");
+            assert!(
+                err.message()
+                    .contains("ATTACH may name only databases of the data directory"),
+                "{what}: {err}"
+            );
+            assert!(
+                !err.message().contains(&*data.to_string_lossy()),
+                "{what}: a server path in {err}"
+            );
+        }
+    }
+    // The database itself, by its path in the data directory, is attached.
+    let sql = format!("ATTACH '{}' AS other", under("other.db"));
+    let rows = db
+        .execute_batch([(sql.as_str(), params![]), ("SELECT * FROM other.o", params![])])
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 2);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pragmas_that_would_outlive_the_request_are_refused_with_why() {
     let server = Server::start_with(&["--unsafe-sql"]);

@@ -48,6 +48,8 @@ pub struct DatabaseOptions {
     pub busy_timeout: Duration,
     /// Prepared statements cached per connection.
     pub statement_cache: usize,
+    /// The bytes the client's statements cached per connection may hold (0: no byte bound).
+    pub statement_cache_bytes: usize,
     /// The page cache of each connection, in KiB.
     pub cache_kib: u32,
     /// Whether the SQL sandbox is on.
@@ -118,6 +120,7 @@ impl Database {
             synchronous: options.synchronous,
             busy_timeout: options.busy_timeout,
             statement_cache: options.statement_cache,
+            statement_cache_bytes: options.statement_cache_bytes,
             cache_kib: options.cache_kib,
             sandbox: options.sandbox,
             max_value_bytes: options.stream.max_message_bytes,

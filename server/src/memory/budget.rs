@@ -123,7 +123,7 @@ impl Drop for RequestBudget {
 }
 
 /// Returns the allocator's free pages to the system (glibc's `malloc_trim`, every arena).
-fn give_back_freed_memory() {
+pub fn give_back_freed_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: malloc_trim only releases free memory; it is safe to call at any time.
     unsafe {

@@ -26,5 +26,5 @@ mod pcache;
 
 pub use account::ThreadAccount;
 pub use allocator::install;
-pub use budget::{MemoryBudgets, RequestBudget, RequestMemory, unbudgeted};
+pub use budget::{MemoryBudgets, RequestBudget, RequestMemory, give_back_freed_memory, unbudgeted};
 pub use heap::{default_heap_limit, limit_sqlite_heap};

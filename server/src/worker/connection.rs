@@ -17,6 +17,7 @@ use super::cancel::{CHECK_EVERY_OPS, CancelToken, Running};
 use super::request_state::{Baseline, Leftovers};
 use super::sandbox::{self, Asking, attach::AttachRule};
 use super::schema_probe::SchemaObject;
+use super::statement_cache::{CacheBound, Verdict};
 use crate::auth::Access;
 use crate::error::{Error, Result};
 use crate::sql::text;
@@ -76,6 +77,9 @@ pub struct ConnectionSettings {
     pub busy_timeout: Duration,
     /// Prepared statements kept per connection.
     pub statement_cache: usize,
+    /// The most bytes the client's statements kept in a connection's statement cache may
+    /// hold (0: no byte bound): [`super::statement_cache`].
+    pub statement_cache_bytes: usize,
     /// The page cache of each connection, in KiB (`PRAGMA cache_size`).
     pub cache_kib: u32,
     /// Whether the SQL sandbox is on (off only with `--unsafe-sql`).
@@ -164,6 +168,10 @@ pub struct ClientStatement<'conn> {
     pub creates: Vec<SchemaObject>,
     /// Not put back into the statement cache when dropped.
     uncached: bool,
+    /// Its key in the statement cache.
+    key: String,
+    /// The connection, whose cache's byte bound judges it as it ends.
+    owner: &'conn Sqlite,
 }
 
 impl<'conn> std::ops::Deref for ClientStatement<'conn> {
@@ -182,10 +190,24 @@ impl std::ops::DerefMut for ClientStatement<'_> {
 
 impl Drop for ClientStatement<'_> {
     fn drop(&mut self) {
-        if let Some(stmt) = self.stmt.take()
-            && self.uncached
-        {
+        let Some(stmt) = self.stmt.take() else {
+            return;
+        };
+        if self.uncached {
             stmt.discard();
+            return;
+        }
+        let memused = usize::try_from(stmt.get_status(rusqlite::StatementStatus::MemUsed))
+            .unwrap_or_default();
+        match self.owner.cache_bound.returning(&self.key, memused) {
+            Verdict::Keep => drop(stmt),
+            Verdict::TooLarge => stmt.discard(),
+            Verdict::Full => {
+                drop(stmt);
+                self.owner.conn.flush_prepared_statement_cache();
+                self.owner.cache_bound.emptied();
+                crate::memory::give_back_freed_memory();
+            }
         }
     }
 }
@@ -208,6 +230,8 @@ pub struct Sqlite {
     baseline: Option<Baseline>,
     /// What one request may take of SQLite's memory.
     memory: crate::memory::RequestMemory,
+    /// What the statement cache may keep of the client's statements, in bytes.
+    cache_bound: CacheBound,
 }
 
 impl Sqlite {
@@ -296,6 +320,7 @@ impl Sqlite {
                 settings.request_memory,
                 role == Role::Writer,
             ),
+            cache_bound: CacheBound::new(settings.statement_cache_bytes, settings.statement_cache),
         })
     }
 
@@ -591,7 +616,7 @@ impl Sqlite {
         // Inside an interactive transaction the authorizer allows TEMP objects, so its
         // statements get keys of their own too ('t'): one prepared there must never run
         // outside it. Likewise for savepoints, allowed only in its lone statements ('s').
-        let sql = format!(
+        let key = format!(
             "/*{}{}{}*/{sql}",
             match access {
                 Access::Admin => 'a',
@@ -614,10 +639,10 @@ impl Sqlite {
         // another connection's change, `PRAGMA index_info(new_index)` would answer nothing.
         // So the connection reads the schema's version first, which reloads a stale schema
         // (and expires the statements prepared against it, cached PRAGMAs included).
-        if self.conn.is_autocommit() && text::first_word(&sql).eq_ignore_ascii_case("PRAGMA") {
+        if self.conn.is_autocommit() && text::first_word(&key).eq_ignore_ascii_case("PRAGMA") {
             self.refresh_schema();
         }
-        let sql = sql.as_str();
+        let sql = key.as_str();
         let preparing = Raised::new(&self.gate.preparing);
         let first = self.conn.prepare_cached(sql);
         // An idle connection parses against the schema it last read: another connection's
@@ -651,6 +676,8 @@ impl Sqlite {
             stmt: Some(stmt),
             uncached: self.gate.uncached.swap(false, Ordering::Relaxed) || !creates.is_empty(),
             creates,
+            key,
+            owner: self,
         };
         let on_writer = self.role == Role::Writer;
         if let Some(why) = sandbox::writes_refusal(access, statement.readonly(), on_writer) {
@@ -857,6 +884,7 @@ pub fn test_settings(dir: &std::path::Path) -> ConnectionSettings {
         synchronous: Synchronous::Full,
         busy_timeout: Duration::from_secs(5),
         statement_cache: 64,
+        statement_cache_bytes: 8 << 20,
         cache_kib: 2048,
         sandbox: true,
         max_value_bytes: 16 << 20,

@@ -8,8 +8,9 @@
 //! on the next request that needs one, the shared readers by their supervisor.
 
 use std::sync::{Arc, RwLock};
+use std::time::Duration;
 
-use deadpool::managed::PoolError;
+use deadpool::managed::{PoolError, Timeouts};
 
 use super::cancel::CancelToken;
 use super::connection::ConnectionSettings;
@@ -133,13 +134,37 @@ impl Connections {
         }
     }
 
-    /// Hands a read-only transaction to a dedicated reader from the pool; the reader goes
-    /// back to the pool when the transaction ends.
+    /// Hands a read-only transaction (or a backup's snapshot) to a dedicated reader from the
+    /// pool; the reader goes back to the pool when the transaction ends.
+    ///
+    /// A transaction that finds every reader pinned is refused at once: the readers are
+    /// freed only by other transactions' ends, which may be as far off as their leases, so
+    /// waiting would hold its Begin until its deadline for nothing. A snapshot (Admin.Backup)
+    /// waits for one, within its deadline: it needs a reader only as long as the copy takes.
     async fn submit_pinned(&self, job: Job, cancel: &Arc<CancelToken>) -> Result<()> {
-        let reader = match cancel
-            .wait(async { Some(self.pinned.get().await.map_err(pool_error)) })
-            .await
-        {
+        let got = if matches!(job, Job::Transaction(_)) {
+            let now = Timeouts {
+                wait: Some(Duration::ZERO),
+                ..Timeouts::default()
+            };
+            let got = async {
+                Some(
+                    self.pinned
+                        .timeout_get(&now)
+                        .await
+                        .map_err(|err| match err {
+                            PoolError::Timeout(_) => self.every_reader_pinned(),
+                            other => pool_error(other),
+                        }),
+                )
+            };
+            cancel.wait(got).await
+        } else {
+            cancel
+                .wait(async { Some(self.pinned.get().await.map_err(pool_error)) })
+                .await
+        };
+        let reader = match got {
             Some(reader) => reader?,
             None => return Err(worker_lost()),
         };
@@ -150,6 +175,20 @@ impl Connections {
             cancel: Arc::clone(cancel),
         };
         worker.submit(task).map_err(|_| worker_lost())
+    }
+
+    /// The refusal of a read-only transaction when every reader it could pin is pinned.
+    fn every_reader_pinned(&self) -> Error {
+        Error::ResourceExhausted {
+            message: format!(
+                "all {} readers of database {:?} that read-only transactions may pin are \
+                 pinned by open read-only transactions (--readers); commit or roll back one, \
+                 or retry shortly",
+                self.pinned.status().max_size,
+                self.name
+            ),
+            retryable: true,
+        }
     }
 
     /// Queues `task` for the writer, replacing the writer first if it has died. The task

@@ -105,6 +105,7 @@ pub async fn check_file(path: &Path, kind: WorkerKind, cache_kib: u32) -> Result
         // Nobody else has the file open.
         busy_timeout: Duration::from_secs(5),
         statement_cache: 1,
+        statement_cache_bytes: 0,
         cache_kib,
         sandbox: true,
         max_value_bytes: 1 << 20,

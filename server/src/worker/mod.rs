@@ -12,6 +12,8 @@
 //! - [`budget`]: the restart backoff of each kind of worker of a database.
 //! - [`readers`]: the readers sharing one queue of single reads, and their supervisor.
 //! - [`connection`]: opening a connection for a role (pragmas, authorizer) and closing it.
+//! - [`statement_cache`]: what a connection's statement cache may keep of the client's
+//!   statements, in bytes (no statement too large, no more than the bound together).
 //! - [`safety`]: the SQLite settings and limits every connection gets, each with its reason.
 //! - [`files`]: which files a connection may open (no symbolic or hard links).
 //! - [`integrity`]: whether a restored copy is a sound SQLite database, checked by a worker
@@ -60,6 +62,7 @@ pub mod sandbox;
 #[cfg(test)]
 mod sandbox_tests;
 mod schema_probe;
+mod statement_cache;
 pub mod supervision;
 #[cfg(test)]
 mod supervision_tests;

@@ -7,8 +7,11 @@
 //! - [`streams`]: clients that stop reading their results.
 //! - [`resources`]: memory, temporary storage, files and links, the close-time checkpoint.
 //! - [`budget`]: each request's memory budget (`--request-memory-limit`).
+//! - [`cached`]: the memory that outlives a request, in the statement cache
+//!   (`--statement-cache-memory`).
 
 mod budget;
+mod cached;
 mod resources;
 mod sql;
 mod streams;

@@ -84,6 +84,7 @@ fn serve(hello: Hello, socket: UnixStream, parent: u32) -> u8 {
         synchronous: hello.synchronous(),
         busy_timeout: Duration::from_millis(hello.busy_timeout_ms),
         statement_cache: hello.statement_cache as usize,
+        statement_cache_bytes: hello.statement_cache_bytes as usize,
         cache_kib: hello.cache_kib,
         sandbox: hello.sandbox,
         max_value_bytes: hello.max_value_bytes as usize,

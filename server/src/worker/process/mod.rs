@@ -203,6 +203,7 @@ fn handshake(
         synchronous: settings.synchronous.into(),
         busy_timeout_ms: settings.busy_timeout.as_millis() as u64,
         statement_cache: settings.statement_cache as u64,
+        statement_cache_bytes: settings.statement_cache_bytes as u64,
         cache_kib: settings.cache_kib,
         sandbox: settings.sandbox,
         queue_depth: options.queue_depth as u64,

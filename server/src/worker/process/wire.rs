@@ -70,6 +70,10 @@ pub struct Hello {
     /// The same on the writer: `--write-memory-limit`.
     #[prost(uint64, tag = "17")]
     pub write_memory_limit: u64,
+    /// The bytes the client's statements in the statement cache may hold (0: no byte
+    /// bound): `--statement-cache-memory`.
+    #[prost(uint64, tag = "18")]
+    pub statement_cache_bytes: u64,
 }
 
 /// The worker's first answer: its connection is open, or why not.

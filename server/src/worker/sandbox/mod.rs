@@ -53,9 +53,12 @@
 //!    only towards refusing: no module changes the schema or the transaction when it
 //!    connects.
 //! 3. Everything else — the functions nobody may call, TEMP objects, ATTACH, PRAGMAs,
-//!    Litestream's tables — holds for every statement, whoever prepared it: a module's own
-//!    SQL needs none of it (FTS5's `PRAGMA data_version` and FTS3's `PRAGMA page_size` are
-//!    plain reads), and a `pragma_*` function passes the client's arguments to its PRAGMA.
+//!    Litestream's tables, and maintenance (ANALYZE, REINDEX: the admin role) — holds for
+//!    every statement, whoever prepared it: a module's own SQL needs none of it (FTS5's
+//!    `PRAGMA data_version` and FTS3's `PRAGMA page_size` are plain reads), a `pragma_*`
+//!    function passes the client's arguments to its PRAGMA, and `PRAGMA optimize` runs its
+//!    ANALYZE as a statement of its own while it steps, which must be judged as the
+//!    client's.
 //!
 //! Layout: this file ([`check`], the roles, functions and TEMP objects); [`pragmas`] (which
 //! PRAGMAs may be read or set, and why not); [`attach`] (which files ATTACH may name).
@@ -196,6 +199,10 @@ pub fn check(
             };
             return pragmas::allowed(pragma_name, *pragma_value, asked).err();
         }
+        // Maintenance is judged whoever prepared it: `PRAGMA optimize` runs its ANALYZE as a
+        // statement of its own while it steps, so judged only at the client's prepare, a
+        // write token's optimize would run an admin's ANALYZE. No module runs either.
+        Analyze { .. } | Reindex { .. } => return maintenance_refusal(asking.access),
         _ => {}
     }
     if !asking.client {
@@ -221,13 +228,25 @@ pub fn check(
         | DropTempTrigger { .. }
         | DropTempView { .. } => "a schema change (DROP)",
         AlterTable { .. } => "a schema change (ALTER TABLE)",
-        Reindex { .. } | Analyze { .. } => "REINDEX or ANALYZE",
         _ => return None,
     };
     (asking.access < Access::Admin).then(|| {
         format!(
             "the token's role on this database is {}; {what} needs the admin role",
             asking.access
+        )
+    })
+}
+
+/// Why ANALYZE or REINDEX — the client's own, or one a statement runs while it steps
+/// (`PRAGMA optimize`) — is refused to a request with `access`: they rebuild the planner's
+/// statistics and the indexes, an admin's upkeep (see "Whose work an action is" (3) above).
+pub fn maintenance_refusal(access: Access) -> Option<String> {
+    (access < Access::Admin).then(|| {
+        format!(
+            "the token's role on this database is {access}; ANALYZE, REINDEX and PRAGMA \
+             optimize (which runs ANALYZE) need the admin role (an admin may also use the \
+             Admin.Optimize call)"
         )
     })
 }
@@ -301,6 +320,27 @@ mod test {
             ..asking(Access::Write, true, false)
         };
         assert!(check(&create, None, &nested).is_none());
+        // But maintenance is judged whoever runs it: the ANALYZE `PRAGMA optimize` runs
+        // while it steps, for one.
+        let analyze = AuthAction::Analyze { table_name: "t" };
+        let reindex = AuthAction::Reindex { index_name: "i" };
+        for action in [&analyze, &reindex] {
+            for client in [true, false] {
+                for access in [Access::Read, Access::Write] {
+                    let asked = Asking {
+                        client,
+                        ..asking(access, true, false)
+                    };
+                    let why = check(action, None, &asked).expect("refused");
+                    assert!(why.contains("admin role"), "{why}");
+                }
+                let admin = Asking {
+                    client,
+                    ..asking(Access::Admin, true, false)
+                };
+                assert!(check(action, None, &admin).is_none());
+            }
+        }
         let attach = AuthAction::Attach {
             filename: "/etc/passwd",
         };

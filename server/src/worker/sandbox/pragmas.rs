@@ -17,8 +17,10 @@ use crate::auth::Access;
 enum Rule {
     /// Only reads, with or without an argument naming what to read.
     Read,
-    /// Read by anyone, set by an admin: the schema's version marks, the planner's upkeep.
+    /// Read by anyone, set by an admin: the schema's version marks.
     AdminSets,
+    /// Run, bare or with an argument, by an admin only, for this reason.
+    AdminRuns(&'static str),
     /// Set only inside an interactive transaction, with the write role: SQLite turns it off at
     /// that transaction's end.
     InTransaction,
@@ -62,7 +64,13 @@ const PRAGMAS: &[(&str, Rule)] = &[
     ("freelist_count", Rule::Read),
     ("user_version", Rule::AdminSets),
     ("application_id", Rule::AdminSets),
-    ("optimize", Rule::AdminSets),
+    (
+        "optimize",
+        Rule::AdminRuns(
+            "it runs ANALYZE, the planner's upkeep, which needs the admin role (or the \
+             Admin.Optimize call)",
+        ),
+    ),
     ("defer_foreign_keys", Rule::InTransaction),
     ("recursive_triggers", Rule::Connection),
     ("case_sensitive_like", Rule::Connection),
@@ -233,6 +241,12 @@ pub fn allowed(name: &str, value: Option<&str>, asked: Asked<'_>) -> Result<(), 
     };
     match (rule, value) {
         (Rule::Read, _) => Ok(()),
+        (Rule::AdminRuns(_), _) if asked.access >= Access::Admin => Ok(()),
+        (Rule::AdminRuns(why), _) => Err(format!(
+            "{} is not allowed to a token whose role on this database is {}: {why}",
+            shown(),
+            asked.access
+        )),
         (Rule::Never(why), _) => Err(format!("{} is not allowed: {why}", shown())),
         (Rule::Server(_), None) if asked.sandbox => Err(format!(
             "{} is not allowed: it reads the server's configuration (the SQL sandbox; \
@@ -288,6 +302,7 @@ pub fn allowed(name: &str, value: Option<&str>, asked: Asked<'_>) -> Result<(), 
 fn sandbox_list() -> String {
     let mut reads = Vec::new();
     let mut sets = Vec::new();
+    let mut runs = Vec::new();
     for (name, rule) in PRAGMAS {
         match rule {
             Rule::Read => reads.push(*name),
@@ -295,15 +310,17 @@ fn sandbox_list() -> String {
                 reads.push(*name);
                 sets.push(*name);
             }
+            Rule::AdminRuns(_) => runs.push(*name),
             Rule::Never(_) | Rule::Server(_) => {}
             _ => reads.push(*name),
         }
     }
     format!(
-        "{} (those that set something only read; an admin may set {}, and \
+        "{} (those that set something only read; an admin may set {} and run {}, and \
          defer_foreign_keys is set inside an interactive transaction)",
         reads.join(", "),
-        sets.join(", ")
+        sets.join(", "),
+        runs.join(", ")
     )
 }
 
@@ -329,6 +346,14 @@ mod test {
         assert!(allowed("writable_schema", Some("1"), asked(Access::Admin, true)).is_err());
         assert!(allowed("user_version", Some("3"), asked(Access::Write, true)).is_err());
         assert!(allowed("user_version", Some("3"), asked(Access::Admin, true)).is_ok());
+        for value in [None, Some("0x10002")] {
+            for access in [Access::Read, Access::Write] {
+                let why = allowed("optimize", value, asked(access, true)).unwrap_err();
+                assert!(why.contains("admin role"), "{why}");
+            }
+            assert!(allowed("optimize", value, asked(Access::Admin, true)).is_ok());
+            assert!(allowed("optimize", value, asked(Access::Write, false)).is_err());
+        }
         assert!(allowed("database_list", None, read).is_err());
         assert!(allowed("recursive_triggers", Some("1"), asked(Access::Admin, true)).is_err());
         assert!(allowed("wal_checkpoint", None, asked(Access::Admin, true)).is_err());
