@@ -64,6 +64,15 @@ where
     }
 
     fn call(&mut self, mut request: Request<B>) -> Self::Future {
+        // Before the token is read: which of two tokens would be the one?
+        if let Some(err) = crate::connections::singletons::repeated(
+            request.headers(),
+            crate::connections::singletons::GRPC,
+        ) {
+            tracing::info!(path = request.uri().path(), error = %err, "refused: a header given twice");
+            let refused = err.into_status(None).into_http();
+            return Box::pin(std::future::ready(Ok(refused)));
+        }
         let Some(store) = &self.store else {
             return Box::pin(self.inner.call(request));
         };

@@ -206,6 +206,11 @@ fn admitted(
     origin: Option<&str>,
 ) -> Result<Option<Call>, Error> {
     let headers = request.headers();
+    if let Some(err) =
+        crate::connections::singletons::repeated(headers, crate::connections::singletons::HTTP)
+    {
+        return Err(err);
+    }
     if let Some(origin) = origin {
         if !gateway.cors.allows(origin) {
             tracing::info!(
