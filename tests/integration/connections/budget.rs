@@ -10,7 +10,9 @@ use sqlited_client::proto::v1::{QueryRequest, Statement};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
-use super::raw::{BOUND, H2, QUERY, answer, frame, http1_until_closed, post_head, prefix};
+use super::raw::{
+    Answer,    BOUND, H2, QUERY, answer, frame, http1_until_closed, post_head, prefix, send_all,
+};
 use crate::harness::{Server, eventually};
 
 /// A whole query whose SQL is padded with a comment to about `bytes` bytes.
@@ -27,13 +29,32 @@ fn padded_query(bytes: usize) -> QueryRequest {
 
 /// Starts a call on `h2` whose message declares `length` bytes and sends 10 of them; kept
 /// open by the returned parts.
-async fn holding(
-    h2: &mut H2,
-    length: u32,
-) -> (h2::SendStream<bytes::Bytes>, h2::client::ResponseFuture) {
-    let (mut body, response) = h2.call(QUERY, &[]).await;
+async fn holding(h2: &mut H2, length: u32, extra: &[(&str, &str)]) -> Held {
+    let (mut body, response) = h2.call(QUERY, extra).await;
     body.send_data(prefix(length, &[0; 10]), false).unwrap();
     (body, response)
+}
+
+type Held = (h2::SendStream<bytes::Bytes>, h2::client::ResponseFuture);
+
+/// A call on `holder` that holds `held` bytes, and a call on `prober` of `probe` bytes
+/// refused behind it: the probe's answer, and the holder's call, kept open. The two race to
+/// the server (each stream has a task of its own), so a probe charged first — it ends by
+/// its deadline, and the holder is the one refused — is tried again with a new holder.
+async fn refused_behind(holder: &mut H2, prober: &mut H2, held: u32, probe: u32) -> (Answer, Held) {
+    for _ in 0..5 {
+        let holding = holding(holder, held, &[]).await;
+        let (_body, response) = holding_probe(prober, probe).await;
+        let answer = answer(response).await;
+        if answer.code() != "4" {
+            return (answer, holding);
+        }
+    }
+    panic!("the probe was charged before the holder five times");
+}
+
+async fn holding_probe(h2: &mut H2, length: u32) -> Held {
+    holding(h2, length, &[("grpc-timeout", "3S")]).await
 }
 
 fn stalled_server(args: &[&str]) -> Server {
@@ -48,10 +69,9 @@ fn stalled_server(args: &[&str]) -> Server {
 async fn a_connection_holds_no_more_than_its_body_budget() {
     let server = stalled_server(&["--max-body-bytes-per-connection", "1MiB"]);
     let mut h2 = H2::connect(server.addr()).await;
-    let _held = holding(&mut h2, 800_000).await;
+    let mut same = h2.clone();
     // The same connection's next body does not fit with it: refused before it is sent.
-    let (_body, response) = holding(&mut h2, 400_000).await;
-    let refused = answer(response).await;
+    let (refused, _held) = refused_behind(&mut h2, &mut same, 800_000, 400_000).await;
     assert_eq!(refused.code(), "8", "{refused:?}");
     assert!(
         refused.message().contains("--max-body-bytes-per-connection"),
@@ -60,7 +80,7 @@ async fn a_connection_holds_no_more_than_its_body_budget() {
     // Another connection has its own budget: a 400 kB request is served.
     let mut other = H2::connect(server.addr()).await;
     let (mut body, response) = other.call(QUERY, &[]).await;
-    body.send_data(frame(&padded_query(400_000)), true).unwrap();
+    send_all(&mut body, frame(&padded_query(400_000))).await;
     assert_eq!(answer(response).await.code(), "0");
 }
 
@@ -69,11 +89,9 @@ async fn the_server_holds_no_more_than_its_body_budget_and_gets_it_back() {
     let server = stalled_server(&["--max-body-bytes-in-flight", "1MiB", "--http-listen", "127.0.0.1:0"]);
     let http = server.http_addr();
     let mut first = H2::connect(server.addr()).await;
-    let held = holding(&mut first, 800_000).await;
     // Another connection's body, then the gateway's, do not fit with it.
     let mut second = H2::connect(server.addr()).await;
-    let (_body, response) = holding(&mut second, 400_000).await;
-    let refused = answer(response).await;
+    let (refused, held) = refused_behind(&mut first, &mut second, 800_000, 400_000).await;
     assert_eq!(refused.code(), "8", "{refused:?}");
     assert!(refused.message().contains("--max-body-bytes-in-flight"), "{refused:?}");
     let head = post_head("Content-Length: 400000\r\n");

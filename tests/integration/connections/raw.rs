@@ -15,10 +15,11 @@ use tokio::net::TcpStream;
 /// How long a test waits for the server to answer or close where its bound is far shorter.
 pub const BOUND: Duration = Duration::from_secs(15);
 
-/// One HTTP/2 connection; its driver runs on a task of its own.
+/// One HTTP/2 connection; its driver runs on a task of its own (clones share it).
+#[derive(Clone)]
 pub struct H2 {
     send: SendRequest<Bytes>,
-    _driver: tokio::task::JoinHandle<()>,
+    _driver: std::sync::Arc<tokio::task::JoinHandle<()>>,
 }
 
 /// A call's answer: its grpc-status and grpc-message, or how its stream was reset.
@@ -61,7 +62,7 @@ impl H2 {
         });
         Ok(Self {
             send,
-            _driver: driver,
+            _driver: std::sync::Arc::new(driver),
         })
     }
 
@@ -105,6 +106,20 @@ impl H2 {
         }
         answer(response).await
     }
+}
+
+/// Sends `bytes` on `body` as the peer's flow control allows, then ends the stream.
+pub async fn send_all(body: &mut SendStream<Bytes>, mut bytes: Bytes) {
+    while !bytes.is_empty() {
+        body.reserve_capacity(bytes.len());
+        let granted = std::future::poll_fn(|cx| body.poll_capacity(cx))
+            .await
+            .expect("capacity")
+            .unwrap();
+        body.send_data(bytes.split_to(granted.min(bytes.len())), false)
+            .unwrap();
+    }
+    body.send_data(Bytes::new(), true).unwrap();
 }
 
 /// The gRPC path of Database.Query.
