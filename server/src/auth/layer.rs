@@ -1,4 +1,6 @@
-//! The tower layer that authenticates every request before any service sees it.
+//! The tower layer that authenticates every request before any service sees it (first
+//! refusing one that gives twice a header read as one value, `connections::singletons`:
+//! which of two tokens would be the one?).
 //!
 //! Health checks pass without a token (orchestrators probe them; a token they do carry is
 //! authenticated, for the per-database entries, see `service::health`); everything else needs

@@ -73,8 +73,7 @@ pub struct ConnectionArgs {
 pub struct Limits {
     /// Open connections per client; 0: no limit.
     pub per_client: usize,
-    /// From accept to the end of the TLS handshake and the HTTP/2 preface; also how long a
-    /// connection closed for being idle (or evicted) has to go once told.
+    /// From accept to the end of the TLS handshake and the HTTP/2 preface.
     pub handshake: Duration,
     /// HTTP/1: for a request's headers.
     pub header_read: Duration,
