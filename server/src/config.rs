@@ -333,7 +333,7 @@ pub enum WorkerMode {
 }
 
 /// A size in bytes from `512MiB`, `512M`, `2GiB`, `64KiB` or a bare number of MiB.
-fn parse_size(text: &str) -> Result<u64, String> {
+pub(crate) fn parse_size(text: &str) -> Result<u64, String> {
     let text = text.trim();
     let split = text
         .find(|c: char| !c.is_ascii_digit())
@@ -455,7 +455,8 @@ impl Config {
 
     /// The bounds of every connection, on the gRPC port and the HTTP gateway's.
     pub fn connection_limits(&self) -> crate::connections::Limits {
-        self.connections.limits(self.max_connections_per_client)
+        self.connections
+            .limits(self.max_connections_per_client, self.max_message_bytes)
     }
 
     /// How long a shutdown waits for in-flight requests.

@@ -21,6 +21,7 @@
 //!   (`--replica-url`), the sync mode's barrier, restores from the replica.
 //! - [`name`]: what a database name may be, and the file it names (a leaf: the engine,
 //!   replication, restore and the services all use it).
+//! - [`deadline`]: the deadline headers (`grpc-timeout`, `x-request-timeout-ms`), a leaf.
 //! - [`lock`]: the data directory's lock: one server (or restore) at a time.
 //! - [`service`]: one file per gRPC service; thin: validate, call the engine, map errors.
 //! - [`engine`]: the registry of databases, routing, the reader pool and the writer queue.
@@ -36,6 +37,7 @@
 pub(crate) mod auth;
 pub mod config;
 pub(crate) mod connections;
+pub(crate) mod deadline;
 pub(crate) mod engine;
 pub(crate) mod error;
 pub mod healthcheck;

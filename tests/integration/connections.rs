@@ -4,6 +4,13 @@
 //! outlives the idle timeout, and at --max-connections-per-client idle connections make room
 //! while busy ones keep working.
 
+mod bodies;
+mod budget;
+mod closing;
+mod descriptors;
+mod headers;
+mod raw;
+
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 

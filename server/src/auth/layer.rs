@@ -1,4 +1,6 @@
-//! The tower layer that authenticates every request before any service sees it.
+//! The tower layer that authenticates every request before any service sees it (first
+//! refusing one that gives twice a header read as one value, `connections::singletons`:
+//! which of two tokens would be the one?).
 //!
 //! Health checks pass without a token (orchestrators probe them; a token they do carry is
 //! authenticated, for the per-database entries, see `service::health`); everything else needs
@@ -64,6 +66,16 @@ where
     }
 
     fn call(&mut self, mut request: Request<B>) -> Self::Future {
+        // Before the token is read: which of two tokens would be the one?
+        if let Some(err) = crate::connections::singletons::repeated(
+            request.headers(),
+            crate::connections::singletons::GRPC,
+        ) {
+            tracing::info!(path = request.uri().path(), error = %err, "refused: a header given twice");
+            let refused = err.into_status(None).into_http();
+            // (Its x-request-id is the one RequestIdLayer puts on every answer.)
+            return Box::pin(std::future::ready(Ok(refused)));
+        }
         let Some(store) = &self.store else {
             return Box::pin(self.inner.call(request));
         };

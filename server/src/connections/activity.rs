@@ -16,6 +16,7 @@ use http::{Request, Response};
 use tokio::sync::{Notify, watch};
 use tonic::transport::server::TcpConnectInfo;
 
+use super::bodies::{Bounded, Rules, Waits};
 use super::framing::Framing;
 
 /// One connection's activity, shared by its task, its requests and its client's entry.
@@ -124,15 +125,17 @@ impl Drop for Busy {
     }
 }
 
-/// The connection's service: counts its requests in flight and gives each the connection's
-/// addresses (as tonic does, so `Request::remote_addr` works) and, on HTTP/1, its framing's
-/// verdict (an [`Ambiguous`] extension on a request to refuse).
+/// The connection's service: counts its requests in flight, bounds each one's body
+/// ([`Bounded`]), and gives each the connection's addresses (as tonic does, so
+/// `Request::remote_addr` works) and, on HTTP/1, its framing's verdict (an [`Ambiguous`]
+/// extension on a request to refuse).
 #[derive(Clone)]
 pub struct Track<S> {
     inner: S,
     activity: Arc<Activity>,
     addresses: TcpConnectInfo,
     framing: Option<Arc<Framing>>,
+    bodies: Rules,
 }
 
 impl<S> Track<S> {
@@ -141,12 +144,14 @@ impl<S> Track<S> {
         activity: Arc<Activity>,
         addresses: TcpConnectInfo,
         framing: Option<Arc<Framing>>,
+        bodies: Rules,
     ) -> Self {
         Self {
             inner,
             activity,
             addresses,
             framing,
+            bodies,
         }
     }
 }
@@ -155,7 +160,7 @@ type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 
 impl<S, ReqBody, ResBody> tower::Service<Request<ReqBody>> for Track<S>
 where
-    S: tower::Service<Request<ReqBody>, Response = Response<ResBody>>,
+    S: tower::Service<Request<Bounded<ReqBody>>, Response = Response<ResBody>>,
     S::Future: Send + 'static,
     S::Error: Send + 'static,
     ResBody: Send + 'static,
@@ -168,11 +173,20 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
+    fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
         let held = Arc::new(Held {
             busy: Mutex::new(Some(self.activity.start())),
             activity: Arc::clone(&self.activity),
+            streams: AtomicBool::new(false),
         });
+        let (parts, body) = request.into_parts();
+        let body = Bounded::new(
+            body,
+            &parts.headers,
+            &self.bodies,
+            Arc::clone(&held) as Arc<dyn Waits>,
+        );
+        let mut request = Request::from_parts(parts, body);
         request.extensions_mut().insert(Quiet(Arc::clone(&held)));
         request.extensions_mut().insert(self.addresses.clone());
         if let Some(ambiguous) = self.framing.as_ref().and_then(|f| f.next()) {
@@ -194,10 +208,30 @@ pub struct Tracked<B> {
 }
 
 /// A request's place among its connection's requests in flight.
-struct Held {
+pub(super) struct Held {
     /// `None` while the request is quiet.
     busy: Mutex<Option<Busy>>,
     activity: Arc<Activity>,
+    /// Set by a request whose body is a stream its client may pause (a Session).
+    streams: AtomicBool,
+}
+
+impl Waits for Held {
+    /// The request waits on its client (its body's next bytes), or no longer does: it does
+    /// not keep its connection busy meanwhile.
+    fn waiting(&self, waiting: bool) {
+        let mut busy = self.busy.lock().unwrap_or_else(|p| p.into_inner());
+        match (waiting, busy.is_some()) {
+            (true, true) => *busy = None,
+            (false, false) => *busy = Some(self.activity.start()),
+            _ => {}
+        }
+    }
+
+    /// Whether the request said its body is a stream ([`Quiet::streams`]).
+    fn streams(&self) -> bool {
+        self.streams.load(Ordering::Acquire)
+    }
 }
 
 /// In a request's extensions: lets a long-lived request — a Session stream, open for as
@@ -210,12 +244,14 @@ pub struct Quiet(Arc<Held>);
 impl Quiet {
     /// Whether the request has nothing in flight.
     pub fn set(&self, quiet: bool) {
-        let mut busy = self.0.busy.lock().unwrap_or_else(|p| p.into_inner());
-        match (quiet, busy.is_some()) {
-            (true, true) => *busy = None,
-            (false, false) => *busy = Some(self.0.activity.start()),
-            _ => {}
-        }
+        self.0.waiting(quiet);
+    }
+
+    /// The request's body is a stream of messages its client may pause between (it says
+    /// itself when it is quiet): each message, not the whole body, must arrive within
+    /// `--body-read-timeout-ms`.
+    pub fn streams(&self) {
+        self.0.streams.store(true, Ordering::Release);
     }
 
     /// Turns true when the connection is being closed.

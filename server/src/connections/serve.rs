@@ -6,16 +6,19 @@
 //!    closed; an evicted one, or one open at shutdown, is closed at once.
 //! 2. **Serving**, by hyper: HTTP/2 with keep-alive PINGs answered within
 //!    `--keepalive-timeout-ms` (gRPC), or HTTP/1.1 whose every request head must arrive within
-//!    `--header-read-timeout-ms` (the gateway).
+//!    `--header-read-timeout-ms` (the gateway); each request's body within
+//!    `--body-read-timeout-ms` and the byte budgets ([`super::bodies`]).
 //! 3. **Closing**: idle for `--idle-timeout-ms`, or evicted to make room for another
 //!    connection of its client, a connection is shut down gracefully (HTTP/2 GOAWAY: requests
 //!    already received are answered, and the client opens a new connection for its next
-//!    ones). If it is still open and idle a handshake timeout later, it is dropped. At the
-//!    server's shutdown it is shut down gracefully too, bounded by the shutdown grace.
+//!    ones). If it is still open and idle [`CLOSE_GRACE`] later — a peer that does not read
+//!    the GOAWAY, or does not answer the PING after it, holds a graceful close forever —
+//!    it is dropped. At the server's shutdown it is shut down gracefully too, bounded by the
+//!    shutdown grace.
 
 use std::future::Future;
-use std::io;
 use std::sync::Arc;
+use std::time::Duration;
 
 use http::{Request, Response};
 use hyper::body::Incoming;
@@ -28,11 +31,27 @@ use tokio_rustls::TlsAcceptor;
 use tonic::transport::server::TcpConnectInfo;
 
 use super::Limits;
+use super::accept::{Accepted, Backoff, accept};
 use super::activity::{Activity, Track};
-use super::clients::{Admitted, Clients, Peer};
+use super::bodies::{Bounded, Rules};
+use super::budget::Budget;
+use super::clients::{Admitted, Clients};
 use super::framing::{Framing, MAX_HEAD};
 use super::io::{Io, Prefixed, Stream};
 use crate::listener::Socket;
+
+/// How long a connection told to close (idle, or evicted) has, once idle, before it is
+/// dropped: time for a client to read the GOAWAY and close, too short for one that does not
+/// read to hold its descriptor.
+pub const CLOSE_GRACE: Duration = Duration::from_secs(1);
+
+/// HTTP/2 flow control on the gRPC port: what a client may send ahead of the server's
+/// reading, per stream and per connection (hyper's defaults, set here because the README's
+/// limits table counts on them). Bytes past the window wait in the client.
+const STREAM_WINDOW: u32 = 1 << 20;
+const CONNECTION_WINDOW: u32 = 1 << 20;
+/// The largest header block a gRPC request may send (HTTP/2 SETTINGS_MAX_HEADER_LIST_SIZE).
+const MAX_HEADER_LIST: u32 = 16 << 10;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -47,7 +66,7 @@ pub enum Protocol {
 /// What hyper needs of a connection's service (a tower service over hyper's requests).
 pub trait ConnectionService:
     tower::Service<
-        Request<Incoming>,
+        Request<Bounded<Incoming>>,
         Response = Response<Self::Body>,
         Future: Send + 'static,
         Error: Into<BoxError> + Send + 'static,
@@ -60,7 +79,7 @@ pub trait ConnectionService:
 
 impl<S, B> ConnectionService for S
 where
-    S: tower::Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
+    S: tower::Service<Request<Bounded<Incoming>>, Response = Response<B>> + Clone + Send + 'static,
     S::Future: Send + 'static,
     S::Error: Into<BoxError> + Send + 'static,
     B: http_body::Body + Unpin + Send + 'static,
@@ -100,7 +119,12 @@ pub async fn serve<M, S>(
             // As tonic's own server: no limit on streams, so requests past
             // --max-concurrent-requests-per-connection are refused with RESOURCE_EXHAUSTED
             // (the concurrency limit with load shedding) rather than queued by the client.
-            http2.timer(TokioTimer::new()).max_concurrent_streams(None);
+            http2
+                .timer(TokioTimer::new())
+                .max_concurrent_streams(None)
+                .initial_stream_window_size(STREAM_WINDOW)
+                .initial_connection_window_size(CONNECTION_WINDOW)
+                .max_header_list_size(MAX_HEADER_LIST);
             if let Some((interval, timeout)) = limits.keepalive {
                 http2
                     .keep_alive_interval(interval)
@@ -123,75 +147,53 @@ pub async fn serve<M, S>(
         make,
         builder,
     });
-    let clients = Clients::new(limits.per_client);
+    let clients = Clients::new(port.limits.per_client);
     let (stopping, stop_rx) = watch::channel(false);
     // Each connection task holds a sender: all are gone when `recv` answers `None`.
     let (alive, mut all_closed) = mpsc::channel::<()>(1);
     let mut stop = std::pin::pin!(stop);
+    let mut backoff = Backoff::default();
     loop {
         let accepted = tokio::select! {
             () = &mut stop => break,
             accepted = accept(&socket) => accepted,
         };
-        match accepted {
-            Ok((stream, peer, addresses)) => {
-                // Refused: the stream drops, closed at once.
-                let Some(admitted) = clients.admit(peer) else {
-                    continue;
-                };
-                tokio::spawn(connection(
-                    Arc::clone(&port),
-                    stream,
-                    addresses,
-                    admitted,
-                    stop_rx.clone(),
-                    alive.clone(),
-                ));
+        let Accepted {
+            stream,
+            peer,
+            addresses,
+        } = match accepted {
+            Ok(accepted) => {
+                backoff.accepted();
+                accepted
             }
-            // The client gave up before we accepted: nothing to do.
-            Err(err)
-                if matches!(
-                    err.kind(),
-                    io::ErrorKind::ConnectionAborted | io::ErrorKind::ConnectionReset
-                ) => {}
             Err(err) => {
-                // Out of file descriptors and the like: wait, then go on accepting.
-                tracing::warn!(error = %err, "cannot accept a connection");
-                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                // Out of file descriptors and the like: waits (longer each time, logged once
+                // a while), then goes on accepting; a stop ends the wait.
+                tokio::select! {
+                    () = &mut stop => break,
+                    () = backoff.failed(&err) => continue,
+                }
             }
-        }
+        };
+        // Refused: the stream drops, closed at once.
+        let Some(admitted) = clients.admit(peer) else {
+            continue;
+        };
+        tokio::spawn(connection(
+            Arc::clone(&port),
+            stream,
+            addresses,
+            admitted,
+            stop_rx.clone(),
+            alive.clone(),
+        ));
     }
     // No new connection is accepted (the port is closed), and every open one is told to go.
     drop(socket);
     let _ = stopping.send(true);
     drop(alive);
     let _ = all_closed.recv().await;
-}
-
-/// The next connection: its stream, its client and its addresses.
-async fn accept(socket: &Socket) -> io::Result<(Stream, Option<Peer>, TcpConnectInfo)> {
-    match socket {
-        Socket::Tcp(listener) => {
-            let (stream, remote) = listener.accept().await?;
-            if let Err(err) = stream.set_nodelay(true) {
-                tracing::warn!(error = %err, "cannot set TCP_NODELAY");
-            }
-            let addresses = TcpConnectInfo {
-                local_addr: stream.local_addr().ok(),
-                remote_addr: Some(remote),
-            };
-            Ok((Stream::Tcp(stream), Some(Peer::Ip(remote.ip())), addresses))
-        }
-        Socket::Unix(listener) => {
-            let (stream, _) = listener.accept().await?;
-            let peer = stream.peer_cred().ok().map(|c| Peer::Uid(c.uid()));
-            let addresses = TcpConnectInfo {
-                local_addr: None,
-                remote_addr: None,
-            };
-            Ok((Stream::Unix(stream), peer, addresses))
-        }
-    }
 }
 
 /// Serves one connection from its opening to its close.
@@ -211,7 +213,23 @@ async fn connection<M, S>(
     let Some(io) = open(&port, stream, framing.clone(), &activity, &mut stop).await else {
         return;
     };
-    let service = Track::new((port.make)(), Arc::clone(&activity), addresses, framing);
+    let bodies = Rules {
+        grpc: matches!(port.protocol, Protocol::Grpc(_)),
+        timeout: port.limits.body_read,
+        max_message: port.limits.max_message,
+        connection: Budget::new(
+            port.limits.body_bytes_per_connection,
+            "--max-body-bytes-per-connection",
+        ),
+        process: Arc::clone(&port.limits.body_bytes),
+    };
+    let service = Track::new(
+        (port.make)(),
+        Arc::clone(&activity),
+        addresses,
+        framing,
+        bodies,
+    );
     let conn = port
         .builder
         .serve_connection(TokioIo::new(io), TowerToHyperService::new(service));
@@ -262,7 +280,7 @@ async fn connection<M, S>(
             );
             activity.close();
             conn.as_mut().graceful_shutdown();
-            closing_by = Some(now + port.limits.handshake);
+            closing_by = Some(now + CLOSE_GRACE);
         }
     }
     drop(admitted);

@@ -1,7 +1,10 @@
 //! The flags that bound connections in time (`--handshake-timeout-ms` and the flags after
 //! it), flattened into [`crate::config::Config`].
 
+use std::sync::Arc;
 use std::time::Duration;
+
+use super::budget::Budget;
 
 /// How long a connection may take, or wait, at each stage.
 #[derive(Debug, Clone, clap::Args)]
@@ -20,6 +23,30 @@ pub struct ConnectionArgs {
     #[arg(long, env = "SQLITED_HEADER_READ_TIMEOUT_MS", default_value_t = 10_000,
         value_parser = clap::value_parser!(u64).range(1..))]
     pub header_read_timeout_ms: u64,
+
+    /// Milliseconds a request's body has to arrive whole, from its headers (sooner if the
+    /// request's own deadline is: grpc-timeout, x-request-timeout-ms); past it the request is
+    /// answered DEADLINE_EXCEEDED (HTTP 408, and the connection closed). A Session's
+    /// messages are bound one by one: each has this long from its first bytes. While a body
+    /// waits for bytes, its connection counts as idle.
+    #[arg(long, env = "SQLITED_BODY_READ_TIMEOUT_MS", default_value_t = 30_000,
+        value_parser = clap::value_parser!(u64).range(1..))]
+    pub body_read_timeout_ms: u64,
+
+    /// Bytes of request bodies the whole server holds at once, both ports together (a body is
+    /// charged its declared length, at most --max-message-bytes, until it is decoded); a
+    /// body past it is refused at once with RESOURCE_EXHAUSTED (HTTP 503, Retry-After).
+    /// 0: no limit.
+    #[arg(long, env = "SQLITED_MAX_BODY_BYTES_IN_FLIGHT", default_value = "256MiB",
+        value_parser = crate::config::parse_size)]
+    pub max_body_bytes_in_flight: u64,
+
+    /// Bytes of request bodies one connection holds at once (its streams together); a body
+    /// past it is refused at once with RESOURCE_EXHAUSTED (HTTP 503, Retry-After). 0: no
+    /// limit.
+    #[arg(long, env = "SQLITED_MAX_BODY_BYTES_PER_CONNECTION", default_value = "64MiB",
+        value_parser = crate::config::parse_size)]
+    pub max_body_bytes_per_connection: u64,
 
     /// Milliseconds a connection may stay open with no request in flight; then it is closed,
     /// gracefully (HTTP/2 GOAWAY: a client reconnects and loses no call). A Session stream is
@@ -42,12 +69,11 @@ pub struct ConnectionArgs {
 }
 
 /// The bounds every connection of a port is served under.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Limits {
     /// Open connections per client; 0: no limit.
     pub per_client: usize,
-    /// From accept to the end of the TLS handshake and the HTTP/2 preface; also how long a
-    /// connection closed for being idle (or evicted) has to go once told.
+    /// From accept to the end of the TLS handshake and the HTTP/2 preface.
     pub handshake: Duration,
     /// HTTP/1: for a request's headers.
     pub header_read: Duration,
@@ -55,11 +81,25 @@ pub struct Limits {
     pub idle: Option<Duration>,
     /// HTTP/2 PINGs: the interval and the answer's timeout; `None`: no PINGs.
     pub keepalive: Option<(Duration, Duration)>,
+    /// For a request's body to arrive (a stream's: each message).
+    pub body_read: Duration,
+    /// `--max-message-bytes`: the most one body or message is charged.
+    pub max_message: usize,
+    /// Bytes of request bodies per connection (0: no limit).
+    pub body_bytes_per_connection: usize,
+    /// Bytes of request bodies in the process: one budget, shared by every port served
+    /// with clones of these limits.
+    pub body_bytes: Arc<Budget>,
+}
+
+fn bytes(n: u64) -> usize {
+    usize::try_from(n).unwrap_or(usize::MAX)
 }
 
 impl ConnectionArgs {
-    /// The bounds, with `per_client` connections per client.
-    pub fn limits(&self, per_client: usize) -> Limits {
+    /// The bounds, with `per_client` connections per client and messages of at most
+    /// `max_message` bytes.
+    pub fn limits(&self, per_client: usize, max_message: usize) -> Limits {
         let ms = Duration::from_millis;
         Limits {
             per_client,
@@ -72,6 +112,13 @@ impl ConnectionArgs {
                     ms(self.keepalive_timeout_ms.max(1)),
                 )
             }),
+            body_read: ms(self.body_read_timeout_ms.max(1)),
+            max_message,
+            body_bytes_per_connection: bytes(self.max_body_bytes_per_connection),
+            body_bytes: Budget::new(
+                bytes(self.max_body_bytes_in_flight),
+                "--max-body-bytes-in-flight",
+            ),
         }
     }
 }

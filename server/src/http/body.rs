@@ -16,6 +16,9 @@ use crate::error::{Error, Result};
 pub enum Refused {
     /// Larger than the limit.
     TooLarge(usize),
+    /// Refused by the connection's bounds on bodies ([`crate::connections`]): too slow
+    /// (DEADLINE_EXCEEDED) or over a byte budget (RESOURCE_EXHAUSTED).
+    Connection(tonic::Status),
     /// Anything else, as the error to answer.
     Bad(Error),
 }
@@ -37,6 +40,10 @@ pub async fn read(
     match http_body_util::Limited::new(body, limit).collect().await {
         Ok(collected) => Ok(collected.to_bytes()),
         Err(err) if err.is::<http_body_util::LengthLimitError>() => Err(Refused::TooLarge(limit)),
+        Err(err) if crate::connections::refusal(&*err).is_some() => {
+            let status = crate::connections::refusal(&*err).expect("found just now");
+            Err(Refused::Connection(status.clone()))
+        }
         Err(err) => Err(Refused::Bad(Error::invalid(
             "body",
             format!("the request body could not be read: {err}"),

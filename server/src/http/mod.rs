@@ -48,8 +48,7 @@ pub use cors::Cors;
 /// The metrics' `service` label of gateway requests.
 pub const SERVICE: &str = "http";
 
-/// The header of a request's deadline, in milliseconds (gRPC's `grpc-timeout`).
-pub const TIMEOUT_HEADER: &str = "x-request-timeout-ms";
+pub use crate::deadline::TIMEOUT_HEADER;
 
 /// What every handler shares.
 pub struct Gateway {
@@ -206,6 +205,11 @@ fn admitted(
     origin: Option<&str>,
 ) -> Result<Option<Call>, Error> {
     let headers = request.headers();
+    if let Some(err) =
+        crate::connections::singletons::repeated(headers, crate::connections::singletons::HTTP)
+    {
+        return Err(err);
+    }
     if let Some(origin) = origin {
         if !gateway.cors.allows(origin) {
             tracing::info!(

@@ -148,6 +148,18 @@ async fn object(
                 &call.request_id,
             ));
         }
+        Err(Refused::Connection(status)) => {
+            let http = match status.code() {
+                tonic::Code::DeadlineExceeded => StatusCode::REQUEST_TIMEOUT,
+                _ => StatusCode::SERVICE_UNAVAILABLE,
+            };
+            let mut refused = errors::respond_as(http, &status, &call.request_id);
+            // The body's rest is unread: nothing after it on the connection can be framed.
+            refused
+                .headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            return Err(refused);
+        }
         Err(Refused::Bad(err)) => return Err(errors::error(err, &call.request_id)),
     };
     body::object(&bytes).map_err(|err| errors::error(err, &call.request_id))

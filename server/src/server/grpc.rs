@@ -104,9 +104,11 @@ pub async fn serve(
             .layer(tonic::service::RecoverErrorLayer::new())
             .load_shed()
             .concurrency_limit(per_connection)
-            .map_request(|request: http::Request<hyper::body::Incoming>| {
-                request.map(tonic::body::Body::new)
-            })
+            .map_request(
+                |request: http::Request<crate::connections::Bounded<hyper::body::Incoming>>| {
+                    request.map(tonic::body::Body::new)
+                },
+            )
             .service(services.clone())
     };
     crate::connections::serve(

@@ -211,7 +211,7 @@ impl App {
         let limits = self.config.connection_limits();
         let mut ports = vec![tokio::spawn(grpc::serve(
             socket,
-            limits,
+            limits.clone(),
             self.config.max_concurrent_requests_per_connection,
             self.tls.clone(),
             self.routes.clone(),

@@ -154,29 +154,13 @@ fn stop_before(timeout: Duration) -> Duration {
 /// The `grpc-timeout` of a call: digits and a unit (H, M, S, m, u, n).
 fn grpc_timeout(metadata: &MetadataMap) -> Option<Duration> {
     let value = metadata.get("grpc-timeout")?.to_str().ok()?;
-    parse_grpc_timeout(value)
-}
-
-fn parse_grpc_timeout(value: &str) -> Option<Duration> {
-    if value.len() < 2 || value.len() > 9 {
-        return None;
-    }
-    let (digits, unit) = value.split_at(value.len() - 1);
-    let n: u64 = digits.parse().ok()?;
-    Some(match unit {
-        "H" => Duration::from_secs(n.checked_mul(3600)?),
-        "M" => Duration::from_secs(n.checked_mul(60)?),
-        "S" => Duration::from_secs(n),
-        "m" => Duration::from_millis(n),
-        "u" => Duration::from_micros(n),
-        "n" => Duration::from_nanos(n),
-        _ => return None,
-    })
+    crate::deadline::parse_grpc_timeout(value)
 }
 
 #[cfg(test)]
 mod test {
     use super::*;
+    use crate::deadline::parse_grpc_timeout;
 
     #[test]
     fn grpc_timeouts() {

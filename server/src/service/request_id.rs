@@ -84,10 +84,17 @@ where
     }
 
     fn call(&mut self, mut request: Request<B>) -> Self::Future {
-        let id = of(request.headers());
+        // Given twice, the header is left as sent, for the refusal of headers given twice
+        // (`connections::singletons`, in the auth layer); the answer gets an id of its own.
+        let twice = request.headers().get_all(HEADER).iter().nth(1).is_some();
+        let id = if twice {
+            request_id(None)
+        } else {
+            of(request.headers())
+        };
         // Valid by construction: letters, digits and `-_.:` only.
         let value = HeaderValue::from_str(&id).ok();
-        if let Some(value) = value.clone() {
+        if let Some(value) = value.clone().filter(|_| !twice) {
             request.headers_mut().insert(HEADER, value);
         }
         let answer = self.inner.call(request);

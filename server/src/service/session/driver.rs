@@ -105,6 +105,7 @@ impl Session {
             quiet: request
                 .extensions()
                 .get::<crate::connections::Quiet>()
+                .inspect(|quiet| quiet.streams())
                 .cloned(),
             outcome: request.extensions().get::<Outcome>().cloned(),
         }
