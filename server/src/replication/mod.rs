@@ -51,6 +51,9 @@ pub struct Replication {
     /// What the probe of the store found: `None` while it has not answered yet, then the
     /// last answer until one succeeds. A std mutex, held to read or set it.
     store: Mutex<Option<Result<(), String>>>,
+    /// Dropped by [`Replication::stop`]: a probe in progress ends at once.
+    probing: Mutex<Option<crossbeam_channel::Sender<()>>>,
+    stopped_probing: crossbeam_channel::Receiver<()>,
 }
 
 /// The pauses between probes of a store that failed one.
@@ -78,6 +81,7 @@ impl Replication {
                 socket.display()
             )));
         }
+        let (probing, stopped_probing) = crossbeam_channel::bounded(0);
         let replication = Arc::new(Self {
             args: args.clone(),
             base_url,
@@ -85,6 +89,8 @@ impl Replication {
             litestream,
             replicas: Mutex::new(HashMap::new()),
             store: Mutex::new(None),
+            probing: Mutex::new(Some(probing)),
+            stopped_probing,
         });
         tokio::spawn(reregister(Arc::downgrade(&replication)));
         tokio::spawn(probe(Arc::downgrade(&replication)));
@@ -212,6 +218,7 @@ impl Replication {
 
     /// Unregisters every database left (Litestream syncs each first), then stops Litestream.
     pub async fn stop(&self) {
+        drop(self.probing.lock().unwrap_or_else(|p| p.into_inner()).take());
         let names: Vec<String> = self.replicas().keys().cloned().collect();
         for name in names {
             self.detach(&name, true).await;
@@ -235,9 +242,13 @@ async fn probe(replication: std::sync::Weak<Replication>) {
             return;
         };
         let (binary, url) = (target.args.litestream.clone(), target.base_url.clone());
+        let abort = target.stopped_probing.clone();
+        if target.probing.lock().unwrap_or_else(|p| p.into_inner()).is_none() {
+            return;
+        }
         let timeout = target.args.sync_timeout().max(Duration::from_secs(5));
         drop(target);
-        let answer = preflight::probe(&binary, &url, timeout).await;
+        let answer = preflight::probe(&binary, &url, timeout, abort).await;
         let Some(target) = replication.upgrade() else {
             return;
         };

@@ -177,12 +177,18 @@ pub fn describe() -> Option<String> {
 }
 
 /// Asks the store once whether it can be used (lists a path under `url`, within
-/// `timeout`): `Err` with the reason — a configuration error's with its fix — if not.
-pub async fn probe(binary: &Path, url: &str, timeout: Duration) -> Result<(), String> {
+/// `timeout`, stopped at once when `abort` disconnects: a shutdown does not wait for it):
+/// `Err` with the reason if not.
+pub async fn probe(
+    binary: &Path,
+    url: &str,
+    timeout: Duration,
+    abort: crossbeam_channel::Receiver<()>,
+) -> Result<(), String> {
     let probe_url = super::settings::database_url(url, ".sqlited-probe");
     let binary = binary.to_path_buf();
     tokio::task::spawn_blocking(move || {
-        super::generation::list(&binary, &probe_url, timeout, &crossbeam_channel::never()).map(drop)
+        super::generation::list(&binary, &probe_url, timeout, &abort).map(drop)
     })
     .await
     .map_err(|err| format!("the probe of the store failed: {err}"))?

@@ -163,7 +163,8 @@ impl App {
                 credentials.clone(),
                 config.max_message_bytes,
                 cors,
-            ))
+            )
+            .with_readiness(health.clone(), replication.clone()))
         });
         Ok(Self {
             config,

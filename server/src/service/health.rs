@@ -218,6 +218,11 @@ impl Health {
         });
     }
 
+    /// Whether the server drains (shutting down): nothing is SERVING any more.
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::Relaxed)
+    }
+
     /// Marks everything NOT_SERVING: the server is draining.
     pub async fn draining(&self) {
         self.draining.store(true, Ordering::Relaxed);
