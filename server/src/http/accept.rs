@@ -104,9 +104,7 @@ pub fn negotiate(accept: Option<&str>, offered: &[Format]) -> Option<Format> {
         let exact = u8::from(specificity == 2);
         let better = match best {
             None => true,
-            Some((best_q, best_exact, _, _)) => {
-                q > best_q || (q == best_q && exact > best_exact)
-            }
+            Some((best_q, best_exact, _, _)) => q > best_q || (q == best_q && exact > best_exact),
         };
         if better {
             best = Some((q, exact, order, *format));
@@ -139,7 +137,10 @@ mod tests {
             Some(Json)
         );
         assert_eq!(negotiate(Some("text/csv;charset=utf-8"), ROWS), Some(Csv));
-        assert_eq!(negotiate(Some("*/*, application/json;q=0"), ROWS), Some(NdJson));
+        assert_eq!(
+            negotiate(Some("*/*, application/json;q=0"), ROWS),
+            Some(NdJson)
+        );
         assert_eq!(negotiate(Some("text/html"), ROWS), None);
         assert_eq!(negotiate(Some("text/csv"), JSON), None);
         assert_eq!(negotiate(Some("text/csv, */*;q=0.1"), JSON), Some(Json));

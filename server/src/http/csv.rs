@@ -30,11 +30,10 @@ fn text(value: &Value) -> String {
     match &value.kind {
         None | Some(Kind::Null(_)) => String::new(),
         Some(Kind::Integer(i)) => i.to_string(),
-        Some(Kind::Real(r)) if r.is_infinite() => {
-            if *r > 0.0 { "Inf" } else { "-Inf" }.to_string()
+        Some(Kind::Real(r)) if r.is_infinite() => if *r > 0.0 { "Inf" } else { "-Inf" }.to_string(),
+        Some(Kind::Real(r)) => {
+            serde_json::Number::from_f64(*r).map_or_else(|| r.to_string(), |n| n.to_string())
         }
-        Some(Kind::Real(r)) => serde_json::Number::from_f64(*r)
-            .map_or_else(|| r.to_string(), |n| n.to_string()),
         Some(Kind::Text(t)) => t.clone(),
         Some(Kind::Blob(b)) => base64::engine::general_purpose::STANDARD.encode(b),
     }

@@ -622,7 +622,11 @@ async fn list_databases(State(g): Shared, Extension(c): Extension<Call>) -> Resp
     let engine = Arc::clone(&g.engine);
     let listed = tokio::task::spawn_blocking(move || engine.list_databases())
         .await
-        .unwrap_or_else(|err| Err(Error::Internal(format!("listing the databases failed: {err}"))));
+        .unwrap_or_else(|err| {
+            Err(Error::Internal(format!(
+                "listing the databases failed: {err}"
+            )))
+        });
     let files = match listed {
         Ok(files) => files,
         Err(err) => return answered(errors::error(err, &c.request_id), "ListDatabases"),

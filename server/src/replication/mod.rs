@@ -218,7 +218,12 @@ impl Replication {
 
     /// Unregisters every database left (Litestream syncs each first), then stops Litestream.
     pub async fn stop(&self) {
-        drop(self.probing.lock().unwrap_or_else(|p| p.into_inner()).take());
+        drop(
+            self.probing
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .take(),
+        );
         let names: Vec<String> = self.replicas().keys().cloned().collect();
         for name in names {
             self.detach(&name, true).await;
@@ -243,7 +248,12 @@ async fn probe(replication: std::sync::Weak<Replication>) {
         };
         let (binary, url) = (target.args.litestream.clone(), target.base_url.clone());
         let abort = target.stopped_probing.clone();
-        if target.probing.lock().unwrap_or_else(|p| p.into_inner()).is_none() {
+        if target
+            .probing
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_none()
+        {
             return;
         }
         let timeout = target.args.sync_timeout().max(Duration::from_secs(5));

@@ -3,7 +3,8 @@
 //! an access key stops the server before it serves, naming the variable and the fix; a good
 //! CA bundle (Litestream 0.5 cannot take `AWS_CA_BUNDLE` itself) replicates, over HTTPS to a
 //! store whose certificate only that bundle trusts; a bucket that does not exist makes the
-//! database NOT_SERVING at once, and each sync-mode write answers at once with the fix.
+//! database NOT_SERVING at once (and `/readyz` 503 with the reason), and each sync-mode
+//! write answers at once with the fix.
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -284,6 +285,11 @@ async fn a_bucket_that_does_not_exist_is_not_serving_and_writes_say_the_fix_at_o
         .and_then(|d| d.replication)
         .unwrap();
     assert!(status.error.contains("create the bucket"), "{status:?}");
+    // The HTTP port's readiness says why, with the fix.
+    let ready = crate::gateway::get(server.http_addr(), "/readyz").send().await;
+    assert_eq!(ready.status, 503, "{}", String::from_utf8_lossy(&ready.body));
+    let reasons = ready.json()["reasons"].to_string();
+    assert!(reasons.contains("create the bucket"), "{reasons}");
     // Said once in the log, not once per write.
     let log = std::fs::read_to_string(dir.path().join("server.log")).unwrap();
     let warned = log.matches("a Litestream sync failed").count();
