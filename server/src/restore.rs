@@ -68,6 +68,7 @@ pub async fn from_replica(
     at: &PointInTime,
 ) -> Result<u64, String> {
     use crate::replication::restore::{Restored, restore};
+    crate::replication::preflight::check(base_url).map_err(|err| err.to_string())?;
     let (_lock, _) = prepare(data_dir, database, force)?;
     let url = crate::replication::settings::database_url(base_url, database);
     match restore(binary, &url, data_dir, database, at, check).await? {

@@ -17,6 +17,7 @@ mod replication_layer {
     mod durability;
     mod generations;
     mod outage;
+    mod preflight;
     mod restore;
 }
 mod request_ids;

@@ -54,7 +54,9 @@ fn read(path: &Path, what: &str) -> Result<Vec<u8>> {
 }
 
 /// The PEM certificates of `pem`: at least one, all well-formed.
-fn certificates(pem: &[u8]) -> std::result::Result<Vec<CertificateDer<'static>>, String> {
+pub(crate) fn certificates(
+    pem: &[u8],
+) -> std::result::Result<Vec<CertificateDer<'static>>, String> {
     let chain = CertificateDer::pem_slice_iter(pem)
         .collect::<std::result::Result<Vec<_>, _>>()
         .map_err(|err| format!("not PEM certificates ({err})"))?;

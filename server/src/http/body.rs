@@ -264,6 +264,75 @@ pub fn query_args(query: &str) -> Result<HashMap<String, Value>> {
     Ok(args)
 }
 
+/// The statement of a `GET …/query` query string: `q=SQL` once, then `p=JSON` per
+/// positional parameter in order, and `:name=JSON` (or `@name`, `$name`) per named one; each
+/// value is JSON in the encoding of bodies (`p=1`, `p="text"`, `p=null`,
+/// `p={"type":"blob","base64":"AAEC"}`), percent-encoded as query strings are.
+pub fn query_statement(query: &str) -> Result<Statement> {
+    let mut sql = None;
+    let mut statement = Statement::default();
+    for part in query.split('&').filter(|p| !p.is_empty()) {
+        let (name, value) = part.split_once('=').unwrap_or((part, ""));
+        let name = decode(name, "the query string")?;
+        let value = decode(value, &name)?;
+        let json = |field: &str| -> Result<Value> {
+            let parsed: Json = serde_json::from_str(&value).map_err(|_| {
+                Error::invalid(
+                    field,
+                    format!(
+                        "{value:?} is not a JSON value: a parameter in the query string is \
+                         JSON, so text is quoted (p=\"ann\", with curl: --data-urlencode \
+                         'p=\"ann\"')"
+                    ),
+                )
+            })?;
+            from_json(&parsed, field)
+        };
+        match name.as_str() {
+            "q" if sql.is_some() => {
+                return Err(Error::invalid("q", "q is given twice; give the SQL once"));
+            }
+            "q" => sql = Some(value.clone()),
+            "p" => {
+                let field = format!("params[{}]", statement.params.len());
+                let value = json(&field)?;
+                statement.params.push(value);
+            }
+            named if named.starts_with([':', '@', '$']) && named.len() > 1 => {
+                let field = format!("params[{named:?}]");
+                let value = json(&field)?;
+                if statement
+                    .named_params
+                    .insert(named[1..].to_string(), value)
+                    .is_some()
+                {
+                    return Err(Error::invalid(
+                        field,
+                        format!("{named:?} names a parameter given already"),
+                    ));
+                }
+            }
+            other => {
+                return Err(Error::invalid(
+                    other,
+                    format!(
+                        "unknown query parameter {other:?}: GET …/query takes q=SQL, p=JSON \
+                         (positional, in order) and :name=JSON (named)"
+                    ),
+                ));
+            }
+        }
+    }
+    statement.sql = sql.ok_or_else(|| {
+        Error::invalid(
+            "q",
+            "the query string has no q: GET /v1/databases/{db}/query?q=SELECT… (POST for a \
+             JSON body)",
+        )
+    })?;
+    Ok(statement)
+}
+
 /// A percent-encoded query-string part (`+` is a space).
 fn decode(part: &str, field: &str) -> Result<String> {
     let spaced = part.replace('+', " ");
@@ -331,6 +400,20 @@ mod test {
             )),
             "params[\"a\"]"
         );
+    }
+
+    #[test]
+    fn a_statement_in_a_query_string() {
+        let s = query_statement("q=SELECT+%3F%2C+%3Aa&p=1&p=%22x%22&:a=null").unwrap();
+        assert_eq!(s.sql, "SELECT ?, :a");
+        assert_eq!(s.params[0].kind, Some(Kind::Integer(1)));
+        assert_eq!(s.params[1].kind, Some(Kind::Text("x".into())));
+        assert_eq!(s.named_params["a"].kind, None);
+        assert_eq!(field(query_statement("p=1")), "q");
+        assert_eq!(field(query_statement("q=x&q=y")), "q");
+        assert_eq!(field(query_statement("q=x&p=ann")), "params[0]");
+        assert_eq!(field(query_statement("q=x&level=strong")), "level");
+        assert_eq!(field(query_statement("q=x&:a=1&:a=2")), "params[\":a\"]");
     }
 
     #[test]

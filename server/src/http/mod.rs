@@ -10,6 +10,8 @@
 //!
 //! Layout:
 //! - [`routes`]: the endpoints and their handlers.
+//! - [`accept`]: the `Accept` header against what an endpoint produces (406 otherwise).
+//! - [`csv`]: rows as CSV (`Accept: text/csv`).
 //! - [`body`]: request bodies and query strings into request messages.
 //! - [`json`]: bodies parsed as JSON strictly (a key given twice is refused).
 //! - [`values`]: the lossless JSON encoding of SQLite values.
@@ -18,8 +20,10 @@
 //! - [`openapi`]: the OpenAPI document, with one operation per exposed statement.
 //! - [`cors`]: which browser origins may call.
 
+pub mod accept;
 pub mod body;
 pub mod cors;
+pub mod csv;
 pub mod errors;
 pub mod json;
 pub mod openapi;
@@ -60,6 +64,9 @@ pub struct Gateway {
     /// `--max-message-bytes`: the largest body accepted, and the largest JSON result.
     pub(crate) max_bytes: usize,
     pub(crate) cors: Cors,
+    /// What `/readyz` asks: the health entries (draining) and the replication.
+    pub(crate) health: Option<crate::service::health::Health>,
+    pub(crate) replication: Option<Arc<crate::replication::Replication>>,
 }
 
 impl Gateway {
@@ -81,9 +88,26 @@ impl Gateway {
             credentials,
             max_bytes,
             cors,
+            health: None,
+            replication: None,
         }
     }
+
+    /// The gateway, its `/readyz` following `health` (NOT_SERVING once the server drains)
+    /// and `replication`.
+    pub fn with_readiness(
+        mut self,
+        health: crate::service::health::Health,
+        replication: Option<Arc<crate::replication::Replication>>,
+    ) -> Self {
+        self.health = Some(health);
+        self.replication = replication;
+        self
+    }
 }
+
+/// The probes of orchestrators: unauthenticated, cheap, never touching a database.
+pub const PROBES: [&str; 2] = ["/healthz", "/readyz"];
 
 /// One admitted request: its id, principal and deadline, as the middleware found them.
 #[derive(Clone)]
@@ -91,8 +115,8 @@ pub struct Call {
     pub request_id: String,
     pub principal: Option<Arc<Principal>>,
     pub timeout: Option<Duration>,
-    /// The client asked for NDJSON (`Accept: application/x-ndjson`).
-    pub ndjson: bool,
+    /// The format of the answer, as the `Accept` header chose it ([`accept`]).
+    pub format: accept::Format,
 }
 
 impl Call {
@@ -155,8 +179,24 @@ async fn admit(State(gateway): State<Arc<Gateway>>, mut request: Request, next: 
         Ok(Some(call)) => {
             let mut call = call;
             call.request_id = request_id.clone();
-            request.extensions_mut().insert(call);
-            next.run(request).await
+            let path = request.uri().path();
+            let offered = if path.ends_with("/query") || path.contains("/call/") {
+                accept::ROWS
+            } else {
+                accept::JSON
+            };
+            let asked = request
+                .headers()
+                .get(header::ACCEPT)
+                .map(|v| v.to_str().unwrap_or("\u{0}"));
+            match accept::negotiate(asked, offered) {
+                Some(format) => {
+                    call.format = format;
+                    request.extensions_mut().insert(call);
+                    next.run(request).await
+                }
+                None => not_acceptable(asked.unwrap_or_default(), offered, &request_id),
+            }
         }
         Ok(None) => gateway
             .cors
@@ -245,22 +285,31 @@ fn admitted(
     };
     let principal = match &gateway.credentials {
         None => None,
+        Some(_) if PROBES.contains(&request.uri().path()) => None,
         Some(store) => Some(crate::auth::layer::authenticate(
             store,
             headers,
             request.uri().path(),
         )?),
     };
-    let ndjson = headers
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|accept| accept.contains("application/x-ndjson"));
     Ok(Some(Call {
         request_id: String::new(),
         principal,
         timeout,
-        ndjson,
+        format: accept::Format::Json,
     }))
+}
+
+/// The 406 of a request whose `Accept` header (`asked`) excludes every format of `offered`.
+fn not_acceptable(asked: &str, offered: &[accept::Format], request_id: &str) -> Response {
+    let formats: Vec<&str> = offered.iter().map(|f| f.media_type()).collect();
+    let status = Error::FailedPrecondition(format!(
+        "this endpoint answers {}, which the Accept header {asked:?} excludes (text/csv is \
+         for the rows of query and call/{{name}})",
+        formats.join(" or ")
+    ))
+    .into_status(Some(request_id));
+    errors::respond_as(axum::http::StatusCode::NOT_ACCEPTABLE, &status, request_id)
 }
 
 /// The gateway's router.

@@ -51,7 +51,7 @@ fn parameter(name: &str) -> Json {
 fn errors() -> Json {
     json!({
         "default": {
-            "description": "An error: the gRPC code's HTTP status (400, 401, 403, 404, 409, 413, 429, 499, 500, 503, 504, …) and its JSON body.",
+            "description": "An error: the gRPC code's HTTP status (400, 401, 403, 404, 409, 413, 429, 499, 500, 503, 504, …) and its JSON body; 405 (reason METHOD_NOT_ALLOWED, with an Allow header) for a method the path does not answer; 406 when the Accept header excludes every format the endpoint produces.",
             "content": {"application/json": {"schema": schema("Error")}}
         }
     })
@@ -70,6 +70,8 @@ fn ok(description: &str, body: Json) -> Json {
 fn rows_ok() -> Json {
     let mut responses = ok("The result.", schema("Result"));
     responses["200"]["content"]["application/x-ndjson"] = json!({"schema": schema("NdjsonLine")});
+    responses["200"]["content"]["text/csv"] = json!({"schema": {"type": "string",
+        "description": "With `Accept: text/csv`: RFC 4180, a header row of the column names, CRLF line ends; NULL is an empty field, a BLOB standard base64, a REAL as in JSON (Inf, -Inf as SQLite prints them)."}});
     responses
 }
 
@@ -99,6 +101,17 @@ fn operation(
     op
 }
 
+/// A probe's operation: no token; `ready` adds the 503 of a server not ready.
+fn probe(id: &str, summary: &str, ready: bool) -> Json {
+    let mut responses = json!({
+        "200": {"description": "Serving.", "content": {"application/json": {"schema": schema("Probe")}}}
+    });
+    if ready {
+        responses["503"] = json!({"description": "Not serving, and why.", "content": {"application/json": {"schema": schema("Probe")}}});
+    }
+    json!({"operationId": id, "summary": summary, "security": [], "responses": responses})
+}
+
 /// The fixed endpoints.
 fn fixed_paths() -> Map<String, Json> {
     let statement = || Some(json_body(schema("Statement"), true));
@@ -122,6 +135,48 @@ fn fixed_paths() -> Map<String, Json> {
             ok("The OpenAPI 3.1 document.", json!({"type": "object"})),
         ),
     );
+    add(
+        "/healthz",
+        "get",
+        probe(
+            "healthz",
+            "Liveness: the process answers (no token; never touches a database).",
+            false,
+        ),
+    );
+    add(
+        "/readyz",
+        "get",
+        probe(
+            "readyz",
+            "Readiness (no token): 503 with the reasons while the server shuts down or replication is not ready (Litestream down, the store not answering or misconfigured, a database's replication failing).",
+            true,
+        ),
+    );
+    add(
+        "/v1/databases",
+        "get",
+        operation(
+            "list_databases",
+            "The databases of the data directory the token holds a role on, with that role (every database, admin, without auth).",
+            &[],
+            None,
+            ok("The databases.", schema("DatabaseList")),
+        ),
+    );
+    add("/v1/databases/{db}/query", "get", {
+        let mut op = operation(
+            "query_get",
+            "Runs one statement read-only and returns its rows (Query with read_only): the read role is enough; a statement that writes is refused with 405 (send it with POST). Named parameters are `:name=JSON` (or `@name`, `$name`) query parameters.",
+            &["Sql", "Positional", "db"],
+            None,
+            rows_ok(),
+        );
+        op["x-named-parameters"] = json!(
+            "`:name=JSON`, `@name=JSON`, `$name=JSON`: the named parameter `name`, its value JSON as in bodies."
+        );
+        op
+    });
     add(
         "/v1/statements",
         "get",
@@ -531,6 +586,25 @@ pub fn document(catalog: &Catalog, principal: Option<&Principal>, auth: bool) ->
 }
 
 fn components() -> Json {
+    let mut components = fixed_components();
+    // Apart: one json! of everything passes the macro's recursion limit.
+    components["parameters"]["Sql"] = json!({"name": "q", "in": "query", "required": true,
+        "description": "The SQL of the statement (one statement).", "schema": {"type": "string"}});
+    components["parameters"]["Positional"] = json!({"name": "p", "in": "query", "required": false,
+        "style": "form", "explode": true,
+        "description": "The positional parameters, in order, one `p=` each; each value is JSON as in bodies (quote text: p=\"ann\").",
+        "schema": {"type": "array", "items": {"type": "string"}}});
+    components["schemas"]["Probe"] = json!({"type": "object", "required": ["status"], "properties": {
+        "status": {"enum": ["SERVING", "NOT_SERVING"]},
+        "reasons": {"type": "array", "items": {"type": "string"}}}});
+    components["schemas"]["DatabaseList"] = json!({"type": "object", "required": ["databases"],
+        "properties": {"databases": {"type": "array", "items": {
+            "type": "object", "required": ["name", "role"], "properties": {
+                "name": {"type": "string"}, "role": {"enum": ["read", "write", "admin"]}}}}}});
+    components
+}
+
+fn fixed_components() -> Json {
     json!({
         "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer",
             "description": "A token of the credentials file: `Authorization: Bearer <token>`."}},

@@ -2,7 +2,10 @@
 //!
 //! | method, path | does |
 //! | --- | --- |
+//! | `GET /healthz`, `GET /readyz` | liveness, readiness (no token) |
+//! | `GET /v1/databases` | the databases the token may see |
 //! | `POST /v1/databases/{db}/query` | one statement, its rows (`Query`) |
+//! | `GET /v1/databases/{db}/query?q=…&p=…` | the same, read-only (`Query` with `read_only`) |
 //! | `POST /v1/databases/{db}/execute` | one statement, its counts (`Execute`) |
 //! | `POST /v1/databases/{db}/batch` | statements all or nothing (`ExecuteBatch`) |
 //! | `POST /v1/databases/{db}/transactions` | begin (`Begin`) |
@@ -32,6 +35,7 @@ use sqlited_proto::v1::{
 use tokio_stream::StreamExt;
 use tonic::Status;
 
+use super::accept::Format;
 use super::body::{self, Refused};
 use super::stream::{NdJson, collect, execute_result};
 use super::{Call, Gateway, Rpc, SERVICE, errors};
@@ -78,11 +82,14 @@ where
 /// Every route of the gateway (state and middleware are added by [`super::router`]).
 pub fn routes() -> axum::Router<Arc<Gateway>> {
     axum::Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/v1/databases", get(list_databases))
         .route("/v1/openapi.json", get(openapi))
         .route("/v1/statements", get(list_all))
         .route("/v1/statements/reload", post(reload))
         .route("/v1/databases/{db}/statements", get(list_database))
-        .route("/v1/databases/{db}/query", post(query))
+        .route("/v1/databases/{db}/query", get(query_get).post(query))
         .route("/v1/databases/{db}/execute", post(execute))
         .route("/v1/databases/{db}/batch", post(batch))
         .route("/v1/databases/{db}/call/{name}", get(call).post(call))
@@ -215,14 +222,20 @@ async fn rows(
         Ok(response) => response.into_inner(),
         Err(status) => return answered(errors::respond(&status, &call.request_id), rpc),
     };
-    if !call.ndjson {
-        let response = match collect(rows, gateway.max_bytes).await {
-            Ok(bytes) => (
-                StatusCode::OK,
-                [(header::CONTENT_TYPE, "application/json")],
-                bytes,
-            )
-                .into_response(),
+    let format = call.format;
+    if format != Format::NdJson {
+        let collected = match format {
+            Format::Csv => super::csv::collect(rows, gateway.max_bytes).await,
+            _ => collect(rows, gateway.max_bytes).await,
+        };
+        let response = match collected {
+            Ok(bytes) => {
+                let media = match format {
+                    Format::Csv => "text/csv; charset=utf-8; header=present",
+                    _ => "application/json",
+                };
+                (StatusCode::OK, [(header::CONTENT_TYPE, media)], bytes).into_response()
+            }
             Err(status) => errors::respond(&status, &call.request_id),
         };
         return answered(response, rpc);
@@ -281,6 +294,59 @@ async fn query(
         read_only: false,
     };
     let result = g.database.query(c.grpc(request)).await;
+    rows(&g, &c, "Query", result).await
+}
+
+/// `GET …/query?q=SQL` with parameters `p=JSON` (positional, repeated in order) or
+/// `:name=JSON` (named; `@name`, `$name` too), each value in the JSON encoding of bodies:
+/// read-only, so the read role is enough and a statement that writes is refused (405: use
+/// POST).
+async fn query_get(
+    State(g): Shared,
+    Extension(c): Extension<Call>,
+    Path(scope): Path<Scope>,
+    uri: Uri,
+) -> Response {
+    let statement = match body::query_statement(uri.query().unwrap_or("")) {
+        Ok(statement) => statement,
+        Err(err) => return answered(errors::error(err, &c.request_id), "Query"),
+    };
+    let request = QueryRequest {
+        database: scope.db.clone(),
+        statement: Some(statement),
+        transaction_id: String::new(),
+        read_only: true,
+    };
+    let result = g.database.query(c.grpc(request)).await;
+    if let Err(status) = &result {
+        use tonic_types::StatusExt as _;
+        let writes = status
+            .get_error_details()
+            .error_info()
+            .is_some_and(|info| info.reason == "SQLITE_READONLY");
+        if writes {
+            let details = tonic_types::ErrorDetails::with_error_info(
+                "METHOD_NOT_ALLOWED",
+                crate::error::ERROR_DOMAIN,
+                HashMap::from([("request_id".to_string(), c.request_id.clone())]),
+            );
+            let status = Status::with_error_details(
+                tonic::Code::FailedPrecondition,
+                format!(
+                    "the statement writes, and GET runs statements read-only: send it with \
+                     POST /v1/databases/{}/query (or /execute) and a JSON body {{\"sql\": …}}",
+                    scope.db
+                ),
+                details,
+            );
+            let mut refused =
+                errors::respond_as(StatusCode::METHOD_NOT_ALLOWED, &status, &c.request_id);
+            refused
+                .headers_mut()
+                .insert(header::ALLOW, HeaderValue::from_static("POST"));
+            return answered(refused, "Query");
+        }
+    }
     rows(&g, &c, "Query", result).await
 }
 
@@ -533,6 +599,63 @@ async fn reload(State(g): Shared, Extension(c): Extension<Call>) -> Response {
     )
 }
 
+/// Liveness: the process answers HTTP. Never touches a database.
+async fn healthz() -> Response {
+    json_ok(&json!({"status": "SERVING"}))
+}
+
+/// Readiness: 503 with the reasons while the server drains or replication is not ready
+/// (Litestream down, the store not answering or misconfigured, a database's replication
+/// failing), else 200.
+async fn readyz(State(g): Shared) -> Response {
+    let mut reasons = Vec::new();
+    if g.health.as_ref().is_some_and(|h| h.is_draining()) {
+        reasons.push("the server is shutting down".to_string());
+    }
+    if let Some(replication) = &g.replication
+        && let Err(why) = replication.readiness()
+    {
+        reasons.extend(why);
+    }
+    if reasons.is_empty() {
+        return json_ok(&json!({"status": "SERVING"}));
+    }
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        [(header::CONTENT_TYPE, "application/json")],
+        json!({"status": "NOT_SERVING", "reasons": reasons}).to_string(),
+    )
+        .into_response()
+}
+
+/// The databases of the data directory the token holds a role on (every one without
+/// auth), with that role.
+async fn list_databases(State(g): Shared, Extension(c): Extension<Call>) -> Response {
+    let engine = Arc::clone(&g.engine);
+    let listed = tokio::task::spawn_blocking(move || engine.list_databases())
+        .await
+        .unwrap_or_else(|err| {
+            Err(Error::Internal(format!(
+                "listing the databases failed: {err}"
+            )))
+        });
+    let files = match listed {
+        Ok(files) => files,
+        Err(err) => return answered(errors::error(err, &c.request_id), "ListDatabases"),
+    };
+    let databases: Vec<Json> = files
+        .iter()
+        .filter_map(|file| {
+            let role = match &c.principal {
+                None => crate::auth::Access::Admin,
+                Some(principal) => principal.access_to(&file.name)?,
+            };
+            Some(json!({"name": file.name, "role": role.to_string()}))
+        })
+        .collect();
+    answered(json_ok(&json!({"databases": databases})), "ListDatabases")
+}
+
 async fn openapi(State(g): Shared, Extension(c): Extension<Call>) -> Response {
     let principal = c.principal.as_deref();
     let catalog = g
@@ -544,15 +667,21 @@ async fn openapi(State(g): Shared, Extension(c): Extension<Call>) -> Response {
     answered(json_ok(&document), "OpenApi")
 }
 
-/// A NOT_FOUND (404) or, with `http` 405, a wrong method: no such endpoint.
+/// A NOT_FOUND (404, reason NO_SUCH_ENDPOINT) or, with `http` 405, a wrong method
+/// (UNIMPLEMENTED, reason METHOD_NOT_ALLOWED; axum adds the `Allow` header).
 fn no_endpoint(c: &Call, http: StatusCode, message: String) -> Response {
+    let (code, reason) = if http == StatusCode::METHOD_NOT_ALLOWED {
+        (tonic::Code::Unimplemented, "METHOD_NOT_ALLOWED")
+    } else {
+        (tonic::Code::NotFound, "NO_SUCH_ENDPOINT")
+    };
     let details = tonic_types::ErrorDetails::with_error_info(
-        "NO_SUCH_ENDPOINT",
+        reason,
         crate::error::ERROR_DOMAIN,
         HashMap::from([("request_id".to_string(), c.request_id.clone())]),
     );
     use tonic_types::StatusExt as _;
-    let status = Status::with_error_details(tonic::Code::NotFound, message, details);
+    let status = Status::with_error_details(code, message, details);
     errors::respond_as(http, &status, &c.request_id)
 }
 

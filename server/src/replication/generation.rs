@@ -12,7 +12,6 @@
 //! newest generation, or for `--timestamp` the newest one that had begun by then.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
 use super::settings::database_url;
@@ -229,7 +228,7 @@ fn files(
     timeout: Duration,
     abort: &crossbeam_channel::Receiver<()>,
 ) -> Result<Vec<LtxFile>, String> {
-    let child = Command::new(binary)
+    let child = super::preflight::command(binary)
         .args(["ltx", "-json", "-level", "all", url])
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::piped())

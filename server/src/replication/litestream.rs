@@ -12,7 +12,7 @@
 use std::io::BufRead;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -138,7 +138,7 @@ fn yaml(socket: &Path) -> String {
 
 /// Refuses a binary that is missing or is not a Litestream 0.5.
 fn check_version(binary: &Path) -> Result<()> {
-    let output = Command::new(binary)
+    let output = super::preflight::command(binary)
         .arg("version")
         .output()
         .map_err(|err| {
@@ -207,7 +207,7 @@ fn supervise(state: &State, binary: &Path, config: &Path, socket: &Path) {
 /// log.
 fn spawn(binary: &Path, config: &Path) -> std::io::Result<Child> {
     let parent = std::process::id() as libc::pid_t;
-    let mut command = Command::new(binary);
+    let mut command = super::preflight::command(binary);
     command
         .arg("replicate")
         .arg("-config")

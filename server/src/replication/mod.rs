@@ -10,6 +10,10 @@
 //! Layout:
 //! - [`settings`]: the flags, and each database's replica URL and mode.
 //! - [`litestream`]: the child process: its configuration, start, restarts, stop.
+//! - [`preflight`]: what is checked before Litestream starts (the CA bundle, the access
+//!   key, the URL; the server refuses to start on what can never work), the probe of the
+//!   store, and the environment every Litestream process gets.
+//! - [`diagnosis`]: Litestream's failures that are configuration, each with its fix.
 //! - [`control`]: the client of Litestream's control socket (register, unregister, sync).
 //! - [`replica`]: one database: its sync loop, the barrier sync writes wait at, its status.
 //! - [`generation`]: each life of a database replicates to a path of its own
@@ -18,8 +22,10 @@
 //!   `--restore-if-missing`).
 
 pub mod control;
+pub mod diagnosis;
 pub mod generation;
 pub mod litestream;
+pub mod preflight;
 pub mod replica;
 pub mod restore;
 pub mod settings;
@@ -42,7 +48,16 @@ pub struct Replication {
     litestream: litestream::Litestream,
     /// The databases registered now. A std mutex, held for a map operation only.
     replicas: Mutex<HashMap<String, Arc<Replica>>>,
+    /// What the probe of the store found: `None` while it has not answered yet, then the
+    /// last answer until one succeeds. A std mutex, held to read or set it.
+    store: Mutex<Option<Result<(), String>>>,
+    /// Dropped by [`Replication::stop`]: a probe in progress ends at once.
+    probing: Mutex<Option<crossbeam_channel::Sender<()>>>,
+    stopped_probing: crossbeam_channel::Receiver<()>,
 }
+
+/// The pauses between probes of a store that failed one.
+const PROBE_PAUSES: (Duration, Duration) = (Duration::from_secs(1), Duration::from_secs(30));
 
 impl Replication {
     /// Starts Litestream for `data_dir` and waits until its control socket answers; `None`
@@ -51,6 +66,7 @@ impl Replication {
         let Some(base_url) = args.replica_url.clone() else {
             return Ok(None);
         };
+        preflight::check(&base_url)?;
         let socket = args.socket(data_dir);
         crate::error::hide_path(&socket, false, "Litestream's control socket");
         let litestream = litestream::Litestream::start(
@@ -65,14 +81,22 @@ impl Replication {
                 socket.display()
             )));
         }
+        let (probing, stopped_probing) = crossbeam_channel::bounded(0);
         let replication = Arc::new(Self {
             args: args.clone(),
             base_url,
             control: control::Control::new(socket),
             litestream,
             replicas: Mutex::new(HashMap::new()),
+            store: Mutex::new(None),
+            probing: Mutex::new(Some(probing)),
+            stopped_probing,
         });
         tokio::spawn(reregister(Arc::downgrade(&replication)));
+        tokio::spawn(probe(Arc::downgrade(&replication)));
+        if let Some(bundle) = preflight::describe() {
+            tracing::info!(bundle, "Litestream trusts the CA bundle (as SSL_CERT_FILE)");
+        }
         tracing::info!(
             url = %replication.base_url,
             mode = ?args.replication,
@@ -143,6 +167,38 @@ impl Replication {
             .collect()
     }
 
+    /// Whether replication can serve now: `Err` with each reason while Litestream is down,
+    /// the store has not answered the probe (or refused it), or a database's replication
+    /// is unhealthy (see [`Replication::health`]).
+    pub fn readiness(&self) -> Result<(), Vec<String>> {
+        let mut reasons = Vec::new();
+        if !self.litestream.up() {
+            reasons.push("Litestream is not running (it is being restarted)".to_string());
+        }
+        match &*self.store.lock().unwrap_or_else(|p| p.into_inner()) {
+            None => reasons.push("the replica store has not answered yet".to_string()),
+            Some(Err(err)) => reasons.push(err.clone()),
+            Some(Ok(())) => {}
+        }
+        let bound = self.args.unhealthy_after();
+        let mut replicas: Vec<Arc<Replica>> = self.replicas().values().cloned().collect();
+        replicas.sort_by(|a, b| a.name().cmp(b.name()));
+        for replica in replicas {
+            if !replica.healthy(bound) {
+                let status = replica.status();
+                let why = status
+                    .failing
+                    .unwrap_or_else(|| format!("lagging for {} s", status.lag.as_secs()));
+                reasons.push(format!("database {:?}: {why}", replica.name()));
+            }
+        }
+        if reasons.is_empty() {
+            Ok(())
+        } else {
+            Err(reasons)
+        }
+    }
+
     /// Whether Litestream runs now, and how many times it was restarted.
     pub fn litestream(&self) -> (bool, u64) {
         (self.litestream.up(), self.litestream.restarts())
@@ -162,6 +218,12 @@ impl Replication {
 
     /// Unregisters every database left (Litestream syncs each first), then stops Litestream.
     pub async fn stop(&self) {
+        drop(
+            self.probing
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .take(),
+        );
         let names: Vec<String> = self.replicas().keys().cloned().collect();
         for name in names {
             self.detach(&name, true).await;
@@ -172,6 +234,58 @@ impl Replication {
     /// How long a write waits for the replica in sync mode.
     pub fn sync_timeout(&self) -> Duration {
         self.args.sync_timeout()
+    }
+}
+
+/// Probes the store until it answers once (see [`preflight::probe`]), saying in the log
+/// what is wrong meanwhile — a configuration error with its fix — once per distinct
+/// answer.
+async fn probe(replication: std::sync::Weak<Replication>) {
+    let mut pause = PROBE_PAUSES.0;
+    loop {
+        let Some(target) = replication.upgrade() else {
+            return;
+        };
+        let (binary, url) = (target.args.litestream.clone(), target.base_url.clone());
+        let abort = target.stopped_probing.clone();
+        if target
+            .probing
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_none()
+        {
+            return;
+        }
+        let timeout = target.args.sync_timeout().max(Duration::from_secs(5));
+        drop(target);
+        let answer = preflight::probe(&binary, &url, timeout, abort).await;
+        let Some(target) = replication.upgrade() else {
+            return;
+        };
+        let answer = answer.map_err(|err| match diagnosis::diagnose(&err) {
+            Some(misconfigured) => misconfigured.to_string(),
+            None => format!(
+                "the replica store does not answer now ({err}); replication is NOT_SERVING \
+                 until it does"
+            ),
+        });
+        let ok = answer.is_ok();
+        {
+            let mut store = target.store.lock().unwrap_or_else(|p| p.into_inner());
+            if store.as_ref() != Some(&answer) {
+                match &answer {
+                    Ok(()) => tracing::info!(url = %target.base_url, "the replica store answers"),
+                    Err(err) => tracing::error!(url = %target.base_url, "{err}"),
+                }
+            }
+            *store = Some(answer);
+        }
+        drop(target);
+        if ok {
+            return;
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(PROBE_PAUSES.1);
     }
 }
 

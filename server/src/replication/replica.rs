@@ -15,6 +15,7 @@ use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::{Notify, watch};
 
 use super::control::{Control, Synced};
+use super::diagnosis::{Misconfigured, diagnose};
 use super::settings::Mode;
 use crate::error::{Error, Result};
 use crate::metrics::names::*;
@@ -84,6 +85,11 @@ struct Inner {
     last_ok: Option<SystemTime>,
     failing_since: Option<Instant>,
     failure: Option<String>,
+    /// The last failure, when it is a configuration error (retrying does not help).
+    misconfigured: Option<Misconfigured>,
+    /// The registration's and the sync's last failures logged: each is logged when it
+    /// changes, not at every retry (a failing store is not a line per write).
+    logged: [Option<String>; 2],
     failures: u64,
     registered: bool,
     synced: Option<Synced>,
@@ -212,8 +218,19 @@ impl Replica {
                 Ok(())
             }
             Err(err) => {
-                tracing::error!(database = %self.name, error = %err, "cannot register the database with Litestream");
+                // Logged when it changes, not at each retry.
+                if first_time(&mut inner.logged[0], &err) {
+                    match diagnose(&err) {
+                        Some(found) => {
+                            tracing::error!(database = %self.name, "cannot register the database with Litestream: {found}")
+                        }
+                        None => {
+                            tracing::error!(database = %self.name, error = %err, "cannot register the database with Litestream")
+                        }
+                    }
+                }
                 inner.failing_since.get_or_insert_with(Instant::now);
+                inner.misconfigured = diagnose(&err);
                 inner.failure = Some(err.clone());
                 Err(Error::Unavailable(format!(
                     "database {:?} cannot be replicated now: {err}",
@@ -319,13 +336,25 @@ impl Replica {
             self.wrote();
             return Ok(());
         }
-        let need = {
+        let unsafe_yet = |why: String| {
+            Error::Unavailable(format!(
+                "the write was committed on this server but the replica has not confirmed it \
+                 ({why}): it may exist locally but is not yet safe from the loss of this \
+                 machine; read it back before retrying a write that is not idempotent"
+            ))
+        };
+        let (need, misconfigured) = {
             let mut inner = self.lock();
             note_write(&mut inner);
             inner.wanted = inner.started + 1;
-            inner.wanted
+            (inner.wanted, inner.misconfigured.clone())
         };
         self.wake.notify_one();
+        // No sync can succeed until the configuration changes: said at once, not after the
+        // sync timeout, and in words that name the fix. The loop keeps trying meanwhile.
+        if let Some(misconfigured) = misconfigured {
+            return Err(unsafe_yet(misconfigured.to_string()));
+        }
         let began = Instant::now();
         let mut rounds = self.rounds.subscribe();
         // The request's deadline is the shorter bound: its answer must come before it.
@@ -344,20 +373,16 @@ impl Replica {
             inner.sync_wait_total += wait;
             inner.sync_wait_max = inner.sync_wait_max.max(wait);
         }
-        let unsafe_yet = |why: String| {
-            Error::Unavailable(format!(
-                "the write was committed on this server but the replica has not confirmed it \
-                 ({why}): it may exist locally but is not yet safe from the loss of this \
-                 machine; read it back before retrying a write that is not idempotent"
-            ))
-        };
         match waited {
             Ok(Ok(round)) if round.last_ok >= need => Ok(()),
             Ok(Ok(round)) => Err(unsafe_yet(
-                round
-                    .error
-                    .clone()
-                    .unwrap_or_else(|| "the sync failed".into()),
+                match diagnose(round.error.as_deref().unwrap_or("")) {
+                    Some(misconfigured) => misconfigured.to_string(),
+                    None => round
+                        .error
+                        .clone()
+                        .unwrap_or_else(|| "the sync failed".into()),
+                },
             )),
             Ok(Err(_)) => Err(unsafe_yet("replication stopped".into())),
             Err(_) if by_deadline => Err(unsafe_yet(format!(
@@ -460,6 +485,8 @@ impl Replica {
                 inner.last_ok = Some(SystemTime::now());
                 inner.failing_since = None;
                 inner.failure = None;
+                inner.misconfigured = None;
+                inner.logged = Default::default();
                 inner.unconfirmed = inner.unconfirmed.saturating_sub(covered);
                 // What is left unconfirmed came after this round began.
                 inner.unconfirmed_since = inner.uncovered_since;
@@ -470,6 +497,8 @@ impl Replica {
                 metrics::counter!(REPLICATION_SYNC_FAILURES, "database" => self.name.clone())
                     .increment(1);
                 inner.failing_since.get_or_insert_with(Instant::now);
+                let repeated = !first_time(&mut inner.logged[1], &err);
+                inner.misconfigured = diagnose(&err);
                 inner.failure = Some(err.clone());
                 // The writes it covered are still to copy.
                 inner.uncovered += covered;
@@ -477,7 +506,12 @@ impl Replica {
                     (Some(a), Some(b)) => Some(a.min(b)),
                     (a, b) => a.or(b),
                 };
-                tracing::warn!(database = %self.name, error = %err, "a Litestream sync failed");
+                // Said once per distinct failure: a failing store is not a line per write.
+                if repeated {
+                    tracing::debug!(database = %self.name, error = %err, "a Litestream sync failed again");
+                } else {
+                    tracing::warn!(database = %self.name, error = %err, "a Litestream sync failed");
+                }
                 Some(err)
             }
         };
@@ -535,7 +569,10 @@ impl Replica {
             sync_wait_max: inner.sync_wait_max,
             last_sync: inner.last_ok,
             sync_failures: inner.failures,
-            failing: inner.failure.clone(),
+            failing: match &inner.misconfigured {
+                Some(misconfigured) => Some(misconfigured.to_string()),
+                None => inner.failure.clone(),
+            },
             failing_for: inner
                 .failing_since
                 .map_or(Duration::ZERO, |since| since.elapsed()),
@@ -544,7 +581,11 @@ impl Replica {
 
     /// Whether the replica keeps up: false once syncs have failed, or a write has waited
     /// for the replica, for longer than `bound`.
+    /// A configuration error is unhealthy at once: waiting will not mend it.
     pub fn healthy(&self, bound: Duration) -> bool {
+        if self.lock().misconfigured.is_some() {
+            return false;
+        }
         let status = self.status();
         status.failing_for <= bound && status.lag <= bound
     }
@@ -567,6 +608,21 @@ impl Replica {
             metrics::gauge!(REPLICATION_LAST_SYNC, "database" => db).set(at.as_secs_f64());
         }
     }
+}
+
+/// Whether `err` differs from the failure `logged` holds (which becomes `err`'s).
+/// A configuration error counts as the same while its kind is (the store's answers differ
+/// by their request ids).
+fn first_time(logged: &mut Option<String>, err: &str) -> bool {
+    let key = match diagnose(err) {
+        Some(misconfigured) => misconfigured.what.to_string(),
+        None => err.to_string(),
+    };
+    if logged.as_deref() == Some(key.as_str()) {
+        return false;
+    }
+    *logged = Some(key);
+    true
 }
 
 fn note_write(inner: &mut Inner) {

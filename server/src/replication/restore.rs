@@ -7,7 +7,6 @@
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use super::generation::{self, Generation, Time};
 use crate::name;
@@ -159,7 +158,7 @@ fn fetch(
         return Ok(None);
     };
     let copy = Copy::new(data_dir, database);
-    let mut command = Command::new(binary);
+    let mut command = super::preflight::command(binary);
     command.arg("restore").arg("-o").arg(&copy.temp);
     if let Some(timestamp) = timestamp {
         command.arg("-timestamp").arg(timestamp);

@@ -147,23 +147,26 @@ impl App {
         ));
         let routes = grpc::routes(&config, &engine, &statements, database, health_gate)?;
         let gateway = cors.map(|cors| {
-            Arc::new(crate::http::Gateway::new(
-                DatabaseService::new(
-                    Arc::clone(&engine),
-                    config.request_limits(),
+            Arc::new(
+                crate::http::Gateway::new(
+                    DatabaseService::new(
+                        Arc::clone(&engine),
+                        config.request_limits(),
+                        Arc::clone(&statements),
+                    ),
+                    StatementsService::new(
+                        Arc::clone(&engine),
+                        Arc::clone(&statements),
+                        config.statement_timeout(),
+                    ),
                     Arc::clone(&statements),
-                ),
-                StatementsService::new(
                     Arc::clone(&engine),
-                    Arc::clone(&statements),
-                    config.statement_timeout(),
-                ),
-                Arc::clone(&statements),
-                Arc::clone(&engine),
-                credentials.clone(),
-                config.max_message_bytes,
-                cors,
-            ))
+                    credentials.clone(),
+                    config.max_message_bytes,
+                    cors,
+                )
+                .with_readiness(health.clone(), replication.clone()),
+            )
         });
         Ok(Self {
             config,

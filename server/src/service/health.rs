@@ -206,7 +206,7 @@ impl Health {
                                 changed.push(name);
                             }
                         } else if unhealthy.insert(name.clone()) {
-                            tracing::error!(database = %name, "replication has been failing past --replication-unhealthy-secs: NOT_SERVING");
+                            tracing::error!(database = %name, "replication is misconfigured, or has been failing past --replication-unhealthy-secs: NOT_SERVING");
                             changed.push(name);
                         }
                     }
@@ -216,6 +216,11 @@ impl Health {
                 }
             }
         });
+    }
+
+    /// Whether the server drains (shutting down): nothing is SERVING any more.
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::Relaxed)
     }
 
     /// Marks everything NOT_SERVING: the server is draining.

@@ -5,6 +5,7 @@ mod auth;
 mod curl;
 mod limits;
 mod openapi;
+mod reads;
 mod smuggling;
 mod sql;
 mod statements;

@@ -16,6 +16,10 @@ async fn the_document_describes_every_endpoint_and_statement() {
     let paths = doc["paths"].as_object().unwrap();
     for (path, method) in [
         ("/v1/databases/{db}/query", "post"),
+        ("/v1/databases/{db}/query", "get"),
+        ("/v1/databases", "get"),
+        ("/healthz", "get"),
+        ("/readyz", "get"),
         ("/v1/databases/{db}/execute", "post"),
         ("/v1/databases/{db}/batch", "post"),
         ("/v1/databases/{db}/transactions", "post"),

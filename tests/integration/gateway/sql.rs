@@ -107,8 +107,8 @@ async fn errors_carry_code_reason_fields_and_request_id() {
     // Unknown endpoints and methods.
     let nothing = get(addr, "/v1/nothing").send().await;
     assert_eq!(nothing.error(404)["reason"], "NO_SUCH_ENDPOINT");
-    let wrong = get(addr, "/v1/databases/app/query").send().await;
-    assert_eq!(wrong.error(405)["reason"], "NO_SUCH_ENDPOINT");
+    let wrong = get(addr, "/v1/databases/app/execute").send().await;
+    assert_eq!(wrong.error(405)["reason"], "METHOD_NOT_ALLOWED");
     assert!(wrong.headers.contains_key("x-request-id"));
 }
 

@@ -46,7 +46,7 @@ pub fn endpoint() -> &'static str {
         std::thread::spawn(move || {
             let dir = tempfile::tempdir().expect("weed dir");
             let ports = weed_ports();
-            let mut child = spawn_weed(dir.path(), &ports);
+            let mut child = spawn_weed(dir.path(), &ports, None);
             tx.send(s3_endpoint(&ports)).unwrap();
             // Alive for the life of the test binary: the child's death signal is tied to
             // this thread, which waits for it.
@@ -62,6 +62,16 @@ pub struct Store {
     dir: tempfile::TempDir,
     ports: Vec<u16>,
     child: Option<Child>,
+    /// S3 over HTTPS too, on this port, with this certificate and key (PEM files).
+    tls: Option<Tls>,
+}
+
+/// A store's HTTPS: its port, certificate and key files.
+#[derive(Clone)]
+pub struct Tls {
+    pub port: u16,
+    pub cert: PathBuf,
+    pub key: PathBuf,
 }
 
 impl Store {
@@ -72,13 +82,38 @@ impl Store {
             dir: tempfile::tempdir().expect("weed dir"),
             ports: weed_ports(),
             child: None,
+            tls: None,
         }
+    }
+
+    /// A store (not started yet) that also serves S3 over HTTPS with the certificate and
+    /// key `cert` and `key` (PEM text): [`Store::https_url`].
+    pub fn with_tls(cert: &str, key: &str) -> Self {
+        let mut store = Self::down();
+        let (cert_file, key_file) = (store.dir.path().join("cert.pem"), store.dir.path().join("key.pem"));
+        std::fs::write(&cert_file, cert).unwrap();
+        std::fs::write(&key_file, key).unwrap();
+        store.tls = Some(Tls {
+            port: free_port(),
+            cert: cert_file,
+            key: key_file,
+        });
+        store
+    }
+
+    /// The replica URL of a test on this store, over HTTPS ([`Store::with_tls`]).
+    pub fn https_url(&self, prefix: &str) -> String {
+        let tls = self.tls.as_ref().expect("a store with TLS");
+        format!(
+            "s3://{BUCKET}/{prefix}?endpoint=https://127.0.0.1:{}&region=us-east-1&force-path-style=true",
+            tls.port
+        )
     }
 
     /// Starts it (again), on its ports and directory; returns once S3 serves the bucket.
     pub fn start(&mut self) {
         assert!(self.child.is_none(), "the store runs already");
-        self.child = Some(spawn_weed(self.dir.path(), &self.ports));
+        self.child = Some(spawn_weed(self.dir.path(), &self.ports, self.tls.clone()));
     }
 
     /// Kills it (SIGKILL) and waits for it to be gone.
@@ -115,7 +150,7 @@ fn s3_endpoint(ports: &[u16]) -> String {
 
 /// Starts weed mini on `ports` in `dir` (with PR_SET_PDEATHSIG: it dies with the thread
 /// that started it) and waits until S3 serves the bucket.
-fn spawn_weed(dir: &Path, ports: &[u16]) -> Child {
+fn spawn_weed(dir: &Path, ports: &[u16], tls: Option<Tls>) -> Child {
     let (_, weed) = tools();
     let port = |i: usize| ports[i].to_string();
     let log_path = dir.join("weed.log");
@@ -142,7 +177,14 @@ fn spawn_weed(dir: &Path, ports: &[u16]) -> Child {
         .arg(format!("-debug.port={}", port(10)))
         .arg(format!("-metricsPort={}", port(11)))
         .args(["-s3.port.iceberg=0", "-s3.port.lance=0", "-admin.ui=false"])
-        .args(["-webdav=false", &format!("-bucket={BUCKET}")])
+        .args(["-webdav=false", &format!("-bucket={BUCKET}")]);
+    if let Some(tls) = tls {
+        command
+            .arg(format!("-s3.port.https={}", tls.port))
+            .arg(format!("-s3.cert.file={}", tls.cert.display()))
+            .arg(format!("-s3.key.file={}", tls.key.display()));
+    }
+    command
         .stdin(Stdio::null())
         .stdout(log.try_clone().expect("weed log"))
         .stderr(log);
@@ -199,7 +241,7 @@ pub fn replica_url(prefix: &str) -> String {
 }
 
 /// What Litestream needs in its environment for weed mini (which takes any credentials);
-/// AWS_CA_BUNDLE is removed: Litestream 0.5.17 cannot load it for a custom endpoint.
+/// a CA bundle of the machine's environment is removed (`preflight` tests set their own).
 pub fn env() -> [(&'static str, Option<&'static str>); 3] {
     [
         ("AWS_ACCESS_KEY_ID", Some("sqlited-test")),
